@@ -1,0 +1,133 @@
+# cdni-gateway — top-level build.
+#
+#   make            build bin/ucdn bin/dcdn bin/cdnictl (release flags)
+#   make run        install missing packages, build, start a uCDN + dCDN demo
+#   make test       ASan+UBSan build, cmocka unit tests, integration tests
+#   make bench      benchmarks, each against a baseline measured in the same run
+#   make fuzz       libFuzzer targets (FUZZ_SECONDS each, default 60)
+#   make install    install binaries under $(PREFIX)/bin
+#
+# Every library comes through pkg-config; scripts/deps.sh installs what is
+# missing on Debian when run as root.
+
+PKGS      := libmicrohttpd libcurl jansson libxml-2.0 openssl zlib hiredis
+CC        ?= cc
+PREFIX    ?= /usr/local
+FUZZ_SECONDS ?= 60
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASEFLAGS := -std=c17 -D_GNU_SOURCE -I. $(WARN) $(PKG_CFLAGS)
+RELFLAGS  := -O2 -g
+SANFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDLIBS    := $(PKG_LIBS) -lpthread -lm
+
+# Floors: common/ (1), interfaces/ signing/ manifest/ (2), ucdn/ dcdn/ cli/ (3).
+COMMON_SRC := $(wildcard common/*.c)
+IFACE_SRC  := $(wildcard interfaces/*.c) $(wildcard signing/*.c) $(wildcard manifest/*.c)
+LIB_SRC    := $(COMMON_SRC) $(IFACE_SRC)
+UCDN_SRC   := $(wildcard ucdn/*.c)
+DCDN_SRC   := $(wildcard dcdn/*.c)
+CLI_SRC    := $(wildcard cli/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+HDRS       := $(wildcard common/*.h interfaces/*.h signing/*.h manifest/*.h ucdn/*.h dcdn/*.h cli/*.h)
+
+REL := build/rel
+SAN := build/san
+
+rel_obj = $(patsubst %.c,$(REL)/%.o,$(1))
+san_obj = $(patsubst %.c,$(SAN)/%.o,$(1))
+
+.PHONY: all deps run test unit integration bench fuzz install clean
+all: deps-check bin/ucdn bin/dcdn bin/cdnictl
+
+deps-check:
+	@pkg-config --exists $(PKGS) cmocka || { echo "missing libraries: run 'sudo scripts/deps.sh' (make run/test do it for you as root)"; exit 1; }
+.PHONY: deps-check
+
+deps:
+	@scripts/deps.sh
+
+$(REL)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(RELFLAGS) -c $< -o $@
+
+$(SAN)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+
+bin/ucdn: $(call rel_obj,$(UCDN_SRC) $(LIB_SRC))
+	@mkdir -p bin
+	$(CC) $(RELFLAGS) -o $@ $^ $(LDLIBS)
+bin/dcdn: $(call rel_obj,$(DCDN_SRC) $(LIB_SRC))
+	@mkdir -p bin
+	$(CC) $(RELFLAGS) -o $@ $^ $(LDLIBS)
+bin/cdnictl: $(call rel_obj,$(CLI_SRC) $(LIB_SRC))
+	@mkdir -p bin
+	$(CC) $(RELFLAGS) -o $@ $^ $(LDLIBS)
+
+# Sanitizer builds of the daemons, used by the integration tests.
+$(SAN)/bin/ucdn: $(call san_obj,$(UCDN_SRC) $(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+$(SAN)/bin/dcdn: $(call san_obj,$(DCDN_SRC) $(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+$(SAN)/bin/cdnictl: $(call san_obj,$(CLI_SRC) $(LIB_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+# One cmocka binary per tests/unit/test_*.c, linked with the library floors.
+UNIT_BINS := $(patsubst tests/unit/%.c,$(SAN)/unit/%,$(UNIT_SRC))
+$(SAN)/unit/%: tests/unit/%.c $(call san_obj,$(LIB_SRC)) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(SANFLAGS) -o $@ $< $(call san_obj,$(LIB_SRC)) $(LDLIBS) $(CMOCKA_LIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory bin/ucdn bin/dcdn bin/cdnictl
+	@scripts/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory unit integration fuzz-smoke
+
+unit: $(UNIT_BINS)
+	@scripts/unit.sh $(UNIT_BINS)
+
+integration: $(SAN)/bin/ucdn $(SAN)/bin/dcdn $(SAN)/bin/cdnictl
+	@BIN_DIR=$(SAN)/bin python3 tests/integration/run.py
+
+# --- benchmarks -----------------------------------------------------------
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(REL)/bench/%,$(BENCH_SRC))
+$(REL)/bench/%: tests/bench/%.c $(call rel_obj,$(LIB_SRC)) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) -O2 -g -o $@ $< $(call rel_obj,$(LIB_SRC)) $(LDLIBS)
+
+bench: deps $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+# --- fuzzing (clang + libFuzzer) -----------------------------------------
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+FUZZ_LIB_SRC := $(COMMON_SRC) $(IFACE_SRC)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(BASEFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
+
+fuzz: deps $(FUZZ_BINS)
+	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# A short run of every fuzz target over its seed corpus, part of `make test`.
+fuzz-smoke: $(FUZZ_BINS)
+	@scripts/fuzz.sh 10 $(FUZZ_BINS)
+.PHONY: fuzz-smoke
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/ucdn bin/dcdn bin/cdnictl $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,203 @@
+/* libcurl wrapper. See http_client.h. */
+#include "common/http_client.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct http_client {
+    CURL *h;
+    http_client_conf conf;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+http_client *http_client_new(const http_client_conf *conf)
+{
+    pthread_once(&curl_once, curl_init_once);
+    http_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    if (conf)
+        c->conf = *conf;
+    if (!c->conf.connect_timeout_ms)
+        c->conf.connect_timeout_ms = 2000;
+    if (!c->conf.timeout_ms)
+        c->conf.timeout_ms = 10000;
+    if (!c->conf.backoff_ms)
+        c->conf.backoff_ms = 100;
+    if (!c->conf.max_body)
+        c->conf.max_body = 64u << 20;
+    if (c->conf.retries < 0)
+        c->conf.retries = 0;
+    c->h = curl_easy_init();
+    if (!c->h) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void http_client_free(http_client *c)
+{
+    if (!c)
+        return;
+    curl_easy_cleanup(c->h);
+    free(c);
+}
+
+void http_result_free(http_result *res)
+{
+    free(res->body);
+    res->body = NULL;
+    res->body_len = 0;
+}
+
+typedef struct {
+    http_result *res;
+    size_t cap, max;
+    int overflow;
+} sink;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    sink *s = ud;
+    size_t len = sz * n;
+    http_result *r = s->res;
+    if (r->body_len + len > s->max) {
+        s->overflow = 1;
+        return 0;
+    }
+    if (r->body_len + len + 1 > s->cap) {
+        size_t cap = (r->body_len + len + 1) * 2;
+        char *nb = realloc(r->body, cap);
+        if (!nb)
+            return 0;
+        r->body = nb;
+        s->cap = cap;
+    }
+    memcpy(r->body + r->body_len, p, len);
+    r->body_len += len;
+    r->body[r->body_len] = 0;
+    return len;
+}
+
+static void copy_header_value(char *dst, size_t cap, const char *v, size_t n)
+{
+    while (n && (v[0] == ' ' || v[0] == '\t')) {
+        v++;
+        n--;
+    }
+    while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' '))
+        n--;
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, v, n);
+    dst[n] = 0;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    http_result *r = ud;
+    size_t len = sz * n;
+    static const struct {
+        const char *name;
+        size_t off, cap;
+    } want[] = {
+        {"etag:", offsetof(http_result, etag), sizeof((http_result *)0)->etag},
+        {"content-type:", offsetof(http_result, content_type), sizeof((http_result *)0)->content_type},
+        {"cache-control:", offsetof(http_result, cache_control), sizeof((http_result *)0)->cache_control},
+        {"location:", offsetof(http_result, location), sizeof((http_result *)0)->location},
+    };
+    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) { /* a new response head: forget the old */
+        r->etag[0] = r->content_type[0] = r->cache_control[0] = r->location[0] = 0;
+        return len;
+    }
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        size_t k = strlen(want[i].name);
+        if (len > k && strncasecmp(p, want[i].name, k) == 0)
+            copy_header_value((char *)r + want[i].off, want[i].cap, p + k, len - k);
+    }
+    return len;
+}
+
+static int idempotent(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "PUT") == 0 ||
+           strcmp(m, "DELETE") == 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int http_client_do(http_client *c, const char *method, const char *url,
+                   const char *const *headers, const char *body, size_t body_len,
+                   http_result *res)
+{
+    memset(res, 0, sizeof *res);
+    struct curl_slist *hl = NULL;
+    for (const char *const *h = headers; h && *h; h++)
+        hl = curl_slist_append(hl, *h);
+    if (body)
+        hl = curl_slist_append(hl, "Expect:"); /* no 100-continue round trip */
+    long backoff = c->conf.backoff_ms;
+    int rc = -1;
+    for (int attempt = 0; attempt <= c->conf.retries; attempt++) {
+        http_result_free(res);
+        memset(res, 0, sizeof *res);
+        sink s = {res, 0, c->conf.max_body, 0};
+        CURL *h = c->h;
+        curl_easy_reset(h);
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->conf.connect_timeout_ms);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->conf.timeout_ms);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, res);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+        if (strcmp(method, "HEAD") == 0)
+            curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        else if (strcmp(method, "GET") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        if (body) {
+            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+        }
+        CURLcode cc = curl_easy_perform(h);
+        if (cc == CURLE_OK) {
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+            rc = 0;
+            if (!(res->status == 502 || res->status == 503 || res->status == 504) ||
+                !idempotent(method))
+                break;
+        } else {
+            snprintf(res->error, sizeof res->error, "%s",
+                     s.overflow ? "response body too large" : curl_easy_strerror(cc));
+            res->status = 0;
+            rc = -1;
+            if (s.overflow || !idempotent(method))
+                break;
+        }
+        if (attempt < c->conf.retries) {
+            sleep_ms(backoff);
+            backoff *= 2;
+        }
+    }
+    curl_slist_free_all(hl);
+    if (!res->body) {
+        res->body = calloc(1, 1);
+    }
+    return rc;
+}

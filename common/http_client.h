@@ -1,0 +1,46 @@
+/* HTTP client: libcurl behind one call per request.
+ *
+ * A client owns one curl easy handle, so connections are reused between
+ * requests; it is not thread-safe: give each thread its own. Retries with
+ * exponential backoff cover connection failures and 502/503/504 for
+ * idempotent methods. Redirects are never followed (a peer must not steer
+ * us elsewhere), and only http and https are allowed. */
+#ifndef COMMON_HTTP_CLIENT_H
+#define COMMON_HTTP_CLIENT_H
+
+#include <stddef.h>
+
+typedef struct {
+    long connect_timeout_ms; /* default 2000 */
+    long timeout_ms;         /* whole request, default 10000 */
+    int retries;             /* extra attempts, default 2 */
+    long backoff_ms;         /* first backoff, doubled each retry, default 100 */
+    size_t max_body;         /* responses larger than this fail, default 64 MiB */
+} http_client_conf;
+
+typedef struct {
+    long status;         /* 0 when no HTTP answer came */
+    char *body;          /* malloc'd, NUL-terminated; caller frees */
+    size_t body_len;
+    char etag[256];      /* ETag response header, "" if none */
+    char content_type[128];
+    char cache_control[128];
+    char location[1024];
+    char error[256];     /* transport error text when status is 0 */
+} http_result;
+
+typedef struct http_client http_client;
+
+http_client *http_client_new(const http_client_conf *conf); /* NULL conf: defaults */
+void http_client_free(http_client *c);
+
+/* headers: NULL-terminated "Name: value" strings (may be NULL).
+ * body may be NULL for no body. Returns 0 when an HTTP answer came (any
+ * status), -1 otherwise (res->error says why). Free res->body. */
+int http_client_do(http_client *c, const char *method, const char *url,
+                   const char *const *headers, const char *body, size_t body_len,
+                   http_result *res);
+
+void http_result_free(http_result *res);
+
+#endif

@@ -1,0 +1,479 @@
+/* libmicrohttpd wrapper. See http_server.h.
+ *
+ * A request's life: the URI-log callback allocates the http_req and keeps
+ * the raw request target (libmicrohttpd otherwise hands out only the
+ * decoded path); the first access-handler call checks Content-Length; the
+ * following calls collect the body up to max_body; the last call routes,
+ * authenticates, runs the handler and queues its response. */
+#include "common/http_server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+#define MAX_RESP_HEADERS 12
+
+struct http_server {
+    struct MHD_Daemon *d;
+    http_server_conf conf;
+    const http_route *routes;
+    size_t nroutes;
+    unsigned char (*token_digest)[32];
+    metric_cell *by_class[6]; /* 1xx..5xx, index by status/100 */
+    metric_cell *unauthorized;
+    char id_prefix[9];
+    _Atomic unsigned long long seq;
+};
+
+struct http_req {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    char *target; /* raw request target, NUL-split into path and query */
+    const char *path, *query;
+    const char *method;
+    char *body;
+    size_t body_len, body_cap;
+    bool started, too_large;
+    char *params[HTTP_MAX_PARAMS];
+    size_t nparams;
+    const char *identity;
+    char request_id[32];
+    /* response */
+    int status;
+    char *resp_body;
+    size_t resp_len;
+    char *content_type;
+    char *hname[MAX_RESP_HEADERS], *hvalue[MAX_RESP_HEADERS];
+    size_t nheaders;
+};
+
+/* --- accessors ---------------------------------------------------------- */
+const char *http_method(const http_req *r) { return r->method; }
+const char *http_path(const http_req *r) { return r->path; }
+const char *http_raw_query(const http_req *r) { return r->query; }
+const char *http_param(const http_req *r, size_t i) { return i < r->nparams ? r->params[i] : NULL; }
+const char *http_identity(const http_req *r) { return r->identity; }
+const char *http_request_id(const http_req *r) { return r->request_id; }
+
+const char *http_header(const http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query_arg(const http_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_body(const http_req *r, size_t *len)
+{
+    *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+void http_peer_ip(const http_req *r, char *buf, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    buf[0] = 0;
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)cap);
+}
+
+/* --- responses ---------------------------------------------------------- */
+static void set_ct(http_req *r, const char *ct)
+{
+    free(r->content_type);
+    r->content_type = strdup(ct ? ct : "application/octet-stream");
+}
+
+void http_reply_take(http_req *r, int status, const char *content_type, char *body, size_t len)
+{
+    free(r->resp_body);
+    r->status = status;
+    r->resp_body = body;
+    r->resp_len = len;
+    set_ct(r, content_type);
+}
+
+void http_reply(http_req *r, int status, const char *content_type, const char *body, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        http_reply_take(r, 503, "text/plain", NULL, 0);
+        return;
+    }
+    memcpy(copy, body, len);
+    http_reply_take(r, status, content_type, copy, len);
+}
+
+void http_reply_json(http_req *r, int status, const char *content_type, json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    if (!s) {
+        http_reply_problem(r, 500, "Internal Server Error", "cannot encode response", NULL);
+        return;
+    }
+    http_reply_take(r, status, content_type ? content_type : "application/json", s, strlen(s));
+}
+
+void http_reply_problem(http_req *r, int status, const char *title, const char *detail,
+                        json_t *extra)
+{
+    json_t *p = json_pack("{s:s, s:s, s:i, s:s}", "type", "about:blank", "title", title,
+                          "status", status, "request_id", r->request_id);
+    if (detail)
+        json_object_set_new(p, "detail", json_string(detail));
+    if (extra) {
+        json_object_update(p, extra);
+        json_decref(extra);
+    }
+    char *s = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    if (!s)
+        s = strdup("{\"title\":\"error\"}");
+    http_reply_take(r, status, "application/problem+json", s, s ? strlen(s) : 0);
+}
+
+void http_add_header(http_req *r, const char *name, const char *value)
+{
+    if (r->nheaders == MAX_RESP_HEADERS)
+        return;
+    r->hname[r->nheaders] = strdup(name);
+    r->hvalue[r->nheaders] = strdup(value);
+    r->nheaders++;
+}
+
+/* --- routing ------------------------------------------------------------ */
+
+/* Does path match pattern? Captured segments go to r->params. */
+static bool route_match(const char *pattern, const char *path, http_req *r)
+{
+    size_t np = 0;
+    char *caps[HTTP_MAX_PARAMS];
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            const char *se = strchr(s, '/');
+            size_t n = se ? (size_t)(se - s) : strlen(s);
+            if (!pe || n == 0 || np == HTTP_MAX_PARAMS)
+                goto fail;
+            caps[np++] = strndup(s, n);
+            p = pe + 1;
+            s += n;
+            continue;
+        }
+        if (*p != *s)
+            goto fail;
+        p++;
+        s++;
+    }
+    if (*p || *s)
+        goto fail;
+    for (size_t i = 0; i < r->nparams; i++)
+        free(r->params[i]);
+    memcpy(r->params, caps, np * sizeof *caps);
+    r->nparams = np;
+    return true;
+fail:
+    for (size_t i = 0; i < np; i++)
+        free(caps[i]);
+    return false;
+}
+
+static bool authenticate(http_req *r)
+{
+    http_server *s = r->srv;
+    if (s->conf.ntokens == 0)
+        return true;
+    const char *h = http_header(r, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    const char *tok = h + 7;
+    while (*tok == ' ')
+        tok++;
+    unsigned char d[32];
+    unsigned int dl = 0;
+    if (!EVP_Digest(tok, strlen(tok), d, &dl, EVP_sha256(), NULL))
+        return false;
+    /* Look at every token so the time taken does not say which one matched. */
+    int found = -1;
+    for (size_t i = 0; i < s->conf.ntokens; i++)
+        if (CRYPTO_memcmp(d, s->token_digest[i], 32) == 0)
+            found = (int)i;
+    if (found < 0)
+        return false;
+    r->identity = s->conf.tokens[found].identity;
+    return true;
+}
+
+static void dispatch(http_req *r)
+{
+    http_server *s = r->srv;
+    const char *m = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    const http_route *hit = NULL;
+    bool path_seen = false;
+    char allow[64] = "";
+    for (size_t i = 0; i < s->nroutes; i++) {
+        if (!route_match(s->routes[i].pattern, r->path, r))
+            continue;
+        path_seen = true;
+        if (strlen(allow) + strlen(s->routes[i].method) + 3 < sizeof allow) {
+            if (allow[0])
+                strcat(allow, ", ");
+            strcat(allow, s->routes[i].method);
+        }
+        if (strcmp(s->routes[i].method, m) == 0) {
+            hit = &s->routes[i];
+            break;
+        }
+    }
+    if (!hit) {
+        if (path_seen) {
+            http_add_header(r, "Allow", allow);
+            http_reply_problem(r, 405, "Method Not Allowed", NULL, NULL);
+        } else {
+            http_reply_problem(r, 404, "Not Found", "no such resource", NULL);
+        }
+        return;
+    }
+    if (r->too_large) {
+        char d[96];
+        snprintf(d, sizeof d, "request body exceeds %zu bytes", s->conf.max_body);
+        http_reply_problem(r, 413, "Payload Too Large", d, NULL);
+        return;
+    }
+    if (!hit->public_route && !authenticate(r)) {
+        metric_add(s->unauthorized, 1);
+        http_add_header(r, "WWW-Authenticate", "Bearer realm=\"cdni\"");
+        http_reply_problem(r, 401, "Unauthorized", "a valid bearer token is required", NULL);
+        return;
+    }
+    hit->fn(r, hit->ctx);
+    if (!r->status)
+        http_reply_problem(r, 500, "Internal Server Error", "handler gave no response", NULL);
+}
+
+/* --- libmicrohttpd callbacks -------------------------------------------- */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    http_server *s = cls;
+    http_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->srv = s;
+    r->conn = c;
+    r->target = strdup(uri ? uri : "/");
+    if (!r->target) {
+        free(r);
+        return NULL;
+    }
+    char *q = strchr(r->target, '?');
+    if (q)
+        *q++ = 0;
+    r->path = r->target;
+    r->query = q ? q : "";
+    unsigned long long n = atomic_fetch_add(&s->seq, 1);
+    snprintf(r->request_id, sizeof r->request_id, "%s-%llx", s->id_prefix, n);
+    return r;
+}
+
+static void free_req(http_req *r)
+{
+    free(r->target);
+    free(r->body);
+    for (size_t i = 0; i < r->nparams; i++)
+        free(r->params[i]);
+    free(r->resp_body);
+    free(r->content_type);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->hname[i]);
+        free(r->hvalue[i]);
+    }
+    free(r);
+}
+
+static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+    if (*con_cls)
+        free_req(*con_cls);
+    *con_cls = NULL;
+}
+
+static enum MHD_Result send_response(http_req *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->resp_len, r->resp_body ? r->resp_body : (void *)"", r->resp_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    r->resp_body = NULL; /* now libmicrohttpd's */
+    if (r->content_type && r->resp_len)
+        MHD_add_response_header(resp, "Content-Type", r->content_type);
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    for (size_t i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->hname[i], r->hvalue[i]);
+    int cls = r->status / 100;
+    if (cls >= 1 && cls <= 5)
+        metric_add(r->srv->by_class[cls], 1);
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    http_req *r = *con_cls;
+    if (!r)
+        return MHD_NO;
+    if (!r->started) {
+        r->started = true;
+        r->method = method;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > r->srv->conf.max_body)
+            r->too_large = true;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->too_large || r->body_len + n > r->srv->conf.max_body) {
+            r->too_large = true;
+            return MHD_YES; /* read and drop, answer 413 at the end */
+        }
+        if (r->body_len + n + 1 > r->body_cap) {
+            size_t cap = (r->body_len + n + 1) * 2;
+            if (cap > r->srv->conf.max_body + 1)
+                cap = r->srv->conf.max_body + 1;
+            char *nb = realloc(r->body, cap);
+            if (!nb)
+                return MHD_NO;
+            r->body = nb;
+            r->body_cap = cap;
+        }
+        memcpy(r->body + r->body_len, upload_data, n);
+        r->body_len += n;
+        r->body[r->body_len] = 0;
+        return MHD_YES;
+    }
+    dispatch(r);
+    return send_response(r);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    log_kv(LOG_WARN, "libmicrohttpd", "detail", msg, NULL);
+}
+
+http_server *http_server_start(const http_server_conf *conf, const http_route *routes,
+                               size_t nroutes)
+{
+    http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->conf = *conf;
+    s->routes = routes;
+    s->nroutes = nroutes;
+    unsigned char rnd[4];
+    RAND_bytes(rnd, sizeof rnd);
+    snprintf(s->id_prefix, sizeof s->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
+    if (conf->ntokens) {
+        s->token_digest = calloc(conf->ntokens, 32);
+        for (size_t i = 0; i < conf->ntokens; i++) {
+            unsigned int dl;
+            EVP_Digest(conf->tokens[i].token, strlen(conf->tokens[i].token), s->token_digest[i],
+                       &dl, EVP_sha256(), NULL);
+        }
+    }
+    if (conf->metrics) {
+        static const char *classes[] = {"", "1xx", "2xx", "3xx", "4xx", "5xx"};
+        for (int i = 1; i <= 5; i++) {
+            char labels[96];
+            snprintf(labels, sizeof labels, "listener=\"%s\",code=\"%s\"", conf->name, classes[i]);
+            s->by_class[i] = metrics_series(conf->metrics, "cdni_http_responses_total", labels,
+                                            "counter", "HTTP responses sent, by listener and status class");
+        }
+        char labels[64];
+        snprintf(labels, sizeof labels, "listener=\"%s\"", conf->name);
+        s->unauthorized = metrics_series(conf->metrics, "cdni_http_unauthorized_total", labels,
+                                         "counter", "requests refused for a missing or wrong bearer token");
+    } else {
+        static metric_cell sink[7];
+        for (int i = 1; i <= 5; i++)
+            s->by_class[i] = &sink[i];
+        s->unauthorized = &sink[6];
+    }
+
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, conf->bind, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)conf->port);
+    } else if (inet_pton(AF_INET6, conf->bind, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)conf->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        log_kv(LOG_ERROR, "bad listen address", "listener", conf->name, "bind", conf->bind, NULL);
+        free(s->token_digest);
+        free(s);
+        return NULL;
+    }
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)conf->port, NULL, NULL, &on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(conf->threads ? conf->threads : 1),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(conf->max_connections ? conf->max_connections : 1024),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(conf->timeout_s ? conf->timeout_s : 30),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(conf->max_header ? conf->max_header : 32768),
+        MHD_OPTION_URI_LOG_CALLBACK, &on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, &on_done, s,
+        MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_END);
+    if (!s->d) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", conf->port);
+        log_kv(LOG_ERROR, "cannot listen", "listener", conf->name, "bind", conf->bind, "port", port, NULL);
+        free(s->token_digest);
+        free(s);
+        return NULL;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", conf->port);
+    log_kv(LOG_INFO, "listening", "listener", conf->name, "bind", conf->bind, "port", port, NULL);
+    return s;
+}
+
+void http_server_stop(http_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->d);
+    free(s->token_digest);
+    free(s);
+}

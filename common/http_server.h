@@ -1,0 +1,85 @@
+/* HTTP server: libmicrohttpd behind method+path routing.
+ *
+ * One server per listener. libmicrohttpd runs epoll in its own thread pool
+ * (one thread per core is what measured best here); handlers run on those
+ * threads and must not block for long. A handler gets the whole request
+ * (body already read, within the size limit) and fills in the response with
+ * the http_reply* functions; the response is queued when the handler
+ * returns, on libmicrohttpd's second call, which keeps the connection alive.
+ *
+ * Bearer-token authentication is done here for every route not marked
+ * public, comparing SHA-256 digests in constant time. */
+#ifndef COMMON_HTTP_SERVER_H
+#define COMMON_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/metrics.h"
+
+#define HTTP_MAX_PARAMS 4
+
+typedef struct http_req http_req;
+typedef void (*http_handler)(http_req *req, void *ctx);
+
+typedef struct {
+    const char *method;  /* "GET", "PUT", ...; GET routes also answer HEAD */
+    const char *pattern; /* "/csp/v1/services/{id}": {x} captures one segment */
+    http_handler fn;
+    void *ctx;
+    bool public_route; /* no bearer token needed */
+} http_route;
+
+typedef struct {
+    const char *token;    /* the secret */
+    const char *identity; /* who presents it (peer id, CSP id, "operator") */
+} http_token;
+
+typedef struct {
+    const char *name; /* listener name for logs and metrics: "peer", "csp", ... */
+    const char *bind; /* numeric IPv4 or IPv6 address */
+    int port;
+    unsigned threads;
+    unsigned max_connections;
+    unsigned timeout_s;
+    size_t max_body;        /* larger bodies get 413 */
+    size_t max_header;      /* per-connection memory for the request head */
+    const http_token *tokens; /* NULL/0: no authentication on this listener */
+    size_t ntokens;
+    metrics *metrics;
+} http_server_conf;
+
+typedef struct http_server http_server;
+
+/* Starts listening; NULL with a logged reason on failure. routes must
+ * outlive the server. */
+http_server *http_server_start(const http_server_conf *conf, const http_route *routes,
+                               size_t nroutes);
+void http_server_stop(http_server *s);
+
+/* --- request accessors (borrowed; valid during the handler) ------------- */
+const char *http_method(const http_req *r);
+const char *http_path(const http_req *r);           /* raw, not decoded */
+const char *http_raw_query(const http_req *r);      /* raw, without '?'; "" if none */
+const char *http_param(const http_req *r, size_t i); /* {x} captures, in order */
+const char *http_header(const http_req *r, const char *name);
+const char *http_query_arg(const http_req *r, const char *name); /* decoded */
+const char *http_body(const http_req *r, size_t *len);
+const char *http_identity(const http_req *r); /* from the bearer token, or NULL */
+const char *http_request_id(const http_req *r);
+void http_peer_ip(const http_req *r, char *buf, size_t cap);
+
+/* --- responses ----------------------------------------------------------- */
+void http_reply(http_req *r, int status, const char *content_type, const char *body, size_t len);
+/* Takes ownership of a malloc'd body. */
+void http_reply_take(http_req *r, int status, const char *content_type, char *body, size_t len);
+/* Takes the reference v; content_type NULL means application/json. */
+void http_reply_json(http_req *r, int status, const char *content_type, json_t *v);
+/* application/problem+json (RFC 9457); extra (may be NULL) is merged in and
+ * its reference taken. */
+void http_reply_problem(http_req *r, int status, const char *title, const char *detail,
+                        json_t *extra);
+void http_add_header(http_req *r, const char *name, const char *value);
+
+#endif

@@ -1,0 +1,43 @@
+/* Redis store: hiredis behind a connection that reconnects by itself.
+ *
+ * A store is one blocking connection guarded by a mutex: fine off the hot
+ * path (publishing, refreshing snapshots), never used per end-user request.
+ * A subscriber is a thread with its own connection that calls back on every
+ * message of its channel, and also once after each (re)connect, because
+ * messages published while it was away are lost: the callback reloads.
+ *
+ * URLs: redis://host:port[/db] or unix:///path/to/socket[?db=N]. */
+#ifndef COMMON_STORE_H
+#define COMMON_STORE_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct store store;
+
+typedef enum { STORE_OK = 0, STORE_BAD_URL, STORE_DOWN } store_status;
+
+/* Parses url and tries once to connect; a store whose Redis is down is
+ * still returned (status STORE_DOWN) and reconnects on the next command. */
+store *store_open(const char *url, store_status *st);
+void store_close(store *s);
+bool store_up(store *s); /* a PING answered */
+
+/* One command (printf-style as hiredis); NULL when Redis cannot be reached
+ * after one reconnect. The caller frees the reply with freeReplyObject. */
+redisReply *store_cmd(store *s, const char *fmt, ...);
+redisReply *store_cmdargv(store *s, int argc, const char **argv, const size_t *argvlen);
+
+/* Pipelining: queue n commands, then read n replies. replies[i] may be NULL
+ * if the connection broke; returns the number of replies read. */
+size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
+                      redisReply **replies);
+
+typedef struct store_sub store_sub;
+/* cb(message or NULL after a (re)connect, ud) runs on the subscriber thread. */
+typedef void (*store_sub_cb)(const char *message, void *ud);
+store_sub *store_subscribe(const char *url, const char *channel, store_sub_cb cb, void *ud);
+void store_unsubscribe(store_sub *sub);
+
+#endif

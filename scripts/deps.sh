@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install the Debian packages the build, the tests and `make run` need.
+# As root it runs apt-get; otherwise it names what is missing and fails.
+set -euo pipefail
+
+# package : how we know it is there
+need=(
+  "libmicrohttpd-dev:pkg-config --exists libmicrohttpd"
+  "libcurl4-openssl-dev:pkg-config --exists libcurl"
+  "libjansson-dev:pkg-config --exists jansson"
+  "libxml2-dev:pkg-config --exists libxml-2.0"
+  "libssl-dev:pkg-config --exists openssl"
+  "zlib1g-dev:pkg-config --exists zlib"
+  "libhiredis-dev:pkg-config --exists hiredis"
+  "libcmocka-dev:pkg-config --exists cmocka"
+  "pkg-config:command -v pkg-config"
+  "redis-server:command -v redis-server"
+  "curl:command -v curl"
+  "python3:command -v python3"
+  "clang:command -v clang"
+  "libclang-rt-14-dev:test -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a || ! command -v clang-14"
+  "wrk:command -v wrk"
+  "make:command -v make"
+  "gcc:command -v gcc"
+)
+
+missing=()
+for entry in "${need[@]}"; do
+  pkg=${entry%%:*}; check=${entry#*:}
+  if ! bash -c "$check" >/dev/null 2>&1; then missing+=("$pkg"); fi
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing Debian packages: ${missing[*]}" >&2
+  echo "deps: run as root:  apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,32 @@
+/* Helpers shared by the unit tests: reading data files from tests/data. */
+#ifndef TESTS_TESTUTIL_H
+#define TESTS_TESTUTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Whole file as a malloc'd buffer (NUL-terminated); NULL if unreadable. */
+static inline char *read_data(const char *name, size_t *len)
+{
+    char path[512];
+    snprintf(path, sizeof path, "tests/data/%s", name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) {
+        b[n] = 0;
+        *len = (size_t)n;
+    }
+    return b;
+}
+
+#endif
