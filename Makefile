@@ -53,11 +53,11 @@ deps:
 
 $(REL)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(RELFLAGS) -c $< -o $@
+	@echo "  CC      $<"; $(CC) $(BASEFLAGS) $(RELFLAGS) -c $< -o $@
 
 $(SAN)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
+	@echo "  CC san  $<"; $(CC) $(BASEFLAGS) $(SANFLAGS) -c $< -o $@
 
 bin/ucdn: $(call rel_obj,$(UCDN_SRC) $(LIB_SRC))
 	@mkdir -p bin

@@ -448,13 +448,14 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
         return NULL;
     }
     s->d = MHD_start_daemon(
-        flags, (uint16_t)conf->port, NULL, NULL, &on_request, s, MHD_OPTION_SOCK_ADDR,
+        flags, (uint16_t)conf->port, NULL, NULL, &on_request, s,
+        MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(conf->threads ? conf->threads : 1),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(conf->max_connections ? conf->max_connections : 1024),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(conf->timeout_s ? conf->timeout_s : 30),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(conf->max_header ? conf->max_header : 32768),
         MHD_OPTION_URI_LOG_CALLBACK, &on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, &on_done, s,
-        MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (!s->d) {
         char port[16];
         snprintf(port, sizeof port, "%d", conf->port);

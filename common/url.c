@@ -46,7 +46,7 @@ static bool span_ok(const char *s, size_t n, const char *extra)
     return true;
 }
 
-url_status url_parse(const char *s, size_t len, url *u)
+url_status url_parse(const char *s, size_t len, url_ref *u)
 {
     memset(u, 0, sizeof *u);
     if (len > URL_MAX_LEN)
@@ -211,7 +211,7 @@ static void sb_put(sbuf *sb, const char *s, size_t n)
 #define SB_PART(sb, s, part) sb_put((sb), (s) + (part).off, (part).len)
 
 /* Merge (§5.2.3) of base path and reference path into sb. */
-static void merge_paths(sbuf *sb, const char *b, const url *bu, const char *r, const url *ru)
+static void merge_paths(sbuf *sb, const char *b, const url_ref *bu, const char *r, const url_ref *ru)
 {
     if (bu->authority && bu->path.len == 0) {
         sb_put(sb, "/", 1);
@@ -236,7 +236,7 @@ static url_status finish(sbuf *sb, char **out)
 }
 
 /* Append authority of u (from string s) into sb. */
-static void put_authority(sbuf *sb, const char *s, const url *u)
+static void put_authority(sbuf *sb, const char *s, const url_ref *u)
 {
     sb_put(sb, "//", 2);
     if (u->userinfo.present) {
@@ -267,7 +267,7 @@ static void put_clean_path(sbuf *sb, const char *p, size_t n)
 url_status url_resolve(const char *base, size_t base_len, const char *ref, size_t ref_len,
                        char **out)
 {
-    url b, r;
+    url_ref b, r;
     url_status st;
     if ((st = url_parse(base, base_len, &b)) != URL_OK)
         return st;
@@ -367,7 +367,7 @@ static void put_lower(sbuf *sb, const char *s, size_t n)
     }
 }
 
-int url_port(const char *s, const url *u)
+int url_port(const char *s, const url_ref *u)
 {
     if (u->port.present && u->port.len > 0) {
         int p = 0;
@@ -384,7 +384,7 @@ int url_port(const char *s, const url *u)
 
 url_status url_normalize(const char *s, size_t len, char **out)
 {
-    url u;
+    url_ref u;
     url_status st = url_parse(s, len, &u);
     if (st != URL_OK)
         return st;
@@ -404,7 +404,7 @@ url_status url_normalize(const char *s, size_t len, char **out)
         }
         put_lower(&sb, s + u.host.off, u.host.len);
         int explicit_port = u.port.present && u.port.len ? url_port(s, &u) : -1;
-        url nodefault = u;
+        url_ref nodefault = u;
         nodefault.port.present = false;
         if (explicit_port >= 0 && explicit_port != url_port(s, &nodefault)) {
             sb_put(&sb, ":", 1);

@@ -19,7 +19,7 @@ typedef struct {
 typedef struct {
     url_part scheme, userinfo, host, port, path, query, fragment;
     bool authority; /* "//" seen */
-} url;
+} url_ref;
 
 typedef enum {
     URL_OK = 0,
@@ -30,7 +30,7 @@ typedef enum {
 
 const char *url_status_str(url_status s);
 
-url_status url_parse(const char *s, size_t len, url *out);
+url_status url_parse(const char *s, size_t len, url_ref *out);
 
 /* Target URI of reference ref against absolute base (RFC 3986 §5.2.2).
  * *out is a malloc'd NUL-terminated string on URL_OK. */
@@ -47,6 +47,6 @@ url_status url_normalize(const char *s, size_t len, char **out);
 size_t url_remove_dot_segments(char *path, size_t len);
 
 /* Port as a number: the explicit one, else 80/443 for http/https, else -1. */
-int url_port(const char *s, const url *u);
+int url_port(const char *s, const url_ref *u);
 
 #endif

@@ -89,7 +89,7 @@ static void test_normalize_case_percent_dots_and_default_port(void **st)
 static void test_parse_splits_components(void **st)
 {
     const char *s = "http://user@host.example:8080/p/a?q=1#f";
-    url u;
+    url_ref u;
     assert_int_equal(url_parse(s, strlen(s), &u), URL_OK);
     assert_int_equal(u.host.len, strlen("host.example"));
     assert_memory_equal(s + u.host.off, "host.example", u.host.len);
@@ -101,7 +101,7 @@ static void test_parse_splits_components(void **st)
 
 static void test_parse_refuses_spaces_controls_bad_escapes_and_long_input(void **st)
 {
-    url u;
+    url_ref u;
     const char *bad[] = {"http://h/a b", "http://h/a\x01", "http://h/%zz", "http://h:99999/",
                          "http://[zz]/", "1http://h/"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -116,7 +116,7 @@ static void test_parse_never_reads_past_length(void **st)
 {
     /* The bytes after the given length would be a syntax error. */
     const char s[] = "http://h/ok zzz";
-    url u;
+    url_ref u;
     assert_int_equal(url_parse(s, strlen("http://h/ok"), &u), URL_OK);
     assert_int_equal(u.path.len, 3);
 }

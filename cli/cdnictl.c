@@ -1,0 +1,276 @@
+/* cdnictl: the operator's and CSP's command line.
+ *
+ *   cdnictl metadata check FILE
+ *   cdnictl metadata resolve --dcdn URL [--token T] URL-TO-RESOLVE
+ *   cdnictl service put ID FILE | get ID | list | delete ID | versions ID
+ *           [--ucdn URL] [--token T]
+ *
+ * Defaults come from CDNI_UCDN_URL, CDNI_DCDN_URL and CDNI_TOKEN. Exit
+ * status: 0 success, 1 refused/invalid (the reason is printed), 2 usage. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/http_client.h"
+#include "common/jcheck.h"
+#include "interfaces/metadata.h"
+#include "interfaces/mi_server.h"
+
+static const char *g_ucdn, *g_dcdn, *g_token;
+
+static void usage_main(FILE *f)
+{
+    fprintf(f,
+            "usage: cdnictl COMMAND ...\n\n"
+            "commands:\n"
+            "  metadata check FILE                 validate an RFC 8006 document or a delivery service\n"
+            "  metadata resolve --dcdn URL URL     effective metadata a dCDN applies to URL\n"
+            "  service put ID FILE                 publish a delivery service at the uCDN\n"
+            "  service get ID | delete ID | versions ID | list\n\n"
+            "Run 'cdnictl COMMAND SUBCOMMAND --help' for details.\n");
+}
+
+static int usage_for(const char *cmd, int code)
+{
+    FILE *f = code ? stderr : stdout;
+    if (strcmp(cmd, "metadata check") == 0)
+        fprintf(f, "usage: cdnictl metadata check FILE\n\n"
+                   "Validates FILE as a HostIndex, a HostMetadata/PathMetadata or a delivery\n"
+                   "service document ({\"host\", \"metadata\", \"paths\"}), as the uCDN would.\n"
+                   "Exit 0 when valid; exit 1 printing the JSON path and the reason otherwise.\n");
+    else if (strcmp(cmd, "metadata resolve") == 0)
+        fprintf(f, "usage: cdnictl metadata resolve --dcdn URL [--token TOKEN] URL-TO-RESOLVE\n\n"
+                   "Asks the dCDN operator API which CDNI metadata applies to URL-TO-RESOLVE.\n"
+                   "--dcdn defaults to $CDNI_DCDN_URL, --token to $CDNI_TOKEN.\n");
+    else
+        fprintf(f, "usage: cdnictl service put ID FILE | get ID | delete ID | versions ID | list\n"
+                   "                       [--ucdn URL] [--token TOKEN]\n\n"
+                   "Manages delivery services through the uCDN CSP API (/csp/v1/services).\n"
+                   "--ucdn defaults to $CDNI_UCDN_URL, --token to $CDNI_TOKEN (the CSP's).\n");
+    return code;
+}
+
+/* Options shared by the commands; returns index of first operand or -1. */
+static int parse_opts(int argc, char **argv, const char *cmd)
+{
+    static const struct option opts[] = {{"ucdn", required_argument, 0, 'u'},
+                                         {"dcdn", required_argument, 0, 'd'},
+                                         {"token", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+u:d:t:h", opts, NULL)) != -1) {
+        if (c == 'u')
+            g_ucdn = optarg;
+        else if (c == 'd')
+            g_dcdn = optarg;
+        else if (c == 't')
+            g_token = optarg;
+        else if (c == 'h')
+            exit(usage_for(cmd, 0));
+        else
+            exit(usage_for(cmd, 2));
+    }
+    return optind;
+}
+
+static int metadata_check(const char *file)
+{
+    jerr e = {0};
+    json_t *doc = jparse_file(file, MI_MAX_DOC, &e);
+    mi_policy pol = {NULL, true};
+    const char *kind = "?";
+    if (doc && json_is_object(doc) && json_object_get(doc, "hosts")) {
+        kind = "HostIndex";
+        mi_host_index *x = mi_host_index_from_json(doc, "$", &pol, &e);
+        if (x)
+            printf("%s: ok (%s, %zu hosts)\n", file, kind, x->n_hosts);
+        json_decref(doc);
+        mi_host_index_free(x);
+        doc = x ? doc : NULL;
+    } else if (doc && json_is_object(doc) && json_object_get(doc, "host")) {
+        kind = "delivery service";
+        const char *host;
+        json_t *hm;
+        mi_node *n = mi_service_parse(doc, &pol, &host, &hm, &e);
+        if (n)
+            printf("%s: ok (%s for %s, %zu metadata objects, %zu paths)\n", file, kind, host, n->n_md, n->n_paths);
+        json_decref(hm);
+        json_decref(doc);
+        doc = n ? doc : NULL;
+        mi_node_free(n);
+    } else if (doc) {
+        kind = "HostMetadata/PathMetadata";
+        mi_node *n = mi_node_from_json(doc, "$", &pol, &e);
+        if (n)
+            printf("%s: ok (%s, %zu metadata objects, %zu paths)\n", file, kind, n->n_md, n->n_paths);
+        json_decref(doc);
+        doc = n ? doc : NULL;
+        mi_node_free(n);
+    }
+    if (!doc) {
+        fprintf(stderr, "%s: %s: %s\n", file, e.path, e.reason);
+        return 1;
+    }
+    return 0;
+}
+
+/* One HTTP exchange; prints the body; exit status from the HTTP status. */
+static int call(const char *method, const char *base, const char *path, const char *body,
+                size_t body_len)
+{
+    if (!base) {
+        fprintf(stderr, "cdnictl: no server URL (give --ucdn/--dcdn or set CDNI_UCDN_URL/CDNI_DCDN_URL)\n");
+        return 2;
+    }
+    char url[4096], auth[1024];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    const char *hdrs[3] = {"Content-Type: application/json", NULL, NULL};
+    if (g_token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", g_token);
+        hdrs[1] = auth;
+    }
+    http_client *c = http_client_new(NULL);
+    http_result res;
+    int rc = http_client_do(c, method, url, hdrs, body, body_len, &res);
+    http_client_free(c);
+    if (rc != 0) {
+        fprintf(stderr, "cdnictl: %s %s: %s\n", method, url, res.error);
+        http_result_free(&res);
+        return 1;
+    }
+    FILE *out = res.status < 400 ? stdout : stderr;
+    if (res.body_len) {
+        json_t *v = json_loadb(res.body, res.body_len, 0, NULL);
+        if (v) {
+            json_dumpf(v, out, JSON_INDENT(2));
+            fputc('\n', out);
+            json_decref(v);
+        } else {
+            fwrite(res.body, 1, res.body_len, out);
+        }
+    } else if (res.status < 400) {
+        printf("%ld\n", res.status);
+    }
+    rc = res.status < 400 ? 0 : 1;
+    http_result_free(&res);
+    return rc;
+}
+
+static char *slurp(const char *file, size_t *len)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    size_t k;
+    while (b && (k = fread(b + n, 1, cap - n, f)) > 0) {
+        n += k;
+        if (n == cap) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb) {
+                free(b);
+                b = NULL;
+            } else {
+                b = nb;
+            }
+        }
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+/* Percent-encode a URL for use as a query value. */
+static void encode(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *in && o + 4 < cap; in++) {
+        unsigned char c = (unsigned char)*in;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~", c)) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = 0;
+}
+
+int main(int argc, char **argv)
+{
+    g_ucdn = getenv("CDNI_UCDN_URL");
+    g_dcdn = getenv("CDNI_DCDN_URL");
+    g_token = getenv("CDNI_TOKEN");
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage_main(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (argc < 3) {
+        usage_main(stderr);
+        return 2;
+    }
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "%s %s", argv[1], argv[2]);
+    if (strcmp(argv[1], "service") == 0)
+        snprintf(cmd, sizeof cmd, "service");
+    /* operands after "cdnictl CMD SUB" */
+    int sub_argc = argc - 2;
+    char **sub_argv = argv + 2;
+    int first = parse_opts(sub_argc, sub_argv, cmd);
+    int nops = sub_argc - first;
+    char **ops = sub_argv + first;
+
+    if (strcmp(argv[1], "metadata") == 0 && strcmp(argv[2], "check") == 0) {
+        if (nops != 1)
+            return usage_for(cmd, 2);
+        return metadata_check(ops[0]);
+    }
+    if (strcmp(argv[1], "metadata") == 0 && strcmp(argv[2], "resolve") == 0) {
+        if (nops != 1)
+            return usage_for(cmd, 2);
+        char q[8192], enc[6000];
+        encode(ops[0], enc, sizeof enc);
+        snprintf(q, sizeof q, "/v1/metadata/resolve?url=%s", enc);
+        return call("GET", g_dcdn, q, NULL, 0);
+    }
+    if (strcmp(argv[1], "service") == 0) {
+        const char *sub = argv[2];
+        char path[512];
+        if (strcmp(sub, "list") == 0 && nops == 0)
+            return call("GET", g_ucdn, "/csp/v1/services", NULL, 0);
+        if (nops >= 1 && !mi_service_id_ok(ops[0])) {
+            fprintf(stderr, "cdnictl: bad delivery service id %s\n", ops[0]);
+            return 2;
+        }
+        if (nops >= 1)
+            snprintf(path, sizeof path, "/csp/v1/services/%s", ops[0]);
+        if (strcmp(sub, "get") == 0 && nops == 1)
+            return call("GET", g_ucdn, path, NULL, 0);
+        if (strcmp(sub, "delete") == 0 && nops == 1)
+            return call("DELETE", g_ucdn, path, NULL, 0);
+        if (strcmp(sub, "versions") == 0 && nops == 1) {
+            strcat(path, "/versions");
+            return call("GET", g_ucdn, path, NULL, 0);
+        }
+        if (strcmp(sub, "put") == 0 && nops == 2) {
+            size_t len;
+            char *body = slurp(ops[1], &len);
+            if (!body) {
+                fprintf(stderr, "cdnictl: cannot read %s\n", ops[1]);
+                return 1;
+            }
+            int rc = call("PUT", g_ucdn, path, body, len);
+            free(body);
+            return rc;
+        }
+        return usage_for(cmd, 2);
+    }
+    usage_main(stderr);
+    return 2;
+}

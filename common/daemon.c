@@ -1,0 +1,116 @@
+/* Config sections and operator endpoints shared by the daemons. */
+#include "common/daemon.h"
+
+#include <signal.h>
+#include <string.h>
+
+bool daemon_listener_conf(json_t *root, const char *name, bool required, http_server_conf *out,
+                          bool *present, jerr *e)
+{
+    static const char *const lkeys[] = {"bind", "port", NULL};
+    static const char *const limkeys[] = {"max_body_bytes", "max_header_bytes", "max_connections",
+                                          "timeout_s", NULL};
+    json_t *ls = NULL, *l = NULL, *lim = NULL;
+    *present = false;
+    memset(out, 0, sizeof *out);
+    if (!jget_obj(root, "listeners", "$", true, &ls, e) ||
+        !jget_obj(ls, name, "$.listeners", required, &l, e))
+        return false;
+    if (!l)
+        return true;
+    char path[JPATH_MAX];
+    jpath_key(path, "$.listeners", name);
+    const char *bind = "127.0.0.1";
+    long long port = 0, threads = 2, v;
+    if (!jonly(l, path, lkeys, e) || !jget_str(l, "bind", path, false, &bind, e) ||
+        !jget_int(l, "port", path, true, 1, 65535, &port, e) ||
+        !jget_int(root, "threads", "$", false, 1, 256, &threads, e))
+        return false;
+    out->name = name;
+    out->bind = bind;
+    out->port = (int)port;
+    out->threads = (unsigned)threads;
+    out->max_body = 4u << 20;
+    out->max_header = 32768;
+    out->max_connections = 4096;
+    out->timeout_s = 30;
+    if (!jget_obj(root, "limits", "$", false, &lim, e))
+        return false;
+    if (lim) {
+        if (!jonly(lim, "$.limits", limkeys, e))
+            return false;
+        v = (long long)out->max_body;
+        if (!jget_int(lim, "max_body_bytes", "$.limits", false, 1024, 1ll << 30, &v, e))
+            return false;
+        out->max_body = (size_t)v;
+        v = (long long)out->max_header;
+        if (!jget_int(lim, "max_header_bytes", "$.limits", false, 4096, 1 << 20, &v, e))
+            return false;
+        out->max_header = (size_t)v;
+        v = out->max_connections;
+        if (!jget_int(lim, "max_connections", "$.limits", false, 1, 1000000, &v, e))
+            return false;
+        out->max_connections = (unsigned)v;
+        v = out->timeout_s;
+        if (!jget_int(lim, "timeout_s", "$.limits", false, 1, 3600, &v, e))
+            return false;
+        out->timeout_s = (unsigned)v;
+    }
+    *present = true;
+    return true;
+}
+
+static void on_healthz(http_req *r, void *ctx)
+{
+    http_reply_json(r, 200, NULL, json_pack("{s:s}", "status", "alive"));
+}
+
+static void on_readyz(http_req *r, void *ctx)
+{
+    daemon_ops *ops = ctx;
+    const char *status = "ready";
+    json_t *detail = json_object();
+    bool ok = ops->ready ? ops->ready(ops->ready_ctx, &status, detail) : true;
+    json_object_set_new(detail, "status", json_string(status));
+    http_reply_json(r, ok ? 200 : 503, NULL, detail);
+}
+
+static void on_metrics(http_req *r, void *ctx)
+{
+    daemon_ops *ops = ctx;
+    size_t len = 0;
+    char *text = metrics_render(ops->metrics, &len);
+    if (!text) {
+        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    http_reply_take(r, 200, "text/plain; version=0.0.4", text, len);
+}
+
+void daemon_ops_routes(daemon_ops *ops, http_route *out)
+{
+    out[0] = (http_route){"GET", "/healthz", on_healthz, ops, true};
+    out[1] = (http_route){"GET", "/readyz", on_readyz, ops, true};
+    out[2] = (http_route){"GET", "/metrics", on_metrics, ops, false};
+}
+
+void daemon_block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int daemon_wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}

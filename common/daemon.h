@@ -1,0 +1,38 @@
+/* What every daemon does around its own work: the listener and limits
+ * sections of its JSON config, operator endpoints (/healthz, /readyz,
+ * /metrics), and waiting for SIGINT/SIGTERM. */
+#ifndef COMMON_DAEMON_H
+#define COMMON_DAEMON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "common/http_server.h"
+#include "common/jcheck.h"
+#include "common/metrics.h"
+
+/* listeners.<name> = {"bind": "127.0.0.1", "port": 8080} plus the shared
+ * "limits" and "threads" members of the config root. */
+bool daemon_listener_conf(json_t *root, const char *name, bool required, http_server_conf *out,
+                          bool *present, jerr *e);
+
+/* Readiness: fill *status ("ready", "degraded", "starting") and extra detail
+ * members into `detail`; return true when the instance can serve. */
+typedef bool (*daemon_ready_fn)(void *ctx, const char **status, json_t *detail);
+
+typedef struct {
+    metrics *metrics;
+    daemon_ready_fn ready;
+    void *ready_ctx;
+} daemon_ops;
+
+/* Three routes: GET /healthz and /readyz (public), GET /metrics. */
+#define DAEMON_OPS_ROUTES 3
+void daemon_ops_routes(daemon_ops *ops, http_route *out);
+
+/* Blocks SIGINT/SIGTERM in the calling thread (call first in main, before
+ * any thread starts) so that daemon_wait_for_signal can take them. */
+void daemon_block_signals(void);
+int daemon_wait_for_signal(void);
+
+#endif

@@ -1,0 +1,135 @@
+/* dcdn: the downstream CDN gateway.
+ *
+ *   dcdn -c dcdn.json
+ *
+ * So far: the RFC 8006 MI client for each upstream CDN, and the operator
+ * listener (/healthz, /readyz, /metrics, /v1/metadata/...). */
+#include <getopt.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "dcdn/dcdn.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dcdn -c CONFIG.json\n"
+               "  -c, --config FILE   configuration (specs/dcdn-config.schema.json)\n"
+               "  -t, --check         check the configuration and exit\n"
+               "  -h, --help          this text\n");
+}
+
+static bool ready(void *ctx, const char **status, json_t *detail)
+{
+    dcdn *d = ctx;
+    bool loaded = false;
+    for (size_t i = 0; i < d->n_ups; i++) {
+        snap_ref *ref;
+        if (snapshot_acquire(&d->ups[i].snap, &ref))
+            loaded = true;
+        snapshot_release(&d->ups[i].snap, ref);
+    }
+    bool redis = store_up(d->store);
+    json_object_set_new(detail, "redis", json_string(redis ? "up" : "down"));
+    json_object_set_new(detail, "metadata", json_string(loaded ? "loaded" : "none"));
+    if (!loaded) {
+        *status = "starting";
+        return false;
+    }
+    /* Still resolving from memory: ready to serve, but an operator should look. */
+    *status = redis ? "ready" : "degraded";
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+    bool check_only = false;
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"check", no_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
+        if (c == 'c')
+            config = optarg;
+        else if (c == 't')
+            check_only = true;
+        else {
+            usage(c == 'h' ? stdout : stderr);
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (!config) {
+        usage(stderr);
+        return 2;
+    }
+    daemon_block_signals();
+    static dcdn d;
+    jerr e = {0};
+    if (!dcdn_config_load(&d, config, &e)) {
+        fprintf(stderr, "dcdn: %s: %s: %s\n", config, e.path, e.reason);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: ok\n", config);
+        return 0;
+    }
+    unsigned char rnd[8];
+    RAND_bytes(rnd, sizeof rnd);
+    for (int i = 0; i < 8; i++)
+        snprintf(d.instance + 2 * i, 3, "%02x", rnd[i]);
+    snprintf(d.channel, sizeof d.channel, "cdni:%s:mi:changed", d.cdn_id);
+    d.metrics = metrics_new();
+    d.m_fetch_ok = metrics_series(d.metrics, "cdni_mi_refresh_total", "result=\"ok\"", "counter",
+                                  "metadata tree walks against upstream CDNs");
+    d.m_fetch_fail = metrics_series(d.metrics, "cdni_mi_refresh_total", "result=\"failed\"", "counter",
+                                    "metadata tree walks against upstream CDNs");
+    d.m_changes = metrics_series(d.metrics, "cdni_mi_changes_applied_total", "", "counter",
+                                 "new metadata trees applied");
+    d.m_resolve_ok = metrics_series(d.metrics, "cdni_mi_resolutions_total", "result=\"servable\"",
+                                    "counter", "resolution API answers");
+    d.m_resolve_refused = metrics_series(d.metrics, "cdni_mi_resolutions_total", "result=\"refused\"",
+                                         "counter", "resolution API answers");
+    d.m_resolve_nohost = metrics_series(d.metrics, "cdni_mi_resolutions_total", "result=\"no_host\"",
+                                        "counter", "resolution API answers");
+    store_status st;
+    d.store = store_open(d.redis_url, &st);
+    if (!d.store) {
+        fprintf(stderr, "dcdn: $.redis: not a redis:// or unix:// URL\n");
+        return 1;
+    }
+    if (st == STORE_DOWN)
+        log_kv(LOG_ERROR, "redis is down at start; retrying in the background", "redis", d.redis_url, NULL);
+    if (!dcdn_sync_start(&d)) {
+        fprintf(stderr, "dcdn: cannot start the metadata client\n");
+        return 1;
+    }
+    d.ops = (daemon_ops){d.metrics, ready, &d};
+    http_route routes[DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES];
+    daemon_ops_routes(&d.ops, routes);
+    resolve_api_routes(&d, routes + DAEMON_OPS_ROUTES);
+    d.op_conf.tokens = d.op_tokens;
+    d.op_conf.ntokens = d.n_op;
+    d.op_conf.metrics = d.metrics;
+    http_server *op = http_server_start(&d.op_conf, routes, DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES);
+    int rc = 0;
+    if (!op) {
+        rc = 1;
+    } else {
+        log_kv(LOG_INFO, "dcdn started", "cdn_id", d.cdn_id, NULL);
+        daemon_wait_for_signal();
+        log_kv(LOG_INFO, "stopping", NULL);
+    }
+    http_server_stop(op);
+    dcdn_sync_stop(&d);
+    store_close(d.store);
+    metrics_free(d.metrics);
+    free(d.op_tokens);
+    free(d.ups);
+    free(d.extra_types);
+    json_decref(d.config);
+    return rc;
+}

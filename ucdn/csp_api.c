@@ -1,0 +1,194 @@
+/* CSP API, /csp/v1: delivery services (a host and its CDNI metadata).
+ *
+ * A delivery service body is {"host": ..., "metadata": [...], "paths": [...]}:
+ * a HostMatch's host and the HostMetadata that goes with it, checked with
+ * the publisher policy (an unknown mandatory-to-enforce type is refused
+ * here, before any dCDN would have to refuse the content). Errors are
+ * application/problem+json; a validation error says which JSON path. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "ucdn/ucdn.h"
+
+#define SERVICE_MAX_BYTES (16u << 20)
+
+static void reply_down(http_req *r)
+{
+    http_add_header(r, "Retry-After", "1");
+    http_reply_problem(r, 503, "Service Unavailable",
+                       "the shared store is unreachable; nothing was changed", NULL);
+}
+
+static bool id_or_404(http_req *r, const char *id)
+{
+    if (mi_service_id_ok(id))
+        return true;
+    http_reply_problem(r, 404, "Not Found", "delivery service ids are 1-64 of [A-Za-z0-9._-]", NULL);
+    return false;
+}
+
+static void reply_invalid(http_req *r, const jerr *e)
+{
+    char detail[800];
+    snprintf(detail, sizeof detail, "%s: %s", e->path, e->reason);
+    http_reply_problem(r, 422, "Invalid delivery service", detail,
+                       json_pack("{s:[{s:s, s:s}]}", "errors", "path", e->path, "reason", e->reason));
+}
+
+static void on_put(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    const char *id = http_param(r, 0);
+    if (!id_or_404(r, id))
+        return;
+    size_t len;
+    const char *body = http_body(r, &len);
+    jerr e = {0};
+    json_t *doc = jparse(body, len, SERVICE_MAX_BYTES, &e);
+    if (!doc) {
+        reply_invalid(r, &e);
+        return;
+    }
+    const char *host = NULL;
+    json_t *hm = NULL;
+    mi_node *node = mi_service_parse(doc, &u->policy, &host, &hm, &e);
+    if (!node)
+        goto invalid;
+    const char *if_match = http_header(r, "If-Match");
+    char im[32] = "";
+    if (if_match) { /* our ETags are "v<version>" */
+        const char *p = strchr(if_match, 'v');
+        snprintf(im, sizeof im, "%lld", p ? atoll(p + 1) : -1);
+    }
+    long long version = 0;
+    char detail[512] = "";
+    svc_status st = ucdn_service_put(u, id, http_identity(r), host, hm, if_match ? im : NULL,
+                                     &version, detail, sizeof detail);
+    json_decref(hm);
+    mi_node_free(node);
+    json_t *answer = json_pack("{s:s, s:s, s:I}", "id", id, "host", host, "version", (json_int_t)version);
+    json_decref(doc); /* host pointed into it */
+    host = json_string_value(json_object_get(answer, "host"));
+    char etag[40], loc[128];
+    snprintf(etag, sizeof etag, "\"v%lld\"", version);
+    snprintf(loc, sizeof loc, "/csp/v1/services/%s", id);
+    switch (st) {
+    case SVC_OK:
+    case SVC_CREATED:
+        log_kv(LOG_INFO, "delivery service published", "id", id, "host", host, "csp", http_identity(r), NULL);
+        http_add_header(r, "ETag", etag);
+        if (st == SVC_CREATED)
+            http_add_header(r, "Location", loc);
+        http_reply_json(r, st == SVC_CREATED ? 201 : 200, NULL, answer);
+        return;
+    case SVC_CONFLICT:
+        json_decref(answer);
+        http_reply_problem(r, 409, "Conflict", detail, NULL);
+        return;
+    case SVC_PRECONDITION:
+        json_decref(answer);
+        http_reply_problem(r, 412, "Precondition Failed", detail, NULL);
+        return;
+    default:
+        json_decref(answer);
+        reply_down(r);
+        return;
+    }
+invalid:
+    mi_node_free(node);
+    json_decref(doc);
+    reply_invalid(r, &e);
+}
+
+/* The record, if it exists and belongs to the caller; else a reply is sent. */
+static json_t *owned_record(ucdn *u, http_req *r, const char *id)
+{
+    svc_status st;
+    json_t *rec = ucdn_service_get(u, id, &st);
+    if (st == SVC_DOWN) {
+        reply_down(r);
+        return NULL;
+    }
+    const char *owner = json_string_value(json_object_get(rec, "csp"));
+    if (!rec || !owner || strcmp(owner, http_identity(r)) != 0) {
+        json_decref(rec); /* another CSP's service looks absent */
+        http_reply_problem(r, 404, "Not Found", "no such delivery service", NULL);
+        return NULL;
+    }
+    return rec;
+}
+
+static void on_get(http_req *r, void *ctx)
+{
+    const char *id = http_param(r, 0);
+    if (!id_or_404(r, id))
+        return;
+    json_t *rec = owned_record(ctx, r, id);
+    if (!rec)
+        return;
+    char etag[40];
+    snprintf(etag, sizeof etag, "\"v%lld\"", (long long)json_integer_value(json_object_get(rec, "version")));
+    http_add_header(r, "ETag", etag);
+    http_reply_json(r, 200, NULL, rec);
+}
+
+static void on_delete(http_req *r, void *ctx)
+{
+    const char *id = http_param(r, 0);
+    if (!id_or_404(r, id))
+        return;
+    json_t *rec = owned_record(ctx, r, id);
+    if (!rec)
+        return;
+    json_decref(rec);
+    long long v;
+    svc_status st = ucdn_service_delete(ctx, id, &v);
+    if (st == SVC_OK) {
+        log_kv(LOG_INFO, "delivery service withdrawn", "id", id, "csp", http_identity(r), NULL);
+        http_reply(r, 204, NULL, "", 0);
+    } else if (st == SVC_NOT_FOUND) {
+        http_reply_problem(r, 404, "Not Found", "no such delivery service", NULL);
+    } else {
+        reply_down(r);
+    }
+}
+
+static void on_list(http_req *r, void *ctx)
+{
+    svc_status st;
+    json_t *list = ucdn_service_list(ctx, http_identity(r), &st);
+    if (!list) {
+        reply_down(r);
+        return;
+    }
+    http_reply_json(r, 200, NULL, list);
+}
+
+static void on_versions(http_req *r, void *ctx)
+{
+    const char *id = http_param(r, 0);
+    if (!id_or_404(r, id))
+        return;
+    json_t *rec = owned_record(ctx, r, id);
+    if (!rec)
+        return;
+    json_decref(rec);
+    svc_status st;
+    json_t *h = ucdn_service_history(ctx, id, &st);
+    if (!h) {
+        reply_down(r);
+        return;
+    }
+    http_reply_json(r, 200, NULL, h);
+}
+
+void csp_api_routes(ucdn *u, http_route *out)
+{
+    out[0] = (http_route){"GET", "/csp/v1/services", on_list, u, false};
+    out[1] = (http_route){"PUT", "/csp/v1/services/{id}", on_put, u, false};
+    out[2] = (http_route){"GET", "/csp/v1/services/{id}", on_get, u, false};
+    out[3] = (http_route){"DELETE", "/csp/v1/services/{id}", on_delete, u, false};
+    out[4] = (http_route){"GET", "/csp/v1/services/{id}/versions", on_versions, u, false};
+}

@@ -1,0 +1,163 @@
+/* ucdn: the upstream CDN gateway.
+ *
+ *   ucdn -c ucdn.json
+ *
+ * Listeners: csp (CSP API), peer (CDNI interfaces toward dCDNs: RFC 8006 MI
+ * so far), operator (/healthz, /readyz, /metrics). State lives in Redis;
+ * each instance keeps an in-process catalog rebuilt on pub/sub, so any
+ * number of instances can run side by side. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "ucdn/ucdn.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ucdn -c CONFIG.json\n"
+               "  -c, --config FILE   configuration (specs/ucdn-config.schema.json)\n"
+               "  -t, --check         check the configuration and exit\n"
+               "  -h, --help          this text\n");
+}
+
+static void on_change(const char *msg, void *ud)
+{
+    ucdn *u = ud;
+    if (!ucdn_reload(u))
+        log_kv(LOG_WARN, "catalog reload failed; serving the previous one", NULL);
+}
+
+static bool ready(void *ctx, const char **status, json_t *detail)
+{
+    ucdn *u = ctx;
+    snap_ref *ref;
+    mi_catalog *c = snapshot_acquire(&u->catalog, &ref);
+    bool redis = store_up(u->store);
+    json_object_set_new(detail, "redis", json_string(redis ? "up" : "down"));
+    if (c)
+        json_object_set_new(detail, "catalog_version", json_integer((json_int_t)mi_catalog_version(c)));
+    snapshot_release(&u->catalog, ref);
+    if (!c || !atomic_load(&u->redis_seen)) {
+        *status = "starting";
+        return false;
+    }
+    *status = redis ? "ready" : "degraded";
+    return true;
+}
+
+static http_server *start(http_server_conf *conf, http_token *tokens, size_t n, metrics *m,
+                          const http_route *routes, size_t nroutes)
+{
+    conf->tokens = tokens;
+    conf->ntokens = n;
+    conf->metrics = m;
+    return http_server_start(conf, routes, nroutes);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL;
+    bool check_only = false;
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"check", no_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
+        if (c == 'c')
+            config = optarg;
+        else if (c == 't')
+            check_only = true;
+        else {
+            usage(c == 'h' ? stdout : stderr);
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (!config) {
+        usage(stderr);
+        return 2;
+    }
+    daemon_block_signals();
+    static ucdn u;
+    jerr e = {0};
+    if (!ucdn_config_load(&u, config, &e)) {
+        fprintf(stderr, "ucdn: %s: %s: %s\n", config, e.path, e.reason);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: ok\n", config);
+        return 0;
+    }
+    snprintf(u.key_services, sizeof u.key_services, "cdni:%s:{mi}:services", u.cdn_id);
+    snprintf(u.key_versions, sizeof u.key_versions, "cdni:%s:{mi}:versions", u.cdn_id);
+    snprintf(u.key_svchost, sizeof u.key_svchost, "cdni:%s:{mi}:svchost", u.cdn_id);
+    snprintf(u.key_hosts, sizeof u.key_hosts, "cdni:%s:{mi}:hosts", u.cdn_id);
+    snprintf(u.key_version, sizeof u.key_version, "cdni:%s:{mi}:version", u.cdn_id);
+    snprintf(u.key_history, sizeof u.key_history, "cdni:%s:{mi}:history", u.cdn_id);
+    snprintf(u.channel, sizeof u.channel, "cdni:%s:mi:changed", u.cdn_id);
+
+    u.metrics = metrics_new();
+    u.m_reloads = metrics_series(u.metrics, "cdni_mi_catalog_reloads_total", "", "counter",
+                                 "MI catalog rebuilds from Redis");
+    u.m_reload_errors = metrics_series(u.metrics, "cdni_mi_catalog_reload_errors_total", "", "counter",
+                                       "MI catalog rebuilds that failed (previous catalog kept)");
+    u.m_services = metrics_series(u.metrics, "cdni_mi_delivery_services", "", "gauge",
+                                  "delivery services in the current catalog");
+    u.m_version = metrics_series(u.metrics, "cdni_mi_catalog_version", "", "gauge",
+                                 "version of the current MI catalog");
+    u.m_writes = metrics_series(u.metrics, "cdni_csp_service_writes_total", "", "counter",
+                                "delivery service creations, replacements and deletions");
+    pthread_mutex_init(&u.reload_mu, NULL);
+    snapshot_init(&u.catalog, mi_catalog_free);
+    atomic_init(&u.redis_seen, false);
+
+    store_status st;
+    u.store = store_open(u.redis_url, &st);
+    if (!u.store) {
+        fprintf(stderr, "ucdn: $.redis: not a redis:// or unix:// URL\n");
+        return 1;
+    }
+    if (st == STORE_DOWN)
+        log_kv(LOG_ERROR, "redis is down at start; retrying in the background", "redis", u.redis_url, NULL);
+    else
+        ucdn_reload(&u);
+    u.sub = store_subscribe(u.redis_url, u.channel, on_change, &u);
+
+    u.mi = (mi_server_ctx){&u.catalog, u.max_age_s};
+    u.ops = (daemon_ops){u.metrics, ready, &u};
+    http_route csp_routes[CSP_API_ROUTES], peer_routes[MI_SERVER_ROUTES + 1],
+        op_routes[DAEMON_OPS_ROUTES];
+    csp_api_routes(&u, csp_routes);
+    mi_server_routes(&u.mi, peer_routes);
+    daemon_ops_routes(&u.ops, op_routes);
+    peer_routes[MI_SERVER_ROUTES] = op_routes[0]; /* /healthz on the peer listener too */
+
+    http_server *csp = start(&u.csp_conf, u.csp_tokens, u.n_csp, u.metrics, csp_routes, CSP_API_ROUTES);
+    http_server *peer = start(&u.peer_conf, u.peer_tokens, u.n_peer, u.metrics, peer_routes, MI_SERVER_ROUTES + 1);
+    http_server *op = start(&u.op_conf, u.op_tokens, u.n_op, u.metrics, op_routes, DAEMON_OPS_ROUTES);
+    int rc = 0;
+    if (!csp || !peer || !op) {
+        rc = 1;
+    } else {
+        log_kv(LOG_INFO, "ucdn started", "cdn_id", u.cdn_id, NULL);
+        int sig = daemon_wait_for_signal();
+        char s[8];
+        snprintf(s, sizeof s, "%d", sig);
+        log_kv(LOG_INFO, "stopping", "signal", s, NULL);
+    }
+    http_server_stop(csp);
+    http_server_stop(peer);
+    http_server_stop(op);
+    store_unsubscribe(u.sub);
+    store_close(u.store);
+    snapshot_destroy(&u.catalog);
+    metrics_free(u.metrics);
+    free(u.csp_tokens);
+    free(u.peer_tokens);
+    free(u.op_tokens);
+    free(u.extra_types);
+    json_decref(u.config);
+    return rc;
+}
