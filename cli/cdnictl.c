@@ -61,7 +61,7 @@ static int parse_opts(int argc, char **argv, const char *cmd)
                                          {0, 0, 0, 0}};
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+u:d:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:d:t:h", opts, NULL)) != -1) {
         if (c == 'u')
             g_ucdn = optarg;
         else if (c == 'd')

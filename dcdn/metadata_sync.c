@@ -72,8 +72,9 @@ static bool load_saved(dcdn *d, upstream *up)
         if (url && body)
             mi_fetcher_seed(up->fetcher, url, etag, body);
     }
+    bool any = json_array_size(docs) > 0;
     json_decref(v);
-    return json_array_size(docs) > 0;
+    return any;
 }
 
 static void apply(dcdn *d, upstream *up, mi_host_index *x, const char *how)

@@ -1,0 +1,479 @@
+#!/usr/bin/env python3
+"""Integration tests: real ucdn and dcdn daemons (the sanitizer build), a real
+redis-server per CDN on private ports, real HTTP on loopback. No mocks.
+
+Run through `make integration` (BIN_DIR names the binaries). Prints one line
+per test and a closing "N passed, N failed" line; exits non-zero on failure.
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, os.environ.get("BIN_DIR", "bin"))
+CSP_TOKEN = "csp-acme-integration-token"
+PEER_TOKEN = "peer-dcdn-integration-token"
+OP_TOKEN = "operator-integration-token"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, token=None, headers=None, timeout=5):
+    """(status, headers, body bytes) for one request; never raises on 4xx/5xx."""
+    data = body.encode() if isinstance(body, str) else body
+    req = urllib.request.Request(url, data=data, method=method)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def wait_for(pred, timeout=10.0, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+class Env:
+    """One uCDN and one dCDN, each with its own redis-server."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="cdni-it-")
+        self.procs = {}
+        self.ports = {k: free_port() for k in ("redis_u", "redis_d", "csp", "peer", "uop", "dop")}
+
+    def start_redis(self, name):
+        port = self.ports[name]
+        p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", self.dir],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs[name] = p
+        assert wait_for(lambda: self._redis_ping(port)), "redis did not start"
+
+    @staticmethod
+    def _redis_ping(port):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def redis_cli(self, name, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.ports[name])] + list(args),
+                              capture_output=True, text=True).stdout
+
+    def stop(self, name, sig=None):
+        p = self.procs.pop(name, None)
+        if p:
+            p.terminate() if sig is None else p.send_signal(sig)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            return p.returncode
+        return None
+
+    def ucdn_config(self):
+        return {
+            "cdn_id": "ucdn-it", "redis": "redis://127.0.0.1:%d" % self.ports["redis_u"],
+            "log_level": "debug", "threads": 2,
+            "listeners": {"csp": {"bind": "127.0.0.1", "port": self.ports["csp"]},
+                          "peer": {"bind": "127.0.0.1", "port": self.ports["peer"]},
+                          "operator": {"bind": "127.0.0.1", "port": self.ports["uop"]}},
+            "limits": {"max_body_bytes": 65536},
+            "csp_tokens": [{"csp": "acme", "token": CSP_TOKEN},
+                           {"csp": "other", "token": "csp-other-integration-token"}],
+            "peers": [{"id": "dcdn-it", "token": PEER_TOKEN}],
+            "operator_token": OP_TOKEN,
+            "metadata": {"public_url": "http://127.0.0.1:%d" % self.ports["peer"], "max_age_s": 1},
+        }
+
+    def dcdn_config(self):
+        return {
+            "cdn_id": "dcdn-it", "redis": "redis://127.0.0.1:%d" % self.ports["redis_d"],
+            "log_level": "debug", "threads": 2,
+            "listeners": {"operator": {"bind": "127.0.0.1", "port": self.ports["dop"]}},
+            "operator_token": OP_TOKEN,
+            "upstreams": [{"id": "ucdn-it",
+                           "metadata_url": "http://127.0.0.1:%d/mi/v1/hostindex" % self.ports["peer"],
+                           "token": PEER_TOKEN, "refresh_s": 1}],
+        }
+
+    def start_daemon(self, name, config):
+        path = os.path.join(self.dir, name + ".json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        log = open(os.path.join(self.dir, name + ".log"), "ab")
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+        p = subprocess.Popen([os.path.join(BIN, name), "-c", path], stdout=log, stderr=log, env=env)
+        self.procs[name] = p
+        port = self.ports["uop" if name == "ucdn" else "dop"]
+        assert wait_for(lambda: p.poll() is None and self._listening(port)), name + " did not start"
+        return p
+
+    @staticmethod
+    def _listening(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def log(self, name):
+        try:
+            with open(os.path.join(self.dir, name + ".log"), "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def close(self):
+        failures = []
+        for name in list(self.procs):
+            rc = self.stop(name)
+            if name in ("ucdn", "dcdn") and rc not in (0, None):
+                failures.append("%s exited %s:\n%s" % (name, rc, self.log(name)[-3000:]))
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return failures
+
+    # conveniences
+    def csp(self, method, path, body=None, token=CSP_TOKEN, headers=None):
+        return http(method, "http://127.0.0.1:%d%s" % (self.ports["csp"], path), body, token, headers)
+
+    def peer(self, path, token=PEER_TOKEN, headers=None):
+        return http("GET", "http://127.0.0.1:%d%s" % (self.ports["peer"], path), None, token, headers)
+
+    def resolve(self, url):
+        q = urllib.parse.quote(url, safe="")
+        s, _, b = http("GET", "http://127.0.0.1:%d/v1/metadata/resolve?url=%s" % (self.ports["dop"], q),
+                       token=OP_TOKEN)
+        return s, (json.loads(b) if b else None)
+
+
+def service(host="video.example.com", ccid="m1", extra_paths=()):
+    paths = [{"path-pattern": {"pattern": "/vod/m1/*"},
+              "path-metadata": {"metadata": [
+                  {"generic-metadata-type": "MI.Grouping", "generic-metadata-value": {"ccid": ccid}}]}}]
+    paths.extend(extra_paths)
+    return json.dumps({
+        "host": host,
+        "metadata": [{"generic-metadata-type": "MI.SourceMetadata",
+                      "generic-metadata-value": {"sources": [{"endpoints": ["origin.example:8080"],
+                                                              "protocol": "http/1.1"}]}}],
+        "paths": paths})
+
+
+def ccid_of(doc):
+    for g in doc["metadata"]:
+        if g["generic-metadata-type"] == "MI.Grouping":
+            return g["generic-metadata-value"].get("ccid")
+    return None
+
+
+def started_env():
+    env = Env()
+    env.start_redis("redis_u")
+    env.start_redis("redis_d")
+    env.start_daemon("ucdn", env.ucdn_config())
+    env.start_daemon("dcdn", env.dcdn_config())
+    return env
+
+
+# --------------------------------------------------------------------------
+# Tests. Each gets a fresh pair of CDNs.
+
+def test_published_service_is_resolved_by_the_dcdn(env):
+    s, h, b = env.csp("PUT", "/csp/v1/services/vod1", service())
+    assert s == 201, (s, b)
+    assert h["Location"] == "/csp/v1/services/vod1"
+    assert json.loads(b)["version"] >= 1
+    s, doc = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
+        env.resolve("http://video.example.com/vod/m1/seg_001.ts")), timeout=5)
+    assert doc["servable"] is True
+    assert doc["upstream"] == "ucdn-it"
+    assert ccid_of(doc) == "m1"
+    assert doc["matched"] == [{"pattern": "/vod/m1/*"}]
+    types = [g["generic-metadata-type"] for g in doc["metadata"]]
+    assert types == ["MI.SourceMetadata", "MI.Grouping"], types
+
+
+def test_change_is_seen_by_the_dcdn_within_two_seconds(env):
+    assert env.csp("PUT", "/csp/v1/services/vod1", service(ccid="v1"))[0] == 201
+    assert wait_for(lambda: (lambda r: r[0] == 200 and ccid_of(r[1]) == "v1")(
+        env.resolve("http://video.example.com/vod/m1/a.ts")), timeout=5)
+    t0 = time.time()
+    assert env.csp("PUT", "/csp/v1/services/vod1", service(ccid="v2"))[0] == 200
+    seen = wait_for(lambda: (lambda r: r[0] == 200 and ccid_of(r[1]) == "v2")(
+        env.resolve("http://video.example.com/vod/m1/a.ts")), timeout=5, step=0.02)
+    elapsed = time.time() - t0
+    assert seen and elapsed < 2.0, "change took %.2fs" % elapsed
+
+
+def test_mi_server_serves_rfc8006_tree_with_media_types_etag_and_links(env):
+    assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
+    s, h, b = env.peer("/mi/v1/hostindex")
+    assert s == 200
+    assert h["Content-Type"] == "application/cdni; ptype=MI.HostIndex"
+    assert "max-age=1" in h["Cache-Control"]
+    index = json.loads(b)
+    link = index["hosts"][0]["host-metadata"]
+    assert index["hosts"][0]["host"] == "video.example.com"
+    assert link["type"] == "MI.HostMetadata"
+    path = urllib.parse.urlparse(link["href"]).path
+    s, h, b = env.peer(path)
+    assert s == 200 and h["Content-Type"] == "application/cdni; ptype=MI.HostMetadata"
+    hm = json.loads(b)
+    plink = hm["paths"][0]["path-metadata"]
+    assert plink["type"] == "MI.PathMetadata"
+    s, h, b = env.peer(urllib.parse.urlparse(plink["href"]).path)
+    assert s == 200 and h["Content-Type"] == "application/cdni; ptype=MI.PathMetadata"
+    assert json.loads(b)["metadata"][0]["generic-metadata-value"] == {"ccid": "m1"}
+    etag = h["ETag"]
+    s, _, _ = env.peer(urllib.parse.urlparse(plink["href"]).path, headers={"If-None-Match": etag})
+    assert s == 304
+
+
+def test_peer_without_or_with_wrong_token_gets_401(env):
+    s, h, b = env.peer("/mi/v1/hostindex", token=None)
+    assert s == 401
+    assert h["WWW-Authenticate"].startswith("Bearer")
+    assert h["Content-Type"] == "application/problem+json"
+    assert env.peer("/mi/v1/hostindex", token="peer-dcdn-integration-tokem")[0] == 401
+    assert env.peer("/mi/v1/hostindex", token=CSP_TOKEN)[0] == 401  # a CSP is not a peer
+
+
+def test_bad_metadata_gets_problem_naming_the_field_and_previous_version_stays(env):
+    assert env.csp("PUT", "/csp/v1/services/vod1", service(ccid="good"))[0] == 201
+    assert wait_for(lambda: (lambda r: r[0] == 200 and ccid_of(r[1]) == "good")(
+        env.resolve("http://video.example.com/vod/m1/a.ts")), timeout=5)
+    bad = json.loads(service())
+    bad["metadata"][0]["generic-metadata-value"]["sources"][0]["protocol"] = 11
+    s, h, b = env.csp("PUT", "/csp/v1/services/vod1", json.dumps(bad))
+    assert s == 422, (s, b)
+    assert h["Content-Type"] == "application/problem+json"
+    p = json.loads(b)
+    assert p["errors"][0]["path"] == "$.metadata[0].generic-metadata-value.sources[0].protocol", p
+    unknown = json.loads(service())
+    unknown["metadata"].append({"generic-metadata-type": "EXAMPLE.Watermark", "generic-metadata-value": {}})
+    s, _, b = env.csp("PUT", "/csp/v1/services/vod1", json.dumps(unknown))
+    assert s == 422 and json.loads(b)["errors"][0]["path"] == "$.metadata[1].generic-metadata-type"
+    s, _, b = env.csp("PUT", "/csp/v1/services/vod1", "{not json")
+    assert s == 422 and json.loads(b)["errors"][0]["path"] == "$"
+    time.sleep(1.5)  # two refresh periods: the dCDN must still hold the good version
+    s, doc = env.resolve("http://video.example.com/vod/m1/a.ts")
+    assert s == 200 and ccid_of(doc) == "good"
+    s, _, b = env.csp("GET", "/csp/v1/services/vod1")
+    assert s == 200 and json.loads(b)["version"] == 1
+
+
+def test_oversized_body_gets_413_and_daemon_stays_up(env):
+    big = "x" * 200000
+    s, h, b = env.csp("PUT", "/csp/v1/services/vod1", big)
+    assert s == 413, s
+    assert json.loads(b)["status"] == 413
+    assert env.csp("GET", "/csp/v1/services")[0] == 200
+
+
+def test_csp_crud_versions_ownership_and_host_uniqueness(env):
+    assert env.csp("PUT", "/csp/v1/services/a", service(host="a.example"))[0] == 201
+    s, h, b = env.csp("PUT", "/csp/v1/services/a", service(host="a.example", ccid="x"))
+    assert s == 200 and h["ETag"] == '"v2"'
+    # optimistic concurrency
+    assert env.csp("PUT", "/csp/v1/services/a", service(host="a.example"), headers={"If-Match": '"v1"'})[0] == 412
+    # another service may not take the same host
+    s, _, b = env.csp("PUT", "/csp/v1/services/b", service(host="A.EXAMPLE"))
+    assert s == 409, (s, b)
+    s, _, b = env.csp("GET", "/csp/v1/services")
+    assert [x["id"] for x in json.loads(b)["services"]] == ["a"]
+    s, _, b = env.csp("GET", "/csp/v1/services/a/versions")
+    assert s == 200 and json.loads(b)["previous_versions"][0]["version"] == 1
+    # another CSP neither sees nor deletes it
+    other = "csp-other-integration-token"
+    assert env.csp("GET", "/csp/v1/services/a", token=other)[0] == 404
+    assert env.csp("DELETE", "/csp/v1/services/a", token=other)[0] == 404
+    assert env.csp("GET", "/csp/v1/services", token=None)[0] == 401
+    assert env.csp("DELETE", "/csp/v1/services/a")[0] == 204
+    assert env.csp("GET", "/csp/v1/services/a")[0] == 404
+    # the host is free again
+    assert env.csp("PUT", "/csp/v1/services/b", service(host="a.example"))[0] == 201
+    assert env.csp("PATCH", "/csp/v1/services/b")[0] == 405
+
+
+def test_unknown_mandatory_metadata_from_upstream_makes_content_unservable(env):
+    # A uCDN that understands a type the dCDN does not (configured as extra).
+    env.stop("ucdn")
+    cfg = env.ucdn_config()
+    cfg["metadata"]["extra_types"] = ["EXAMPLE.Watermark"]
+    env.start_daemon("ucdn", cfg)
+    extra = [{"path-pattern": {"pattern": "/marked/*"},
+              "path-metadata": {"metadata": [{"generic-metadata-type": "EXAMPLE.Watermark",
+                                              "generic-metadata-value": {"id": 1}}]}}]
+    assert env.csp("PUT", "/csp/v1/services/vod1", service(extra_paths=extra))[0] == 201
+    r = wait_for(lambda: (lambda x: x if x[0] == 200 else None)(
+        env.resolve("http://video.example.com/marked/a.ts")), timeout=5)
+    assert r[1]["servable"] is False
+    assert r[1]["refusal"]["generic-metadata-type"] == "EXAMPLE.Watermark"
+    assert env.resolve("http://video.example.com/vod/m1/a.ts")[1]["servable"] is True
+    assert env.resolve("http://nowhere.example/x")[0] == 404
+
+
+def test_redis_down_dcdn_keeps_resolving_and_readyz_says_degraded(env):
+    assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
+    assert wait_for(lambda: env.resolve("http://video.example.com/vod/m1/a.ts")[0] == 200, timeout=5)
+    env.stop("redis_d")
+    s, doc = env.resolve("http://video.example.com/vod/m1/a.ts")
+    assert s == 200 and ccid_of(doc) == "m1"
+    s, _, b = http("GET", "http://127.0.0.1:%d/readyz" % env.ports["dop"])
+    assert s == 200 and json.loads(b)["status"] == "degraded", b
+    env.start_redis("redis_d")
+    assert wait_for(lambda: json.loads(http("GET", "http://127.0.0.1:%d/readyz" % env.ports["dop"])[2])["status"] == "ready")
+
+
+def test_restarted_dcdn_serves_metadata_from_redis_while_ucdn_is_down(env):
+    assert env.csp("PUT", "/csp/v1/services/vod1", service(ccid="kept"))[0] == 201
+    assert wait_for(lambda: env.resolve("http://video.example.com/vod/m1/a.ts")[0] == 200, timeout=5)
+    assert wait_for(lambda: env.redis_cli("redis_d", "EXISTS", "cdni:dcdn-it:mi:ucdn-it:docs").strip() == "1")
+    env.stop("ucdn")
+    env.stop("dcdn")
+    env.start_daemon("dcdn", env.dcdn_config())
+    r = wait_for(lambda: (lambda x: x if x[0] == 200 else None)(
+        env.resolve("http://video.example.com/vod/m1/a.ts")), timeout=5)
+    assert r and ccid_of(r[1]) == "kept"
+    def status():
+        s, _, b = http("GET", "http://127.0.0.1:%d/v1/metadata/status" % env.ports["dop"], token=OP_TOKEN)
+        st = json.loads(b)["upstreams"][0]
+        return st if "last_error" in st else None
+    st = wait_for(status, timeout=5)
+    assert st and st["loaded"] is True and "Couldn't connect" in st["last_error"], st
+
+
+def test_ucdn_started_while_redis_is_down_recovers_when_it_comes_up(env):
+    env.stop("ucdn")
+    env.stop("redis_u")
+    env.start_daemon("ucdn", env.ucdn_config())
+    s, _, b = http("GET", "http://127.0.0.1:%d/readyz" % env.ports["uop"])
+    assert s == 503 and json.loads(b)["status"] == "starting"
+    s, _, b = env.csp("PUT", "/csp/v1/services/vod1", service())
+    assert s == 503 and json.loads(b)["title"] == "Service Unavailable"
+    assert "redis unreachable" in env.log("ucdn") or "redis is down" in env.log("ucdn")
+    env.start_redis("redis_u")
+    assert wait_for(lambda: http("GET", "http://127.0.0.1:%d/readyz" % env.ports["uop"])[0] == 200, timeout=10)
+    assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
+
+
+def test_two_ucdn_instances_share_state_through_redis(env):
+    cfg = env.ucdn_config()
+    for k in ("csp", "peer", "operator"):
+        cfg["listeners"][k]["port"] = free_port()
+    env.ports["uop2"] = cfg["listeners"]["operator"]["port"]
+    path = os.path.join(env.dir, "ucdn2.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    log = open(os.path.join(env.dir, "ucdn2.log"), "ab")
+    p = subprocess.Popen([os.path.join(BIN, "ucdn"), "-c", path], stdout=log, stderr=log)
+    env.procs["ucdn2"] = p
+    assert wait_for(lambda: env._listening(cfg["listeners"]["peer"]["port"]))
+    assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
+    url2 = "http://127.0.0.1:%d/mi/v1/hostindex" % cfg["listeners"]["peer"]["port"]
+    got = wait_for(lambda: (lambda r: r if r[0] == 200 and json.loads(r[2])["hosts"] else None)(
+        http("GET", url2, token=PEER_TOKEN)), timeout=3)
+    assert got and json.loads(got[2])["hosts"][0]["host"] == "video.example.com"
+
+
+def test_operator_endpoints_metrics_and_config_errors(env):
+    s, _, b = http("GET", "http://127.0.0.1:%d/metrics" % env.ports["uop"], token=OP_TOKEN)
+    assert s == 200 and b"cdni_http_responses_total" in b
+    assert http("GET", "http://127.0.0.1:%d/metrics" % env.ports["uop"])[0] == 401
+    assert http("GET", "http://127.0.0.1:%d/healthz" % env.ports["dop"])[0] == 200
+    bad = env.ucdn_config()
+    bad["listeners"]["peer"]["port"] = "8081"
+    path = os.path.join(env.dir, "bad.json")
+    with open(path, "w") as f:
+        json.dump(bad, f)
+    r = subprocess.run([os.path.join(BIN, "ucdn"), "-c", path], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "$.listeners.peer.port" in r.stderr, r.stderr
+
+
+def test_cdnictl_service_and_resolve_against_real_daemons(env):
+    ctl = os.path.join(BIN, "cdnictl")
+    svc = os.path.join(env.dir, "svc.json")
+    with open(svc, "w") as f:
+        f.write(service(ccid="ctl"))
+    ucdn = "http://127.0.0.1:%d" % env.ports["csp"]
+    r = subprocess.run([ctl, "service", "put", "vod1", svc, "--ucdn", ucdn, "--token", CSP_TOKEN],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["id"] == "vod1", r.stderr
+    r = subprocess.run([ctl, "service", "list", "--ucdn", ucdn, "--token", CSP_TOKEN], capture_output=True, text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["services"][0]["id"] == "vod1"
+    dcdn = "http://127.0.0.1:%d" % env.ports["dop"]
+
+    def resolved():
+        r = subprocess.run([ctl, "metadata", "resolve", "--dcdn", dcdn, "--token", OP_TOKEN,
+                            "http://video.example.com/vod/m1/x.ts?a=b"], capture_output=True, text=True)
+        return r if r.returncode == 0 else None
+    r = wait_for(resolved, timeout=5)
+    assert r and ccid_of(json.loads(r.stdout)) == "ctl"
+    r = subprocess.run([ctl, "service", "get", "nope", "--ucdn", ucdn, "--token", CSP_TOKEN], capture_output=True, text=True)
+    assert r.returncode == 1 and "Not Found" in r.stderr
+    r = subprocess.run([ctl, "metadata", "check", os.path.join(ROOT, "tests/data/bad/wrong-type.json")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "$.metadata[0].generic-metadata-value.exclude-query-strings" in r.stderr
+
+
+TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
+
+
+def main():
+    only = sys.argv[1:]
+    passed = failed = 0
+    for t in TESTS:
+        if only and t.__name__ not in only:
+            continue
+        env = started_env()
+        err = None
+        keep = os.environ.get("KEEP_LOGS")
+        try:
+            t(env)
+        except Exception:
+            err = traceback.format_exc()
+        if err and keep:
+            print(env.log("dcdn")[-4000:])
+        problems = env.close()
+        if problems and not err:
+            err = "\n".join(problems)
+        if err:
+            failed += 1
+            print("FAIL %s\n%s" % (t.__name__, err), flush=True)
+        else:
+            passed += 1
+            print("ok   %s" % t.__name__, flush=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
