@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# `make run`: a uCDN and a dCDN on loopback, each with its own private
+# redis-server, configured from examples/; publishes the sample delivery
+# service and prints what to try. Ctrl-C stops everything it started.
+set -u
+cd "$(dirname "$0")/.."
+state=$(mktemp -d /tmp/cdni-run.XXXXXX)
+pids=()
+cleanup() {
+  echo; echo "stopping..."
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$state"
+}
+trap cleanup EXIT INT TERM
+
+for port in 6391 6392 8080 8081 8082 9082; do
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "port $port on 127.0.0.1 is in use: stop what holds it (or edit examples/*.json)"; exit 1
+  fi
+done
+for port in 6391 6392; do
+  redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir "$state" \
+    >"$state/redis-$port.log" 2>&1 &
+  pids+=($!)
+done
+sleep 0.3
+bin/ucdn -c examples/ucdn.json 2>"$state/ucdn.log" & pids+=($!)
+bin/dcdn -c examples/dcdn.json 2>"$state/dcdn.log" & pids+=($!)
+
+for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8082/healthz && break; sleep 0.1; done
+bin/cdnictl service put vod1 examples/service-vod.json \
+  --ucdn http://127.0.0.1:8080 --token csp-acme-example-token >/dev/null \
+  || { echo "publishing the sample service failed; logs in $state"; cat "$state/ucdn.log"; exit 1; }
+sleep 2.5
+
+cat <<TXT
+
+cdni-gateway is running (logs: $state/*.log)
+
+  uCDN  CSP API   http://127.0.0.1:8080   (CSP token: csp-acme-example-token)
+        peer/MI   http://127.0.0.1:8081   (dCDN token: peer-dcdn-b-example-token)
+        operator  http://127.0.0.1:8082   (operator token: operator-ucdn-example-token)
+  dCDN  operator  http://127.0.0.1:9082   (operator token: operator-dcdn-example-token)
+
+Try:
+  # the sample HostIndex the uCDN serves to its dCDN (RFC 8006)
+  curl -s -H 'Authorization: Bearer peer-dcdn-b-example-token' http://127.0.0.1:8081/mi/v1/hostindex
+
+  # the metadata the dCDN applies to a URL
+  bin/cdnictl metadata resolve --dcdn http://127.0.0.1:9082 --token operator-dcdn-example-token \\
+      http://video.example.com/vod/m1/seg_001.ts
+
+  # change the service, and see the dCDN pick it up within its refresh interval (2 s)
+  bin/cdnictl service get vod1 --ucdn http://127.0.0.1:8080 --token csp-acme-example-token
+  bin/cdnictl service list --ucdn http://127.0.0.1:8080 --token csp-acme-example-token
+
+  # health, readiness, metrics
+  curl -s http://127.0.0.1:9082/readyz
+  curl -s -H 'Authorization: Bearer operator-ucdn-example-token' http://127.0.0.1:8082/metrics
+
+Press Ctrl-C to stop.
+TXT
+echo "Sample resolution right now:"
+bin/cdnictl metadata resolve --dcdn http://127.0.0.1:9082 --token operator-dcdn-example-token \
+  http://video.example.com/vod/m1/seg_001.ts | head -12
+wait
