@@ -91,7 +91,7 @@ run: deps
 	@scripts/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory unit integration fuzz-smoke
+	@$(MAKE) --no-print-directory unit fuzz-smoke integration
 
 unit: $(UNIT_BINS)
 	@scripts/unit.sh $(UNIT_BINS)

@@ -1,7 +1,9 @@
 /* Config sections and operator endpoints shared by the daemons. */
 #include "common/daemon.h"
 
+#include <getopt.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 bool daemon_listener_conf(json_t *root, const char *name, bool required, http_server_conf *out,
@@ -113,4 +115,39 @@ int daemon_wait_for_signal(void)
     int sig = 0;
     sigwait(&set, &sig);
     return sig;
+}
+
+static void usage(FILE *f, const char *name)
+{
+    fprintf(f, "usage: %s -c CONFIG.json\n"
+               "  -c, --config FILE   configuration (specs/%s-config.schema.json)\n"
+               "  -t, --check         check the configuration and exit\n"
+               "  -h, --help          this text\n", name, name);
+}
+
+int daemon_parse_args(int argc, char **argv, const char *name, const char **config,
+                      bool *check_only)
+{
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"check", no_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    *config = NULL;
+    *check_only = false;
+    while ((c = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
+        if (c == 'c')
+            *config = optarg;
+        else if (c == 't')
+            *check_only = true;
+        else {
+            usage(c == 'h' ? stdout : stderr, name);
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (!*config) {
+        usage(stderr, name);
+        return 2;
+    }
+    return -1;
 }

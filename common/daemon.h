@@ -30,6 +30,11 @@ typedef struct {
 #define DAEMON_OPS_ROUTES 3
 void daemon_ops_routes(daemon_ops *ops, http_route *out);
 
+/* "-c FILE", "-t" (check the config and exit), "-h". Returns -1 to go on
+ * with *config set, or the exit status for main to return. */
+int daemon_parse_args(int argc, char **argv, const char *name, const char **config,
+                      bool *check_only);
+
 /* Blocks SIGINT/SIGTERM in the calling thread (call first in main, before
  * any thread starts) so that daemon_wait_for_signal can take them. */
 void daemon_block_signals(void);

@@ -4,7 +4,6 @@
  *
  * So far: the RFC 8006 MI client for each upstream CDN, and the operator
  * listener (/healthz, /readyz, /metrics, /v1/metadata/...). */
-#include <getopt.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,14 +11,6 @@
 
 #include "common/log.h"
 #include "dcdn/dcdn.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: dcdn -c CONFIG.json\n"
-               "  -c, --config FILE   configuration (specs/dcdn-config.schema.json)\n"
-               "  -t, --check         check the configuration and exit\n"
-               "  -h, --help          this text\n");
-}
 
 static bool ready(void *ctx, const char **status, json_t *detail)
 {
@@ -45,27 +36,11 @@ static bool ready(void *ctx, const char **status, json_t *detail)
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL;
-    bool check_only = false;
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"check", no_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
-        if (c == 'c')
-            config = optarg;
-        else if (c == 't')
-            check_only = true;
-        else {
-            usage(c == 'h' ? stdout : stderr);
-            return c == 'h' ? 0 : 2;
-        }
-    }
-    if (!config) {
-        usage(stderr);
-        return 2;
-    }
+    const char *config;
+    bool check_only;
+    int rc0 = daemon_parse_args(argc, argv, "dcdn", &config, &check_only);
+    if (rc0 >= 0)
+        return rc0;
     daemon_block_signals();
     static dcdn d;
     jerr e = {0};

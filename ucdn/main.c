@@ -6,21 +6,12 @@
  * so far), operator (/healthz, /readyz, /metrics). State lives in Redis;
  * each instance keeps an in-process catalog rebuilt on pub/sub, so any
  * number of instances can run side by side. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "ucdn/ucdn.h"
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: ucdn -c CONFIG.json\n"
-               "  -c, --config FILE   configuration (specs/ucdn-config.schema.json)\n"
-               "  -t, --check         check the configuration and exit\n"
-               "  -h, --help          this text\n");
-}
 
 static void on_change(const char *msg, void *ud)
 {
@@ -58,27 +49,11 @@ static http_server *start(http_server_conf *conf, http_token *tokens, size_t n, 
 
 int main(int argc, char **argv)
 {
-    const char *config = NULL;
-    bool check_only = false;
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"check", no_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
-        if (c == 'c')
-            config = optarg;
-        else if (c == 't')
-            check_only = true;
-        else {
-            usage(c == 'h' ? stdout : stderr);
-            return c == 'h' ? 0 : 2;
-        }
-    }
-    if (!config) {
-        usage(stderr);
-        return 2;
-    }
+    const char *config;
+    bool check_only;
+    int rc0 = daemon_parse_args(argc, argv, "ucdn", &config, &check_only);
+    if (rc0 >= 0)
+        return rc0;
     daemon_block_signals();
     static ucdn u;
     jerr e = {0};
