@@ -74,6 +74,11 @@ static int by_id(const void *a, const void *b)
     return strcmp(((const mi_service *)a)->id, ((const mi_service *)b)->id);
 }
 
+static int by_path(const void *a, const void *b)
+{
+    return strcmp(((const mi_doc *)a)->path, ((const mi_doc *)b)->path);
+}
+
 mi_catalog *mi_catalog_build(const mi_service *svcs, size_t n, const char *base_url,
                              bool link_paths, unsigned long long version)
 {
@@ -117,6 +122,7 @@ mi_catalog *mi_catalog_build(const mi_service *svcs, size_t n, const char *base_
     if (!ok)
         goto fail;
     free(sorted);
+    qsort(c->docs, c->n, sizeof *c->docs, by_path); /* for mi_catalog_get */
     return c;
 fail:
     free(sorted);
@@ -143,15 +149,15 @@ size_t mi_catalog_size(const mi_catalog *c) { return c->n; }
 bool mi_catalog_get(const mi_catalog *c, const char *path, const char **body, size_t *len,
                     const char **media_type, const char **etag)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->docs[i].path, path) == 0) {
-            *body = c->docs[i].body;
-            *len = c->docs[i].len;
-            *media_type = c->docs[i].media_type;
-            *etag = c->docs[i].etag;
-            return true;
-        }
-    return false;
+    mi_doc key = {.path = (char *)path};
+    const mi_doc *d = bsearch(&key, c->docs, c->n, sizeof *c->docs, by_path);
+    if (!d)
+        return false;
+    *body = d->body;
+    *len = d->len;
+    *media_type = d->media_type;
+    *etag = d->etag;
+    return true;
 }
 
 /* Does an If-None-Match header name this ETag (or "*")? */

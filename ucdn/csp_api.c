@@ -102,9 +102,13 @@ invalid:
     reply_invalid(r, &e);
 }
 
-/* The record, if it exists and belongs to the caller; else a reply is sent. */
-static json_t *owned_record(ucdn *u, http_req *r, const char *id)
+/* The record named by the {id} of the path, if it exists and belongs to
+ * the caller; otherwise a reply has been sent and NULL is returned. */
+static json_t *owned_record(ucdn *u, http_req *r)
 {
+    const char *id = http_param(r, 0);
+    if (!id_or_404(r, id))
+        return NULL;
     svc_status st;
     json_t *rec = ucdn_service_get(u, id, &st);
     if (st == SVC_DOWN) {
@@ -122,10 +126,7 @@ static json_t *owned_record(ucdn *u, http_req *r, const char *id)
 
 static void on_get(http_req *r, void *ctx)
 {
-    const char *id = http_param(r, 0);
-    if (!id_or_404(r, id))
-        return;
-    json_t *rec = owned_record(ctx, r, id);
+    json_t *rec = owned_record(ctx, r);
     if (!rec)
         return;
     char etag[40];
@@ -137,9 +138,7 @@ static void on_get(http_req *r, void *ctx)
 static void on_delete(http_req *r, void *ctx)
 {
     const char *id = http_param(r, 0);
-    if (!id_or_404(r, id))
-        return;
-    json_t *rec = owned_record(ctx, r, id);
+    json_t *rec = owned_record(ctx, r);
     if (!rec)
         return;
     json_decref(rec);
@@ -169,9 +168,7 @@ static void on_list(http_req *r, void *ctx)
 static void on_versions(http_req *r, void *ctx)
 {
     const char *id = http_param(r, 0);
-    if (!id_or_404(r, id))
-        return;
-    json_t *rec = owned_record(ctx, r, id);
+    json_t *rec = owned_record(ctx, r);
     if (!rec)
         return;
     json_decref(rec);

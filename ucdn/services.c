@@ -77,7 +77,7 @@ bool ucdn_reload(ucdn *u)
         metric_add(u->m_reload_errors, 1);
         goto out;
     }
-    redisReply *svcs = r->element[1], *vers = r->element[2];
+    redisReply *svcs = r->element[1];
     size_t n = svcs->elements / 2, k = 0;
     mi_service *list = calloc(n + 1, sizeof *list);
     json_t **records = calloc(n + 1, sizeof *records);
@@ -95,7 +95,6 @@ bool ucdn_reload(ucdn *u)
     }
     unsigned long long version = strtoull(r->element[0]->str ? r->element[0]->str : "0", NULL, 10);
     mi_catalog *c = mi_catalog_build(list, k, u->public_url, u->link_paths, version);
-    (void)vers;
     for (size_t i = 0; i < k; i++)
         json_decref(records[i]);
     free(records);
