@@ -1,6 +1,7 @@
 /* RFC 8006 metadata: parse/validate, serialize, PatternMatch, resolution.
  * See metadata.h for the model. Section numbers below are RFC 8006's. */
 #include "interfaces/metadata.h"
+#include "interfaces/footprint.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -122,87 +123,9 @@ static bool endpoint_ok(const char *s)
     return true;
 }
 
-static bool cidr_ok(const char *s, int family)
-{
-    const char *slash = strchr(s, '/');
-    if (!slash || slash == s || (size_t)(slash - s) >= 64)
-        return false;
-    char addr[64];
-    memcpy(addr, s, (size_t)(slash - s));
-    addr[slash - s] = 0;
-    unsigned char buf[16];
-    if (inet_pton(family, addr, buf) != 1)
-        return false;
-    const char *p = slash + 1;
-    if (!*p || strlen(p) > 3)
-        return false;
-    int bits = 0;
-    for (; *p; p++) {
-        if (!isdigit((unsigned char)*p))
-            return false;
-        bits = bits * 10 + (*p - '0');
-    }
-    return bits <= (family == AF_INET ? 32 : 128);
-}
-
-static bool footprint_value_ok(const char *type, const char *v)
-{
-    size_t n = strlen(v);
-    if (strcmp(type, "ipv4cidr") == 0)
-        return cidr_ok(v, AF_INET);
-    if (strcmp(type, "ipv6cidr") == 0)
-        return cidr_ok(v, AF_INET6);
-    if (strcmp(type, "asn") == 0) { /* "as64496" */
-        if (n < 3 || n > 12 || strncasecmp(v, "as", 2) != 0)
-            return false;
-        for (size_t i = 2; i < n; i++)
-            if (!isdigit((unsigned char)v[i]))
-                return false;
-        return true;
-    }
-    if (strcmp(type, "countrycode") == 0) /* ISO 3166-1 alpha-2 */
-        return n == 2 && isalpha((unsigned char)v[0]) && isalpha((unsigned char)v[1]);
-    if (strcmp(type, "subdivisioncode") == 0) { /* ISO 3166-2, RFC 9388: "US-CA" */
-        if (n < 4 || n > 6 || v[2] != '-' || !isalpha((unsigned char)v[0]) ||
-            !isalpha((unsigned char)v[1]))
-            return false;
-        for (size_t i = 3; i < n; i++)
-            if (!isalnum((unsigned char)v[i]))
-                return false;
-        return true;
-    }
-    return false;
-}
-
-static bool check_footprint(json_t *o, const char *path, jerr *e);
-
 static bool check_footprint(json_t *o, const char *path, jerr *e)
 {
-    const char *type = NULL;
-    if (!jget_str(o, "footprint-type", path, true, &type, e))
-        return false;
-    char tp[JPATH_MAX], vp[JPATH_MAX];
-    jpath_key(tp, path, "footprint-type");
-    jpath_key(vp, path, "footprint-value");
-    if (strcmp(type, "footprintunion") == 0) /* RFC 9388: a list of footprints */
-        return each_object(o, "footprint-value", path, true, true, check_footprint, e);
-    if (strcmp(type, "ipv4cidr") && strcmp(type, "ipv6cidr") && strcmp(type, "asn") &&
-        strcmp(type, "countrycode") && strcmp(type, "subdivisioncode"))
-        return jfail(e, tp, "unknown footprint type \"%s\"", type);
-    json_t *vals = NULL;
-    if (!str_list(o, "footprint-value", path, true, true, &vals, e))
-        return false;
-    size_t i;
-    json_t *v;
-    json_array_foreach(vals, i, v)
-    {
-        if (!footprint_value_ok(type, json_string_value(v))) {
-            char ip[JPATH_MAX];
-            jpath_idx(ip, vp, i);
-            return jfail(e, ip, "not a valid %s value", type);
-        }
-    }
-    return true;
+    return fp_check(o, path, e);
 }
 
 static bool check_auth(json_t *o, const char *path, jerr *e) /* MI.Auth §4.2.7 */

@@ -1,0 +1,216 @@
+/* CDNI Request Routing Redirection (RFC 7975): codec and loop check. */
+#include "interfaces/redirection.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static bool nonempty(json_t *o, const char *key, const char *path, bool required,
+                     const char **out, size_t max, jerr *e)
+{
+    if (!jget_str(o, key, path, required, out, e))
+        return false;
+    if (*out && (!**out || strlen(*out) > max)) {
+        char kp[JPATH_MAX];
+        jpath_key(kp, path, key);
+        return jfail(e, kp, "must be 1..%zu characters", max);
+    }
+    return true;
+}
+
+static bool token_ok(const char *s) /* an HTTP method / scheme / DNS mnemonic */
+{
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("-+.", *s))
+            return false;
+    return true;
+}
+
+bool ri_request_parse(const char *buf, size_t len, ri_request *out, jerr *e)
+{
+    memset(out, 0, sizeof *out);
+    out->max_hops = RI_MAX_HOPS_DEFAULT;
+    json_t *v = jparse(buf, len, RI_MAX_DOC, e);
+    if (!v)
+        return false;
+    out->doc = v;
+    const char *iface = NULL;
+    if (!json_is_object(v)) {
+        ri_request_free(out);
+        return jfail(e, "$", "expected a redirection request object");
+    }
+    bool ok = jget_str(v, "interface", "$", true, &iface, e) &&
+              jget_arr(v, "cdn-path", "$", false, &out->cdn_path, e) &&
+              jget_int(v, "max-hops", "$", false, 1, 64, &out->max_hops, e);
+    if (ok && out->cdn_path)
+        ok = jstr_array(out->cdn_path, "$.cdn-path", e);
+    if (ok && strcmp(iface, "http") == 0) {
+        out->iface = RI_HTTP;
+        ok = nonempty(v, "method", "$", true, &out->method, 32, e) &&
+             nonempty(v, "scheme", "$", true, &out->scheme, 16, e) &&
+             nonempty(v, "host", "$", true, &out->host, 255, e) &&
+             nonempty(v, "url", "$", true, &out->url, 8192, e) &&
+             nonempty(v, "c-ip", "$", true, &out->c_ip, 64, e) &&
+             nonempty(v, "http-version", "$", false, &out->http_version, 16, e) &&
+             jget_obj(v, "headers", "$", false, &out->headers, e);
+        if (ok && (!token_ok(out->method) || !token_ok(out->scheme)))
+            ok = jfail(e, token_ok(out->method) ? "$.scheme" : "$.method", "not a valid token");
+        if (ok && out->url[0] != '/')
+            ok = jfail(e, "$.url", "must be an origin-form path starting with '/'");
+        if (ok && strcasecmp(out->scheme, "http") && strcasecmp(out->scheme, "https"))
+            ok = jfail(e, "$.scheme", "expected \"http\" or \"https\"");
+        if (ok && out->headers) {
+            const char *k;
+            json_t *hv;
+            json_object_foreach(out->headers, k, hv)
+            {
+                if (!json_is_string(hv)) {
+                    char hp[JPATH_MAX];
+                    jpath_key(hp, "$.headers", k);
+                    ok = jfail(e, hp, "expected a string");
+                    break;
+                }
+            }
+        }
+    } else if (ok && strcmp(iface, "dns") == 0) {
+        out->iface = RI_DNS;
+        ok = nonempty(v, "qname", "$", true, &out->qname, 253, e) &&
+             nonempty(v, "qtype", "$", true, &out->qtype, 16, e) &&
+             nonempty(v, "qclass", "$", false, &out->qclass, 16, e) &&
+             nonempty(v, "resolver-ip", "$", true, &out->resolver_ip, 64, e) &&
+             nonempty(v, "c-subnet", "$", false, &out->c_subnet, 64, e);
+        if (ok && !token_ok(out->qtype))
+            ok = jfail(e, "$.qtype", "not a valid RR type mnemonic");
+    } else if (ok) {
+        ok = jfail(e, "$.interface", "expected \"http\" or \"dns\"");
+    }
+    if (!ok)
+        ri_request_free(out);
+    return ok;
+}
+
+void ri_request_free(ri_request *r)
+{
+    json_decref(r->doc);
+    memset(r, 0, sizeof *r);
+}
+
+json_t *ri_http_request(const char *method, const char *scheme, const char *host,
+                        const char *url, const char *c_ip, json_t *headers,
+                        const char *const *cdn_path, size_t n_path, int max_hops)
+{
+    json_t *p = json_array();
+    for (size_t i = 0; i < n_path; i++)
+        json_array_append_new(p, json_string(cdn_path[i]));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:i}", "interface", "http",
+                          "method", method, "scheme", scheme, "http-version", "HTTP/1.1",
+                          "host", host, "url", url, "c-ip", c_ip, "cdn-path", p, "max-hops",
+                          max_hops);
+    if (o && headers)
+        json_object_set_new(o, "headers", headers);
+    else
+        json_decref(headers);
+    return o;
+}
+
+bool ri_response_parse(const char *buf, size_t len, ri_response *out, jerr *e)
+{
+    memset(out, 0, sizeof *out);
+    json_t *v = jparse(buf, len, RI_MAX_DOC, e);
+    if (!v)
+        return false;
+    out->doc = v;
+    bool ok = json_is_object(v) || jfail(e, "$", "expected a redirection response object");
+    long long code = 0, rcode = 0;
+    if (ok && json_object_get(v, "rr")) {
+        out->dns = true;
+        ok = jget_int(v, "rcode", "$", false, 0, 65535, &rcode, e) &&
+             jget_arr(v, "rr", "$", true, &out->rr, e);
+        out->rcode = (int)rcode;
+    } else if (ok) {
+        ok = jget_int(v, "code", "$", true, 100, 599, &code, e) &&
+             jget_obj(v, "headers", "$", false, &out->headers, e) &&
+             jget_str(v, "body", "$", false, &out->body, e);
+        out->code = (int)code;
+        if (ok && out->headers) {
+            const char *k;
+            json_t *hv;
+            json_object_foreach(out->headers, k, hv)
+            {
+                if (!json_is_string(hv)) {
+                    char hp[JPATH_MAX];
+                    jpath_key(hp, "$.headers", k);
+                    ok = jfail(e, hp, "expected a string");
+                    break;
+                }
+                if (strcasecmp(k, "location") == 0)
+                    out->location = json_string_value(hv);
+            }
+        }
+        if (ok && code >= 300 && code < 400 && !out->location)
+            ok = jfail(e, "$.headers", "a redirect needs a Location header");
+        if (ok && out->location &&
+            (strlen(out->location) > 8192 || strncasecmp(out->location, "http", 4) != 0))
+            ok = jfail(e, "$.headers.location", "expected an absolute http(s) URI");
+        for (const char *c = out->location; ok && c && *c; c++)
+            if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+                ok = jfail(e, "$.headers.location", "control characters or spaces in URI");
+    }
+    if (!ok)
+        ri_response_free(out);
+    return ok;
+}
+
+void ri_response_free(ri_response *r)
+{
+    json_decref(r->doc);
+    memset(r, 0, sizeof *r);
+}
+
+json_t *ri_http_response(int code, const char *location)
+{
+    return json_pack("{s:i, s:{s:s}}", "code", code, "headers", "location", location);
+}
+
+json_t *ri_dns_response(const char *name, const char *type, const char *rdata, int ttl)
+{
+    return json_pack("{s:i, s:[{s:s, s:i, s:s, s:s, s:s}]}", "rcode", 0, "rr", "name", name,
+                     "ttl", ttl, "type", type, "class", "IN", "rdata", rdata);
+}
+
+json_t *ri_error(int code, const char *reason)
+{
+    return json_pack("{s:i, s:s}", "error-code", code, "reason", reason);
+}
+
+bool ri_error_parse(const char *buf, size_t len, int *code, char *reason, size_t cap)
+{
+    jerr e;
+    json_t *v = jparse(buf, len, RI_MAX_DOC, &e);
+    long long c = 0;
+    const char *r = NULL;
+    bool ok = v && json_is_object(v) && jget_int(v, "error-code", "$", true, 0, 999, &c, &e) &&
+              jget_str(v, "reason", "$", false, &r, &e);
+    if (ok) {
+        *code = (int)c;
+        snprintf(reason, cap, "%s", r ? r : "");
+    }
+    json_decref(v);
+    return ok;
+}
+
+bool ri_loop_ok(const ri_request *r, const char *self, const char **why)
+{
+    size_t n = json_array_size(r->cdn_path);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(json_string_value(json_array_get(r->cdn_path, i)), self) == 0) {
+            *why = "loop: this CDN is already on cdn-path";
+            return false;
+        }
+    if ((long long)n >= r->max_hops) {
+        *why = "cdn-path has reached max-hops";
+        return false;
+    }
+    return true;
+}
