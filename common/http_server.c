@@ -168,6 +168,11 @@ static bool route_match(const char *pattern, const char *path, http_req *r)
     char *caps[HTTP_MAX_PARAMS];
     const char *p = pattern, *s = path;
     while (*p && *s) {
+        if (p[0] == '*' && p[1] == 0) { /* a final "*" segment: any remainder */
+            p++;
+            s += strlen(s);
+            break;
+        }
         if (*p == '{') {
             const char *pe = strchr(p, '}');
             const char *se = strchr(s, '/');

@@ -25,7 +25,8 @@ typedef void (*http_handler)(http_req *req, void *ctx);
 
 typedef struct {
     const char *method;  /* "GET", "PUT", ...; GET routes also answer HEAD */
-    const char *pattern; /* "/csp/v1/services/{id}": {x} captures one segment */
+    const char *pattern; /* "/csp/v1/services/{id}": {x} captures one segment;
+                          * a final segment "*" matches any remainder */
     http_handler fn;
     void *ctx;
     bool public_route; /* no bearer token needed */

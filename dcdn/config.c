@@ -6,14 +6,98 @@
 #include "common/log.h"
 #include "common/url.h"
 #include "dcdn/dcdn.h"
+#include "interfaces/fci.h"
+
+/* capabilities: the FCI advertisement; router: coverage zones and limits;
+ * surrogate: this instance registers itself as a surrogate. */
+static bool router_conf(dcdn *d, json_t *root, jerr *e)
+{
+    static const char *const rkeys[] = {"coverage_zones", "uri_hashing", "surrogate_max_load",
+                                        "surrogate_dead_after_s", "ri_max_age_s", "last_resort", NULL};
+    static const char *const zkeys[] = {"prefix", "surrogate", "metric", NULL};
+    static const char *const skeys[] = {"id", "url", "heartbeat_s", NULL};
+    json_t *caps = NULL, *r = NULL, *sg = NULL, *zones = NULL;
+    if (!jget_obj(root, "capabilities", "$", false, &caps, e) ||
+        !jget_obj(root, "router", "$", false, &r, e) ||
+        !jget_obj(root, "surrogate", "$", false, &sg, e))
+        return false;
+    if (caps) {
+        fci_set *s = fci_from_json(caps, "$.capabilities", e);
+        if (!s)
+            return false;
+        fci_free(s);
+        d->capabilities = caps;
+    }
+    d->surrogate_max_load = 0.9;
+    d->surrogate_dead_ms = 30000;
+    d->ri_max_age_s = 30;
+    long long dead = 30, ma = 30, metric = 0;
+    if (r) {
+        json_t *ml = json_object_get(r, "surrogate_max_load");
+        if (!jonly(r, "$.router", rkeys, e) ||
+            !jget_arr(r, "coverage_zones", "$.router", false, &zones, e) ||
+            !jget_bool(r, "uri_hashing", "$.router", false, &d->uri_hashing, e) ||
+            !jget_int(r, "surrogate_dead_after_s", "$.router", false, 1, 86400, &dead, e) ||
+            !jget_int(r, "ri_max_age_s", "$.router", false, 0, 86400, &ma, e) ||
+            !jget_str(r, "last_resort", "$.router", false, &d->last_resort, e))
+            return false;
+        if (ml && (!json_is_number(ml) || json_number_value(ml) <= 0))
+            return jfail(e, "$.router.surrogate_max_load", "expected a number above 0");
+        if (ml)
+            d->surrogate_max_load = json_number_value(ml);
+        d->surrogate_dead_ms = dead * 1000;
+        d->ri_max_age_s = (int)ma;
+    }
+    size_t nz = json_array_size(zones);
+    d->zones = calloc(nz ? nz : 1, sizeof *d->zones);
+    iptable_builder *b = iptb_new();
+    for (size_t i = 0; i < nz; i++) {
+        char zp[JPATH_MAX];
+        jpath_idx(zp, "$.router.coverage_zones", i);
+        json_t *z = json_array_get(zones, i);
+        const char *pfx = NULL;
+        metric = 0;
+        ipt_addr a;
+        unsigned len;
+        bool ok = json_is_object(z) ? true : jfail(e, zp, "expected an object");
+        ok = ok && jonly(z, zp, zkeys, e) && jget_str(z, "prefix", zp, true, &pfx, e) &&
+             jget_str(z, "surrogate", zp, true, &d->zones[i].surrogate, e) &&
+             jget_int(z, "metric", zp, false, 0, 1000000, &metric, e);
+        if (ok && !ipt_parse_prefix(pfx, strlen(pfx), &a, &len)) {
+            char pp[JPATH_MAX];
+            jpath_key(pp, zp, "prefix");
+            ok = jfail(e, pp, "expected an address prefix like 10.0.0.0/8 or 0.0.0.0/0");
+        }
+        if (!ok) {
+            ipt_free(iptb_build(b, 0));
+            return false;
+        }
+        d->zones[i].metric = metric;
+        iptb_add(b, &a, len, (uint32_t)i);
+    }
+    d->zone_table = iptb_build(b, -1);
+    if (sg) {
+        long long hb = 5;
+        if (!jonly(sg, "$.surrogate", skeys, e) || !jget_str(sg, "id", "$.surrogate", true, &d->self_id, e) ||
+            !jget_str(sg, "url", "$.surrogate", true, &d->self_url, e) ||
+            !jget_int(sg, "heartbeat_s", "$.surrogate", false, 1, 3600, &hb, e))
+            return false;
+        if (strlen(d->self_id) > 63 || strlen(d->self_url) > 500)
+            return jfail(e, "$.surrogate", "id at most 63 and url at most 500 characters");
+        d->self_heartbeat_s = (int)hb;
+    }
+    return true;
+}
 
 bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
-                                            "limits", "operator_token", "upstreams", "metadata", NULL};
-    static const char *const up_keys[] = {"id", "metadata_url", "token", "refresh_s", NULL};
+                                            "limits", "operator_token", "upstreams", "metadata", "capabilities",
+                                            "router", "surrogate", NULL};
+    static const char *const up_keys[] = {"id", "metadata_url", "token", "refresh_s", "fci_url",
+                                          "heartbeat_s", "ri_token", NULL};
     static const char *const md_keys[] = {"extra_types", NULL};
-    static const char *const listener_names[] = {"operator", NULL};
+    static const char *const listener_names[] = {"operator", "peer", "delivery", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
         return false;
@@ -29,6 +113,8 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
         !jget_obj(root, "listeners", "$", true, &ls, e) ||
         !jonly(ls, "$.listeners", listener_names, e) ||
         !daemon_listener_conf(root, "operator", true, &d->op_conf, &present, e) ||
+        !daemon_listener_conf(root, "peer", false, &d->peer_conf, &d->has_peer, e) ||
+        !daemon_listener_conf(root, "delivery", false, &d->delivery_conf, &d->has_delivery, e) ||
         !jget_str(root, "operator_token", "$", false, &op, e) ||
         !jget_arr(root, "upstreams", "$", true, &ups, e) ||
         !jget_obj(root, "metadata", "$", false, &md, e))
@@ -49,6 +135,7 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
     if (json_array_size(ups) == 0)
         return jfail(e, "$.upstreams", "at least one upstream CDN is needed");
     d->ups = calloc(json_array_size(ups), sizeof *d->ups);
+    d->peer_tokens = calloc(json_array_size(ups) + 1, sizeof *d->peer_tokens);
     size_t i;
     json_t *u;
     json_array_foreach(ups, i, u)
@@ -56,14 +143,32 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
         char p[JPATH_MAX];
         jpath_idx(p, "$.upstreams", i);
         upstream *up = &d->ups[i];
-        long long refresh = 30;
+        long long refresh = 30, hb = 60;
+        const char *ri_token = NULL;
         if (!json_is_object(u))
             return jfail(e, p, "expected an object");
         if (!jonly(u, p, up_keys, e) || !jget_str(u, "id", p, true, &up->id, e) ||
             !jget_str(u, "metadata_url", p, true, &up->metadata_url, e) ||
             !jget_str(u, "token", p, true, &up->token, e) ||
-            !jget_int(u, "refresh_s", p, false, 1, 86400, &refresh, e))
+            !jget_int(u, "refresh_s", p, false, 1, 86400, &refresh, e) ||
+            !jget_str(u, "fci_url", p, false, &up->fci_url, e) ||
+            !jget_int(u, "heartbeat_s", p, false, 1, 3600, &hb, e) ||
+            !jget_str(u, "ri_token", p, false, &ri_token, e))
             return false;
+        up->heartbeat_s = (int)hb;
+        if (ri_token) {
+            if (strlen(ri_token) < 16) {
+                char tp[JPATH_MAX];
+                jpath_key(tp, p, "ri_token");
+                return jfail(e, tp, "tokens must be at least 16 characters");
+            }
+            d->peer_tokens[d->n_peer++] = (http_token){ri_token, up->id};
+        }
+        if (up->fci_url && strncmp(up->fci_url, "http://", 7) && strncmp(up->fci_url, "https://", 8)) {
+            char fp[JPATH_MAX];
+            jpath_key(fp, p, "fci_url");
+            return jfail(e, fp, "expected an absolute http(s) URL");
+        }
         url_ref parsed;
         if (url_parse(up->metadata_url, strlen(up->metadata_url), &parsed) != URL_OK ||
             !parsed.authority ||
@@ -75,6 +180,10 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
         up->refresh_s = (int)refresh;
         d->n_ups++;
     }
+    if (d->has_peer && d->n_peer == 0)
+        return jfail(e, "$.upstreams", "the peer listener needs an ri_token on at least one upstream");
+    if (!router_conf(d, root, e))
+        return false;
     log_setup("dcdn", log_level_from_name(lvl));
     return true;
 }

@@ -8,6 +8,9 @@
 #include <stdbool.h>
 
 #include "common/daemon.h"
+#include "common/http_server.h"
+#include "common/iptable.h"
+#include "common/metrics.h"
 #include "common/snapshot.h"
 #include "common/store.h"
 #include "interfaces/metadata.h"
@@ -21,6 +24,8 @@ typedef struct {
     snapshot_holder snap; /* mi_host_index, fully linked and indexed */
     mi_fetcher *fetcher;  /* sync thread only */
     long long next_due;   /* sync thread only, monotonic ms */
+    const char *fci_url;   /* the uCDN's FCI intake ("http://ucdn:8081/fci/v1"), or NULL */
+    int heartbeat_s;
     char key_docs[192];
     pthread_mutex_t status_mu;
     long long last_ok, last_attempt; /* wall-clock seconds */
@@ -28,9 +33,53 @@ typedef struct {
     unsigned long long generation; /* changes applied */
 } upstream;
 
+/* A coverage zone rule (Cisco style): client prefix -> surrogate, metric. */
+typedef struct {
+    const char *surrogate;
+    long long metric;
+} cz_rule;
+
+/* A live surrogate as the router sees it (from Redis). */
+typedef struct {
+    char id[64];
+    char url[512];
+    uint32_t load_milli;
+    long long ts_ms;
+} surrogate_info;
+
+typedef struct {
+    surrogate_info *s;
+    size_t n;
+} surrogate_set;
+
 typedef struct {
     json_t *config;
     const char *cdn_id, *redis_url;
+    /* router role */
+    http_server_conf peer_conf, delivery_conf;
+    bool has_peer, has_delivery;
+    http_token *peer_tokens; /* uCDNs calling our RI / FCI endpoints */
+    size_t n_peer;
+    json_t *capabilities;    /* the FCI advertisement (validated) */
+    cz_rule *zones;
+    iptable *zone_table;     /* value: index into zones */
+    bool uri_hashing;
+    double surrogate_max_load;
+    long long surrogate_dead_ms;
+    int ri_max_age_s;
+    const char *last_resort;
+    snapshot_holder surrogates; /* surrogate_set */
+    _Atomic unsigned long rr;   /* round-robin counter */
+    /* surrogate role: this instance registers itself */
+    const char *self_id, *self_url;
+    int self_heartbeat_s;
+    char key_surrogates[128];
+    pthread_t peer_th;
+    bool peer_th_started, peer_stop;
+    pthread_mutex_t peer_mu;
+    pthread_cond_t peer_cv;
+    metric_cell *m_ri_ok, *m_ri_err, *m_redirects, *m_last_resort, *m_no_surrogate,
+        *m_fci_push_ok, *m_fci_push_fail, *m_hb_ok, *m_hb_fail;
     const char **extra_types;
     mi_policy policy;
     http_server_conf op_conf;
@@ -53,6 +102,17 @@ typedef struct {
     pthread_cond_t cv;
     bool refresh_now, reload_from_redis, stop;
 } dcdn;
+
+/* dcdn/router.c: surrogate selection, RI server (RFC 7975), end-user redirects */
+#define ROUTER_PEER_ROUTES 2
+void router_peer_routes(dcdn *d, http_route *out);
+#define ROUTER_DELIVERY_ROUTES 1
+void router_delivery_routes(dcdn *d, http_route *out);
+#define ROUTER_OP_ROUTES 2
+void router_op_routes(dcdn *d, http_route *out);
+bool router_start(dcdn *d);
+void router_stop(dcdn *d);
+double router_load(dcdn *d); /* mean load of live surrogates, 0 if none */
 
 /* dcdn/config.c */
 bool dcdn_config_load(dcdn *d, const char *file, jerr *e);

@@ -82,16 +82,38 @@ int main(int argc, char **argv)
         fprintf(stderr, "dcdn: cannot start the metadata client\n");
         return 1;
     }
+    if (!router_start(&d)) {
+        fprintf(stderr, "dcdn: cannot start the router\n");
+        return 1;
+    }
     d.ops = (daemon_ops){d.metrics, ready, &d};
-    http_route routes[DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES];
+    enum { N_OP = DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES };
+    http_route routes[N_OP], peer_routes[ROUTER_PEER_ROUTES + 1],
+        delivery_routes[ROUTER_DELIVERY_ROUTES + 1];
     daemon_ops_routes(&d.ops, routes);
     resolve_api_routes(&d, routes + DAEMON_OPS_ROUTES);
+    router_op_routes(&d, routes + DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES);
+    router_peer_routes(&d, peer_routes);
+    peer_routes[ROUTER_PEER_ROUTES] = routes[0]; /* /healthz */
+    delivery_routes[0] = routes[0];
+    router_delivery_routes(&d, delivery_routes + 1);
     d.op_conf.tokens = d.op_tokens;
     d.op_conf.ntokens = d.n_op;
     d.op_conf.metrics = d.metrics;
-    http_server *op = http_server_start(&d.op_conf, routes, DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES);
+    http_server *op = http_server_start(&d.op_conf, routes, N_OP);
+    http_server *peer = NULL, *delivery = NULL;
+    if (d.has_peer) {
+        d.peer_conf.tokens = d.peer_tokens;
+        d.peer_conf.ntokens = d.n_peer;
+        d.peer_conf.metrics = d.metrics;
+        peer = http_server_start(&d.peer_conf, peer_routes, ROUTER_PEER_ROUTES + 1);
+    }
+    if (d.has_delivery) {
+        d.delivery_conf.metrics = d.metrics;
+        delivery = http_server_start(&d.delivery_conf, delivery_routes, ROUTER_DELIVERY_ROUTES + 1);
+    }
     int rc = 0;
-    if (!op) {
+    if (!op || (d.has_peer && !peer) || (d.has_delivery && !delivery)) {
         rc = 1;
     } else {
         log_kv(LOG_INFO, "dcdn started", "cdn_id", d.cdn_id, NULL);
@@ -99,10 +121,14 @@ int main(int argc, char **argv)
         log_kv(LOG_INFO, "stopping", NULL);
     }
     http_server_stop(op);
+    http_server_stop(peer);
+    http_server_stop(delivery);
+    router_stop(&d);
     dcdn_sync_stop(&d);
     store_close(d.store);
     metrics_free(d.metrics);
     free(d.op_tokens);
+    free(d.peer_tokens);
     free(d.ups);
     free(d.extra_types);
     json_decref(d.config);

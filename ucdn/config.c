@@ -5,7 +5,10 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "interfaces/redirection.h"
 #include "ucdn/ucdn.h"
+
+#define RI_MAX_HOPS_DEFAULT_UCDN RI_MAX_HOPS_DEFAULT
 
 static bool tokens(json_t *root, const char *key, const char *who_key, bool required,
                    http_token **out, size_t *n, jerr *e)
@@ -44,11 +47,225 @@ static bool tokens(json_t *root, const char *key, const char *who_key, bool requ
     return true;
 }
 
+/* peers: [{"id", "token", "ri_url", "ri_token", "fci_url", "delivery_url",
+ *          "priority", "weight", "max_load", "enabled"}] */
+static bool peers_conf(ucdn *u, json_t *root, jerr *e)
+{
+    static const char *const keys[] = {"id", "token", "ri_url", "ri_token", "fci_url",
+                                       "delivery_url", "priority", "weight", "max_load",
+                                       "enabled", NULL};
+    json_t *arr = NULL;
+    if (!jget_arr(root, "peers", "$", true, &arr, e))
+        return false;
+    size_t n = json_array_size(arr);
+    if (n > ROUTE_MAX_PEERS)
+        return jfail(e, "$.peers", "at most %d peers", ROUTE_MAX_PEERS);
+    u->peers = calloc(n ? n : 1, sizeof *u->peers);
+    u->peer_tokens = calloc(n + 1, sizeof *u->peer_tokens);
+    for (size_t i = 0; i < n; i++) {
+        char ip[JPATH_MAX], fp[JPATH_MAX];
+        jpath_idx(ip, "$.peers", i);
+        json_t *o = json_array_get(arr, i);
+        route_peer *p = &u->peers[i];
+        long long prio = 100, weight = 1;
+        bool enabled = true;
+        json_t *ml = NULL;
+        if (!json_is_object(o))
+            return jfail(e, ip, "expected an object");
+        if (!jonly(o, ip, keys, e) || !jget_str(o, "id", ip, true, &p->id, e) ||
+            !jget_str(o, "token", ip, true, &p->token, e) ||
+            !jget_str(o, "ri_url", ip, false, &p->ri_url, e) ||
+            !jget_str(o, "ri_token", ip, false, &p->ri_token, e) ||
+            !jget_str(o, "fci_url", ip, false, &p->fci_url, e) ||
+            !jget_str(o, "delivery_url", ip, false, &p->delivery_url, e) ||
+            !jget_int(o, "priority", ip, false, 0, 1000000, &prio, e) ||
+            !jget_int(o, "weight", ip, false, 1, 1000000, &weight, e) ||
+            !jget_bool(o, "enabled", ip, false, &enabled, e))
+            return false;
+        if (strlen(p->token) < 16) {
+            jpath_key(fp, ip, "token");
+            return jfail(e, fp, "tokens must be at least 16 characters");
+        }
+        if ((p->ri_url || p->fci_url) && (!p->ri_token || strlen(p->ri_token) < 16)) {
+            jpath_key(fp, ip, "ri_token");
+            return jfail(e, fp, "needed (at least 16 characters) with ri_url or fci_url");
+        }
+        static const char *const url_keys[] = {"ri_url", "fci_url", "delivery_url"};
+        const char *urls[] = {p->ri_url, p->fci_url, p->delivery_url};
+        for (int k = 0; k < 3; k++)
+            if (urls[k] && strncmp(urls[k], "http://", 7) && strncmp(urls[k], "https://", 8)) {
+                jpath_key(fp, ip, url_keys[k]);
+                return jfail(e, fp, "expected an http:// or https:// URL");
+            }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(u->peers[k].id, p->id) == 0) {
+                jpath_key(fp, ip, "id");
+                return jfail(e, fp, "duplicate peer id \"%s\"", p->id);
+            }
+        p->max_load = 1.0;
+        ml = json_object_get(o, "max_load");
+        if (ml) {
+            if (!json_is_number(ml) || json_number_value(ml) <= 0) {
+                jpath_key(fp, ip, "max_load");
+                return jfail(e, fp, "expected a number above 0 (1.0 = full capacity)");
+            }
+            p->max_load = json_number_value(ml);
+        }
+        p->priority = prio;
+        p->weight = weight;
+        p->enabled = enabled;
+        p->id_hash = route_hash(p->id, strlen(p->id));
+        u->peer_tokens[i] = (http_token){p->token, p->id};
+    }
+    u->n_peers = n;
+    u->n_peer = n;
+    return true;
+}
+
+static const char **id_list(json_t *o, const char *key, const char *path, jerr *e, bool *ok)
+{
+    json_t *a = NULL;
+    *ok = jget_arr(o, key, path, false, &a, e);
+    if (!*ok || !a)
+        return NULL;
+    char lp[JPATH_MAX];
+    jpath_key(lp, path, key);
+    if (!(*ok = jstr_array(a, lp, e)))
+        return NULL;
+    const char **l = calloc(json_array_size(a) + 1, sizeof *l);
+    for (size_t i = 0; i < json_array_size(a); i++)
+        l[i] = json_string_value(json_array_get(a, i));
+    return l;
+}
+
+/* routing: {"heartbeat_timeout_s", "client_ip_header", "trusted_proxies",
+ *           "redirect_status", "content_hashing", "ri_timeout_ms",
+ *           "ri_cache_max_s", "ri_retry_after_s", "max_hops", "fallback_url",
+ *           "geo_file", "rules": [{"match": {...}, "only"|"exclude"|"prefer"}]} */
+static bool routing_conf(ucdn *u, json_t *root, jerr *e)
+{
+    static const char *const keys[] = {"heartbeat_timeout_s", "client_ip_header", "trusted_proxies",
+                                       "redirect_status", "content_hashing", "ri_timeout_ms",
+                                       "ri_cache_max_s", "ri_retry_after_s", "max_hops",
+                                       "fallback_url", "geo_file", "rules", NULL};
+    json_t *r = NULL, *tp = NULL, *rules = NULL;
+    long long hb = 180, rs = 302, rit = 1000, ric = 60, rra = 10, mh = RI_MAX_HOPS_DEFAULT_UCDN;
+    if (!jget_obj(root, "routing", "$", false, &r, e))
+        return false;
+    u->rt.hb_timeout_ms = hb * 1000;
+    u->rt.redirect_status = 302;
+    u->rt.ri_timeout_ms = rit;
+    u->rt.ri_cache_max_s = (int)ric;
+    u->rt.ri_retry_after_s = (int)rra;
+    u->rt.max_hops = (int)mh;
+    if (!r)
+        return true;
+    if (!jonly(r, "$.routing", keys, e) ||
+        !jget_int(r, "heartbeat_timeout_s", "$.routing", false, 1, 86400, &hb, e) ||
+        !jget_str(r, "client_ip_header", "$.routing", false, &u->rt.client_ip_header, e) ||
+        !jget_arr(r, "trusted_proxies", "$.routing", false, &tp, e) ||
+        !jget_int(r, "redirect_status", "$.routing", false, 301, 308, &rs, e) ||
+        !jget_bool(r, "content_hashing", "$.routing", false, &u->rt.content_hashing, e) ||
+        !jget_int(r, "ri_timeout_ms", "$.routing", false, 10, 60000, &rit, e) ||
+        !jget_int(r, "ri_cache_max_s", "$.routing", false, 0, 86400, &ric, e) ||
+        !jget_int(r, "ri_retry_after_s", "$.routing", false, 0, 3600, &rra, e) ||
+        !jget_int(r, "max_hops", "$.routing", false, 1, 16, &mh, e) ||
+        !jget_str(r, "fallback_url", "$.routing", false, &u->rt.fallback_url, e) ||
+        !jget_str(r, "geo_file", "$.routing", false, &u->rt.geo_file, e) ||
+        !jget_arr(r, "rules", "$.routing", false, &rules, e))
+        return false;
+    if (rs != 301 && rs != 302 && rs != 303 && rs != 307 && rs != 308)
+        return jfail(e, "$.routing.redirect_status", "expected 301, 302, 303, 307 or 308");
+    if (u->rt.fallback_url && strncmp(u->rt.fallback_url, "http://", 7) &&
+        strncmp(u->rt.fallback_url, "https://", 8))
+        return jfail(e, "$.routing.fallback_url", "expected an http:// or https:// URL");
+    u->rt.hb_timeout_ms = hb * 1000;
+    u->rt.redirect_status = (int)rs;
+    u->rt.ri_timeout_ms = rit;
+    u->rt.ri_cache_max_s = (int)ric;
+    u->rt.ri_retry_after_s = (int)rra;
+    u->rt.max_hops = (int)mh;
+    if (tp) {
+        if (!jstr_array(tp, "$.routing.trusted_proxies", e))
+            return false;
+        iptable_builder *b = iptb_new();
+        for (size_t i = 0; i < json_array_size(tp); i++) {
+            json_t *v = json_array_get(tp, i);
+            ipt_addr a;
+            unsigned len;
+            if (!ipt_parse_prefix(json_string_value(v), json_string_length(v), &a, &len)) {
+                ipt_free(iptb_build(b, 0));
+                char ip[JPATH_MAX];
+                jpath_idx(ip, "$.routing.trusted_proxies", i);
+                return jfail(e, ip, "expected an address prefix like 10.0.0.0/8");
+            }
+            iptb_add(b, &a, len, (uint32_t)i);
+        }
+        u->rt.trusted = iptb_build(b, 0);
+    }
+    size_t n = json_array_size(rules);
+    u->rules = calloc(n ? n : 1, sizeof *u->rules);
+    for (size_t i = 0; i < n; i++) {
+        static const char *const rkeys[] = {"match", "only", "exclude", "prefer", NULL};
+        static const char *const mkeys[] = {"host", "path", "content_type", "footprints", NULL};
+        char ip[JPATH_MAX], mp[JPATH_MAX];
+        jpath_idx(ip, "$.routing.rules", i);
+        jpath_key(mp, ip, "match");
+        json_t *o = json_array_get(rules, i), *m = NULL, *ct = NULL, *fps = NULL;
+        route_rule *rl = &u->rules[i];
+        bool ok = true;
+        if (!json_is_object(o))
+            return jfail(e, ip, "expected an object");
+        if (!jonly(o, ip, rkeys, e) || !jget_obj(o, "match", ip, true, &m, e) ||
+            !jonly(m, mp, mkeys, e) || !jget_str(m, "host", mp, false, &rl->host, e) ||
+            !jget_str(m, "path", mp, false, &rl->path, e) ||
+            !jget_arr(m, "content_type", mp, false, &ct, e) ||
+            !jget_arr(m, "footprints", mp, false, &fps, e))
+            return false;
+        rl->only = id_list(o, "only", ip, e, &ok);
+        if (ok)
+            rl->exclude = id_list(o, "exclude", ip, e, &ok);
+        if (ok)
+            rl->prefer = id_list(o, "prefer", ip, e, &ok);
+        u->n_rules = i + 1;
+        if (!ok)
+            return false;
+        for (size_t k = 0; k < json_array_size(ct); k++) {
+            const char *t = json_string_value(json_array_get(ct, k));
+            unsigned bit = !t ? 0 : !strcmp(t, "hls") ? CT_HLS : !strcmp(t, "dash") ? CT_DASH
+                                  : !strcmp(t, "segment") ? CT_SEGMENT : !strcmp(t, "other") ? CT_OTHER : 0;
+            if (!bit) {
+                char cp[JPATH_MAX], kp[JPATH_MAX];
+                jpath_key(cp, mp, "content_type");
+                jpath_idx(kp, cp, k);
+                return jfail(e, kp, "expected \"hls\", \"dash\", \"segment\" or \"other\"");
+            }
+            rl->content_types |= bit;
+        }
+        if (fps) {
+            char fp[JPATH_MAX];
+            jpath_key(fp, mp, "footprints");
+            if (!fp_list_parse(fps, fp, &rl->fps, &rl->n_fps, e))
+                return false;
+        }
+        const char **lists[] = {rl->only, rl->exclude, rl->prefer};
+        for (int k = 0; k < 3; k++)
+            for (size_t j = 0; lists[k] && lists[k][j]; j++) {
+                bool known = false;
+                for (size_t q = 0; q < u->n_peers; q++)
+                    known |= strcmp(u->peers[q].id, lists[k][j]) == 0;
+                if (!known)
+                    return jfail(e, ip, "names unknown peer \"%s\"", lists[k][j]);
+            }
+    }
+    return true;
+}
+
 bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "csp_tokens", "peers", "operator_token",
-                                            "metadata", NULL};
+                                            "metadata", "routing", NULL};
     static const char *const md_keys[] = {"public_url", "max_age_s", "link_paths", "extra_types", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
@@ -64,19 +281,20 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
         !jget_str(root, "log_level", "$", false, &lvl, e) ||
         !jget_obj(root, "listeners", "$", true, &ls, e))
         return false;
-    static const char *const listener_names[] = {"csp", "peer", "operator", NULL};
+    static const char *const listener_names[] = {"csp", "peer", "operator", "delivery", NULL};
     if (!jonly(ls, "$.listeners", listener_names, e) ||
         !daemon_listener_conf(root, "csp", true, &u->csp_conf, &present, e) ||
         !daemon_listener_conf(root, "peer", true, &u->peer_conf, &present, e) ||
         !daemon_listener_conf(root, "operator", true, &u->op_conf, &present, e) ||
         !tokens(root, "csp_tokens", "csp", true, &u->csp_tokens, &u->n_csp, e) ||
-        !tokens(root, "peers", "id", true, &u->peer_tokens, &u->n_peer, e) ||
+        !daemon_listener_conf(root, "delivery", false, &u->delivery_conf, &u->has_delivery, e) ||
+        !peers_conf(u, root, e) || !routing_conf(u, root, e) ||
         !jget_str(root, "operator_token", "$", false, &op, e) ||
         !jget_obj(root, "metadata", "$", true, &md, e))
         return false;
     if (u->n_csp == 0)
         return jfail(e, "$.csp_tokens", "at least one CSP token is needed");
-    if (u->n_peer == 0)
+    if (u->n_peers == 0)
         return jfail(e, "$.peers", "at least one peer is needed: every peer request is authenticated");
     if (op) {
         u->op_tokens = calloc(1, sizeof *u->op_tokens);

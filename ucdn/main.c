@@ -2,8 +2,9 @@
  *
  *   ucdn -c ucdn.json
  *
- * Listeners: csp (CSP API), peer (CDNI interfaces toward dCDNs: RFC 8006 MI
- * so far), operator (/healthz, /readyz, /metrics). State lives in Redis;
+ * Listeners: csp (CSP API), peer (CDNI interfaces toward dCDNs: RFC 8006 MI,
+ * RFC 8008 FCI intake, heartbeats), operator (/healthz, /readyz, /metrics,
+ * peers, route explain), delivery (end users: redirects to a dCDN). State lives in Redis;
  * each instance keeps an in-process catalog rebuilt on pub/sub, so any
  * number of instances can run side by side. */
 #include <stdio.h>
@@ -84,6 +85,13 @@ int main(int argc, char **argv)
                                  "version of the current MI catalog");
     u.m_writes = metrics_series(u.metrics, "cdni_csp_service_writes_total", "", "counter",
                                 "delivery service creations, replacements and deletions");
+    snprintf(u.key_fci, sizeof u.key_fci, "cdni:%s:{peers}:fci", u.cdn_id);
+    snprintf(u.key_hb, sizeof u.key_hb, "cdni:%s:{peers}:hb", u.cdn_id);
+    snprintf(u.peer_channel, sizeof u.peer_channel, "cdni:%s:peers:changed", u.cdn_id);
+    if (!router_init(&u)) {
+        fprintf(stderr, "ucdn: $.routing: could not set up request routing (see log)\n");
+        return 1;
+    }
     pthread_mutex_init(&u.reload_mu, NULL);
     snapshot_init(&u.catalog, mi_catalog_free);
     atomic_init(&u.redis_seen, false);
@@ -96,24 +104,35 @@ int main(int argc, char **argv)
     }
     if (st == STORE_DOWN)
         log_kv(LOG_ERROR, "redis is down at start; retrying in the background", "redis", u.redis_url, NULL);
-    else
-        ucdn_reload(&u);
+    else if (ucdn_reload(&u))
+        peering_reload(&u);
     u.sub = store_subscribe(u.redis_url, u.channel, on_change, &u);
+    u.peer_sub = store_subscribe(u.redis_url, u.peer_channel, peering_on_message, &u);
 
     u.mi = (mi_server_ctx){&u.catalog, u.max_age_s};
     u.ops = (daemon_ops){u.metrics, ready, &u};
-    http_route csp_routes[CSP_API_ROUTES], peer_routes[MI_SERVER_ROUTES + 1],
-        op_routes[DAEMON_OPS_ROUTES];
+    enum { N_PEER = MI_SERVER_ROUTES + PEERING_ROUTES + 1,
+           N_OP = DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES };
+    http_route csp_routes[CSP_API_ROUTES], peer_routes[N_PEER], op_routes[N_OP],
+        delivery_routes[ROUTER_ROUTES + 1];
     csp_api_routes(&u, csp_routes);
     mi_server_routes(&u.mi, peer_routes);
+    peering_routes(&u, peer_routes + MI_SERVER_ROUTES);
     daemon_ops_routes(&u.ops, op_routes);
-    peer_routes[MI_SERVER_ROUTES] = op_routes[0]; /* /healthz on the peer listener too */
+    peering_op_routes(&u, op_routes + DAEMON_OPS_ROUTES);
+    router_op_routes(&u, op_routes + DAEMON_OPS_ROUTES + PEERING_OP_ROUTES);
+    peer_routes[N_PEER - 1] = op_routes[0]; /* /healthz on the peer listener too */
+    delivery_routes[0] = op_routes[0];      /* and on the delivery listener, before the catch-all */
+    router_routes(&u, delivery_routes + 1);
 
     http_server *csp = start(&u.csp_conf, u.csp_tokens, u.n_csp, u.metrics, csp_routes, CSP_API_ROUTES);
-    http_server *peer = start(&u.peer_conf, u.peer_tokens, u.n_peer, u.metrics, peer_routes, MI_SERVER_ROUTES + 1);
-    http_server *op = start(&u.op_conf, u.op_tokens, u.n_op, u.metrics, op_routes, DAEMON_OPS_ROUTES);
+    http_server *peer = start(&u.peer_conf, u.peer_tokens, u.n_peer, u.metrics, peer_routes, N_PEER);
+    http_server *op = start(&u.op_conf, u.op_tokens, u.n_op, u.metrics, op_routes, N_OP);
+    http_server *delivery = u.has_delivery ? start(&u.delivery_conf, NULL, 0, u.metrics,
+                                                   delivery_routes, ROUTER_ROUTES + 1)
+                                           : NULL;
     int rc = 0;
-    if (!csp || !peer || !op) {
+    if (!csp || !peer || !op || (u.has_delivery && !delivery)) {
         rc = 1;
     } else {
         log_kv(LOG_INFO, "ucdn started", "cdn_id", u.cdn_id, NULL);
@@ -125,9 +144,21 @@ int main(int argc, char **argv)
     http_server_stop(csp);
     http_server_stop(peer);
     http_server_stop(op);
+    http_server_stop(delivery);
+    store_unsubscribe(u.peer_sub);
     store_unsubscribe(u.sub);
     store_close(u.store);
     snapshot_destroy(&u.catalog);
+    router_free(&u);
+    for (size_t i = 0; i < u.n_rules; i++) {
+        fp_list_free(u.rules[i].fps, u.rules[i].n_fps);
+        free(u.rules[i].only);
+        free(u.rules[i].exclude);
+        free(u.rules[i].prefer);
+    }
+    free(u.rules);
+    free(u.peers);
+    ipt_free(u.rt.trusted);
     metrics_free(u.metrics);
     free(u.csp_tokens);
     free(u.peer_tokens);

@@ -95,6 +95,27 @@ bool ucdn_reload(ucdn *u)
     }
     unsigned long long version = strtoull(r->element[0]->str ? r->element[0]->str : "0", NULL, 10);
     mi_catalog *c = mi_catalog_build(list, k, u->public_url, u->link_paths, version);
+    /* the same services as one resolvable HostIndex, for request routing */
+    json_t *hosts = json_array();
+    for (size_t i = 0; i < k; i++) {
+        json_t *hm = json_deep_copy(list[i].metadata);
+        json_object_del(hm, "host");
+        json_array_append_new(hosts, json_pack("{s:s, s:o}", "host", list[i].host, "host-metadata", hm));
+    }
+    json_t *hi = json_pack("{s:o}", "hosts", hosts);
+    mi_policy pol = {u->extra_types, false};
+    jerr e;
+    mi_host_index *x = mi_host_index_from_json(hi, "$", &pol, &e);
+    json_decref(hi);
+    if (x && !mi_index_build(x)) {
+        mi_host_index_free(x);
+        x = NULL;
+    }
+    if (!x)
+        log_kv(LOG_ERROR, "routing index of the services failed; keeping the previous one", "path",
+               e.path, "reason", e.reason, NULL);
+    else
+        snapshot_publish(&u->index, x);
     for (size_t i = 0; i < k; i++)
         json_decref(records[i]);
     free(records);

@@ -13,6 +13,7 @@
 #include "common/store.h"
 #include "interfaces/metadata.h"
 #include "interfaces/mi_server.h"
+#include "ucdn/routing.h"
 
 typedef struct {
     json_t *config; /* owns every string below that came from it */
@@ -33,10 +34,43 @@ typedef struct {
     metrics *metrics;
     metric_cell *m_reloads, *m_reload_errors, *m_services, *m_version, *m_writes;
     snapshot_holder catalog; /* mi_catalog */
+    snapshot_holder index;   /* mi_host_index of the same services, for routing */
     mi_server_ctx mi;
     daemon_ops ops;
     pthread_mutex_t reload_mu;
     atomic_bool redis_seen; /* a reload from Redis has succeeded */
+
+    /* request routing (issue: FCI, selection, RI) */
+    route_peer *peers;
+    size_t n_peers;
+    route_rule *rules;
+    size_t n_rules;
+    struct {
+        long long hb_timeout_ms;
+        const char *client_ip_header;
+        iptable *trusted; /* proxies allowed to name the client */
+        int redirect_status;
+        bool content_hashing;
+        long ri_timeout_ms;
+        int ri_cache_max_s, ri_retry_after_s, max_hops;
+        const char *fallback_url;
+        const char *geo_file;
+    } rt;
+    iptable *geo;          /* client address -> geo record index */
+    struct geo_rec {
+        char country[3];
+        char subdivision[8];
+        uint32_t asn;
+    } *geo_recs;
+    http_server_conf delivery_conf;
+    bool has_delivery;
+    snapshot_holder routing; /* route_snap */
+    store_sub *peer_sub;
+    struct ri_cache *ri_cache;
+    metric_cell **m_decision; /* [peer * RW__COUNT + why] */
+    metric_cell *m_unroutable, *m_fallback, *m_redirects, *m_ri_hit, *m_ri_ok, *m_ri_fail,
+        *m_fci_updates, *m_heartbeats, *m_routing_rebuilds;
+    char key_fci[128], key_hb[128], peer_channel[128];
 
     char key_services[128], key_versions[128], key_svchost[128], key_hosts[128],
         key_version[128], key_history[128], channel[128];
@@ -57,6 +91,24 @@ svc_status ucdn_service_delete(ucdn *u, const char *id, long long *version);
 json_t *ucdn_service_get(ucdn *u, const char *id, svc_status *st);
 json_t *ucdn_service_list(ucdn *u, const char *csp, svc_status *st);
 json_t *ucdn_service_history(ucdn *u, const char *id, svc_status *st);
+
+/* ucdn/peering.c: FCI intake and heartbeats on the peer listener, the
+ * routing snapshot rebuilt from Redis. */
+#define PEERING_ROUTES 3
+void peering_routes(ucdn *u, http_route *out);
+#define PEERING_OP_ROUTES 2
+void peering_op_routes(ucdn *u, http_route *out);
+bool peering_reload(ucdn *u); /* rebuild the routing snapshot from Redis */
+void peering_on_message(const char *msg, void *ud);
+route_peer *peer_by_id(ucdn *u, const char *id, size_t *idx);
+
+/* ucdn/router.c: end-user redirects on the delivery listener, explain. */
+#define ROUTER_ROUTES 1
+void router_routes(ucdn *u, http_route *out);
+#define ROUTER_OP_ROUTES 1
+void router_op_routes(ucdn *u, http_route *out);
+bool router_init(ucdn *u);
+void router_free(ucdn *u);
 
 /* ucdn/csp_api.c */
 #define CSP_API_ROUTES 5

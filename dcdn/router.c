@@ -1,0 +1,505 @@
+/* dcdn router role: surrogate selection, the RI server (RFC 7975), end-user
+ * redirects, and the peering thread (FCI advertisement and heartbeats to
+ * each uCDN, surrogate registry refresh).
+ *
+ * Surrogate selection follows coverage-zone rules: the most specific zone
+ * prefix covering the client that has a usable surrogate wins; within it,
+ * the lowest metric; among equal metrics, round-robin (or rendezvous hashing
+ * of the URI with router.uri_hashing). A surrogate is usable while its last
+ * heartbeat is younger than surrogate_dead_after_s and its load is at most
+ * surrogate_max_load. A zone 0.0.0.0/0 (and ::/0) is the catch-all; with no
+ * usable surrogate anywhere, router.last_resort, else a refusal.
+ *
+ * Surrogates register and heartbeat through Redis: hash
+ * cdni:<cdn>:{surrogates}, id -> {"url","load_milli","ts"}; a dcdn with a
+ * "surrogate" section registers itself, others (existing caches) use
+ * PUT /v1/surrogates/{id} on the operator listener. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "common/http_client.h"
+#include "common/log.h"
+#include "common/url.h"
+#include "dcdn/dcdn.h"
+#include "interfaces/fci.h"
+#include "interfaces/redirection.h"
+
+static long long now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static uint64_t fnv(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void set_free(void *p)
+{
+    surrogate_set *s = p;
+    if (s)
+        free(s->s);
+    free(s);
+}
+
+/* --- selection ------------------------------------------------------------- */
+
+#define MAX_EQUALS 64
+
+/* The chosen surrogate's URL copied into out; false when none is usable. */
+static bool pick_surrogate(dcdn *d, const ipt_addr *client, const char *target, char *out,
+                           size_t cap, char *id_out, size_t id_cap)
+{
+    if (!d->zone_table)
+        return false;
+    snap_ref *ref;
+    const surrogate_set *set = snapshot_acquire(&d->surrogates, &ref);
+    long long now = now_ms();
+    bool found = false;
+    uint32_t e = ipt_lookup(d->zone_table, client);
+    while (e != IPT_NONE && set && !found) {
+        const ipt_entry *lvl = ipt_entry_at(d->zone_table, e);
+        const surrogate_info *eq[MAX_EQUALS];
+        size_t neq = 0;
+        long long best = -1;
+        /* all rules of this one prefix (identical prefixes chain together) */
+        while (e != IPT_NONE) {
+            const ipt_entry *x = ipt_entry_at(d->zone_table, e);
+            if (x->len != lvl->len || memcmp(x->addr.bytes, lvl->addr.bytes, 16) != 0)
+                break;
+            const cz_rule *z = &d->zones[x->value];
+            for (size_t i = 0; i < set->n; i++) {
+                const surrogate_info *s = &set->s[i];
+                if (strcmp(s->id, z->surrogate) != 0)
+                    continue;
+                if (now - s->ts_ms > d->surrogate_dead_ms ||
+                    s->load_milli > (uint32_t)(d->surrogate_max_load * 1000.0))
+                    break;
+                if (best < 0 || z->metric < best) {
+                    best = z->metric;
+                    neq = 0;
+                }
+                if (z->metric == best && neq < MAX_EQUALS)
+                    eq[neq++] = s;
+                break;
+            }
+            e = x->parent;
+        }
+        if (neq) {
+            size_t k;
+            if (d->uri_hashing) {
+                uint64_t uh = fnv(target, strcspn(target, "?")), top = 0;
+                k = 0;
+                for (size_t i = 0; i < neq; i++) {
+                    uint64_t sc = (uh ^ fnv(eq[i]->id, strlen(eq[i]->id))) * 0x9e3779b97f4a7c15ull;
+                    sc ^= sc >> 31;
+                    if (i == 0 || sc > top) {
+                        top = sc;
+                        k = i;
+                    }
+                }
+            } else {
+                k = atomic_fetch_add(&d->rr, 1) % neq;
+            }
+            snprintf(out, cap, "%s", eq[k]->url);
+            snprintf(id_out, id_cap, "%s", eq[k]->id);
+            found = true;
+        }
+    }
+    snapshot_release(&d->surrogates, ref);
+    return found;
+}
+
+/* Location for target: surrogate (or last resort) base + target. */
+static bool location_for(dcdn *d, const ipt_addr *client, const char *target, char *out,
+                         size_t cap, char *sid, size_t sid_cap)
+{
+    char base[520];
+    if (!pick_surrogate(d, client, target, base, sizeof base, sid, sid_cap)) {
+        if (!d->last_resort) {
+            metric_add(d->m_no_surrogate, 1);
+            return false;
+        }
+        metric_add(d->m_last_resort, 1);
+        snprintf(base, sizeof base, "%s", d->last_resort);
+        snprintf(sid, sid_cap, "last-resort");
+    }
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+        bl--;
+    int n = snprintf(out, cap, "%.*s%s", (int)bl, base, target);
+    return n > 0 && (size_t)n < cap;
+}
+
+double router_load(dcdn *d)
+{
+    snap_ref *ref;
+    const surrogate_set *set = snapshot_acquire(&d->surrogates, &ref);
+    long long now = now_ms();
+    double sum = 0;
+    size_t n = 0;
+    for (size_t i = 0; set && i < set->n; i++)
+        if (now - set->s[i].ts_ms <= d->surrogate_dead_ms) {
+            sum += set->s[i].load_milli / 1000.0;
+            n++;
+        }
+    snapshot_release(&d->surrogates, ref);
+    return n ? sum / (double)n : 0;
+}
+
+/* --- RI server (peer listener) ---------------------------------------------- */
+
+static void ri_fail(http_req *r, int status, int code, const char *reason)
+{
+    json_t *e = ri_error(code, reason);
+    char *s = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    http_reply_take(r, status, RI_MEDIA_ERROR, s, strlen(s));
+}
+
+static void ri_redirect(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    size_t len;
+    const char *body = http_body(r, &len);
+    ri_request q;
+    jerr e;
+    if (!ri_request_parse(body, len, &q, &e)) {
+        char why[JPATH_MAX + 300];
+        snprintf(why, sizeof why, "%s: %s", e.path, e.reason);
+        metric_add(d->m_ri_err, 1);
+        ri_fail(r, 400, RI_ERR_BAD_REQUEST, why);
+        return;
+    }
+    const char *why = NULL;
+    if (!ri_loop_ok(&q, d->cdn_id, &why)) {
+        metric_add(d->m_ri_err, 1);
+        ri_fail(r, 409, RI_ERR_LOOP, why);
+        ri_request_free(&q);
+        return;
+    }
+    ipt_addr client;
+    const char *cip = q.iface == RI_HTTP ? q.c_ip : (q.c_subnet ? q.c_subnet : q.resolver_ip);
+    size_t cl = strcspn(cip, "/");
+    if (!ipt_parse_addr(cip, cl, &client)) {
+        metric_add(d->m_ri_err, 1);
+        ri_fail(r, 400, RI_ERR_BAD_REQUEST, q.iface == RI_HTTP ? "$.c-ip: not an IP address"
+                                                                 : "$.c-subnet: not an address");
+        ri_request_free(&q);
+        return;
+    }
+    char loc[URL_MAX_LEN + 600], sid[64];
+    const char *target = q.iface == RI_HTTP ? q.url : "/";
+    if (!location_for(d, &client, target, loc, sizeof loc, sid, sizeof sid)) {
+        metric_add(d->m_ri_err, 1);
+        ri_fail(r, 503, RI_ERR_UNAVAILABLE, "no surrogate available for this client");
+        ri_request_free(&q);
+        return;
+    }
+    json_t *resp;
+    if (q.iface == RI_HTTP) {
+        resp = ri_http_response(302, loc);
+    } else {
+        url_ref u;
+        char host[256] = "";
+        if (url_parse(loc, strlen(loc), &u) == URL_OK && u.host.len < sizeof host)
+            snprintf(host, sizeof host, "%.*s", (int)u.host.len, loc + u.host.off);
+        resp = ri_dns_response(q.qname, "CNAME", host, d->ri_max_age_s);
+    }
+    char cc[48];
+    snprintf(cc, sizeof cc, "max-age=%d", d->ri_max_age_s);
+    http_add_header(r, "Cache-Control", cc);
+    http_add_header(r, "X-Surrogate", sid);
+    metric_add(d->m_ri_ok, 1);
+    ri_request_free(&q);
+    http_reply_json(r, 200, RI_MEDIA_RESPONSE, resp);
+}
+
+static void fci_get(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    if (!d->capabilities) {
+        http_reply_problem(r, 404, "Not Found", "this dCDN has no capabilities configured", NULL);
+        return;
+    }
+    http_reply_json(r, 200, FCI_MEDIA_TYPE, json_incref(d->capabilities));
+}
+
+void router_peer_routes(dcdn *d, http_route *out)
+{
+    out[0] = (http_route){"POST", "/ri/v1/redirect", ri_redirect, d, false};
+    out[1] = (http_route){"GET", "/fci/v1/capabilities", fci_get, d, false};
+}
+
+/* --- end users (HTTP-I) ---------------------------------------------------- */
+
+static void deliver(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    char ip[INET6_ADDRSTRLEN];
+    http_peer_ip(r, ip, sizeof ip);
+    ipt_addr client;
+    char target[URL_MAX_LEN + 2], loc[URL_MAX_LEN + 600], sid[64];
+    const char *path = http_path(r), *query = http_raw_query(r);
+    int n = snprintf(target, sizeof target, "%s%s%s", path, *query ? "?" : "", query);
+    if (n < 0 || (size_t)n >= sizeof target) {
+        http_reply_problem(r, 414, "URI Too Long", NULL, NULL);
+        return;
+    }
+    if (!ipt_parse_addr(ip, strlen(ip), &client) ||
+        !location_for(d, &client, target, loc, sizeof loc, sid, sizeof sid)) {
+        http_add_header(r, "Retry-After", "10");
+        http_reply_problem(r, 503, "Service Unavailable", "no surrogate available for this client", NULL);
+        return;
+    }
+    metric_add(d->m_redirects, 1);
+    http_add_header(r, "Location", loc);
+    http_add_header(r, "Cache-Control", "no-store");
+    http_reply(r, 302, NULL, NULL, 0);
+}
+
+void router_delivery_routes(dcdn *d, http_route *out)
+{
+    out[0] = (http_route){"GET", "/*", deliver, d, true};
+}
+
+/* --- surrogate registry (operator) --------------------------------------- */
+
+static bool register_surrogate(dcdn *d, const char *id, const char *url, unsigned milli)
+{
+    char val[700];
+    snprintf(val, sizeof val, "{\"url\":\"%s\",\"load_milli\":%u,\"ts\":%lld}", url, milli, now_ms());
+    redisReply *r = store_cmd(d->store, "HSET %s %s %s", d->key_surrogates, id, val);
+    if (r)
+        freeReplyObject(r);
+    return r != NULL;
+}
+
+static bool id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)id[i]) && !strchr("._-", id[i]))
+            return false;
+    return true;
+}
+
+static void surrogate_put(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    const char *id = http_param(r, 0);
+    size_t len;
+    const char *body = http_body(r, &len);
+    jerr e = {0};
+    json_t *v = jparse(body, len, 4096, &e);
+    const char *url = NULL;
+    json_t *load = v && json_is_object(v) ? json_object_get(v, "load") : NULL;
+    bool ok = v && json_is_object(v) && jget_str(v, "url", "$", true, &url, &e);
+    if (ok && (strlen(url) > 500 || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
+               strpbrk(url, "\"\\ ")))
+        ok = jfail(&e, "$.url", "expected an http(s) URL of at most 500 characters");
+    if (ok && load && (!json_is_number(load) || json_number_value(load) < 0 || json_number_value(load) > 1000))
+        ok = jfail(&e, "$.load", "expected a number from 0 up (1.0 = full)");
+    if (!id_ok(id)) {
+        http_reply_problem(r, 404, "Not Found", "surrogate ids are 1-63 of [A-Za-z0-9._-]", NULL);
+    } else if (!ok) {
+        http_reply_problem(r, 400, "Invalid surrogate registration", e.reason,
+                           json_pack("{s:[{s:s, s:s}]}", "errors", "path", e.path, "reason", e.reason));
+    } else if (!register_surrogate(d, id, url, load ? (unsigned)(json_number_value(load) * 1000 + 0.5) : 0)) {
+        http_reply_problem(r, 503, "Service Unavailable", "the store is unreachable", NULL);
+    } else {
+        http_reply(r, 204, NULL, NULL, 0);
+    }
+    json_decref(v);
+}
+
+static void surrogate_list(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    snap_ref *ref;
+    const surrogate_set *set = snapshot_acquire(&d->surrogates, &ref);
+    long long now = now_ms();
+    json_t *a = json_array();
+    for (size_t i = 0; set && i < set->n; i++) {
+        const surrogate_info *s = &set->s[i];
+        bool alive = now - s->ts_ms <= d->surrogate_dead_ms;
+        json_array_append_new(a, json_pack("{s:s, s:s, s:f, s:I, s:b, s:b}", "id", s->id, "url", s->url,
+                                           "load", s->load_milli / 1000.0, "heartbeat_age_ms",
+                                           (json_int_t)(now - s->ts_ms), "alive", alive, "overloaded",
+                                           s->load_milli > (uint32_t)(d->surrogate_max_load * 1000)));
+    }
+    snapshot_release(&d->surrogates, ref);
+    http_reply_json(r, 200, NULL, json_pack("{s:o}", "surrogates", a));
+}
+
+void router_op_routes(dcdn *d, http_route *out)
+{
+    out[0] = (http_route){"PUT", "/v1/surrogates/{id}", surrogate_put, d, false};
+    out[1] = (http_route){"GET", "/v1/surrogates", surrogate_list, d, false};
+}
+
+/* --- peering thread ---------------------------------------------------------- */
+
+static void refresh_surrogates(dcdn *d)
+{
+    redisReply *r = store_cmd(d->store, "HGETALL %s", d->key_surrogates);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        if (r)
+            freeReplyObject(r);
+        return; /* keep the last set: routing continues while Redis is away */
+    }
+    surrogate_set *s = calloc(1, sizeof *s);
+    s->s = calloc(r->elements / 2 + 1, sizeof *s->s);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        surrogate_info *x = &s->s[s->n];
+        json_t *v = json_loadb(r->element[i + 1]->str, r->element[i + 1]->len, 0, NULL);
+        const char *url = json_string_value(json_object_get(v, "url"));
+        if (url && strlen(r->element[i]->str) < sizeof x->id && strlen(url) < sizeof x->url) {
+            snprintf(x->id, sizeof x->id, "%s", r->element[i]->str);
+            snprintf(x->url, sizeof x->url, "%s", url);
+            x->load_milli = (uint32_t)json_integer_value(json_object_get(v, "load_milli"));
+            x->ts_ms = json_integer_value(json_object_get(v, "ts"));
+            s->n++;
+        }
+        json_decref(v);
+    }
+    freeReplyObject(r);
+    snapshot_publish(&d->surrogates, s);
+}
+
+typedef struct {
+    long long next_push, next_hb;
+    bool pushed;
+} up_state;
+
+static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *next_self)
+{
+    long long now = now_ms();
+    if (d->self_id && now >= *next_self) {
+        if (!register_surrogate(d, d->self_id, d->self_url, 0))
+            log_kv(LOG_WARN, "surrogate self-registration failed (redis down?)", NULL);
+        *next_self = now + (long long)d->self_heartbeat_s * 1000;
+    }
+    refresh_surrogates(d);
+    for (size_t i = 0; i < d->n_ups; i++) {
+        upstream *u = &d->ups[i];
+        if (!u->fci_url)
+            continue;
+        char url[1100], auth[600];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", u->token);
+        size_t bl = strlen(u->fci_url);
+        while (bl && u->fci_url[bl - 1] == '/')
+            bl--;
+        if (d->capabilities && now >= st[i].next_push) {
+            char *body = json_dumps(d->capabilities, JSON_COMPACT);
+            const char *h[] = {auth, "Content-Type: " FCI_MEDIA_TYPE, NULL};
+            http_result res = {0};
+            snprintf(url, sizeof url, "%.*s/capabilities", (int)bl, u->fci_url);
+            int rc = http_client_do(c, "PUT", url, h, body, strlen(body), &res);
+            free(body);
+            bool ok = rc == 0 && res.status / 100 == 2;
+            if (!ok)
+                log_kv(LOG_WARN, "FCI advertisement not accepted; retrying", "upstream", u->id,
+                       "detail", rc ? res.error : (res.body ? res.body : ""), NULL);
+            else if (!st[i].pushed) {
+                log_kv(LOG_INFO, "FCI advertisement accepted", "upstream", u->id, NULL);
+                st[i].next_hb = now; /* announce liveness right away */
+            }
+            metric_add(ok ? d->m_fci_push_ok : d->m_fci_push_fail, 1);
+            st[i].pushed = ok;
+            /* re-advertise every 10 heartbeats, so a uCDN that lost its
+             * state learns it again; retry failures soon */
+            st[i].next_push = now + (ok ? 10LL * u->heartbeat_s * 1000 : 2000);
+            http_result_free(&res);
+        }
+        if (now >= st[i].next_hb) {
+            char body[64];
+            snprintf(body, sizeof body, "{\"load\":%.3f}", router_load(d));
+            const char *h[] = {auth, "Content-Type: application/json", NULL};
+            http_result res = {0};
+            snprintf(url, sizeof url, "%.*s/heartbeat", (int)bl, u->fci_url);
+            int rc = http_client_do(c, "POST", url, h, body, strlen(body), &res);
+            bool ok = rc == 0 && res.status / 100 == 2;
+            metric_add(ok ? d->m_hb_ok : d->m_hb_fail, 1);
+            st[i].next_hb = now + (ok ? (long long)u->heartbeat_s * 1000 : 2000);
+            http_result_free(&res);
+        }
+    }
+}
+
+static void *peer_thread(void *arg)
+{
+    dcdn *d = arg;
+    http_client_conf cc = {.timeout_ms = 5000, .retries = 0};
+    http_client *c = http_client_new(&cc);
+    up_state *st = calloc(d->n_ups ? d->n_ups : 1, sizeof *st);
+    long long next_self = 0;
+    pthread_mutex_lock(&d->peer_mu);
+    while (!d->peer_stop) {
+        pthread_mutex_unlock(&d->peer_mu);
+        peer_loop_once(d, c, st, &next_self);
+        pthread_mutex_lock(&d->peer_mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        if (!d->peer_stop)
+            pthread_cond_timedwait(&d->peer_cv, &d->peer_mu, &ts);
+    }
+    pthread_mutex_unlock(&d->peer_mu);
+    free(st);
+    http_client_free(c);
+    return NULL;
+}
+
+bool router_start(dcdn *d)
+{
+    snprintf(d->key_surrogates, sizeof d->key_surrogates, "cdni:%s:{surrogates}", d->cdn_id);
+    snapshot_init(&d->surrogates, set_free);
+    pthread_mutex_init(&d->peer_mu, NULL);
+    pthread_cond_init(&d->peer_cv, NULL);
+    metrics *m = d->metrics;
+    d->m_ri_ok = metrics_series(m, "cdni_ri_answers_total", "result=\"redirect\"", "counter", "RI requests answered");
+    d->m_ri_err = metrics_series(m, "cdni_ri_answers_total", "result=\"error\"", "counter", "RI requests answered");
+    d->m_redirects = metrics_series(m, "cdni_router_redirects_total", "", "counter", "end-user redirects to a surrogate");
+    d->m_last_resort = metrics_series(m, "cdni_router_last_resort_total", "", "counter", "requests sent to the last resort");
+    d->m_no_surrogate = metrics_series(m, "cdni_router_no_surrogate_total", "", "counter", "requests with no usable surrogate");
+    d->m_fci_push_ok = metrics_series(m, "cdni_fci_advertisements_total", "result=\"ok\"", "counter", "FCI pushes to uCDNs");
+    d->m_fci_push_fail = metrics_series(m, "cdni_fci_advertisements_total", "result=\"failed\"", "counter", "FCI pushes to uCDNs");
+    d->m_hb_ok = metrics_series(m, "cdni_heartbeats_sent_total", "result=\"ok\"", "counter", "heartbeats to uCDNs");
+    d->m_hb_fail = metrics_series(m, "cdni_heartbeats_sent_total", "result=\"failed\"", "counter", "heartbeats to uCDNs");
+    refresh_surrogates(d);
+    if (pthread_create(&d->peer_th, NULL, peer_thread, d) != 0)
+        return false;
+    d->peer_th_started = true;
+    return true;
+}
+
+void router_stop(dcdn *d)
+{
+    if (d->peer_th_started) {
+        pthread_mutex_lock(&d->peer_mu);
+        d->peer_stop = true;
+        pthread_cond_broadcast(&d->peer_cv);
+        pthread_mutex_unlock(&d->peer_mu);
+        pthread_join(d->peer_th, NULL);
+    }
+    snapshot_destroy(&d->surrogates);
+    ipt_free(d->zone_table);
+    free(d->zones);
+}

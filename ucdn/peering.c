@@ -1,0 +1,319 @@
+/* ucdn peering: what each dCDN advertises (RFC 8008 FCI) and how it is.
+ *
+ * Peer listener (each dCDN authenticates with its own bearer token, which
+ * also says who it is):
+ *   PUT  /fci/v1/capabilities   the dCDN's whole advertisement; replaces the
+ *                               previous one only if it is valid
+ *   GET  /fci/v1/capabilities   what we hold for the calling dCDN
+ *   POST /fci/v1/heartbeat      {"load": 0.0..} liveness and load
+ * Operator listener:
+ *   GET  /v1/peers              every peer's state as this instance sees it
+ *   POST /v1/peers/{id}/pull    fetch the advertisement from the peer's fci_url
+ *
+ * Everything is stored in Redis (hashes cdni:<cdn>:{peers}:fci and :hb) and
+ * announced on cdni:<cdn>:peers:changed, so every ucdn instance rebuilds the
+ * same routing snapshot. A heartbeat message carries its values, so
+ * instances update liveness without reading Redis. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "common/http_client.h"
+#include "common/log.h"
+#include "ucdn/ucdn.h"
+
+static long long now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+route_peer *peer_by_id(ucdn *u, const char *id, size_t *idx)
+{
+    for (size_t i = 0; id && i < u->n_peers; i++)
+        if (strcmp(u->peers[i].id, id) == 0) {
+            if (idx)
+                *idx = i;
+            return &u->peers[i];
+        }
+    return NULL;
+}
+
+/* Parse, apply our limits, return the canonical text (malloc'd) or NULL
+ * with *e filled. */
+static char *validate_fci(const char *body, size_t len, fci_set **out, jerr *e)
+{
+    fci_set *s = fci_parse(body, len, e);
+    if (!s)
+        return NULL;
+    if (s->n > ROUTE_MAX_CAPS_PER_PEER) {
+        jfail(e, "$.capabilities", "at most %d capability objects", ROUTE_MAX_CAPS_PER_PEER);
+        fci_free(s);
+        return NULL;
+    }
+    json_t *j = fci_to_json(s);
+    char *txt = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (out)
+        *out = s;
+    else
+        fci_free(s);
+    return txt;
+}
+
+static bool store_fci(ucdn *u, const char *id, const char *txt)
+{
+    redisReply *r = store_cmd(u->store, "HSET %s %s %s", u->key_fci, id, txt);
+    if (!r)
+        return false;
+    freeReplyObject(r);
+    char msg[200];
+    snprintf(msg, sizeof msg, "fci %s", id);
+    r = store_cmd(u->store, "PUBLISH %s %s", u->peer_channel, msg);
+    if (r)
+        freeReplyObject(r);
+    metric_add(u->m_fci_updates, 1);
+    return true;
+}
+
+static void redis_down(http_req *r)
+{
+    http_add_header(r, "Retry-After", "5");
+    http_reply_problem(r, 503, "Service Unavailable", "the uCDN's store is unreachable; retry", NULL);
+}
+
+static void fci_put(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    const char *id = http_identity(r);
+    size_t len;
+    const char *body = http_body(r, &len);
+    jerr e = {0};
+    char *txt = validate_fci(body, len, NULL, &e);
+    if (!txt) {
+        http_reply_problem(r, 400, "Invalid FCI advertisement", e.reason,
+                           json_pack("{s:[{s:s, s:s}]}", "errors", "path", e.path, "reason", e.reason));
+        return;
+    }
+    if (!store_fci(u, id, txt)) {
+        free(txt);
+        redis_down(r);
+        return;
+    }
+    log_kv(LOG_INFO, "FCI advertisement stored", "peer", id, NULL);
+    free(txt);
+    http_reply(r, 204, NULL, NULL, 0);
+}
+
+static void fci_get(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    redisReply *rep = store_cmd(u->store, "HGET %s %s", u->key_fci, http_identity(r));
+    if (!rep) {
+        redis_down(r);
+        return;
+    }
+    if (rep->type != REDIS_REPLY_STRING)
+        http_reply_problem(r, 404, "Not Found", "no advertisement from this dCDN yet", NULL);
+    else
+        http_reply(r, 200, FCI_MEDIA_TYPE, rep->str, rep->len);
+    freeReplyObject(rep);
+}
+
+static void heartbeat(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    const char *id = http_identity(r);
+    size_t len;
+    const char *body = http_body(r, &len);
+    jerr e = {0};
+    json_t *v = len ? jparse(body, len, 4096, &e) : json_object();
+    json_t *load = v ? json_object_get(v, "load") : NULL;
+    if (!v || !json_is_object(v) || (load && (!json_is_number(load) || json_number_value(load) < 0 ||
+                                              json_number_value(load) > 1000))) {
+        if (v)
+            jfail(&e, "$.load", "expected a number from 0 (idle) up; 1.0 is full capacity");
+        http_reply_problem(r, 400, "Invalid heartbeat", e.reason,
+                           json_pack("{s:[{s:s, s:s}]}", "errors", "path", e.path, "reason", e.reason));
+        json_decref(v);
+        return;
+    }
+    unsigned milli = load ? (unsigned)(json_number_value(load) * 1000.0 + 0.5) : 0;
+    json_decref(v);
+    long long ts = now_ms();
+    char val[96];
+    snprintf(val, sizeof val, "{\"ts\":%lld,\"load_milli\":%u}", ts, milli);
+    redisReply *rep = store_cmd(u->store, "HSET %s %s %s", u->key_hb, id, val);
+    if (!rep) {
+        redis_down(r);
+        return;
+    }
+    freeReplyObject(rep);
+    char msg[200];
+    snprintf(msg, sizeof msg, "hb %s %lld %u", id, ts, milli);
+    rep = store_cmd(u->store, "PUBLISH %s %s", u->peer_channel, msg);
+    if (rep)
+        freeReplyObject(rep);
+    metric_add(u->m_heartbeats, 1);
+    char hdr[32];
+    snprintf(hdr, sizeof hdr, "%lld", u->rt.hb_timeout_ms / 3000 > 0 ? u->rt.hb_timeout_ms / 3000 : 1);
+    http_add_header(r, "X-Heartbeat-Interval", hdr); /* what we expect: a third of the timeout */
+    http_reply(r, 204, NULL, NULL, 0);
+}
+
+void peering_routes(ucdn *u, http_route *out)
+{
+    out[0] = (http_route){"PUT", "/fci/v1/capabilities", fci_put, u, false};
+    out[1] = (http_route){"GET", "/fci/v1/capabilities", fci_get, u, false};
+    out[2] = (http_route){"POST", "/fci/v1/heartbeat", heartbeat, u, false};
+}
+
+/* --- operator ----------------------------------------------------------- */
+
+static void peers_list(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    snap_ref *ref;
+    route_snap *s = snapshot_acquire(&u->routing, &ref);
+    long long now = now_ms();
+    json_t *a = json_array();
+    for (size_t i = 0; i < u->n_peers; i++) {
+        route_peer *p = &u->peers[i];
+        long long hb = atomic_load(&p->last_hb_ms);
+        bool avail = hb && now - hb <= u->rt.hb_timeout_ms;
+        json_t *o = json_pack("{s:s, s:b, s:b, s:f, s:I, s:I}", "id", p->id, "enabled", p->enabled,
+                              "available", avail, "load", atomic_load(&p->load_milli) / 1000.0,
+                              "priority", (json_int_t)p->priority, "weight", (json_int_t)p->weight);
+        if (hb)
+            json_object_set_new(o, "last_heartbeat_age_ms", json_integer(now - hb));
+        json_object_set_new(o, "capabilities", json_integer(s && s->fci[i] ? (json_int_t)s->fci[i]->n : 0));
+        json_object_set_new(o, "prefixes", json_integer(s && s->fci[i] ? (json_int_t)fci_prefix_count(s->fci[i]) : 0));
+        if (atomic_load(&p->ri_down_until_ms) > now)
+            json_object_set_new(o, "ri_suspended_ms", json_integer(atomic_load(&p->ri_down_until_ms) - now));
+        json_array_append_new(a, o);
+    }
+    snapshot_release(&u->routing, ref);
+    http_reply_json(r, 200, NULL, json_pack("{s:o}", "peers", a));
+}
+
+static void peer_pull(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    route_peer *p = peer_by_id(u, http_param(r, 0), NULL);
+    if (!p) {
+        http_reply_problem(r, 404, "Not Found", "no such peer", NULL);
+        return;
+    }
+    if (!p->fci_url) {
+        http_reply_problem(r, 409, "Conflict", "this peer has no fci_url configured", NULL);
+        return;
+    }
+    http_client_conf cc = {.timeout_ms = 10000, .max_body = FCI_MAX_DOC};
+    http_client *c = http_client_new(&cc);
+    char auth[512];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
+    const char *hdrs[] = {auth, "Accept: " FCI_MEDIA_TYPE, NULL};
+    http_result res = {0};
+    int rc = http_client_do(c, "GET", p->fci_url, hdrs, NULL, 0, &res);
+    http_client_free(c);
+    if (rc != 0 || res.status != 200) {
+        char d[1400];
+        snprintf(d, sizeof d, "%s answered %ld%s%s", p->fci_url, res.status, rc ? ": " : "",
+                 rc ? res.error : "");
+        http_result_free(&res);
+        http_reply_problem(r, 502, "Bad Gateway", d, NULL);
+        return;
+    }
+    jerr e = {0};
+    char *txt = validate_fci(res.body, res.body_len, NULL, &e);
+    http_result_free(&res);
+    if (!txt) {
+        char d[JPATH_MAX + 320];
+        snprintf(d, sizeof d, "the peer's advertisement is invalid at %s: %s", e.path, e.reason);
+        http_reply_problem(r, 502, "Bad Gateway", d, NULL);
+        return;
+    }
+    bool ok = store_fci(u, p->id, txt);
+    free(txt);
+    if (!ok) {
+        redis_down(r);
+        return;
+    }
+    http_reply_json(r, 200, NULL, json_pack("{s:s, s:s}", "peer", p->id, "result", "stored"));
+}
+
+void peering_op_routes(ucdn *u, http_route *out)
+{
+    out[0] = (http_route){"GET", "/v1/peers", peers_list, u, false};
+    out[1] = (http_route){"POST", "/v1/peers/{id}/pull", peer_pull, u, false};
+}
+
+/* --- snapshot ------------------------------------------------------------ */
+
+static void apply_hb(route_peer *p, long long ts, unsigned milli)
+{
+    long long cur = atomic_load(&p->last_hb_ms);
+    if (ts > cur)
+        atomic_store(&p->last_hb_ms, ts);
+    atomic_store(&p->load_milli, milli);
+}
+
+bool peering_reload(ucdn *u)
+{
+    redisReply *f = store_cmd(u->store, "HGETALL %s", u->key_fci);
+    redisReply *h = f ? store_cmd(u->store, "HGETALL %s", u->key_hb) : NULL;
+    if (!f || !h || f->type != REDIS_REPLY_ARRAY || h->type != REDIS_REPLY_ARRAY) {
+        if (f)
+            freeReplyObject(f);
+        if (h)
+            freeReplyObject(h);
+        return false;
+    }
+    fci_set **sets = calloc(u->n_peers ? u->n_peers : 1, sizeof *sets);
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        size_t idx;
+        if (!peer_by_id(u, f->element[i]->str, &idx))
+            continue; /* a peer no longer configured */
+        jerr e;
+        fci_set *s = fci_parse(f->element[i + 1]->str, f->element[i + 1]->len, &e);
+        if (!s)
+            log_kv(LOG_WARN, "stored FCI advertisement unreadable; peer ignored", "peer",
+                   f->element[i]->str, "path", e.path, "reason", e.reason, NULL);
+        sets[idx] = s;
+    }
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        route_peer *p = peer_by_id(u, h->element[i]->str, NULL);
+        long long ts = 0;
+        unsigned milli = 0;
+        if (p && sscanf(h->element[i + 1]->str, "{\"ts\":%lld,\"load_milli\":%u}", &ts, &milli) == 2)
+            apply_hb(p, ts, milli);
+    }
+    freeReplyObject(f);
+    freeReplyObject(h);
+    route_snap *s = route_snap_build(u->peers, u->n_peers, sets);
+    if (!s) {
+        log_kv(LOG_ERROR, "routing snapshot build failed; keeping the previous one", NULL);
+        return false;
+    }
+    snapshot_publish(&u->routing, s);
+    metric_add(u->m_routing_rebuilds, 1);
+    return true;
+}
+
+void peering_on_message(const char *msg, void *ud)
+{
+    ucdn *u = ud;
+    char id[128];
+    long long ts;
+    unsigned milli;
+    if (msg && sscanf(msg, "hb %127s %lld %u", id, &ts, &milli) == 3) {
+        route_peer *p = peer_by_id(u, id, NULL);
+        if (p)
+            apply_hb(p, ts, milli);
+        return;
+    }
+    if (!peering_reload(u))
+        log_kv(LOG_WARN, "routing reload failed; serving the previous snapshot", NULL);
+}

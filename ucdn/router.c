@@ -1,0 +1,688 @@
+/* ucdn request router: the end user's first stop.
+ *
+ * Delivery listener, any GET/HEAD path: resolve the host+path in the
+ * published metadata (in-process index), pick a dCDN (routing.h), and answer
+ * with one redirect:
+ *   HTTP-R  ask the dCDN's RI endpoint (RFC 7975) where to send the user and
+ *           pass its answer on; answers are cached per dCDN, client subnet
+ *           (/24, /48) and URL for as long as the dCDN's Cache-Control allows
+ *           (capped by routing.ri_cache_max_s). An RI failure suspends that
+ *           dCDN's RI for ri_retry_after_s and the next candidate is tried.
+ *   HTTP-I  redirect to the dCDN's own request router (its delivery_url or
+ *           FCI.RedirectTarget), which picks the surrogate.
+ * With no candidate: routing.fallback_url + the path, else 503 problem.
+ * The query string is kept in every redirect.
+ *
+ * Operator listener: POST /v1/route/explain {"url", "client_ip"} shows every
+ * candidate and why it won or lost, without calling any dCDN. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include "common/http_client.h"
+#include "common/log.h"
+#include "common/url.h"
+#include "interfaces/redirection.h"
+#include "ucdn/ucdn.h"
+
+static long long now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* --- RI answer cache ------------------------------------------------------ */
+
+#define RIC_SLOTS 65536
+#define RIC_LOCKS 64
+struct ri_cache {
+    pthread_mutex_t mu[RIC_LOCKS];
+    struct ric_slot {
+        uint64_t h;
+        long long expires_ms;
+        char *key;
+        char *location;
+    } slot[RIC_SLOTS];
+};
+
+static bool ric_get(struct ri_cache *c, const char *key, size_t klen, long long now, char *out,
+                    size_t cap)
+{
+    uint64_t h = route_hash(key, klen);
+    size_t i = h % RIC_SLOTS;
+    pthread_mutex_t *mu = &c->mu[i % RIC_LOCKS];
+    bool hit = false;
+    pthread_mutex_lock(mu);
+    struct ric_slot *s = &c->slot[i];
+    if (s->key && s->h == h && s->expires_ms > now && strcmp(s->key, key) == 0 &&
+        strlen(s->location) < cap) {
+        strcpy(out, s->location);
+        hit = true;
+    }
+    pthread_mutex_unlock(mu);
+    return hit;
+}
+
+static void ric_put(struct ri_cache *c, const char *key, size_t klen, long long expires,
+                    const char *location)
+{
+    uint64_t h = route_hash(key, klen);
+    size_t i = h % RIC_SLOTS;
+    char *k = strdup(key), *l = strdup(location);
+    pthread_mutex_t *mu = &c->mu[i % RIC_LOCKS];
+    pthread_mutex_lock(mu);
+    struct ric_slot *s = &c->slot[i];
+    char *ok = s->key, *ol = s->location; /* a collision replaces the older entry */
+    *s = (struct ric_slot){h, expires, k, l};
+    pthread_mutex_unlock(mu);
+    free(ok);
+    free(ol);
+}
+
+static void ric_free(struct ri_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < RIC_SLOTS; i++) {
+        free(c->slot[i].key);
+        free(c->slot[i].location);
+    }
+    for (int i = 0; i < RIC_LOCKS; i++)
+        pthread_mutex_destroy(&c->mu[i]);
+    free(c);
+}
+
+/* max-age (or s-maxage) in Cache-Control; -1 if absent or no-store/no-cache. */
+static long max_age(const char *cc)
+{
+    if (!cc[0] || strcasestr(cc, "no-store") || strcasestr(cc, "no-cache"))
+        return -1;
+    const char *p = strcasestr(cc, "s-maxage=");
+    p = p ? p + 9 : (p = strcasestr(cc, "max-age=")) ? p + 8 : NULL;
+    if (!p || !isdigit((unsigned char)*p))
+        return -1;
+    return strtol(p, NULL, 10);
+}
+
+/* --- per-thread RI client -------------------------------------------------- */
+
+static pthread_key_t client_key;
+static pthread_once_t client_once = PTHREAD_ONCE_INIT;
+static void client_free(void *c) { http_client_free(c); }
+static void client_key_make(void) { pthread_key_create(&client_key, client_free); }
+
+static http_client *thread_client(long timeout_ms)
+{
+    pthread_once(&client_once, client_key_make);
+    http_client *c = pthread_getspecific(client_key);
+    if (!c) {
+        http_client_conf cc = {.connect_timeout_ms = timeout_ms, .timeout_ms = timeout_ms,
+                               .retries = 0, .max_body = RI_MAX_DOC};
+        c = http_client_new(&cc);
+        pthread_setspecific(client_key, c);
+    }
+    return c;
+}
+
+/* --- the decision ---------------------------------------------------------- */
+
+typedef struct {
+    char host[256];
+    char target[URL_MAX_LEN + 2]; /* path?query as received */
+    size_t path_len;
+    char client_text[INET6_ADDRSTRLEN];
+    fp_client client;
+    mi_resolution res;
+    mi_resolve_status rs;
+    route_eval ev[ROUTE_MAX_PEERS];
+    int rule;
+    int chosen;
+    route_req q;
+} decision;
+
+static void client_geo(ucdn *u, fp_client *c)
+{
+    if (!u->geo)
+        return;
+    uint32_t e = ipt_lookup(u->geo, &c->ip);
+    if (e == IPT_NONE)
+        return;
+    const struct geo_rec *g = &u->geo_recs[ipt_entry_at(u->geo, e)->value];
+    memcpy(c->country, g->country, sizeof c->country);
+    memcpy(c->subdivision, g->subdivision, sizeof c->subdivision);
+    c->asn = g->asn;
+}
+
+/* The client address: the peer, or, when the peer is a trusted proxy, the
+ * right-most untrusted address of the configured header. */
+static bool client_address(ucdn *u, http_req *r, ipt_addr *out, char *text, size_t cap,
+                           bool *via_proxy)
+{
+    http_peer_ip(r, text, cap);
+    *via_proxy = false;
+    if (!ipt_parse_addr(text, strlen(text), out))
+        return false;
+    if (!u->rt.trusted || ipt_lookup(u->rt.trusted, out) == IPT_NONE)
+        return true;
+    *via_proxy = true;
+    if (!u->rt.client_ip_header)
+        return true;
+    const char *h = http_header(r, u->rt.client_ip_header);
+    if (!h)
+        return true;
+    const char *end = h + strlen(h);
+    while (end > h) {
+        const char *start = end;
+        while (start > h && start[-1] != ',')
+            start--;
+        const char *a = start, *b = end;
+        while (a < b && isspace((unsigned char)*a))
+            a++;
+        while (b > a && isspace((unsigned char)b[-1]))
+            b--;
+        ipt_addr x;
+        if (b > a && ipt_parse_addr(a, (size_t)(b - a), &x)) {
+            *out = x;
+            snprintf(text, cap, "%.*s", (int)(b - a), a);
+            if (ipt_lookup(u->rt.trusted, &x) == IPT_NONE)
+                break;
+        } else {
+            break; /* garbage: keep the last good one */
+        }
+        end = start > h ? start - 1 : h;
+    }
+    return true;
+}
+
+/* Fills d (host, target, client already set). Uses the index snapshot the
+ * caller holds. */
+static void decide(ucdn *u, const route_snap *s, const mi_host_index *x, decision *d,
+                   bool https, uint64_t exclude, uint64_t random)
+{
+    d->chosen = -1;
+    d->rule = -1;
+    d->rs = x ? mi_resolve(x, d->host, strlen(d->host), d->target, strlen(d->target), &d->res)
+              : MI_NO_HOST;
+    if (d->rs != MI_RESOLVED || d->res.blocking || !s)
+        return;
+    d->q = (route_req){.https = https,
+                       .host = d->host,
+                       .path = NULL,
+                       .client = d->client,
+                       .content_type = route_content_type(d->target, d->path_len),
+                       .uri_hash = route_hash(d->target, d->path_len),
+                       .content_hashing = u->rt.content_hashing,
+                       .res = &d->res,
+                       .exclude = exclude,
+                       .now_ms = now_ms(),
+                       .hb_timeout_ms = u->rt.hb_timeout_ms,
+                       .random = random};
+    char path[URL_MAX_LEN + 1];
+    memcpy(path, d->target, d->path_len);
+    path[d->path_len] = 0;
+    d->q.path = path;
+    d->chosen = route_select(s, u->rules, u->n_rules, &d->q, d->ev, &d->rule);
+    d->q.path = NULL;
+}
+
+static bool set_target(decision *d, const char *path, const char *query)
+{
+    size_t pl = strlen(path), ql = strlen(query);
+    if (pl + ql + 2 > sizeof d->target || pl > URL_MAX_LEN)
+        return false;
+    memcpy(d->target, path, pl);
+    d->path_len = pl;
+    if (ql) {
+        d->target[pl] = '?';
+        memcpy(d->target + pl + 1, query, ql + 1);
+    } else {
+        d->target[pl] = 0;
+    }
+    return true;
+}
+
+static bool set_host(decision *d, const char *h, size_t n)
+{
+    if (!h || n == 0 || n >= sizeof d->host)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)h[i]) && !strchr("-.:[]_", h[i]))
+            return false;
+    memcpy(d->host, h, n);
+    d->host[n] = 0;
+    return true;
+}
+
+static uint64_t thread_random(void)
+{
+    static __thread uint64_t x;
+    if (!x)
+        x = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)&x;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+}
+
+/* Ask peer p's RI where the user goes. true with location filled. */
+static bool ask_ri(ucdn *u, size_t pi, decision *d, bool https, char *location, size_t cap,
+                   const char *ua)
+{
+    route_peer *p = &u->peers[pi];
+    long long now = now_ms();
+    char key[URL_MAX_LEN + 600];
+    ipt_addr net = d->client.ip;
+    unsigned keep = net.v6 ? 6 : 3; /* /48 or /24 */
+    memset(net.bytes + keep, 0, sizeof net.bytes - keep);
+    char nettext[INET6_ADDRSTRLEN];
+    inet_ntop(net.v6 ? AF_INET6 : AF_INET, net.bytes, nettext, sizeof nettext);
+    int kl = snprintf(key, sizeof key, "%s\n%s\n%s\n%s\n%s", p->id, nettext, https ? "s" : "",
+                      d->host, d->target);
+    if (kl > 0 && (size_t)kl < sizeof key && ric_get(u->ri_cache, key, (size_t)kl, now, location, cap)) {
+        metric_add(u->m_ri_hit, 1);
+        return true;
+    }
+    const char *path[] = {u->cdn_id};
+    json_t *hdrs = ua ? json_pack("{s:s}", "user-agent", ua) : NULL;
+    json_t *req = ri_http_request("GET", https ? "https" : "http", d->host, d->target,
+                                  d->client_text, hdrs, path, 1, u->rt.max_hops);
+    char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    char auth[512];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
+    const char *h[] = {auth, "Content-Type: " RI_MEDIA_REQUEST, "Accept: " RI_MEDIA_RESPONSE, NULL};
+    http_result res = {0};
+    int rc = http_client_do(thread_client(u->rt.ri_timeout_ms), "POST", p->ri_url, h, body,
+                            strlen(body), &res);
+    free(body);
+    bool ok = false;
+    char why[JPATH_MAX + 512] = "";
+    if (rc != 0) {
+        snprintf(why, sizeof why, "%s", res.error);
+    } else if (res.status == 200) {
+        ri_response rr;
+        jerr e;
+        if (!ri_response_parse(res.body, res.body_len, &rr, &e))
+            snprintf(why, sizeof why, "bad RI response at %s: %s", e.path, e.reason);
+        else if (rr.dns || !rr.location || rr.code < 300 || rr.code > 399)
+            snprintf(why, sizeof why, "RI response is not an HTTP redirect");
+        else if (strlen(rr.location) >= cap)
+            snprintf(why, sizeof why, "RI location too long");
+        else {
+            strcpy(location, rr.location);
+            ok = true;
+            long ma = max_age(res.cache_control);
+            if (ma > u->rt.ri_cache_max_s)
+                ma = u->rt.ri_cache_max_s;
+            if (ma > 0 && kl > 0 && (size_t)kl < sizeof key)
+                ric_put(u->ri_cache, key, (size_t)kl, now + ma * 1000, location);
+        }
+        ri_response_free(&rr);
+    } else {
+        int code = 0;
+        char reason[200] = "";
+        ri_error_parse(res.body ? res.body : "", res.body_len, &code, reason, sizeof reason);
+        snprintf(why, sizeof why, "RI answered %ld (error-code %d: %s)", res.status, code, reason);
+    }
+    http_result_free(&res);
+    if (ok) {
+        metric_add(u->m_ri_ok, 1);
+        return true;
+    }
+    metric_add(u->m_ri_fail, 1);
+    /* transport failures and 5xx suspend this dCDN's RI; a refusal (4xx)
+     * concerns this request only */
+    if (rc != 0 || res.status >= 500)
+        atomic_store(&p->ri_down_until_ms, now + (long long)u->rt.ri_retry_after_s * 1000);
+    log_kv(LOG_WARN, "RI request failed; trying the next dCDN", "peer", p->id, "reason", why, NULL);
+    return false;
+}
+
+static void count(ucdn *u, const decision *d)
+{
+    for (size_t p = 0; p < u->n_peers; p++)
+        metric_add(u->m_decision[p * RW__COUNT + d->ev[p].why], 1);
+}
+
+static void deliver(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    decision *d = malloc(sizeof *d);
+    if (!d) {
+        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    const char *host = http_header(r, "Host");
+    if (!set_host(d, host, host ? strlen(host) : 0)) {
+        http_reply_problem(r, 400, "Bad Request", "a valid Host header is required", NULL);
+        free(d);
+        return;
+    }
+    if (!set_target(d, http_path(r), http_raw_query(r))) {
+        http_reply_problem(r, 414, "URI Too Long", NULL, NULL);
+        free(d);
+        return;
+    }
+    memset(&d->client, 0, sizeof d->client);
+    bool via_proxy;
+    if (!client_address(u, r, &d->client.ip, d->client_text, sizeof d->client_text, &via_proxy)) {
+        http_reply_problem(r, 400, "Bad Request", "client address unknown", NULL);
+        free(d);
+        return;
+    }
+    client_geo(u, &d->client);
+    const char *proto = via_proxy ? http_header(r, "X-Forwarded-Proto") : NULL;
+    bool https = proto && strcasecmp(proto, "https") == 0;
+
+    snap_ref *iref, *sref;
+    const mi_host_index *x = snapshot_acquire(&u->index, &iref);
+    const route_snap *s = snapshot_acquire(&u->routing, &sref);
+    uint64_t exclude = 0;
+    char location[URL_MAX_LEN + 1100];
+    bool have = false;
+    for (int attempt = 0; attempt <= (int)u->n_peers && !have; attempt++) {
+        decide(u, s, x, d, https, exclude, thread_random());
+        if (d->rs != MI_RESOLVED || d->res.blocking || d->chosen < 0)
+            break;
+        const route_peer *p = &u->peers[d->chosen];
+        const route_eval *v = &d->ev[d->chosen];
+        if (v->use_ri) {
+            have = ask_ri(u, (size_t)d->chosen, d, https, location, sizeof location,
+                          http_header(r, "User-Agent"));
+            if (!have)
+                exclude |= 1ull << d->chosen;
+        } else {
+            const char *base = p->delivery_url;
+            char tb[300];
+            if (!base) {
+                snprintf(tb, sizeof tb, "%s://%s", https ? "https" : "http", v->http_target);
+                base = tb;
+            }
+            size_t bl = strlen(base);
+            while (bl && base[bl - 1] == '/')
+                bl--;
+            snprintf(location, sizeof location, "%.*s%s", (int)bl, base, d->target);
+            have = true;
+        }
+    }
+    if (d->rs == MI_NO_HOST || d->rs == MI_UNLINKED) {
+        http_reply_problem(r, 404, "Not Found", "no delivery service for this host", NULL);
+    } else if (d->res.blocking) {
+        char det[300];
+        snprintf(det, sizeof det, "metadata %s must be enforced and cannot be", d->res.blocking->type);
+        http_reply_problem(r, 403, "Forbidden", det, NULL);
+    } else if (have) {
+        count(u, d);
+        metric_add(u->m_redirects, 1);
+        http_add_header(r, "Location", location);
+        http_add_header(r, "Cache-Control", "no-store");
+        http_reply(r, u->rt.redirect_status, NULL, NULL, 0);
+    } else if (u->rt.fallback_url) {
+        count(u, d);
+        metric_add(u->m_fallback, 1);
+        size_t bl = strlen(u->rt.fallback_url);
+        while (bl && u->rt.fallback_url[bl - 1] == '/')
+            bl--;
+        snprintf(location, sizeof location, "%.*s%s", (int)bl, u->rt.fallback_url, d->target);
+        http_add_header(r, "Location", location);
+        http_add_header(r, "Cache-Control", "no-store");
+        http_reply(r, u->rt.redirect_status, NULL, NULL, 0);
+    } else {
+        count(u, d);
+        metric_add(u->m_unroutable, 1);
+        json_t *why = json_object();
+        for (size_t p = 0; p < u->n_peers; p++)
+            json_object_set_new(why, u->peers[p].id, json_string(route_why_name(d->ev[p].why)));
+        http_add_header(r, "Retry-After", "10");
+        http_reply_problem(r, 503, "Service Unavailable",
+                           "no downstream CDN can serve this request now and no fallback is configured",
+                           json_pack("{s:o}", "candidates", why));
+    }
+    snapshot_release(&u->routing, sref);
+    snapshot_release(&u->index, iref);
+    free(d);
+}
+
+void router_routes(ucdn *u, http_route *out)
+{
+    out[0] = (http_route){"GET", "/*", deliver, u, true};
+}
+
+/* --- explain --------------------------------------------------------------- */
+
+static void explain(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    size_t len;
+    const char *body = http_body(r, &len);
+    jerr e = {0};
+    json_t *v = jparse(body, len, 64 * 1024, &e);
+    const char *url = NULL, *cip = NULL;
+    bool https = false;
+    if (!v || !json_is_object(v) || !jget_str(v, "url", "$", true, &url, &e) ||
+        !jget_str(v, "client_ip", "$", true, &cip, &e)) {
+        if (v && !e.path[0])
+            jfail(&e, "$", "expected {\"url\": ..., \"client_ip\": ...}");
+        http_reply_problem(r, 400, "Bad Request", e.reason,
+                           json_pack("{s:[{s:s, s:s}]}", "errors", "path", e.path, "reason", e.reason));
+        json_decref(v);
+        return;
+    }
+    decision *d = calloc(1, sizeof *d);
+    url_ref ur;
+    bool ok = url_parse(url, strlen(url), &ur) == URL_OK && ur.authority && ur.host.len;
+    if (ok) {
+        https = ur.scheme.len == 5 && strncasecmp(url + ur.scheme.off, "https", 5) == 0;
+        size_t hl = ur.host.len + (ur.port.present ? ur.port.len + 1 : 0);
+        char path[URL_MAX_LEN + 1], query[URL_MAX_LEN + 1];
+        snprintf(path, sizeof path, "%.*s", (int)(ur.path.len ? ur.path.len : 1),
+                 ur.path.len ? url + ur.path.off : "/");
+        snprintf(query, sizeof query, "%.*s", (int)ur.query.len, url + ur.query.off);
+        ok = set_host(d, url + ur.host.off, hl) && set_target(d, path, query);
+    }
+    if (!ok || !ipt_parse_addr(cip, strlen(cip), &d->client.ip)) {
+        http_reply_problem(r, 400, "Bad Request",
+                           ok ? "client_ip is not an IP address" : "url must be an absolute http(s) URL",
+                           NULL);
+        json_decref(v);
+        free(d);
+        return;
+    }
+    snprintf(d->client_text, sizeof d->client_text, "%s", cip);
+    client_geo(u, &d->client);
+    snap_ref *iref, *sref;
+    const mi_host_index *x = snapshot_acquire(&u->index, &iref);
+    const route_snap *s = snapshot_acquire(&u->routing, &sref);
+    decide(u, s, x, d, https, 0, 0);
+    json_t *client = json_pack("{s:s}", "ip", cip);
+    if (d->client.country[0])
+        json_object_set_new(client, "country", json_string(d->client.country));
+    if (d->client.subdivision[0])
+        json_object_set_new(client, "subdivision", json_string(d->client.subdivision));
+    if (d->client.asn)
+        json_object_set_new(client, "asn", json_integer(d->client.asn));
+    json_t *out = json_pack("{s:s, s:s, s:o}", "host", d->host, "target", d->target, "client", client);
+    if (d->rs != MI_RESOLVED) {
+        json_object_set_new(out, "result", json_string("no_delivery_service"));
+    } else if (d->res.blocking) {
+        json_object_set_new(out, "result", json_string("unservable"));
+        json_object_set_new(out, "blocking_metadata", json_string(d->res.blocking->type));
+    } else {
+        json_t *req = json_array();
+        for (size_t m = 0; m < d->res.n_effective; m++)
+            if (d->res.effective[m]->mandatory_to_enforce)
+                json_array_append_new(req, json_string(d->res.effective[m]->type));
+        json_object_set_new(out, "metadata_required", req);
+        static const char *const cts[] = {"hls", "dash", "segment", "other"};
+        unsigned ct = d->q.content_type;
+        json_object_set_new(out, "content_type",
+                            json_string(cts[ct == CT_HLS ? 0 : ct == CT_DASH ? 1 : ct == CT_SEGMENT ? 2 : 3]));
+        json_object_set_new(out, "rule", d->rule >= 0 ? json_integer(d->rule) : json_null());
+        json_t *cands = json_array();
+        long long now = now_ms();
+        for (size_t p = 0; p < u->n_peers; p++) {
+            const route_eval *ev = &d->ev[p];
+            const route_peer *pr = &u->peers[p];
+            long long hb = atomic_load(&pr->last_hb_ms);
+            json_t *c = json_pack("{s:s, s:s, s:b, s:I, s:I, s:f}", "id", pr->id, "result",
+                                  route_why_name(ev->why), "covered", ev->covered, "priority",
+                                  (json_int_t)pr->priority, "weight", (json_int_t)pr->weight,
+                                  "load", atomic_load(&pr->load_milli) / 1000.0);
+            if (ev->covered && ev->plen)
+                json_object_set_new(c, "prefix_length", json_integer(ev->plen));
+            if (ev->missing)
+                json_object_set_new(c, "missing", json_string(ev->missing));
+            if (hb)
+                json_object_set_new(c, "heartbeat_age_ms", json_integer(now - hb));
+            if (ev->why == RW_SELECTED || ev->why == RW_RANKED_LOWER)
+                json_object_set_new(c, "mode", json_string(ev->use_ri ? "HTTP-R" : "HTTP-I"));
+            json_array_append_new(cands, c);
+        }
+        json_object_set_new(out, "candidates", cands);
+        if (d->chosen >= 0) {
+            json_object_set_new(out, "result", json_string("redirect"));
+            json_object_set_new(out, "selected", json_string(u->peers[d->chosen].id));
+        } else if (u->rt.fallback_url) {
+            json_object_set_new(out, "result", json_string("fallback"));
+            json_object_set_new(out, "fallback_url", json_string(u->rt.fallback_url));
+        } else {
+            json_object_set_new(out, "result", json_string("unroutable"));
+        }
+    }
+    snapshot_release(&u->routing, sref);
+    snapshot_release(&u->index, iref);
+    json_decref(v);
+    free(d);
+    http_reply_json(r, 200, NULL, out);
+}
+
+void router_op_routes(ucdn *u, http_route *out)
+{
+    out[0] = (http_route){"POST", "/v1/route/explain", explain, u, false};
+}
+
+/* --- set-up ---------------------------------------------------------------- */
+
+/* Geo file: "prefix,country,subdivision,asn" per line; '#' comments; empty
+ * fields allowed ("10.0.0.0/8,FR,,64496"). */
+static bool load_geo(ucdn *u)
+{
+    FILE *f = fopen(u->rt.geo_file, "r");
+    if (!f) {
+        log_kv(LOG_ERROR, "cannot open routing.geo_file", "file", u->rt.geo_file, NULL);
+        return false;
+    }
+    iptable_builder *b = iptb_new();
+    size_t n = 0, cap = 0, lineno = 0;
+    char line[512];
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = line;
+        s[strcspn(s, "\r\n")] = 0;
+        if (!*s || *s == '#')
+            continue;
+        char *fld[4] = {0};
+        int k = 0;
+        for (char *t = s; k < 4; k++) {
+            fld[k] = t;
+            char *c = strchr(t, ',');
+            if (!c) {
+                k++;
+                break;
+            }
+            *c = 0;
+            t = c + 1;
+        }
+        ipt_addr a;
+        unsigned len;
+        struct geo_rec g = {0};
+        if (k < 2 || !ipt_parse_prefix(fld[0], strlen(fld[0]), &a, &len) || strlen(fld[1]) > 2 ||
+            (fld[2] && strlen(fld[2]) > 6)) {
+            char ln[32];
+            snprintf(ln, sizeof ln, "%zu", lineno);
+            log_kv(LOG_ERROR, "bad line in routing.geo_file", "file", u->rt.geo_file, "line", ln, NULL);
+            ok = false;
+            break;
+        }
+        for (int i = 0; fld[1][i]; i++)
+            g.country[i] = (char)toupper((unsigned char)fld[1][i]);
+        for (int i = 0; fld[2] && fld[2][i]; i++)
+            g.subdivision[i] = (char)toupper((unsigned char)fld[2][i]);
+        if (fld[3]) {
+            const char *an = fld[3];
+            if (!strncasecmp(an, "as", 2))
+                an += 2;
+            g.asn = (uint32_t)strtoul(an, NULL, 10);
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            u->geo_recs = realloc(u->geo_recs, cap * sizeof *u->geo_recs);
+        }
+        u->geo_recs[n] = g;
+        iptb_add(b, &a, len, (uint32_t)n++);
+    }
+    fclose(f);
+    u->geo = iptb_build(b, -1);
+    return ok && u->geo;
+}
+
+static void index_free(void *x) { mi_host_index_free(x); }
+
+bool router_init(ucdn *u)
+{
+    snapshot_init(&u->index, index_free);
+    snapshot_init(&u->routing, route_snap_free);
+    u->ri_cache = calloc(1, sizeof *u->ri_cache);
+    if (!u->ri_cache)
+        return false;
+    for (int i = 0; i < RIC_LOCKS; i++)
+        pthread_mutex_init(&u->ri_cache->mu[i], NULL);
+    if (u->rt.geo_file && !load_geo(u))
+        return false;
+    metrics *m = u->metrics;
+    u->m_decision = calloc(u->n_peers * RW__COUNT + 1, sizeof *u->m_decision);
+    for (size_t p = 0; p < u->n_peers; p++)
+        for (int w = 0; w < RW__COUNT; w++) {
+            char l[200];
+            snprintf(l, sizeof l, "peer=\"%s\",reason=\"%s\"", u->peers[p].id, route_why_name((route_why)w));
+            u->m_decision[p * RW__COUNT + (size_t)w] = metrics_series(
+                m, "cdni_route_decisions_total", l, "counter",
+                "per routed request, each dCDN's outcome: selected or why not");
+        }
+    u->m_redirects = metrics_series(m, "cdni_route_redirects_total", "target=\"dcdn\"", "counter",
+                                    "end-user redirects");
+    u->m_fallback = metrics_series(m, "cdni_route_redirects_total", "target=\"fallback\"", "counter",
+                                   "end-user redirects");
+    u->m_unroutable = metrics_series(m, "cdni_route_unroutable_total", "", "counter",
+                                     "requests answered 503: no dCDN and no fallback");
+    u->m_ri_hit = metrics_series(m, "cdni_ri_requests_total", "result=\"cache_hit\"", "counter",
+                                 "RI (RFC 7975) lookups by outcome");
+    u->m_ri_ok = metrics_series(m, "cdni_ri_requests_total", "result=\"ok\"", "counter",
+                                "RI (RFC 7975) lookups by outcome");
+    u->m_ri_fail = metrics_series(m, "cdni_ri_requests_total", "result=\"failed\"", "counter",
+                                  "RI (RFC 7975) lookups by outcome");
+    u->m_fci_updates = metrics_series(m, "cdni_fci_updates_total", "", "counter",
+                                      "FCI advertisements stored");
+    u->m_heartbeats = metrics_series(m, "cdni_peer_heartbeats_total", "", "counter",
+                                     "dCDN heartbeats received");
+    u->m_routing_rebuilds = metrics_series(m, "cdni_routing_rebuilds_total", "", "counter",
+                                           "routing snapshot rebuilds");
+    return true;
+}
+
+void router_free(ucdn *u)
+{
+    snapshot_destroy(&u->routing);
+    snapshot_destroy(&u->index);
+    ric_free(u->ri_cache);
+    ipt_free(u->geo);
+    free(u->geo_recs);
+    free(u->m_decision);
+}
