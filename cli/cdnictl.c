@@ -17,7 +17,8 @@
 #include "interfaces/metadata.h"
 #include "interfaces/mi_server.h"
 
-static const char *g_ucdn, *g_dcdn, *g_token;
+static const char *g_ucdn, *g_dcdn, *g_token, *g_client_ip;
+static int g_json;
 
 static void usage_main(FILE *f)
 {
@@ -27,7 +28,10 @@ static void usage_main(FILE *f)
             "  metadata check FILE                 validate an RFC 8006 document or a delivery service\n"
             "  metadata resolve --dcdn URL URL     effective metadata a dCDN applies to URL\n"
             "  service put ID FILE                 publish a delivery service at the uCDN\n"
-            "  service get ID | delete ID | versions ID | list\n\n"
+            "  service get ID | delete ID | versions ID | list\n"
+            "  route explain --ucdn URL --client-ip IP CONTENT-URL\n"
+            "                                      why a request goes to the dCDN it goes to\n"
+            "  peer list | pull ID                 dCDN peers as the uCDN sees them; pull FCI\n\n"
             "Run 'cdnictl COMMAND SUBCOMMAND --help' for details.\n");
 }
 
@@ -43,6 +47,17 @@ static int usage_for(const char *cmd, int code)
         fprintf(f, "usage: cdnictl metadata resolve --dcdn URL [--token TOKEN] URL-TO-RESOLVE\n\n"
                    "Asks the dCDN operator API which CDNI metadata applies to URL-TO-RESOLVE.\n"
                    "--dcdn defaults to $CDNI_DCDN_URL, --token to $CDNI_TOKEN.\n");
+    else if (strcmp(cmd, "route explain") == 0)
+        fprintf(f, "usage: cdnictl route explain --ucdn URL --client-ip IP [--token TOKEN] [--json]\n"
+                   "                             CONTENT-URL\n\n"
+                   "Asks the uCDN operator API how it would route CONTENT-URL for a client at IP:\n"
+                   "every dCDN candidate, whether it won, and why the others lost. No dCDN is\n"
+                   "contacted. --ucdn (the operator listener) defaults to $CDNI_UCDN_URL,\n"
+                   "--token (the operator token) to $CDNI_TOKEN.\n");
+    else if (strcmp(cmd, "peer") == 0)
+        fprintf(f, "usage: cdnictl peer list | pull ID [--ucdn URL] [--token TOKEN]\n\n"
+                   "list: each dCDN peer's availability, load and advertised capabilities.\n"
+                   "pull: fetch the peer's FCI advertisement from its fci_url now.\n");
     else
         fprintf(f, "usage: cdnictl service put ID FILE | get ID | delete ID | versions ID | list\n"
                    "                       [--ucdn URL] [--token TOKEN]\n\n"
@@ -57,12 +72,18 @@ static int parse_opts(int argc, char **argv, const char *cmd)
     static const struct option opts[] = {{"ucdn", required_argument, 0, 'u'},
                                          {"dcdn", required_argument, 0, 'd'},
                                          {"token", required_argument, 0, 't'},
+                                         {"client-ip", required_argument, 0, 'c'},
+                                         {"json", no_argument, 0, 'j'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "u:d:t:h", opts, NULL)) != -1) {
-        if (c == 'u')
+    while ((c = getopt_long(argc, argv, "u:d:t:c:jh", opts, NULL)) != -1) {
+        if (c == 'c')
+            g_client_ip = optarg;
+        else if (c == 'j')
+            g_json = 1;
+        else if (c == 'u')
             g_ucdn = optarg;
         else if (c == 'd')
             g_dcdn = optarg;
@@ -202,6 +223,93 @@ static void encode(const char *in, char *out, size_t cap)
     out[o] = 0;
 }
 
+/* route explain: a table of the candidates (or the raw JSON with --json). */
+static int route_explain(const char *content_url)
+{
+    if (!g_ucdn || !g_client_ip) {
+        fprintf(stderr, "cdnictl: route explain needs --ucdn and --client-ip\n");
+        return 2;
+    }
+    json_t *req = json_pack("{s:s, s:s}", "url", content_url, "client_ip", g_client_ip);
+    char *body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    char url[4096], auth[1024];
+    snprintf(url, sizeof url, "%s/v1/route/explain", g_ucdn);
+    const char *hdrs[3] = {"Content-Type: application/json", NULL, NULL};
+    if (g_token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", g_token);
+        hdrs[1] = auth;
+    }
+    http_client *c = http_client_new(NULL);
+    http_result res;
+    int rc = http_client_do(c, "POST", url, hdrs, body, strlen(body), &res);
+    http_client_free(c);
+    free(body);
+    if (rc != 0) {
+        fprintf(stderr, "cdnictl: POST %s: %s\n", url, res.error);
+        return 1;
+    }
+    json_t *v = res.status == 200 ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
+    if (!v || g_json) {
+        fprintf(res.status == 200 ? stdout : stderr, "%s\n", res.body ? res.body : "");
+        json_decref(v);
+        int st = res.status == 200 ? 0 : 1;
+        http_result_free(&res);
+        return st;
+    }
+    http_result_free(&res);
+    json_t *cl = json_object_get(v, "client");
+    printf("request   %s%s for %s", json_string_value(json_object_get(v, "host")),
+           json_string_value(json_object_get(v, "target")), json_string_value(json_object_get(cl, "ip")));
+    if (json_object_get(cl, "country"))
+        printf(" (%s)", json_string_value(json_object_get(cl, "country")));
+    if (json_object_get(cl, "asn"))
+        printf(" AS%lld", (long long)json_integer_value(json_object_get(cl, "asn")));
+    printf("\nresult    %s", json_string_value(json_object_get(v, "result")));
+    if (json_object_get(v, "selected"))
+        printf(" -> %s", json_string_value(json_object_get(v, "selected")));
+    if (json_object_get(v, "fallback_url"))
+        printf(" -> %s", json_string_value(json_object_get(v, "fallback_url")));
+    printf("\n");
+    json_t *mr = json_object_get(v, "metadata_required");
+    if (mr) {
+        printf("metadata  ");
+        for (size_t i = 0; i < json_array_size(mr); i++)
+            printf("%s%s", i ? ", " : "", json_string_value(json_array_get(mr, i)));
+        printf("\n");
+    }
+    json_t *rule = json_object_get(v, "rule");
+    if (json_is_integer(rule))
+        printf("rule      routing.rules[%lld] applied\n", (long long)json_integer_value(rule));
+    json_t *cands = json_object_get(v, "candidates");
+    if (cands)
+        printf("\n%-20s %-18s %-9s %-8s %-5s %s\n", "dCDN", "outcome", "prefix", "priority", "load",
+               "detail");
+    for (size_t i = 0; i < json_array_size(cands); i++) {
+        json_t *k = json_array_get(cands, i);
+        char pfx[16] = "-", detail[300] = "";
+        if (json_object_get(k, "prefix_length"))
+            snprintf(pfx, sizeof pfx, "/%lld", (long long)json_integer_value(json_object_get(k, "prefix_length")));
+        else if (json_is_true(json_object_get(k, "covered")))
+            snprintf(pfx, sizeof pfx, "any");
+        if (json_object_get(k, "missing"))
+            snprintf(detail, sizeof detail, "lacks %s", json_string_value(json_object_get(k, "missing")));
+        else if (json_object_get(k, "mode"))
+            snprintf(detail, sizeof detail, "via %s", json_string_value(json_object_get(k, "mode")));
+        if (json_object_get(k, "heartbeat_age_ms")) {
+            size_t l = strlen(detail);
+            snprintf(detail + l, sizeof detail - l, "%sheartbeat %llds ago", l ? ", " : "",
+                     (long long)json_integer_value(json_object_get(k, "heartbeat_age_ms")) / 1000);
+        }
+        printf("%-20s %-18s %-9s %-8lld %-5.2f %s\n", json_string_value(json_object_get(k, "id")),
+               json_string_value(json_object_get(k, "result")), pfx,
+               (long long)json_integer_value(json_object_get(k, "priority")),
+               json_number_value(json_object_get(k, "load")), detail);
+    }
+    json_decref(v);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     g_ucdn = getenv("CDNI_UCDN_URL");
@@ -217,8 +325,8 @@ int main(int argc, char **argv)
     }
     char cmd[64];
     snprintf(cmd, sizeof cmd, "%s %s", argv[1], argv[2]);
-    if (strcmp(argv[1], "service") == 0)
-        snprintf(cmd, sizeof cmd, "service");
+    if (strcmp(argv[1], "service") == 0 || strcmp(argv[1], "peer") == 0)
+        snprintf(cmd, sizeof cmd, "%s", argv[1]);
     /* operands after "cdnictl CMD SUB" */
     int sub_argc = argc - 2;
     char **sub_argv = argv + 2;
@@ -238,6 +346,21 @@ int main(int argc, char **argv)
         encode(ops[0], enc, sizeof enc);
         snprintf(q, sizeof q, "/v1/metadata/resolve?url=%s", enc);
         return call("GET", g_dcdn, q, NULL, 0);
+    }
+    if (strcmp(argv[1], "route") == 0 && strcmp(argv[2], "explain") == 0) {
+        if (nops != 1)
+            return usage_for(cmd, 2);
+        return route_explain(ops[0]);
+    }
+    if (strcmp(argv[1], "peer") == 0) {
+        char path[512];
+        if (strcmp(argv[2], "list") == 0 && nops == 0)
+            return call("GET", g_ucdn, "/v1/peers", NULL, 0);
+        if (strcmp(argv[2], "pull") == 0 && nops == 1 && mi_service_id_ok(ops[0])) {
+            snprintf(path, sizeof path, "/v1/peers/%s/pull", ops[0]);
+            return call("POST", g_ucdn, path, "", 0);
+        }
+        return usage_for(cmd, 2);
     }
     if (strcmp(argv[1], "service") == 0) {
         const char *sub = argv[2];

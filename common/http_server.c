@@ -117,7 +117,9 @@ void http_reply(http_req *r, int status, const char *content_type, const char *b
         http_reply_take(r, 503, "text/plain", NULL, 0);
         return;
     }
-    memcpy(copy, body, len);
+    if (len)
+        memcpy(copy, body, len);
+    copy[len] = 0;
     http_reply_take(r, status, content_type, copy, len);
 }
 
