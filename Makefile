@@ -86,6 +86,11 @@ $(SAN)/unit/%: tests/unit/%.c $(call san_obj,$(LIB_SRC)) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) -o $@ $< $(call san_obj,$(LIB_SRC)) $(LDLIBS) $(CMOCKA_LIBS)
 
+# Unit tests of the daemons' pure decision code (no I/O) link that code too.
+$(SAN)/unit/test_ucdn_%: tests/unit/test_ucdn_%.c $(call san_obj,$(LIB_SRC) ucdn/routing.c) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(SANFLAGS) -o $@ $< $(call san_obj,$(LIB_SRC) ucdn/routing.c) $(LDLIBS) $(CMOCKA_LIBS)
+
 run: deps
 	@$(MAKE) --no-print-directory bin/ucdn bin/dcdn bin/cdnictl
 	@scripts/run.sh
@@ -106,8 +111,9 @@ $(REL)/bench/%: tests/bench/%.c $(call rel_obj,$(LIB_SRC)) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) -O2 -g -o $@ $< $(call rel_obj,$(LIB_SRC)) $(LDLIBS)
 
-bench: deps $(BENCH_BINS)
+bench: deps $(BENCH_BINS) bin/ucdn bin/dcdn
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+	@echo "== tests/bench/redirect.sh"; tests/bench/redirect.sh
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)

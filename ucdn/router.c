@@ -224,9 +224,11 @@ static void decide(ucdn *u, const route_snap *s, const mi_host_index *x, decisio
                        .hb_timeout_ms = u->rt.hb_timeout_ms,
                        .random = random};
     char path[URL_MAX_LEN + 1];
-    memcpy(path, d->target, d->path_len);
-    path[d->path_len] = 0;
-    d->q.path = path;
+    if (u->n_rules) { /* rules glob on the path alone */
+        memcpy(path, d->target, d->path_len);
+        path[d->path_len] = 0;
+        d->q.path = path;
+    }
     d->chosen = route_select(s, u->rules, u->n_rules, &d->q, d->ev, &d->rule);
     d->q.path = NULL;
 }
@@ -353,27 +355,21 @@ static void count(ucdn *u, const decision *d)
 static void deliver(http_req *r, void *ctx)
 {
     ucdn *u = ctx;
-    decision *d = malloc(sizeof *d);
-    if (!d) {
-        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
-        return;
-    }
+    static __thread decision tl_decision; /* one per server thread: no allocation per request */
+    decision *d = &tl_decision;
     const char *host = http_header(r, "Host");
     if (!set_host(d, host, host ? strlen(host) : 0)) {
         http_reply_problem(r, 400, "Bad Request", "a valid Host header is required", NULL);
-        free(d);
         return;
     }
     if (!set_target(d, http_path(r), http_raw_query(r))) {
         http_reply_problem(r, 414, "URI Too Long", NULL, NULL);
-        free(d);
         return;
     }
     memset(&d->client, 0, sizeof d->client);
     bool via_proxy;
     if (!client_address(u, r, &d->client.ip, d->client_text, sizeof d->client_text, &via_proxy)) {
         http_reply_problem(r, 400, "Bad Request", "client address unknown", NULL);
-        free(d);
         return;
     }
     client_geo(u, &d->client);
@@ -384,7 +380,7 @@ static void deliver(http_req *r, void *ctx)
     const mi_host_index *x = snapshot_acquire(&u->index, &iref);
     const route_snap *s = snapshot_acquire(&u->routing, &sref);
     uint64_t exclude = 0;
-    char location[URL_MAX_LEN + 1100];
+    char location[3 * URL_MAX_LEN];
     bool have = false;
     for (int attempt = 0; attempt <= (int)u->n_peers && !have; attempt++) {
         decide(u, s, x, d, https, exclude, thread_random());
@@ -446,7 +442,6 @@ static void deliver(http_req *r, void *ctx)
     }
     snapshot_release(&u->routing, sref);
     snapshot_release(&u->index, iref);
-    free(d);
 }
 
 void router_routes(ucdn *u, http_route *out)
