@@ -14,7 +14,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for port in 6391 6392 8080 8081 8082 9082; do
+for port in 6391 6392 8080 8081 8082 8083 9082 9083 9084; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
     echo "port $port on 127.0.0.1 is in use: stop what holds it (or edit examples/*.json)"; exit 1
   fi
@@ -32,7 +32,13 @@ for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8082/healthz && bre
 bin/cdnictl service put vod1 examples/service-vod.json \
   --ucdn http://127.0.0.1:8080 --token csp-acme-example-token >/dev/null \
   || { echo "publishing the sample service failed; logs in $state"; cat "$state/ucdn.log"; exit 1; }
-sleep 2.5
+# wait until the dCDN has advertised itself and heartbeated (a few seconds)
+for i in $(seq 100); do
+  curl -s -X POST -H 'Authorization: Bearer operator-ucdn-example-token' \
+    -d '{"url":"http://video.example.com/vod/m1/a.ts","client_ip":"127.0.0.1"}' \
+    http://127.0.0.1:8082/v1/route/explain | grep -q '"selected"' && break
+  sleep 0.1
+done
 
 cat <<TXT
 
@@ -41,9 +47,23 @@ cdni-gateway is running (logs: $state/*.log)
   uCDN  CSP API   http://127.0.0.1:8080   (CSP token: csp-acme-example-token)
         peer/MI   http://127.0.0.1:8081   (dCDN token: peer-dcdn-b-example-token)
         operator  http://127.0.0.1:8082   (operator token: operator-ucdn-example-token)
+        delivery  http://127.0.0.1:8083   (end users)
   dCDN  operator  http://127.0.0.1:9082   (operator token: operator-dcdn-example-token)
+        peer/RI   http://127.0.0.1:9083   (uCDN token: ri-ucdn-a-example-token)
+        delivery  http://127.0.0.1:9084   (end users, iterative mode)
 
 Try:
+  # a player's request: one 302 from the uCDN straight to the dCDN's surrogate se1
+  # (the dCDN advertised its footprint and capabilities, the uCDN asked its RI)
+  curl -sI -H 'Host: video.example.com' 'http://127.0.0.1:8083/vod/m1/seg_001.ts?session=42'
+
+  # why it went there, and what happens for a client outside the dCDN's footprint
+  bin/cdnictl route explain --ucdn http://127.0.0.1:8082 --token operator-ucdn-example-token \\
+      --client-ip 127.0.0.1 http://video.example.com/vod/m1/seg_001.ts
+  bin/cdnictl route explain --ucdn http://127.0.0.1:8082 --token operator-ucdn-example-token \\
+      --client-ip 203.0.113.9 http://video.example.com/vod/m1/seg_001.ts
+  bin/cdnictl peer list --ucdn http://127.0.0.1:8082 --token operator-ucdn-example-token
+
   # the sample HostIndex the uCDN serves to its dCDN (RFC 8006)
   curl -s -H 'Authorization: Bearer peer-dcdn-b-example-token' http://127.0.0.1:8081/mi/v1/hostindex
 

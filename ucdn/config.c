@@ -93,9 +93,10 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
         static const char *const url_keys[] = {"ri_url", "fci_url", "delivery_url"};
         const char *urls[] = {p->ri_url, p->fci_url, p->delivery_url};
         for (int k = 0; k < 3; k++)
-            if (urls[k] && strncmp(urls[k], "http://", 7) && strncmp(urls[k], "https://", 8)) {
+            if (urls[k] && ((strncmp(urls[k], "http://", 7) && strncmp(urls[k], "https://", 8)) ||
+                            strlen(urls[k]) > 1024)) {
                 jpath_key(fp, ip, url_keys[k]);
-                return jfail(e, fp, "expected an http:// or https:// URL");
+                return jfail(e, fp, "expected an http:// or https:// URL of at most 1024 characters");
             }
         for (size_t k = 0; k < i; k++)
             if (strcmp(u->peers[k].id, p->id) == 0) {
@@ -176,8 +177,9 @@ static bool routing_conf(ucdn *u, json_t *root, jerr *e)
         return false;
     if (rs != 301 && rs != 302 && rs != 303 && rs != 307 && rs != 308)
         return jfail(e, "$.routing.redirect_status", "expected 301, 302, 303, 307 or 308");
-    if (u->rt.fallback_url && strncmp(u->rt.fallback_url, "http://", 7) &&
-        strncmp(u->rt.fallback_url, "https://", 8))
+    if (u->rt.fallback_url && ((strncmp(u->rt.fallback_url, "http://", 7) &&
+                                strncmp(u->rt.fallback_url, "https://", 8)) ||
+                               strlen(u->rt.fallback_url) > 1024))
         return jfail(e, "$.routing.fallback_url", "expected an http:// or https:// URL");
     u->rt.hb_timeout_ms = hb * 1000;
     u->rt.redirect_status = (int)rs;
