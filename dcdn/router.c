@@ -23,6 +23,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "common/hash.h"
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/url.h"
@@ -35,17 +36,6 @@ static long long now_ms(void)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static uint64_t fnv(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
 }
 
 static void set_free(void *p)
@@ -102,10 +92,10 @@ static bool pick_surrogate(dcdn *d, const ipt_addr *client, const char *target, 
         if (neq) {
             size_t k;
             if (d->uri_hashing) {
-                uint64_t uh = fnv(target, strcspn(target, "?")), top = 0;
+                uint64_t uh = hash_fnv1a64(target, strcspn(target, "?")), top = 0;
                 k = 0;
                 for (size_t i = 0; i < neq; i++) {
-                    uint64_t sc = (uh ^ fnv(eq[i]->id, strlen(eq[i]->id))) * 0x9e3779b97f4a7c15ull;
+                    uint64_t sc = (uh ^ hash_fnv1a64(eq[i]->id, strlen(eq[i]->id))) * 0x9e3779b97f4a7c15ull;
                     sc ^= sc >> 31;
                     if (i == 0 || sc > top) {
                         top = sc;

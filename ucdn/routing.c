@@ -2,6 +2,8 @@
  * and the pure selection. See routing.h for the order of the decision. */
 #include "ucdn/routing.h"
 
+#include "common/hash.h"
+
 #include <fnmatch.h>
 #include <math.h>
 #include <stdlib.h>
@@ -15,16 +17,7 @@ static const char *const why_names[RW__COUNT] = {
 
 const char *route_why_name(route_why w) { return w < RW__COUNT ? why_names[w] : "?"; }
 
-uint64_t route_hash(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
+uint64_t route_hash(const void *p, size_t n) { return hash_fnv1a64(p, n); }
 
 unsigned route_content_type(const char *path, size_t len)
 {
