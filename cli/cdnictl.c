@@ -138,9 +138,10 @@ static int metadata_check(const char *file)
     return 0;
 }
 
-/* One HTTP exchange; prints the body; exit status from the HTTP status. */
-static int call(const char *method, const char *base, const char *path, const char *body,
-                size_t body_len)
+/* One HTTP exchange with the token; 0 with *res filled (free it), else the
+ * exit status after saying why. */
+static int exchange(const char *method, const char *base, const char *path, const char *body,
+                    size_t body_len, http_result *res)
 {
     if (!base) {
         fprintf(stderr, "cdnictl: no server URL (give --ucdn/--dcdn or set CDNI_UCDN_URL/CDNI_DCDN_URL)\n");
@@ -154,14 +155,24 @@ static int call(const char *method, const char *base, const char *path, const ch
         hdrs[1] = auth;
     }
     http_client *c = http_client_new(NULL);
-    http_result res;
-    int rc = http_client_do(c, method, url, hdrs, body, body_len, &res);
+    int rc = http_client_do(c, method, url, hdrs, body, body_len, res);
     http_client_free(c);
     if (rc != 0) {
-        fprintf(stderr, "cdnictl: %s %s: %s\n", method, url, res.error);
-        http_result_free(&res);
+        fprintf(stderr, "cdnictl: %s %s: %s\n", method, url, res->error);
+        http_result_free(res);
         return 1;
     }
+    return 0;
+}
+
+/* One HTTP exchange; prints the body; exit status from the HTTP status. */
+static int call(const char *method, const char *base, const char *path, const char *body,
+                size_t body_len)
+{
+    http_result res;
+    int rc = exchange(method, base, path, body, body_len, &res);
+    if (rc)
+        return rc;
     FILE *out = res.status < 400 ? stdout : stderr;
     if (res.body_len) {
         json_t *v = json_loadb(res.body, res.body_len, 0, NULL);
@@ -233,22 +244,11 @@ static int route_explain(const char *content_url)
     json_t *req = json_pack("{s:s, s:s}", "url", content_url, "client_ip", g_client_ip);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
-    char url[4096], auth[1024];
-    snprintf(url, sizeof url, "%s/v1/route/explain", g_ucdn);
-    const char *hdrs[3] = {"Content-Type: application/json", NULL, NULL};
-    if (g_token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", g_token);
-        hdrs[1] = auth;
-    }
-    http_client *c = http_client_new(NULL);
     http_result res;
-    int rc = http_client_do(c, "POST", url, hdrs, body, strlen(body), &res);
-    http_client_free(c);
+    int rc = exchange("POST", g_ucdn, "/v1/route/explain", body, strlen(body), &res);
     free(body);
-    if (rc != 0) {
-        fprintf(stderr, "cdnictl: POST %s: %s\n", url, res.error);
-        return 1;
-    }
+    if (rc)
+        return rc;
     json_t *v = res.status == 200 ? json_loadb(res.body, res.body_len, 0, NULL) : NULL;
     if (!v || g_json) {
         fprintf(res.status == 200 ? stdout : stderr, "%s\n", res.body ? res.body : "");

@@ -152,6 +152,12 @@ void http_reply_problem(http_req *r, int status, const char *title, const char *
     http_reply_take(r, status, "application/problem+json", s, s ? strlen(s) : 0);
 }
 
+void http_reply_invalid(http_req *r, int status, const char *title, const jerr *e)
+{
+    http_reply_problem(r, status, title, e->reason,
+                       json_pack("{s:[{s:s, s:s}]}", "errors", "path", e->path, "reason", e->reason));
+}
+
 void http_add_header(http_req *r, const char *name, const char *value)
 {
     if (r->nheaders == MAX_RESP_HEADERS)

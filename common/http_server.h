@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/jcheck.h"
 #include "common/metrics.h"
 
 #define HTTP_MAX_PARAMS 4
@@ -81,6 +82,8 @@ void http_reply_json(http_req *r, int status, const char *content_type, json_t *
  * its reference taken. */
 void http_reply_problem(http_req *r, int status, const char *title, const char *detail,
                         json_t *extra);
+/* A problem whose "errors" member names the JSON path of the bad value. */
+void http_reply_invalid(http_req *r, int status, const char *title, const jerr *e);
 void http_add_header(http_req *r, const char *name, const char *value);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *url_status_str(url_status s)
@@ -429,4 +430,13 @@ url_status url_normalize(const char *s, size_t len, char **out)
         put_pct_normalized(&sb, s + u.fragment.off, u.fragment.len);
     }
     return finish(&sb, out);
+}
+
+bool url_join(const char *base, const char *ref, char *out, size_t cap)
+{
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/')
+        bl--;
+    int n = snprintf(out, cap, "%.*s%s", (int)bl, base, ref);
+    return n >= 0 && (size_t)n < cap;
 }

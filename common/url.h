@@ -49,4 +49,8 @@ size_t url_remove_dot_segments(char *path, size_t len);
 /* Port as a number: the explicit one, else 80/443 for http/https, else -1. */
 int url_port(const char *s, const url_ref *u);
 
+/* base without its trailing slashes, then ref ("http://a/" + "/x?y" ->
+ * "http://a/x?y") into out; false if it does not fit. */
+bool url_join(const char *base, const char *ref, char *out, size_t cap);
+
 #endif

@@ -7,6 +7,7 @@
 #include "common/url.h"
 #include "dcdn/dcdn.h"
 #include "interfaces/fci.h"
+#include "interfaces/mi_server.h"
 
 /* capabilities: the FCI advertisement; router: coverage zones and limits;
  * surrogate: this instance registers itself as a surrogate. */
@@ -82,8 +83,8 @@ static bool router_conf(dcdn *d, json_t *root, jerr *e)
             !jget_str(sg, "url", "$.surrogate", true, &d->self_url, e) ||
             !jget_int(sg, "heartbeat_s", "$.surrogate", false, 1, 3600, &hb, e))
             return false;
-        if (strlen(d->self_id) > 63 || strlen(d->self_url) > 500)
-            return jfail(e, "$.surrogate", "id at most 63 and url at most 500 characters");
+        if (!mi_service_id_ok(d->self_id) || strlen(d->self_url) > 500)
+            return jfail(e, "$.surrogate", "id 1-64 of [A-Za-z0-9._-], url at most 500 characters");
         d->self_heartbeat_s = (int)hb;
     }
     return true;
@@ -164,7 +165,8 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
             }
             d->peer_tokens[d->n_peer++] = (http_token){ri_token, up->id};
         }
-        if (up->fci_url && strncmp(up->fci_url, "http://", 7) && strncmp(up->fci_url, "https://", 8)) {
+        if (up->fci_url && ((strncmp(up->fci_url, "http://", 7) && strncmp(up->fci_url, "https://", 8)) ||
+                            strlen(up->fci_url) > 1024)) {
             char fp[JPATH_MAX];
             jpath_key(fp, p, "fci_url");
             return jfail(e, fp, "expected an absolute http(s) URL");

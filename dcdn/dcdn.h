@@ -41,7 +41,7 @@ typedef struct {
 
 /* A live surrogate as the router sees it (from Redis). */
 typedef struct {
-    char id[64];
+    char id[65]; /* ids are 1-64 of [A-Za-z0-9._-] */
     char url[512];
     uint32_t load_milli;
     long long ts_ms;

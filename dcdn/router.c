@@ -15,28 +15,21 @@
  * "surrogate" section registers itself, others (existing caches) use
  * PUT /v1/surrogates/{id} on the operator listener. */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "common/hash.h"
+#include "common/clock.h"
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/url.h"
 #include "dcdn/dcdn.h"
 #include "interfaces/fci.h"
+#include "interfaces/mi_server.h"
 #include "interfaces/redirection.h"
-
-static long long now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void set_free(void *p)
 {
@@ -58,7 +51,7 @@ static bool pick_surrogate(dcdn *d, const ipt_addr *client, const char *target, 
         return false;
     snap_ref *ref;
     const surrogate_set *set = snapshot_acquire(&d->surrogates, &ref);
-    long long now = now_ms();
+    long long now = wall_ms();
     bool found = false;
     uint32_t e = ipt_lookup(d->zone_table, client);
     while (e != IPT_NONE && set && !found) {
@@ -128,18 +121,14 @@ static bool location_for(dcdn *d, const ipt_addr *client, const char *target, ch
         snprintf(base, sizeof base, "%s", d->last_resort);
         snprintf(sid, sid_cap, "last-resort");
     }
-    size_t bl = strlen(base);
-    while (bl && base[bl - 1] == '/')
-        bl--;
-    int n = snprintf(out, cap, "%.*s%s", (int)bl, base, target);
-    return n > 0 && (size_t)n < cap;
+    return url_join(base, target, out, cap);
 }
 
 double router_load(dcdn *d)
 {
     snap_ref *ref;
     const surrogate_set *set = snapshot_acquire(&d->surrogates, &ref);
-    long long now = now_ms();
+    long long now = wall_ms();
     double sum = 0;
     size_t n = 0;
     for (size_t i = 0; set && i < set->n; i++)
@@ -192,7 +181,7 @@ static void ri_redirect(http_req *r, void *ctx)
         ri_request_free(&q);
         return;
     }
-    char loc[URL_MAX_LEN + 600], sid[64];
+    char loc[URL_MAX_LEN + 600], sid[sizeof ((surrogate_info *)0)->id];
     const char *target = q.iface == RI_HTTP ? q.url : "/";
     if (!location_for(d, &client, target, loc, sizeof loc, sid, sizeof sid)) {
         metric_add(d->m_ri_err, 1);
@@ -243,7 +232,7 @@ static void deliver(http_req *r, void *ctx)
     char ip[INET6_ADDRSTRLEN];
     http_peer_ip(r, ip, sizeof ip);
     ipt_addr client;
-    char target[URL_MAX_LEN + 2], loc[URL_MAX_LEN + 600], sid[64];
+    char target[URL_MAX_LEN + 2], loc[URL_MAX_LEN + 600], sid[sizeof ((surrogate_info *)0)->id];
     const char *path = http_path(r), *query = http_raw_query(r);
     int n = snprintf(target, sizeof target, "%s%s%s", path, *query ? "?" : "", query);
     if (n < 0 || (size_t)n >= sizeof target) {
@@ -272,22 +261,11 @@ void router_delivery_routes(dcdn *d, http_route *out)
 static bool register_surrogate(dcdn *d, const char *id, const char *url, unsigned milli)
 {
     char val[700];
-    snprintf(val, sizeof val, "{\"url\":\"%s\",\"load_milli\":%u,\"ts\":%lld}", url, milli, now_ms());
+    snprintf(val, sizeof val, "{\"url\":\"%s\",\"load_milli\":%u,\"ts\":%lld}", url, milli, wall_ms());
     redisReply *r = store_cmd(d->store, "HSET %s %s %s", d->key_surrogates, id, val);
     if (r)
         freeReplyObject(r);
     return r != NULL;
-}
-
-static bool id_ok(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > 63)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)id[i]) && !strchr("._-", id[i]))
-            return false;
-    return true;
 }
 
 static void surrogate_put(http_req *r, void *ctx)
@@ -306,11 +284,10 @@ static void surrogate_put(http_req *r, void *ctx)
         ok = jfail(&e, "$.url", "expected an http(s) URL of at most 500 characters");
     if (ok && load && (!json_is_number(load) || json_number_value(load) < 0 || json_number_value(load) > 1000))
         ok = jfail(&e, "$.load", "expected a number from 0 up (1.0 = full)");
-    if (!id_ok(id)) {
-        http_reply_problem(r, 404, "Not Found", "surrogate ids are 1-63 of [A-Za-z0-9._-]", NULL);
+    if (!mi_service_id_ok(id)) {
+        http_reply_problem(r, 404, "Not Found", "surrogate ids are 1-64 of [A-Za-z0-9._-]", NULL);
     } else if (!ok) {
-        http_reply_problem(r, 400, "Invalid surrogate registration", e.reason,
-                           json_pack("{s:[{s:s, s:s}]}", "errors", "path", e.path, "reason", e.reason));
+        http_reply_invalid(r, 400, "Invalid surrogate registration", &e);
     } else if (!register_surrogate(d, id, url, load ? (unsigned)(json_number_value(load) * 1000 + 0.5) : 0)) {
         http_reply_problem(r, 503, "Service Unavailable", "the store is unreachable", NULL);
     } else {
@@ -324,7 +301,7 @@ static void surrogate_list(http_req *r, void *ctx)
     dcdn *d = ctx;
     snap_ref *ref;
     const surrogate_set *set = snapshot_acquire(&d->surrogates, &ref);
-    long long now = now_ms();
+    long long now = wall_ms();
     json_t *a = json_array();
     for (size_t i = 0; set && i < set->n; i++) {
         const surrogate_info *s = &set->s[i];
@@ -380,7 +357,7 @@ typedef struct {
 
 static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *next_self)
 {
-    long long now = now_ms();
+    long long now = wall_ms();
     if (d->self_id && now >= *next_self) {
         if (!register_surrogate(d, d->self_id, d->self_url, 0))
             log_kv(LOG_WARN, "surrogate self-registration failed (redis down?)", NULL);
@@ -393,14 +370,11 @@ static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *nex
             continue;
         char url[1100], auth[600];
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", u->token);
-        size_t bl = strlen(u->fci_url);
-        while (bl && u->fci_url[bl - 1] == '/')
-            bl--;
         if (d->capabilities && now >= st[i].next_push) {
             char *body = json_dumps(d->capabilities, JSON_COMPACT);
             const char *h[] = {auth, "Content-Type: " FCI_MEDIA_TYPE, NULL};
             http_result res = {0};
-            snprintf(url, sizeof url, "%.*s/capabilities", (int)bl, u->fci_url);
+            url_join(u->fci_url, "/capabilities", url, sizeof url);
             int rc = http_client_do(c, "PUT", url, h, body, strlen(body), &res);
             free(body);
             bool ok = rc == 0 && res.status / 100 == 2;
@@ -423,7 +397,7 @@ static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *nex
             snprintf(body, sizeof body, "{\"load\":%.3f}", router_load(d));
             const char *h[] = {auth, "Content-Type: application/json", NULL};
             http_result res = {0};
-            snprintf(url, sizeof url, "%.*s/heartbeat", (int)bl, u->fci_url);
+            url_join(u->fci_url, "/heartbeat", url, sizeof url);
             int rc = http_client_do(c, "POST", url, h, body, strlen(body), &res);
             bool ok = rc == 0 && res.status / 100 == 2;
             metric_add(ok ? d->m_hb_ok : d->m_hb_fail, 1);

@@ -27,6 +27,24 @@ static bool token_ok(const char *s) /* an HTTP method / scheme / DNS mnemonic */
     return true;
 }
 
+/* "headers": an object of strings; *location (if asked) gets Location. */
+static bool headers_ok(json_t *h, const char **location, jerr *e)
+{
+    const char *k;
+    json_t *hv;
+    json_object_foreach(h, k, hv)
+    {
+        if (!json_is_string(hv)) {
+            char hp[JPATH_MAX];
+            jpath_key(hp, "$.headers", k);
+            return jfail(e, hp, "expected a string");
+        }
+        if (location && strcasecmp(k, "location") == 0)
+            *location = json_string_value(hv);
+    }
+    return true;
+}
+
 bool ri_request_parse(const char *buf, size_t len, ri_request *out, jerr *e)
 {
     memset(out, 0, sizeof *out);
@@ -60,19 +78,8 @@ bool ri_request_parse(const char *buf, size_t len, ri_request *out, jerr *e)
             ok = jfail(e, "$.url", "must be an origin-form path starting with '/'");
         if (ok && strcasecmp(out->scheme, "http") && strcasecmp(out->scheme, "https"))
             ok = jfail(e, "$.scheme", "expected \"http\" or \"https\"");
-        if (ok && out->headers) {
-            const char *k;
-            json_t *hv;
-            json_object_foreach(out->headers, k, hv)
-            {
-                if (!json_is_string(hv)) {
-                    char hp[JPATH_MAX];
-                    jpath_key(hp, "$.headers", k);
-                    ok = jfail(e, hp, "expected a string");
-                    break;
-                }
-            }
-        }
+        if (ok && out->headers)
+            ok = headers_ok(out->headers, NULL, e);
     } else if (ok && strcmp(iface, "dns") == 0) {
         out->iface = RI_DNS;
         ok = nonempty(v, "qname", "$", true, &out->qname, 253, e) &&
@@ -133,21 +140,8 @@ bool ri_response_parse(const char *buf, size_t len, ri_response *out, jerr *e)
              jget_obj(v, "headers", "$", false, &out->headers, e) &&
              jget_str(v, "body", "$", false, &out->body, e);
         out->code = (int)code;
-        if (ok && out->headers) {
-            const char *k;
-            json_t *hv;
-            json_object_foreach(out->headers, k, hv)
-            {
-                if (!json_is_string(hv)) {
-                    char hp[JPATH_MAX];
-                    jpath_key(hp, "$.headers", k);
-                    ok = jfail(e, hp, "expected a string");
-                    break;
-                }
-                if (strcasecmp(k, "location") == 0)
-                    out->location = json_string_value(hv);
-            }
-        }
+        if (ok && out->headers)
+            ok = headers_ok(out->headers, &out->location, e);
         if (ok && code >= 300 && code < 400 && !out->location)
             ok = jfail(e, "$.headers", "a redirect needs a Location header");
         if (ok && out->location &&

@@ -8,7 +8,6 @@
 #include "interfaces/redirection.h"
 #include "ucdn/ucdn.h"
 
-#define RI_MAX_HOPS_DEFAULT_UCDN RI_MAX_HOPS_DEFAULT
 
 static bool tokens(json_t *root, const char *key, const char *who_key, bool required,
                    http_token **out, size_t *n, jerr *e)
@@ -150,7 +149,7 @@ static bool routing_conf(ucdn *u, json_t *root, jerr *e)
                                        "ri_cache_max_s", "ri_retry_after_s", "max_hops",
                                        "fallback_url", "geo_file", "rules", NULL};
     json_t *r = NULL, *tp = NULL, *rules = NULL;
-    long long hb = 180, rs = 302, rit = 1000, ric = 60, rra = 10, mh = RI_MAX_HOPS_DEFAULT_UCDN;
+    long long hb = 180, rs = 302, rit = 1000, ric = 60, rra = 10, mh = RI_MAX_HOPS_DEFAULT;
     if (!jget_obj(root, "routing", "$", false, &r, e))
         return false;
     u->rt.hb_timeout_ms = hb * 1000;

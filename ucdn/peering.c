@@ -17,18 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
+#include "common/clock.h"
 #include "common/http_client.h"
 #include "common/log.h"
 #include "ucdn/ucdn.h"
-
-static long long now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 route_peer *peer_by_id(ucdn *u, const char *id, size_t *idx)
 {
@@ -43,7 +36,7 @@ route_peer *peer_by_id(ucdn *u, const char *id, size_t *idx)
 
 /* Parse, apply our limits, return the canonical text (malloc'd) or NULL
  * with *e filled. */
-static char *validate_fci(const char *body, size_t len, fci_set **out, jerr *e)
+static char *validate_fci(const char *body, size_t len, jerr *e)
 {
     fci_set *s = fci_parse(body, len, e);
     if (!s)
@@ -56,10 +49,7 @@ static char *validate_fci(const char *body, size_t len, fci_set **out, jerr *e)
     json_t *j = fci_to_json(s);
     char *txt = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    if (out)
-        *out = s;
-    else
-        fci_free(s);
+    fci_free(s);
     return txt;
 }
 
@@ -91,10 +81,9 @@ static void fci_put(http_req *r, void *ctx)
     size_t len;
     const char *body = http_body(r, &len);
     jerr e = {0};
-    char *txt = validate_fci(body, len, NULL, &e);
+    char *txt = validate_fci(body, len, &e);
     if (!txt) {
-        http_reply_problem(r, 400, "Invalid FCI advertisement", e.reason,
-                           json_pack("{s:[{s:s, s:s}]}", "errors", "path", e.path, "reason", e.reason));
+        http_reply_invalid(r, 400, "Invalid FCI advertisement", &e);
         return;
     }
     if (!store_fci(u, id, txt)) {
@@ -135,14 +124,13 @@ static void heartbeat(http_req *r, void *ctx)
                                               json_number_value(load) > 1000))) {
         if (v)
             jfail(&e, "$.load", "expected a number from 0 (idle) up; 1.0 is full capacity");
-        http_reply_problem(r, 400, "Invalid heartbeat", e.reason,
-                           json_pack("{s:[{s:s, s:s}]}", "errors", "path", e.path, "reason", e.reason));
+        http_reply_invalid(r, 400, "Invalid heartbeat", &e);
         json_decref(v);
         return;
     }
     unsigned milli = load ? (unsigned)(json_number_value(load) * 1000.0 + 0.5) : 0;
     json_decref(v);
-    long long ts = now_ms();
+    long long ts = wall_ms();
     char val[96];
     snprintf(val, sizeof val, "{\"ts\":%lld,\"load_milli\":%u}", ts, milli);
     redisReply *rep = store_cmd(u->store, "HSET %s %s %s", u->key_hb, id, val);
@@ -177,7 +165,7 @@ static void peers_list(http_req *r, void *ctx)
     ucdn *u = ctx;
     snap_ref *ref;
     route_snap *s = snapshot_acquire(&u->routing, &ref);
-    long long now = now_ms();
+    long long now = wall_ms();
     json_t *a = json_array();
     for (size_t i = 0; i < u->n_peers; i++) {
         route_peer *p = &u->peers[i];
@@ -227,7 +215,7 @@ static void peer_pull(http_req *r, void *ctx)
         return;
     }
     jerr e = {0};
-    char *txt = validate_fci(res.body, res.body_len, NULL, &e);
+    char *txt = validate_fci(res.body, res.body_len, &e);
     http_result_free(&res);
     if (!txt) {
         char d[JPATH_MAX + 320];

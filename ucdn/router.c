@@ -22,20 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 
+#include "common/clock.h"
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/url.h"
 #include "interfaces/redirection.h"
 #include "ucdn/ucdn.h"
-
-static long long now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* --- RI answer cache ------------------------------------------------------ */
 
@@ -220,7 +213,7 @@ static void decide(ucdn *u, const route_snap *s, const mi_host_index *x, decisio
                        .content_hashing = u->rt.content_hashing,
                        .res = &d->res,
                        .exclude = exclude,
-                       .now_ms = now_ms(),
+                       .now_ms = wall_ms(),
                        .hb_timeout_ms = u->rt.hb_timeout_ms,
                        .random = random};
     char path[URL_MAX_LEN + 1];
@@ -265,7 +258,7 @@ static uint64_t thread_random(void)
 {
     static __thread uint64_t x;
     if (!x)
-        x = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)&x;
+        x = (uint64_t)wall_ms() ^ (uint64_t)(uintptr_t)&x;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
@@ -277,7 +270,7 @@ static bool ask_ri(ucdn *u, size_t pi, decision *d, bool https, char *location, 
                    const char *ua)
 {
     route_peer *p = &u->peers[pi];
-    long long now = now_ms();
+    long long now = wall_ms();
     char key[URL_MAX_LEN + 600];
     ipt_addr net = d->client.ip;
     unsigned keep = net.v6 ? 6 : 3; /* /48 or /24 */
@@ -400,32 +393,20 @@ static void deliver(http_req *r, void *ctx)
                 snprintf(tb, sizeof tb, "%s://%s", https ? "https" : "http", v->http_target);
                 base = tb;
             }
-            size_t bl = strlen(base);
-            while (bl && base[bl - 1] == '/')
-                bl--;
-            snprintf(location, sizeof location, "%.*s%s", (int)bl, base, d->target);
-            have = true;
+            have = url_join(base, d->target, location, sizeof location);
         }
     }
+    bool fallback = !have && u->rt.fallback_url && d->rs == MI_RESOLVED && !d->res.blocking &&
+                    url_join(u->rt.fallback_url, d->target, location, sizeof location);
     if (d->rs == MI_NO_HOST || d->rs == MI_UNLINKED) {
         http_reply_problem(r, 404, "Not Found", "no delivery service for this host", NULL);
     } else if (d->res.blocking) {
         char det[300];
         snprintf(det, sizeof det, "metadata %s must be enforced and cannot be", d->res.blocking->type);
         http_reply_problem(r, 403, "Forbidden", det, NULL);
-    } else if (have) {
+    } else if (have || fallback) {
         count(u, d);
-        metric_add(u->m_redirects, 1);
-        http_add_header(r, "Location", location);
-        http_add_header(r, "Cache-Control", "no-store");
-        http_reply(r, u->rt.redirect_status, NULL, NULL, 0);
-    } else if (u->rt.fallback_url) {
-        count(u, d);
-        metric_add(u->m_fallback, 1);
-        size_t bl = strlen(u->rt.fallback_url);
-        while (bl && u->rt.fallback_url[bl - 1] == '/')
-            bl--;
-        snprintf(location, sizeof location, "%.*s%s", (int)bl, u->rt.fallback_url, d->target);
+        metric_add(have ? u->m_redirects : u->m_fallback, 1);
         http_add_header(r, "Location", location);
         http_add_header(r, "Cache-Control", "no-store");
         http_reply(r, u->rt.redirect_status, NULL, NULL, 0);
@@ -464,8 +445,7 @@ static void explain(http_req *r, void *ctx)
         !jget_str(v, "client_ip", "$", true, &cip, &e)) {
         if (v && !e.path[0])
             jfail(&e, "$", "expected {\"url\": ..., \"client_ip\": ...}");
-        http_reply_problem(r, 400, "Bad Request", e.reason,
-                           json_pack("{s:[{s:s, s:s}]}", "errors", "path", e.path, "reason", e.reason));
+        http_reply_invalid(r, 400, "Bad Request", &e);
         json_decref(v);
         return;
     }
@@ -520,7 +500,7 @@ static void explain(http_req *r, void *ctx)
                             json_string(cts[ct == CT_HLS ? 0 : ct == CT_DASH ? 1 : ct == CT_SEGMENT ? 2 : 3]));
         json_object_set_new(out, "rule", d->rule >= 0 ? json_integer(d->rule) : json_null());
         json_t *cands = json_array();
-        long long now = now_ms();
+        long long now = wall_ms();
         for (size_t p = 0; p < u->n_peers; p++) {
             const route_eval *ev = &d->ev[p];
             const route_peer *pr = &u->peers[p];
