@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-bool daemon_listener_conf(json_t *root, const char *name, bool required, http_server_conf *out,
-                          bool *present, jerr *e)
+bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t header_default,
+                          http_server_conf *out, bool *present, jerr *e)
 {
-    static const char *const lkeys[] = {"bind", "port", NULL};
+    static const char *const lkeys[] = {"bind", "port", "max_header_bytes", NULL};
     static const char *const limkeys[] = {"max_body_bytes", "max_header_bytes", "max_connections",
                                           "timeout_s", NULL};
     json_t *ls = NULL, *l = NULL, *lim = NULL;
@@ -33,7 +33,7 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, http_se
     out->port = (int)port;
     out->threads = (unsigned)threads;
     out->max_body = 4u << 20;
-    out->max_header = 32768;
+    out->max_header = header_default ? header_default : 32768;
     out->max_connections = 4096;
     out->timeout_s = 30;
     if (!jget_obj(root, "limits", "$", false, &lim, e))
@@ -58,6 +58,10 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, http_se
             return false;
         out->timeout_s = (unsigned)v;
     }
+    v = (long long)out->max_header;
+    if (!jget_int(l, "max_header_bytes", path, false, 4096, 1 << 20, &v, e))
+        return false;
+    out->max_header = (size_t)v;
     *present = true;
     return true;
 }

@@ -11,10 +11,14 @@
 #include "common/jcheck.h"
 #include "common/metrics.h"
 
-/* listeners.<name> = {"bind": "127.0.0.1", "port": 8080} plus the shared
- * "limits" and "threads" members of the config root. */
-bool daemon_listener_conf(json_t *root, const char *name, bool required, http_server_conf *out,
-                          bool *present, jerr *e);
+/* listeners.<name> = {"bind": "127.0.0.1", "port": 8080,
+ * "max_header_bytes": N} plus the shared "limits" and "threads" members of
+ * the config root. The request-head memory of a listener is its own
+ * max_header_bytes, else limits.max_header_bytes, else header_default
+ * (0: 32 KiB). Listeners facing end users pass a smaller default: the
+ * memory is cleared for every request on a kept-alive connection. */
+bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t header_default,
+                          http_server_conf *out, bool *present, jerr *e);
 
 /* Readiness: fill *status ("ready", "degraded", "starting") and extra detail
  * members into `detail`; return true when the instance can serve. */

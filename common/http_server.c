@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,12 @@
 #include "common/log.h"
 
 #define MAX_RESP_HEADERS 12
+/* Small things live inside the request object, so a typical request costs
+ * one allocation of ours, and that one small enough for glibc's per-thread
+ * cache (tcache, up to 1032 bytes); bigger ones fall back to the heap. */
+#define TARGET_INLINE 256
+#define CT_INLINE 48
+#define HEADER_ARENA 288
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -37,8 +44,10 @@ struct http_server {
 struct http_req {
     http_server *srv;
     struct MHD_Connection *conn;
-    char *target; /* raw request target, NUL-split into path and query */
+    char *target; /* raw request target, NUL-split into path and query;
+                   * target_inline or malloc'd */
     const char *path, *query;
+    size_t target_len;
     const char *method;
     char *body;
     size_t body_len, body_cap;
@@ -51,10 +60,38 @@ struct http_req {
     int status;
     char *resp_body;
     size_t resp_len;
-    char *content_type;
-    char *hname[MAX_RESP_HEADERS], *hvalue[MAX_RESP_HEADERS];
-    size_t nheaders;
+    char *content_type; /* ct_inline or malloc'd */
+    char *hname[MAX_RESP_HEADERS], *hvalue[MAX_RESP_HEADERS]; /* arena or malloc'd */
+    size_t nheaders, arena_used;
+    char ct_inline[CT_INLINE];
+    char arena[HEADER_ARENA];
+    char target_inline[TARGET_INLINE];
 };
+
+static bool owned(const http_req *r, const char *p)
+{
+    /* a pointer into the request object itself is not to be freed */
+    return p && !(p >= (const char *)r && p < (const char *)(r + 1));
+}
+
+static void release(http_req *r, char *p)
+{
+    if (owned(r, p))
+        free(p);
+}
+
+/* A copy of s in the request's arena, or on the heap when it is full. */
+static char *req_strdup(http_req *r, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    if (n <= sizeof r->arena - r->arena_used) {
+        char *p = r->arena + r->arena_used;
+        memcpy(p, s, n);
+        r->arena_used += n;
+        return p;
+    }
+    return strdup(s);
+}
 
 /* --- accessors ---------------------------------------------------------- */
 const char *http_method(const http_req *r) { return r->method; }
@@ -80,25 +117,46 @@ const char *http_body(const http_req *r, size_t *len)
     return r->body ? r->body : "";
 }
 
-void http_peer_ip(const http_req *r, char *buf, size_t cap)
+bool http_peer_addr(const http_req *r, unsigned char bytes[16], bool *v6)
 {
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    buf[0] = 0;
     if (!ci || !ci->client_addr)
-        return;
+        return false;
     const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)cap);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, (socklen_t)cap);
+    memset(bytes, 0, 16);
+    if (sa->sa_family == AF_INET) {
+        memcpy(bytes, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        *v6 = false;
+        return true;
+    }
+    if (sa->sa_family != AF_INET6)
+        return false;
+    const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    if (memcmp(a, mapped, sizeof mapped) == 0) {
+        memcpy(bytes, a + 12, 4);
+        *v6 = false;
+    } else {
+        memcpy(bytes, a, 16);
+        *v6 = true;
+    }
+    return true;
 }
 
 /* --- responses ---------------------------------------------------------- */
 static void set_ct(http_req *r, const char *ct)
 {
-    free(r->content_type);
-    r->content_type = strdup(ct ? ct : "application/octet-stream");
+    release(r, r->content_type);
+    if (!ct)
+        ct = "application/octet-stream";
+    size_t n = strlen(ct) + 1;
+    if (n <= sizeof r->ct_inline) {
+        memcpy(r->ct_inline, ct, n);
+        r->content_type = r->ct_inline;
+    } else {
+        r->content_type = strdup(ct);
+    }
 }
 
 void http_reply_take(http_req *r, int status, const char *content_type, char *body, size_t len)
@@ -112,13 +170,16 @@ void http_reply_take(http_req *r, int status, const char *content_type, char *bo
 
 void http_reply(http_req *r, int status, const char *content_type, const char *body, size_t len)
 {
+    if (!len) {
+        http_reply_take(r, status, content_type, NULL, 0);
+        return;
+    }
     char *copy = malloc(len + 1);
     if (!copy) {
         http_reply_take(r, 503, "text/plain", NULL, 0);
         return;
     }
-    if (len)
-        memcpy(copy, body, len);
+    memcpy(copy, body, len);
     copy[len] = 0;
     http_reply_take(r, status, content_type, copy, len);
 }
@@ -162,8 +223,14 @@ void http_add_header(http_req *r, const char *name, const char *value)
 {
     if (r->nheaders == MAX_RESP_HEADERS)
         return;
-    r->hname[r->nheaders] = strdup(name);
-    r->hvalue[r->nheaders] = strdup(value);
+    char *n = req_strdup(r, name), *v = req_strdup(r, value);
+    if (!n || !v) {
+        release(r, n);
+        release(r, v);
+        return;
+    }
+    r->hname[r->nheaders] = n;
+    r->hvalue[r->nheaders] = v;
     r->nheaders++;
 }
 
@@ -243,6 +310,13 @@ static void dispatch(http_req *r)
     const http_route *hit = NULL;
     bool path_seen = false;
     char allow[64] = "";
+    if (r->target_len > HTTP_MAX_TARGET(s->conf.max_header)) {
+        char d[96];
+        snprintf(d, sizeof d, "the request target exceeds %zu bytes",
+                 (size_t)HTTP_MAX_TARGET(s->conf.max_header));
+        http_reply_problem(r, 414, "URI Too Long", d, NULL);
+        return;
+    }
     for (size_t i = 0; i < s->nroutes; i++) {
         if (!route_match(s->routes[i].pattern, r->path, r))
             continue;
@@ -288,37 +362,59 @@ static void dispatch(http_req *r)
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
     http_server *s = cls;
-    http_req *r = calloc(1, sizeof *r);
+    /* Only the part before the inline buffers is cleared: those are
+     * written before they are read. */
+    http_req *r = malloc(sizeof *r);
     if (!r)
         return NULL;
+    memset(r, 0, offsetof(http_req, ct_inline));
     r->srv = s;
     r->conn = c;
-    r->target = strdup(uri ? uri : "/");
+    if (!uri)
+        uri = "/";
+    size_t ulen = strlen(uri);
+    r->target = ulen < sizeof r->target_inline ? r->target_inline : malloc(ulen + 1);
     if (!r->target) {
         free(r);
         return NULL;
     }
-    char *q = strchr(r->target, '?');
+    memcpy(r->target, uri, ulen + 1);
+    r->target_len = ulen;
+    char *q = memchr(r->target, '?', ulen);
     if (q)
         *q++ = 0;
     r->path = r->target;
     r->query = q ? q : "";
+    /* "<8 hex prefix>-<hex sequence>" without printf: this runs per request */
     unsigned long long n = atomic_fetch_add(&s->seq, 1);
-    snprintf(r->request_id, sizeof r->request_id, "%s-%llx", s->id_prefix, n);
+    static const char hex[] = "0123456789abcdef";
+    char digits[16];
+    size_t nd = 0;
+    do {
+        digits[nd++] = hex[n & 15];
+        n >>= 4;
+    } while (n);
+    memcpy(r->request_id, s->id_prefix, 8);
+    r->request_id[8] = '-';
+    for (size_t i = 0; i < nd; i++)
+        r->request_id[9 + i] = digits[nd - 1 - i];
+    r->request_id[9 + nd] = 0;
     return r;
 }
 
+_Static_assert(sizeof(http_req) <= 1032, "http_req should fit glibc's tcache");
+
 static void free_req(http_req *r)
 {
-    free(r->target);
+    release(r, r->target);
     free(r->body);
     for (size_t i = 0; i < r->nparams; i++)
         free(r->params[i]);
     free(r->resp_body);
-    free(r->content_type);
+    release(r, r->content_type);
     for (size_t i = 0; i < r->nheaders; i++) {
-        free(r->hname[i]);
-        free(r->hvalue[i]);
+        release(r, r->hname[i]);
+        release(r, r->hvalue[i]);
     }
     free(r);
 }

@@ -46,11 +46,22 @@ typedef struct {
     unsigned max_connections;
     unsigned timeout_s;
     size_t max_body;        /* larger bodies get 413 */
-    size_t max_header;      /* per-connection memory for the request head */
+    size_t max_header;      /* per-connection memory for the request and
+                             * response heads; a request target longer than
+                             * HTTP_MAX_TARGET(max_header) gets 414 */
     const http_token *tokens; /* NULL/0: no authentication on this listener */
     size_t ntokens;
     metrics *metrics;
 } http_server_conf;
+
+/* The request head and the response head share one buffer per connection,
+ * and a redirect's Location repeats the target: half of it, less room for
+ * the other header lines, is what a target may take. */
+#define HTTP_MAX_TARGET(max_header) ((max_header) / 2 - 1024)
+
+/* Request-head memory of listeners facing end users (players send short
+ * heads; signed URLs of a few kilobytes still fit). */
+#define DELIVERY_HEADER_BYTES 16384
 
 typedef struct http_server http_server;
 
@@ -70,7 +81,9 @@ const char *http_query_arg(const http_req *r, const char *name); /* decoded */
 const char *http_body(const http_req *r, size_t *len);
 const char *http_identity(const http_req *r); /* from the bearer token, or NULL */
 const char *http_request_id(const http_req *r);
-void http_peer_ip(const http_req *r, char *buf, size_t cap);
+/* The peer address in binary, network order: IPv4 (also an IPv4-mapped
+ * IPv6 peer) in the first 4 bytes with *v6 false. false if unknown. */
+bool http_peer_addr(const http_req *r, unsigned char bytes[16], bool *v6);
 
 /* --- responses ----------------------------------------------------------- */
 void http_reply(http_req *r, int status, const char *content_type, const char *body, size_t len);

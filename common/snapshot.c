@@ -1,11 +1,16 @@
 /* Refcounted snapshot swap. See snapshot.h. */
 #include "common/snapshot.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
+/* The lock guards only h->cur. A count can reach zero only after the
+ * holder has dropped its own reference, which happens after the swap, so a
+ * reader that found the ref under the lock always holds a live one; giving
+ * it back needs no lock at all. */
 struct snap_ref {
     void *obj;
-    unsigned long refs; /* holder's own reference counts as one */
+    atomic_ulong refs; /* holder's own reference counts as one */
 };
 
 void snapshot_init(snapshot_holder *h, void (*destroy)(void *obj))
@@ -17,13 +22,10 @@ void snapshot_init(snapshot_holder *h, void (*destroy)(void *obj))
 
 static void drop(snapshot_holder *h, snap_ref *r)
 {
-    /* called with the lock held; destroys outside of it */
-    if (--r->refs == 0) {
-        pthread_mutex_unlock(&h->mu);
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
         if (r->obj)
             h->destroy(r->obj);
         free(r);
-        pthread_mutex_lock(&h->mu);
     }
 }
 
@@ -36,13 +38,13 @@ void snapshot_publish(snapshot_holder *h, void *obj)
         return;
     }
     r->obj = obj;
-    r->refs = 1;
+    atomic_init(&r->refs, 1);
     pthread_mutex_lock(&h->mu);
     snap_ref *old = h->cur;
     h->cur = r;
+    pthread_mutex_unlock(&h->mu);
     if (old)
         drop(h, old);
-    pthread_mutex_unlock(&h->mu);
 }
 
 void *snapshot_acquire(snapshot_holder *h, snap_ref **ref)
@@ -50,7 +52,7 @@ void *snapshot_acquire(snapshot_holder *h, snap_ref **ref)
     pthread_mutex_lock(&h->mu);
     snap_ref *r = h->cur;
     if (r)
-        r->refs++;
+        atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
     pthread_mutex_unlock(&h->mu);
     *ref = r;
     return r ? r->obj : NULL;
@@ -58,11 +60,8 @@ void *snapshot_acquire(snapshot_holder *h, snap_ref **ref)
 
 void snapshot_release(snapshot_holder *h, snap_ref *ref)
 {
-    if (!ref)
-        return;
-    pthread_mutex_lock(&h->mu);
-    drop(h, ref);
-    pthread_mutex_unlock(&h->mu);
+    if (ref)
+        drop(h, ref);
 }
 
 void snapshot_destroy(snapshot_holder *h)
@@ -70,8 +69,8 @@ void snapshot_destroy(snapshot_holder *h)
     pthread_mutex_lock(&h->mu);
     snap_ref *r = h->cur;
     h->cur = NULL;
+    pthread_mutex_unlock(&h->mu);
     if (r)
         drop(h, r);
-    pthread_mutex_unlock(&h->mu);
     pthread_mutex_destroy(&h->mu);
 }

@@ -2,8 +2,9 @@
  *
  * Readers on request threads take a reference, use the object without any
  * lock, and give it back; a refresher swaps in a new object, and the old
- * one is destroyed when its last reader lets go. The lock is held only for
- * the pointer swap and the count, never while the object is used. */
+ * one is destroyed when its last reader lets go. A lock is held only to
+ * read or swap the current pointer; counts are atomic, and giving a
+ * reference back takes no lock. */
 #ifndef COMMON_SNAPSHOT_H
 #define COMMON_SNAPSHOT_H
 

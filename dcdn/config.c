@@ -113,9 +113,9 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
         !jget_str(root, "log_level", "$", false, &lvl, e) ||
         !jget_obj(root, "listeners", "$", true, &ls, e) ||
         !jonly(ls, "$.listeners", listener_names, e) ||
-        !daemon_listener_conf(root, "operator", true, &d->op_conf, &present, e) ||
-        !daemon_listener_conf(root, "peer", false, &d->peer_conf, &d->has_peer, e) ||
-        !daemon_listener_conf(root, "delivery", false, &d->delivery_conf, &d->has_delivery, e) ||
+        !daemon_listener_conf(root, "operator", true, 0, &d->op_conf, &present, e) ||
+        !daemon_listener_conf(root, "peer", false, 0, &d->peer_conf, &d->has_peer, e) ||
+        !daemon_listener_conf(root, "delivery", false, DELIVERY_HEADER_BYTES, &d->delivery_conf, &d->has_delivery, e) ||
         !jget_str(root, "operator_token", "$", false, &op, e) ||
         !jget_arr(root, "upstreams", "$", true, &ups, e) ||
         !jget_obj(root, "metadata", "$", false, &md, e))

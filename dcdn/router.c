@@ -229,9 +229,10 @@ void router_peer_routes(dcdn *d, http_route *out)
 static void deliver(http_req *r, void *ctx)
 {
     dcdn *d = ctx;
-    char ip[INET6_ADDRSTRLEN];
-    http_peer_ip(r, ip, sizeof ip);
     ipt_addr client;
+    bool v6 = false;
+    bool known = http_peer_addr(r, client.bytes, &v6);
+    client.v6 = v6;
     char target[URL_MAX_LEN + 2], loc[URL_MAX_LEN + 600], sid[sizeof ((surrogate_info *)0)->id];
     const char *path = http_path(r), *query = http_raw_query(r);
     int n = snprintf(target, sizeof target, "%s%s%s", path, *query ? "?" : "", query);
@@ -239,7 +240,7 @@ static void deliver(http_req *r, void *ctx)
         http_reply_problem(r, 414, "URI Too Long", NULL, NULL);
         return;
     }
-    if (!ipt_parse_addr(ip, strlen(ip), &client) ||
+    if (!known ||
         !location_for(d, &client, target, loc, sizeof loc, sid, sizeof sid)) {
         http_add_header(r, "Retry-After", "10");
         http_reply_problem(r, 503, "Service Unavailable", "no surrogate available for this client", NULL);

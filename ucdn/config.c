@@ -284,11 +284,11 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
         return false;
     static const char *const listener_names[] = {"csp", "peer", "operator", "delivery", NULL};
     if (!jonly(ls, "$.listeners", listener_names, e) ||
-        !daemon_listener_conf(root, "csp", true, &u->csp_conf, &present, e) ||
-        !daemon_listener_conf(root, "peer", true, &u->peer_conf, &present, e) ||
-        !daemon_listener_conf(root, "operator", true, &u->op_conf, &present, e) ||
+        !daemon_listener_conf(root, "csp", true, 0, &u->csp_conf, &present, e) ||
+        !daemon_listener_conf(root, "peer", true, 0, &u->peer_conf, &present, e) ||
+        !daemon_listener_conf(root, "operator", true, 0, &u->op_conf, &present, e) ||
         !tokens(root, "csp_tokens", "csp", true, &u->csp_tokens, &u->n_csp, e) ||
-        !daemon_listener_conf(root, "delivery", false, &u->delivery_conf, &u->has_delivery, e) ||
+        !daemon_listener_conf(root, "delivery", false, DELIVERY_HEADER_BYTES, &u->delivery_conf, &u->has_delivery, e) ||
         !peers_conf(u, root, e) || !routing_conf(u, root, e) ||
         !jget_str(root, "operator_token", "$", false, &op, e) ||
         !jget_obj(root, "metadata", "$", true, &md, e))

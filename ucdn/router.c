@@ -39,7 +39,8 @@ struct ri_cache {
     struct ric_slot {
         uint64_t h;
         long long expires_ms;
-        char *key;
+        char *key; /* binary, klen bytes */
+        size_t klen;
         char *location;
     } slot[RIC_SLOTS];
 };
@@ -53,8 +54,8 @@ static bool ric_get(struct ri_cache *c, const char *key, size_t klen, long long 
     bool hit = false;
     pthread_mutex_lock(mu);
     struct ric_slot *s = &c->slot[i];
-    if (s->key && s->h == h && s->expires_ms > now && strcmp(s->key, key) == 0 &&
-        strlen(s->location) < cap) {
+    if (s->key && s->h == h && s->expires_ms > now && s->klen == klen &&
+        memcmp(s->key, key, klen) == 0 && strlen(s->location) < cap) {
         strcpy(out, s->location);
         hit = true;
     }
@@ -67,12 +68,18 @@ static void ric_put(struct ri_cache *c, const char *key, size_t klen, long long 
 {
     uint64_t h = route_hash(key, klen);
     size_t i = h % RIC_SLOTS;
-    char *k = strdup(key), *l = strdup(location);
+    char *k = malloc(klen), *l = strdup(location);
+    if (!k || !l) {
+        free(k);
+        free(l);
+        return;
+    }
+    memcpy(k, key, klen);
     pthread_mutex_t *mu = &c->mu[i % RIC_LOCKS];
     pthread_mutex_lock(mu);
     struct ric_slot *s = &c->slot[i];
     char *ok = s->key, *ol = s->location; /* a collision replaces the older entry */
-    *s = (struct ric_slot){h, expires, k, l};
+    *s = (struct ric_slot){h, expires, k, klen, l};
     pthread_mutex_unlock(mu);
     free(ok);
     free(ol);
@@ -157,10 +164,12 @@ static void client_geo(ucdn *u, fp_client *c)
 static bool client_address(ucdn *u, http_req *r, ipt_addr *out, char *text, size_t cap,
                            bool *via_proxy)
 {
-    http_peer_ip(r, text, cap);
+    bool v6;
     *via_proxy = false;
-    if (!ipt_parse_addr(text, strlen(text), out))
+    text[0] = 0; /* the peer's text is written only when needed (ask_ri) */
+    if (!http_peer_addr(r, out->bytes, &v6))
         return false;
+    out->v6 = v6;
     if (!u->rt.trusted || ipt_lookup(u->rt.trusted, out) == IPT_NONE)
         return true;
     *via_proxy = true;
@@ -270,21 +279,32 @@ static bool ask_ri(ucdn *u, size_t pi, decision *d, bool https, char *location, 
                    const char *ua)
 {
     route_peer *p = &u->peers[pi];
-    long long now = wall_ms();
-    char key[URL_MAX_LEN + 600];
+    long long now = d->q.now_ms;
+    /* cache key, binary: peer, scheme, the client's /24 or /48, host, target */
+    char key[4 + sizeof d->client.ip.bytes + sizeof d->host + sizeof d->target];
     ipt_addr net = d->client.ip;
-    unsigned keep = net.v6 ? 6 : 3; /* /48 or /24 */
+    unsigned keep = net.v6 ? 6 : 3;
     memset(net.bytes + keep, 0, sizeof net.bytes - keep);
-    char nettext[INET6_ADDRSTRLEN];
-    inet_ntop(net.v6 ? AF_INET6 : AF_INET, net.bytes, nettext, sizeof nettext);
-    int kl = snprintf(key, sizeof key, "%s\n%s\n%s\n%s\n%s", p->id, nettext, https ? "s" : "",
-                      d->host, d->target);
-    if (kl > 0 && (size_t)kl < sizeof key && ric_get(u->ri_cache, key, (size_t)kl, now, location, cap)) {
+    size_t kl = 0, hl = strlen(d->host), tl = strlen(d->target);
+    key[kl++] = (char)pi;
+    key[kl++] = (char)https;
+    key[kl++] = (char)net.v6;
+    memcpy(key + kl, net.bytes, sizeof net.bytes);
+    kl += sizeof net.bytes;
+    memcpy(key + kl, d->host, hl);
+    kl += hl;
+    key[kl++] = '\n';
+    memcpy(key + kl, d->target, tl);
+    kl += tl;
+    if (ric_get(u->ri_cache, key, kl, now, location, cap)) {
         metric_add(u->m_ri_hit, 1);
         return true;
     }
     const char *path[] = {u->cdn_id};
     json_t *hdrs = ua ? json_pack("{s:s}", "user-agent", ua) : NULL;
+    if (!d->client_text[0])
+        inet_ntop(d->client.ip.v6 ? AF_INET6 : AF_INET, d->client.ip.bytes, d->client_text,
+                  sizeof d->client_text);
     json_t *req = ri_http_request("GET", https ? "https" : "http", d->host, d->target,
                                   d->client_text, hdrs, path, 1, u->rt.max_hops);
     char *body = json_dumps(req, JSON_COMPACT);
@@ -315,8 +335,8 @@ static bool ask_ri(ucdn *u, size_t pi, decision *d, bool https, char *location, 
             long ma = max_age(res.cache_control);
             if (ma > u->rt.ri_cache_max_s)
                 ma = u->rt.ri_cache_max_s;
-            if (ma > 0 && kl > 0 && (size_t)kl < sizeof key)
-                ric_put(u->ri_cache, key, (size_t)kl, now + ma * 1000, location);
+            if (ma > 0)
+                ric_put(u->ri_cache, key, kl, now + ma * 1000, location);
         }
         ri_response_free(&rr);
     } else {

@@ -542,6 +542,27 @@ def test_player_gets_one_redirect_to_a_dcdn_surrogate_and_two_ucdns_agree(env):
     assert s == 302 and h["location"] == SURROGATE_A + "/vod/m1/seg_9.ts"
 
 
+def test_long_urls_are_redirected_whole_or_refused_with_414_never_cut(env):
+    # delivery listeners keep 16 KiB per connection for request and response
+    # heads; a target may take half of it less 1 KiB, since Location repeats it
+    assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
+    assert routed(env), explain(env, "127.0.0.1")
+    limit = 16384 // 2 - 1024
+    target = "/vod/m1/" + "a" * (limit - len("/vod/m1/") - len(".ts?t=1")) + ".ts?t=1"
+    assert len(target) == limit
+    s, h, _ = raw_get(env.ports["udel"], target)
+    assert s == 302 and h["location"] == SURROGATE_A + target, (s, len(h.get("location", "")))
+    s, h, _ = raw_get(env.ports["ddel"], target)
+    assert s == 302 and h["location"] == SURROGATE_A + target, (s, len(h.get("location", "")))
+    for port in (env.ports["udel"], env.ports["ddel"]):
+        s, h, b = raw_get(port, target + "x")
+        assert s == 414 and h["content-type"] == "application/problem+json", (s, h)
+        assert json.loads(b)["detail"] == "the request target exceeds %d bytes" % limit
+    # the API listeners keep the 32 KiB default
+    s, _, b = http("GET", "http://127.0.0.1:%d/healthz?%s" % (env.ports["uop"], "q" * 9000))
+    assert s == 200, b
+
+
 def test_malformed_fci_is_refused_with_its_path_and_the_previous_one_stays(env):
     assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
     assert routed(env)
