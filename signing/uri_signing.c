@@ -161,7 +161,7 @@ static bool locate(const us_policy *p, const us_request *rq, us_result *out)
         found = true;
     } else {
         /* path-style, in the path: ;name=v, ending at / ; ? or the end */
-        const char *sch = strstr(u, "://");
+        const char *sch = memmem(u, qoff, "://", 3);
         size_t from = sch ? (size_t)(sch - u) + 3 : 0;
         const char *slash = memchr(u + from, '/', qoff - from);
         from = slash ? (size_t)(slash - u) : qoff;
