@@ -11,13 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/http_client.h"
 #include "common/jcheck.h"
 #include "interfaces/metadata.h"
 #include "interfaces/mi_server.h"
+#include "signing/uri_signing.h"
 
-static const char *g_ucdn, *g_dcdn, *g_token, *g_client_ip;
+static const char *g_ucdn, *g_dcdn, *g_token, *g_client_ip, *g_key, *g_claims, *g_keys, *g_uri,
+    *g_alg, *g_now, *g_aud;
 static int g_json;
 
 static void usage_main(FILE *f)
@@ -31,7 +34,10 @@ static void usage_main(FILE *f)
             "  service get ID | delete ID | versions ID | list\n"
             "  route explain --ucdn URL --client-ip IP CONTENT-URL\n"
             "                                      why a request goes to the dCDN it goes to\n"
-            "  peer list | pull ID                 dCDN peers as the uCDN sees them; pull FCI\n\n"
+            "  peer list | pull ID                 dCDN peers as the uCDN sees them; pull FCI\n"
+            "  token sign --key JWK --claims JSON  print an RFC 9246 signed JWT\n"
+            "  token verify --keys JWKS --uri URI TOKEN\n"
+            "                                      check a token as a CDN would\n\n"
             "Run 'cdnictl COMMAND SUBCOMMAND --help' for details.\n");
 }
 
@@ -54,6 +60,18 @@ static int usage_for(const char *cmd, int code)
                    "every dCDN candidate, whether it won, and why the others lost. No dCDN is\n"
                    "contacted. --ucdn (the operator listener) defaults to $CDNI_UCDN_URL,\n"
                    "--token (the operator token) to $CDNI_TOKEN.\n");
+    else if (strcmp(cmd, "token sign") == 0)
+        fprintf(f, "usage: cdnictl token sign --key JWK-FILE --claims JSON-OR-FILE [--alg ALG]\n\n"
+                   "Prints the compact signed JWT of the claims. ALG defaults to HS256 for an\n"
+                   "oct key and ES256 for an EC P-256 key (which must include \"d\").\n");
+    else if (strcmp(cmd, "token verify") == 0)
+        fprintf(f, "usage: cdnictl token verify --keys JWKS-FILE --uri URI [--client-ip IP]\n"
+                   "                            [--aud ID] [--now EPOCH] TOKEN\n\n"
+                   "Checks TOKEN for a request of URI (the token is also looked for in URI's\n"
+                   "query and path) the way the gateways do (RFC 9246): exit 0 printing the\n"
+                   "claims as JSON when authorized, exit 1 printing the verification code and\n"
+                   "the reason otherwise. Every key of JWKS-FILE is trusted for any issuer\n"
+                   "(its enc keys decrypt a JWE cdniip); an aud must name --aud.\n");
     else if (strcmp(cmd, "peer") == 0)
         fprintf(f, "usage: cdnictl peer list | pull ID [--ucdn URL] [--token TOKEN]\n\n"
                    "list: each dCDN peer's availability, load and advertised capabilities.\n"
@@ -74,12 +92,33 @@ static int parse_opts(int argc, char **argv, const char *cmd)
                                          {"token", required_argument, 0, 't'},
                                          {"client-ip", required_argument, 0, 'c'},
                                          {"json", no_argument, 0, 'j'},
+                                         {"key", required_argument, 0, 'k'},
+                                         {"keys", required_argument, 0, 'K'},
+                                         {"claims", required_argument, 0, 'C'},
+                                         {"uri", required_argument, 0, 'U'},
+                                         {"alg", required_argument, 0, 'a'},
+                                         {"now", required_argument, 0, 'n'},
+                                         {"aud", required_argument, 0, 'A'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "u:d:t:c:jh", opts, NULL)) != -1) {
-        if (c == 'c')
+        if (c == 'k')
+            g_key = optarg;
+        else if (c == 'K')
+            g_keys = optarg;
+        else if (c == 'C')
+            g_claims = optarg;
+        else if (c == 'U')
+            g_uri = optarg;
+        else if (c == 'a')
+            g_alg = optarg;
+        else if (c == 'n')
+            g_now = optarg;
+        else if (c == 'A')
+            g_aud = optarg;
+        else if (c == 'c')
             g_client_ip = optarg;
         else if (c == 'j')
             g_json = 1;
@@ -310,6 +349,75 @@ static int route_explain(const char *content_url)
     return 0;
 }
 
+static int token_sign(void)
+{
+    jerr e = {0};
+    jwk_set ks;
+    if (!jwk_set_load(g_key, &ks, &e)) {
+        printf("%s: %s: %s\n", g_key, e.path, e.reason);
+        return 1;
+    }
+    json_t *claims = strchr("{[", g_claims[0]) && g_claims[0] ? jparse(g_claims, strlen(g_claims), 1 << 16, &e)
+                                        : jparse_file(g_claims, 1 << 16, &e);
+    int rc = 1;
+    const jwk *k = &ks.keys[0];
+    jws_alg alg = g_alg ? jws_alg_from_name(g_alg, strlen(g_alg)) : k->kty == JWK_EC_P256 ? JWS_ES256 : JWS_HS256;
+    if (!json_is_object(claims)) {
+        printf("claims: %s\n", claims ? "expected a JSON object" : e.reason);
+    } else if (!jws_key_fits(k, alg) || (alg == JWS_ES256 && !k->has_private)) {
+        printf("the key cannot sign %s (an EC key needs \"d\"; HMAC needs a secret of the hash's size)\n",
+               jws_alg_name(alg));
+    } else {
+        char *t = us_mint(k, alg, claims);
+        if (t) {
+            printf("%s\n", t);
+            rc = 0;
+        }
+        free(t);
+    }
+    json_decref(claims);
+    jwk_set_free(&ks);
+    return rc;
+}
+
+static bool once_only(void *ctx, const char *jti, long long exp) { return true; }
+
+static int token_verify(const char *tok)
+{
+    jerr e = {0};
+    jwk_set ks;
+    if (!jwk_set_load(g_keys, &ks, &e)) {
+        printf("%s: %s: %s\n", g_keys, e.path, e.reason);
+        return 1;
+    }
+    us_trust trust = {NULL, &ks};
+    const char *auds[] = {g_aud};
+    us_verifier v = {.trust = &trust, .n_trust = 1, .enc_keys = &ks, .jti_fresh = once_only,
+                     .audiences = auds, .n_audiences = g_aud ? 1 : 0};
+    us_policy p;
+    us_policy_default(&p);
+    /* the token given on the command line travels as a cookie, so that it is
+     * not also matched into the URI */
+    size_t cl = strlen(p.package) + strlen(tok) + 2;
+    char *cookie = malloc(cl);
+    snprintf(cookie, cl, "%s=%s", p.package, tok);
+    us_request rq = {.uri = g_uri, .cookie = cookie, .client_ip = g_client_ip,
+                     .now = g_now ? strtoll(g_now, NULL, 10) : (long long)time(NULL)};
+    us_result r;
+    us_code c = us_check(&v, &p, &rq, &r);
+    if (c == US_VERIFIED) {
+        char *s = json_dumps(r.claims, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", s);
+        free(s);
+    } else {
+        printf("refused: %03d %s: %s\n", (int)c, us_code_text(c), r.reason);
+    }
+    us_result_free(&r);
+    free(cookie);
+    jwk_set_free(&ks);
+    return c == US_VERIFIED ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     g_ucdn = getenv("CDNI_UCDN_URL");
@@ -351,6 +459,16 @@ int main(int argc, char **argv)
         if (nops != 1)
             return usage_for(cmd, 2);
         return route_explain(ops[0]);
+    }
+    if (strcmp(argv[1], "token") == 0 && strcmp(argv[2], "sign") == 0) {
+        if (nops != 0 || !g_key || !g_claims)
+            return usage_for(cmd, 2);
+        return token_sign();
+    }
+    if (strcmp(argv[1], "token") == 0 && strcmp(argv[2], "verify") == 0) {
+        if (nops != 1 || !g_keys || !g_uri)
+            return usage_for(cmd, 2);
+        return token_verify(ops[0]);
     }
     if (strcmp(argv[1], "peer") == 0) {
         char path[512];

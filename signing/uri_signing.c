@@ -474,7 +474,7 @@ us_code us_check(const us_verifier *v, const us_policy *p, const us_request *rq,
     json_t *c = out->claims;
     if (!json_is_object(c))
         return fail(out, US_BAD_SIGNATURE, "claims are not a JSON object");
-    out->issuer = by->iss;
+    out->issuer = by->iss ? by->iss : json_string_value(json_object_get(c, "iss"));
     /* cdniv */
     json_t *ver = json_object_get(c, "cdniv");
     if (ver && (!json_is_integer(ver) || json_integer_value(ver) != 1))
@@ -494,7 +494,7 @@ us_code us_check(const us_verifier *v, const us_policy *p, const us_request *rq,
     json_t *iss = json_object_get(c, "iss");
     if (iss) {
         const char *is = json_string_value(iss);
-        if (!is || !by->iss || strcmp(is, by->iss) != 0)
+        if (!is || (by->iss && strcmp(is, by->iss) != 0))
             return fail(out, US_BAD_ISSUER, "issuer does not match the signing key");
         bool listed = p->n_issuers == 0;
         for (size_t i = 0; i < p->n_issuers && !listed; i++)

@@ -60,7 +60,8 @@ bool us_policy_parse(json_t *value, const char *path, us_policy *out, jerr *e);
 void us_policy_default(us_policy *out);
 void us_policy_free(us_policy *p);
 
-/* Trusted keys of one issuer; iss NULL: keys for tokens without "iss". */
+/* Trusted keys of one issuer. iss NULL: these keys are trusted whatever
+ * "iss" the token names, or none (a tool checking a token by hand). */
 typedef struct {
     const char *iss;
     const jwk_set *keys;

@@ -705,6 +705,35 @@ def test_cdnictl_route_explain_names_each_candidate_and_why(env):
     assert r.returncode == 0 and json.loads(r.stdout)["peers"][0]["available"] is True
 
 
+def test_cdnictl_token_sign_and_verify(env):
+    ctl = os.path.join(BIN, "cdnictl")
+    data = os.path.join(ROOT, "tests", "data", "rfc9246")
+    rfc = open(os.path.join(data, "a2-complex.jwt")).read().strip()
+    args = [ctl, "token", "verify", "--keys", os.path.join(data, "jwks.json"), "--aud", "dCDN LLC",
+            "--uri", "http://cdni.example/foo/bar/123.png", "--now", "1646780970"]
+    p = subprocess.run(args + ["--client-ip", "2001:db8::1", rfc], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(p.stdout)["jti"] == "5DAafLhZAfhsbe"
+    p = subprocess.run(args + ["--client-ip", "192.0.2.1", rfc], capture_output=True, text=True)
+    assert p.returncode == 1 and p.stdout.startswith("refused: 410 "), p.stdout
+    key = os.path.join(env.dir, "k.json")
+    with open(key, "w") as f:
+        json.dump({"kty": "oct", "kid": "k1", "k": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}, f)
+    claims = {"iss": "csp", "exp": int(time.time()) + 60, "cdniuc": "regex:https://v\\.example/vod/.*"}
+    p = subprocess.run([ctl, "token", "sign", "--key", key, "--claims", json.dumps(claims)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    tok = p.stdout.strip()
+    ok = subprocess.run([ctl, "token", "verify", "--keys", key, "--uri", "https://v.example/vod/a.ts", tok],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and json.loads(ok.stdout) == claims, ok.stdout
+    no = subprocess.run([ctl, "token", "verify", "--keys", key, "--uri", "https://v.example/live/a.ts", tok],
+                        capture_output=True, text=True)
+    assert no.returncode == 1 and no.stdout.startswith("refused: 411 "), no.stdout
+    bad = subprocess.run([ctl, "token", "sign", "--key", key, "--claims", "[1]"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "expected a JSON object" in bad.stdout
+
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
