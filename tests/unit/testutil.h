@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Whole file as a malloc'd buffer (NUL-terminated); NULL if unreadable. */
 static inline char *read_data(const char *name, size_t *len)
@@ -26,6 +27,16 @@ static inline char *read_data(const char *name, size_t *len)
         b[n] = 0;
         *len = (size_t)n;
     }
+    return b;
+}
+
+/* The file's first line, without its line end (malloc'd), or NULL. */
+static inline char *read_line(const char *name)
+{
+    size_t n;
+    char *b = read_data(name, &n);
+    if (b)
+        b[strcspn(b, "\r\n")] = 0;
     return b;
 }
 
