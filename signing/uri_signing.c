@@ -129,8 +129,8 @@ static bool find_param(const char *s, size_t n, const char *starts, const char *
                        size_t *param_at, size_t *val_at, size_t *val_end)
 {
     size_t nl = strlen(name);
-    for (size_t i = 0; i + nl + 1 < n + 1; i++) {
-        if (!strchr(starts, s[i]) || i + 1 + nl >= n)
+    for (size_t i = 0; i + 1 + nl < n; i++) {
+        if (!strchr(starts, s[i]))
             continue;
         if (memcmp(s + i + 1, name, nl) != 0 || s[i + 1 + nl] != '=')
             continue;
@@ -425,20 +425,13 @@ static bool ip_in(const char *cidr, const char *ip)
     size_t n = strlen(s);
     if (n && s[0] == '[' && s[n - 1] == ']') /* "[2001:db8::1/32]" */
         s++, n -= 2;
-    if (!memchr(s, '/', n)) {
+    if (memchr(s, '/', n)) { /* host bits are masked by the parser */
+        if (!ipt_parse_prefix(s, n, &net, &len))
+            return false;
+    } else {
         if (!ipt_parse_addr(s, n, &net))
             return false;
         len = net.v6 ? 128 : 32;
-    } else if (!ipt_parse_prefix(s, n, &net, &len)) {
-        /* a host address with a prefix length: mask it ourselves */
-        const char *sl = memchr(s, '/', n);
-        if (!ipt_parse_addr(s, (size_t)(sl - s), &net))
-            return false;
-        len = (unsigned)atoi(sl + 1);
-        if (len > (net.v6 ? 128u : 32u))
-            return false;
-        for (unsigned bit = len; bit < 128; bit++)
-            net.bytes[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
     }
     return ipt_parse_addr(ip, strlen(ip), &a) && ipt_contains(&net, len, &a);
 }
@@ -461,9 +454,7 @@ us_code us_check(const us_verifier *v, const us_policy *p, const us_request *rq,
         jws_status r = jws_verify(out->token, strlen(out->token), p->jwt_header, v->trust[i].keys, &jv);
         if (r == JWS_OK)
             by = &v->trust[i];
-        if (js == JWS_NO_KEY || r == JWS_OK || r == JWS_BAD_SIGNATURE)
-            js = r;
-        else if (r != JWS_NO_KEY)
+        if (r != JWS_NO_KEY) /* "no key" only if no issuer had one */
             js = r;
     }
     if (js != JWS_OK)
@@ -547,7 +538,10 @@ us_code us_check(const us_verifier *v, const us_policy *p, const us_request *rq,
         char plain[256];
         if (!s)
             return fail(out, US_BAD_CLIENT_IP, "cdniip is not a string");
-        if (strchr(s, '.') && strchr(s, '.') != strrchr(s, '.') && strlen(s) > 40) {
+        size_t dots = 0;
+        for (const char *q = s; *q; q++)
+            dots += *q == '.';
+        if (dots == 4) { /* JWE compact form; an IPv4 prefix has three */
             if (!jwe_decrypt(s, v->enc_keys, plain, sizeof plain))
                 return fail(out, US_BAD_CLIENT_IP, "cdniip cannot be decrypted");
             s = plain;

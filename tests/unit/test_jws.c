@@ -13,16 +13,6 @@
 #include "signing/jws.h"
 #include "testutil.h"
 
-/* an RFC 9246 example token from tests/data/rfc9246 */
-static char *token(const char *name)
-{
-    char path[128];
-    snprintf(path, sizeof path, "rfc9246/%s.jwt", name);
-    char *b = read_line(path);
-    assert_non_null(b);
-    return b;
-}
-
 static void load_set(const char *json, jwk_set *s)
 {
     jerr e;
@@ -83,7 +73,7 @@ static void test_rfc9246_examples_verify_with_the_public_key(void **st)
     assert_true(s.keys[2].enc);
     static const char *names[] = {"a1-simple", "a2-complex", "a3-renewal", "a3-renewed"};
     for (size_t i = 0; i < 4; i++) {
-        char *t = token(names[i]);
+        char *t = rfc9246_token(names[i]);
         jws_verified v;
         jws_status r = jws_verify(t, strlen(t), NULL, &pub, &v);
         if (r != JWS_OK)
@@ -102,7 +92,7 @@ static void test_rfc9246_examples_verify_with_the_public_key(void **st)
         free(t);
     }
     /* the header may come from the metadata instead (RFC 9246 §2.2) */
-    char *t = token("a1-simple");
+    char *t = rfc9246_token("a1-simple");
     char *d1 = strchr(t, '.');
     *d1 = 0;
     jws_verified v;
@@ -173,13 +163,13 @@ static void test_refusals(void **st)
     load_set("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"P5UpOv0eMq1wcxLf7WxIg09JdSYGYFDOWkldueaImf0\","
              "\"k\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\"}]}",
              &octs);
-    t = token("a1-simple");
+    t = rfc9246_token("a1-simple");
     assert_int_equal(jws_verify(t, strlen(t), NULL, &octs, &v), JWS_NO_KEY);
     free(t);
     jwk_set_free(&octs);
     /* a kid nobody has */
     jwk_set none = {0};
-    t = token("a1-simple");
+    t = rfc9246_token("a1-simple");
     assert_int_equal(jws_verify(t, strlen(t), NULL, &none, &v), JWS_NO_KEY);
     free(t);
     jwk_set_free(&s);

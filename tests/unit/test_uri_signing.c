@@ -17,16 +17,6 @@
 static jwk_set rfc;
 static jwk_set rfc_pub, rfc_enc;
 
-/* an RFC 9246 example token from tests/data/rfc9246 */
-static char *token(const char *name)
-{
-    char path[128];
-    snprintf(path, sizeof path, "rfc9246/%s.jwt", name);
-    char *b = read_line(path);
-    assert_non_null(b);
-    return b;
-}
-
 static int setup(void **st)
 {
     jerr e;
@@ -77,7 +67,7 @@ static void test_rfc_simple_example_hash_container(void **st)
 {
     us_policy p;
     us_policy_default(&p);
-    char *t = token("a1-simple");
+    char *t = rfc9246_token("a1-simple");
     us_result r;
     /* the hash is of http://cdni.example/foo/bar, token removed */
     char *u = with_token("http://cdni.example/foo/bar?URISigningPackage=%s", t);
@@ -137,7 +127,7 @@ static void test_rfc_complex_example_jwe_client_ip_audience_and_jti(void **st)
 {
     us_policy p;
     us_policy_default(&p);
-    char *t = token("a2-complex");
+    char *t = rfc9246_token("a2-complex");
     char *u = with_token("http://cdni.example/foo/bar/123.png?URISigningPackage=%s", t);
     us_result r;
     nseen = 0;
@@ -342,7 +332,7 @@ static void test_rfc_renewal_example_and_policy_errors(void **st)
 {
     us_policy p;
     us_policy_default(&p);
-    char *t = token("a3-renewal");
+    char *t = rfc9246_token("a3-renewal");
     char *u = with_token("http://cdni.example/foo/bar/456.ts?URISigningPackage=%s", t);
     us_result r;
     assert_int_equal(check(u, NULL, NULL, RFC_NOW, &p, &r), US_VERIFIED);
@@ -375,7 +365,7 @@ static void test_rfc_renewal_example_and_policy_errors(void **st)
     us_policy q;
     assert_true(us_policy_parse(v, "$", &q, &e));
     json_decref(v);
-    t = token("a1-simple");
+    t = rfc9246_token("a1-simple");
     char *nohdr = strchr(t, '.') + 1; /* payload.signature */
     u = with_token("http://cdni.example/foo/bar?URISigningPackage=%s", nohdr);
     /* as an object it is serialized compactly in its own member order,

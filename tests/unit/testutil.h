@@ -40,4 +40,18 @@ static inline char *read_line(const char *name)
     return b;
 }
 
+/* tests/data/rfc9246/<name>.jwt, one of RFC 9246's example tokens
+ * (malloc'd); a missing file ends the test program. */
+static inline char *rfc9246_token(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "rfc9246/%s.jwt", name);
+    char *t = read_line(path);
+    if (!t) {
+        fprintf(stderr, "cannot read tests/data/%s\n", path);
+        abort();
+    }
+    return t;
+}
+
 #endif
