@@ -22,9 +22,14 @@ const char *url_status_str(url_status s)
     return "?";
 }
 
+/* RFC 3986 ALPHA / DIGIT are ASCII whatever the locale says. */
+static bool is_alnum(unsigned char c)
+{
+    return (unsigned char)((c | 0x20) - 'a') < 26 || (unsigned char)(c - '0') < 10;
+}
 static bool is_unreserved(unsigned char c)
 {
-    return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+    return is_alnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 static bool is_subdelim(unsigned char c) { return c && strchr("!$&'()*+,;=", c) != NULL; }
 static bool is_hex(unsigned char c) { return isxdigit(c) != 0; }

@@ -75,6 +75,23 @@ static EVP_PKEY *ec_from_raw(const unsigned char x[32], const unsigned char y[32
     return k;
 }
 
+/* fp: a digest of the key material, so caches keyed on it never confuse
+ * two keys that share a kid or a reused address. */
+static bool set_fp(jwk *k)
+{
+    unsigned char pub[65];
+    size_t pl = 0;
+    const void *m = k->k;
+    size_t n = k->klen;
+    if (k->kty == JWK_EC_P256) {
+        if (!EVP_PKEY_get_octet_string_param(k->pkey, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub, &pl))
+            return false;
+        m = pub;
+        n = pl;
+    }
+    return EVP_Digest(m, n, k->fp, NULL, EVP_sha256(), NULL) == 1;
+}
+
 bool jwk_parse(json_t *o, const char *path, jwk *out, jerr *e)
 {
     static const char *const keys[] = {"kty", "kid", "alg", "use", "k", "crv", "x", "y", "d",
@@ -148,7 +165,7 @@ bool jwk_parse(json_t *o, const char *path, jwk *out, jerr *e)
     }
     if (alg)
         snprintf(out->alg, sizeof out->alg, "%s", alg);
-    return true;
+    return set_fp(out) || jfail(e, path, "cannot digest the key");
 }
 
 bool jwk_set_parse(json_t *v, const char *path, jwk_set *out, jerr *e)
@@ -255,7 +272,7 @@ bool jwk_generate_ec(const char *kid, jwk *out)
     strcpy(out->alg, "ES256");
     out->pkey = EVP_EC_gen("P-256");
     out->has_private = out->pkey != NULL;
-    return out->pkey != NULL;
+    return out->pkey != NULL && set_fp(out);
 }
 
 bool jwk_generate_oct(const char *kid, size_t bytes, jwk *out)
@@ -266,5 +283,17 @@ bool jwk_generate_oct(const char *kid, size_t bytes, jwk *out)
     out->kty = JWK_OCT;
     snprintf(out->kid, sizeof out->kid, "%s", kid ? kid : "");
     out->klen = bytes;
-    return RAND_bytes(out->k, (int)bytes) == 1;
+    return RAND_bytes(out->k, (int)bytes) == 1 && set_fp(out);
+}
+
+bool jwk_oct(const char *kid, const void *secret, size_t n, jwk *out)
+{
+    memset(out, 0, sizeof *out);
+    if (n < 16 || n > sizeof out->k)
+        return false;
+    out->kty = JWK_OCT;
+    snprintf(out->kid, sizeof out->kid, "%s", kid ? kid : "");
+    memcpy(out->k, secret, n);
+    out->klen = n;
+    return set_fp(out);
 }

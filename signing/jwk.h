@@ -30,6 +30,8 @@ typedef struct {
     size_t klen;
     EVP_PKEY *pkey; /* EC: public, or private too when has_private */
     bool has_private;
+    unsigned char fp[32]; /* SHA-256 of the secret or the public point: the
+                             key's identity in caches, whatever its kid */
 } jwk;
 
 typedef struct {
@@ -53,5 +55,7 @@ json_t *jwk_to_json(const jwk *k, bool with_secret);
 /* New random keys (kid given). */
 bool jwk_generate_ec(const char *kid, jwk *out);
 bool jwk_generate_oct(const char *kid, size_t bytes, jwk *out);
+/* An oct key from a secret already in hand (16..JWK_OCT_MAX bytes). */
+bool jwk_oct(const char *kid, const void *secret, size_t n, jwk *out);
 
 #endif

@@ -57,25 +57,92 @@ bool jws_key_fits(const jwk *k, jws_alg a)
     return k->kty == JWK_OCT && k->klen >= ALGS[a - 1].min_key;
 }
 
-/* --- HMAC ------------------------------------------------------------------ */
+/* --- per-thread state: keyed HMAC contexts, parsed headers ------------- */
+
+/* A keyed EVP_MAC_CTX is re-initialised with EVP_MAC_init(ctx, NULL, ...),
+ * which restarts from the precomputed inner and outer pads; building a
+ * context per token cost more than the MAC itself. Tokens of one issuer
+ * share their header, so its parse is kept too. Slots are matched on the
+ * key bytes and the header bytes themselves, never on a hash alone. */
+#define MAC_SLOTS 8
+#define HDR_SLOTS 16
+#define HDR_CACHE_MAX 192
+
+typedef struct {
+    struct mac_slot {
+        EVP_MAC_CTX *ctx;
+        jws_alg alg;
+        size_t klen;
+        unsigned char k[JWK_OCT_MAX];
+    } mac[MAC_SLOTS];
+    struct hdr_slot {
+        size_t n; /* 0: empty */
+        char b64[HDR_CACHE_MAX];
+        jws_status st;
+        jws_alg alg;
+        char kid[JWK_KID_MAX];
+    } hdr[HDR_SLOTS];
+} jws_tls;
 
 static EVP_MAC *g_hmac;
+static pthread_key_t g_tls;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static void fetch_hmac(void) { g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+
+static void tls_free(void *p)
+{
+    jws_tls *t = p;
+    for (size_t i = 0; i < MAC_SLOTS; i++)
+        EVP_MAC_CTX_free(t->mac[i].ctx);
+    OPENSSL_cleanse(t, sizeof *t);
+    free(t);
+}
+
+static void jws_once(void)
+{
+    g_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    pthread_key_create(&g_tls, tls_free);
+}
+
+static jws_tls *tls(void)
+{
+    pthread_once(&g_once, jws_once);
+    jws_tls *t = pthread_getspecific(g_tls);
+    if (!t && (t = calloc(1, sizeof *t)) != NULL && pthread_setspecific(g_tls, t) != 0) {
+        free(t);
+        t = NULL;
+    }
+    return t;
+}
 
 static bool hmac(jws_alg a, const jwk *k, const void *data, size_t n, unsigned char *out,
                  size_t *outlen)
 {
-    pthread_once(&g_once, fetch_hmac);
+    jws_tls *t = tls();
     if (!g_hmac)
         return false;
-    EVP_MAC_CTX *c = EVP_MAC_CTX_new(g_hmac);
-    OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                       (char *)ALGS[a - 1].digest, 0),
-                      OSSL_PARAM_construct_end()};
-    bool ok = c && EVP_MAC_init(c, k->k, k->klen, p) && EVP_MAC_update(c, data, n) &&
-              EVP_MAC_final(c, out, outlen, EVP_MAX_MD_SIZE);
-    EVP_MAC_CTX_free(c);
+    struct mac_slot *sl = t ? &t->mac[(k->k[0] ^ k->k[k->klen - 1] ^ (unsigned)a) % MAC_SLOTS] : NULL;
+    EVP_MAC_CTX *c;
+    bool ok;
+    if (sl && sl->ctx && sl->alg == a && sl->klen == k->klen && CRYPTO_memcmp(sl->k, k->k, k->klen) == 0) {
+        c = sl->ctx;
+        ok = EVP_MAC_init(c, NULL, 0, NULL);
+    } else {
+        c = EVP_MAC_CTX_new(g_hmac);
+        OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                           (char *)ALGS[a - 1].digest, 0),
+                          OSSL_PARAM_construct_end()};
+        ok = c && EVP_MAC_init(c, k->k, k->klen, p);
+        if (ok && sl) {
+            EVP_MAC_CTX_free(sl->ctx);
+            sl->ctx = c;
+            sl->alg = a;
+            sl->klen = k->klen;
+            memcpy(sl->k, k->k, k->klen);
+        }
+    }
+    ok = ok && EVP_MAC_update(c, data, n) && EVP_MAC_final(c, out, outlen, EVP_MAX_MD_SIZE);
+    if (!sl || sl->ctx != c)
+        EVP_MAC_CTX_free(c);
     return ok;
 }
 
@@ -132,7 +199,7 @@ static bool es256_sign(const jwk *k, const void *data, size_t n, unsigned char o
 
 /* --- header ---------------------------------------------------------------- */
 
-static jws_status parse_header(const char *h, size_t n, jws_alg *alg, char *kid)
+static jws_status parse_header_json(const char *h, size_t n, jws_alg *alg, char *kid)
 {
     unsigned char raw[MAX_HEADER];
     size_t rl;
@@ -158,6 +225,24 @@ static jws_status parse_header(const char *h, size_t n, jws_alg *alg, char *kid)
         strcpy(kid, k ? json_string_value(k) : "");
     json_decref(o);
     return st;
+}
+
+static jws_status parse_header(const char *h, size_t n, jws_alg *alg, char *kid)
+{
+    jws_tls *t = n && n < HDR_CACHE_MAX ? tls() : NULL;
+    if (!t)
+        return parse_header_json(h, n, alg, kid);
+    struct hdr_slot *sl = &t->hdr[(n ^ (unsigned char)h[n - 1] ^ (unsigned char)h[n / 2]) % HDR_SLOTS];
+    if (sl->n != n || memcmp(sl->b64, h, n) != 0) {
+        sl->kid[0] = 0;
+        sl->alg = JWS_ALG_NONE;
+        sl->st = parse_header_json(h, n, &sl->alg, sl->kid);
+        memcpy(sl->b64, h, n);
+        sl->n = n;
+    }
+    *alg = sl->alg;
+    strcpy(kid, sl->kid);
+    return sl->st;
 }
 
 jws_status jws_verify(const char *tok, size_t n, const char *detached_header, const jwk_set *keys,

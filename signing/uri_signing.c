@@ -129,14 +129,17 @@ static bool find_param(const char *s, size_t n, const char *starts, const char *
                        size_t *param_at, size_t *val_at, size_t *val_end)
 {
     size_t nl = strlen(name);
+    bool is_start[256] = {0};
+    for (const char *c = starts; *c; c++)
+        is_start[(unsigned char)*c] = true;
     for (size_t i = 0; i + 1 + nl < n; i++) {
-        if (!strchr(starts, s[i]))
+        if (!is_start[(unsigned char)s[i]])
             continue;
         if (memcmp(s + i + 1, name, nl) != 0 || s[i + 1 + nl] != '=')
             continue;
-        size_t v = i + 2 + nl, j = v;
-        while (j < n && !strchr(ends, s[j]))
-            j++;
+        size_t v = i + 2 + nl, j = v + strcspn(s + v, ends); /* s is a C string */
+        if (j > n)
+            j = n;
         *param_at = i + 1;
         *val_at = v;
         *val_end = j;
@@ -332,7 +335,9 @@ static int rx_match(const char *src, const char *s)
             return -1;
         pthread_setspecific(rx_key, t);
     }
-    rx_slot *sl = &t[hash_fnv1a64(src, strlen(src)) % RX_SLOTS];
+    /* slot by length and a few bytes; strcmp below decides */
+    size_t sn = strlen(src);
+    rx_slot *sl = &t[(sn * 31 + (unsigned char)src[sn / 2] * 7 + (unsigned char)src[sn ? sn - 1 : 0]) % RX_SLOTS];
     if (!sl->src || strcmp(sl->src, src) != 0) {
         if (sl->src) {
             if (sl->ok)
@@ -356,6 +361,103 @@ static int rx_match(const char *src, const char *s)
     if (!sl->ok)
         return -1;
     return regexec(&sl->re, s, 0, NULL, 0) == 0;
+}
+
+/* --- verified tokens, remembered per thread -------------------------------- */
+
+/* With a regex cdniuc (or a cookie) one token authorizes every chunk of a
+ * session, so the same bytes arrive again and again. What depends on the
+ * bytes alone - the signature and the parsed claims - is kept, per thread,
+ * in a 4-way set-associative table; everything that depends on the request, the
+ * policy or the time (iss list, aud, exp, nbf, cdniip, cdniuc, jti) is
+ * checked on every request. A hit needs the same token bytes (compared in
+ * full) and a key with the same material (jwk.fp) and kid still trusted,
+ * so a key taken out of a trust set stops a remembered token at once.
+ * Tokens completed by the metadata's jwt-header are not remembered. */
+#define TC_WAYS 4
+#define TC_SETS 2048
+#define TC_SLOTS (TC_WAYS * TC_SETS)
+#define TC_MAX_TOKEN 2048
+
+typedef struct {
+    char *tok; /* NULL: empty */
+    size_t n;
+    json_t *claims;
+    jws_alg alg;
+    char kid[JWK_KID_MAX];
+    unsigned char fp[32];
+} tc_slot;
+static pthread_key_t tc_key;
+static pthread_once_t tc_once = PTHREAD_ONCE_INIT;
+
+static void tc_free(void *p)
+{
+    tc_slot *t = p;
+    for (size_t i = 0; i < TC_SLOTS; i++) {
+        free(t[i].tok);
+        json_decref(t[i].claims);
+    }
+    free(t);
+}
+static void tc_init(void) { pthread_key_create(&tc_key, tc_free); }
+
+/* The slot holding this token, or the one to fill with it (*hit false). */
+static tc_slot *tc_slot_for(const char *tok, size_t n, bool *hit)
+{
+    static __thread unsigned victim;
+    *hit = false;
+    if (n > TC_MAX_TOKEN || n < 16)
+        return NULL;
+    pthread_once(&tc_once, tc_init);
+    tc_slot *t = pthread_getspecific(tc_key);
+    if (!t) {
+        if (!(t = calloc(TC_SLOTS, sizeof *t)))
+            return NULL;
+        if (pthread_setspecific(tc_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    /* the signature's last characters are as good as random */
+    tc_slot *set = &t[(hash_fnv1a64(tok + n - 16, 16) % TC_SETS) * TC_WAYS], *empty = NULL;
+    for (size_t w = 0; w < TC_WAYS; w++) {
+        if (set[w].tok && set[w].n == n && memcmp(set[w].tok, tok, n) == 0) {
+            *hit = true;
+            return &set[w];
+        }
+        if (!set[w].tok && !empty)
+            empty = &set[w];
+    }
+    return empty ? empty : &set[victim++ % TC_WAYS];
+}
+
+/* The trust entry holding a key that verified this slot's token, if any. */
+static const us_trust *tc_trusted(const us_verifier *v, const tc_slot *sl)
+{
+    for (size_t i = 0; i < v->n_trust; i++)
+        for (size_t j = 0; v->trust[i].keys && j < v->trust[i].keys->n; j++) {
+            const jwk *k = &v->trust[i].keys->keys[j];
+            if (memcmp(k->fp, sl->fp, sizeof sl->fp) == 0 && (!sl->kid[0] || !strcmp(k->kid, sl->kid)) &&
+                jws_key_fits(k, sl->alg))
+                return &v->trust[i];
+        }
+    return NULL;
+}
+
+static void tc_put(tc_slot *sl, const char *tok, size_t n, json_t *claims, const jws_verified *jv)
+{
+    char *copy = malloc(n);
+    if (!copy)
+        return;
+    memcpy(copy, tok, n);
+    free(sl->tok);
+    json_decref(sl->claims);
+    sl->tok = copy;
+    sl->n = n;
+    sl->claims = json_incref(claims);
+    sl->alg = jv->alg;
+    strcpy(sl->kid, jv->kid);
+    memcpy(sl->fp, jv->key->fp, sizeof sl->fp);
 }
 
 /* --- the check -------------------------------------------------------------- */
@@ -447,22 +549,34 @@ us_code us_check(const us_verifier *v, const us_policy *p, const us_request *rq,
     if (!out->token)
         return fail(out, US_BAD_SIGNATURE, "no signed JWT in the request");
     /* signature, by a key of some trusted issuer */
-    jws_verified jv = {0};
-    jws_status js = JWS_NO_KEY;
+    size_t tn = strlen(out->token), parts = 1;
+    for (const char *d = out->token; parts < 4 && (d = memchr(d, '.', tn - (size_t)(d - out->token)));
+         d++)
+        parts++;
+    bool hit = false;
+    tc_slot *sl = parts == 3 ? tc_slot_for(out->token, tn, &hit) : NULL;
     const us_trust *by = NULL;
-    for (size_t i = 0; i < v->n_trust && js != JWS_OK; i++) {
-        jws_status r = jws_verify(out->token, strlen(out->token), p->jwt_header, v->trust[i].keys, &jv);
-        if (r == JWS_OK)
-            by = &v->trust[i];
-        if (r != JWS_NO_KEY) /* "no key" only if no issuer had one */
-            js = r;
+    if (hit && (by = tc_trusted(v, sl)) != NULL) {
+        out->claims = json_incref(sl->claims);
+    } else {
+        jws_verified jv = {0};
+        jws_status js = JWS_NO_KEY;
+        for (size_t i = 0; i < v->n_trust && js != JWS_OK; i++) {
+            jws_status r = jws_verify(out->token, tn, p->jwt_header, v->trust[i].keys, &jv);
+            if (r == JWS_OK)
+                by = &v->trust[i];
+            if (r != JWS_NO_KEY) /* "no key" only if no issuer had one */
+                js = r;
+        }
+        if (js != JWS_OK)
+            return fail(out, US_BAD_SIGNATURE, "signed JWT: %s", jws_status_text(js));
+        jerr e;
+        out->claims = jparse((const char *)jv.payload, jv.payload_len, 64 * 1024, &e);
+        if (sl && json_is_object(out->claims))
+            tc_put(sl, out->token, tn, out->claims, &jv);
+        jws_verified_free(&jv);
     }
-    if (js != JWS_OK)
-        return fail(out, US_BAD_SIGNATURE, "signed JWT: %s", jws_status_text(js));
-    jerr e;
-    out->claims = jparse((const char *)jv.payload, jv.payload_len, 64 * 1024, &e);
-    jws_verified_free(&jv);
-    json_t *c = out->claims;
+    json_t *c = out->claims; /* shared with the cache: read only */
     if (!json_is_object(c))
         return fail(out, US_BAD_SIGNATURE, "claims are not a JSON object");
     out->issuer = by->iss ? by->iss : json_string_value(json_object_get(c, "iss"));

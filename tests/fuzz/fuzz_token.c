@@ -28,10 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     static jwk hs;
     if (!hs.klen) {
-        hs.kty = JWK_OCT;
-        hs.klen = 32;
-        memset(hs.k, 7, 32);
-        strcpy(hs.kid, "k");
+        unsigned char secret[32];
+        memset(secret, 7, sizeof secret);
+        jwk_oct("k", secret, sizeof secret, &hs);
     }
     jwk_set set = {.keys = &hs, .n = 1};
     jws_verified v;

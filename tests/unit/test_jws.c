@@ -149,11 +149,11 @@ static void test_refusals(void **st)
     /* algorithm confusion: an HMAC token "signed" with the EC public key's
      * coordinates as the secret finds no key, since the set has no oct
      * signing key (the oct key there is use=enc) */
-    jwk conf = {.kty = JWK_OCT, .klen = 64};
+    jwk conf;
     unsigned char pub[65];
     size_t pl;
     assert_true(EVP_PKEY_get_octet_string_param(s.keys[0].pkey, "pub", pub, sizeof pub, &pl));
-    memcpy(conf.k, pub + 1, 64);
+    assert_true(jwk_oct(NULL, pub + 1, 64, &conf));
     char *forged = jws_sign(&conf, JWS_HS256, claims, strlen(claims));
     assert_non_null(forged);
     assert_int_equal(jws_verify(forged, strlen(forged), NULL, &s, &v), JWS_NO_KEY);

@@ -384,6 +384,71 @@ static void test_rfc_renewal_example_and_policy_errors(void **st)
     free(t);
 }
 
+/* The per-thread cache of verified tokens keeps only what the bytes decide:
+ * a remembered token is still checked against the time, the URI, the
+ * client and the keys trusted now. */
+static void test_remembered_tokens_are_checked_again(void **st)
+{
+    jwk k1, k1_rotated, other;
+    unsigned char secret[32];
+    memset(secret, 0x41, sizeof secret);
+    assert_true(jwk_oct("k1", secret, sizeof secret, &k1));
+    secret[0] ^= 1;
+    assert_true(jwk_oct("k1", secret, sizeof secret, &k1_rotated)); /* same kid, new secret */
+    assert_true(jwk_generate_oct("k2", 32, &other));
+    json_t *c = json_pack("{s:s, s:I, s:s, s:s}", "iss", "csp", "exp", (json_int_t)2000000100, "cdniip",
+                          "198.51.100.0/24", "cdniuc", "regex:https://v\\.example/s/[0-9]+\\.ts");
+    char *tok = us_mint(&k1, JWS_HS256, c);
+    json_decref(c);
+    assert_non_null(tok);
+    jwk_set s1 = {.keys = &k1, .n = 1}, s_rot = {.keys = &k1_rotated, .n = 1}, s_other = {.keys = &other, .n = 1};
+    us_trust trust = {"csp", &s1};
+    us_verifier v = {.trust = &trust, .n_trust = 1};
+    us_policy p;
+    us_policy_default(&p);
+    struct {
+        const char *uri, *ip;
+        long long now;
+        const jwk_set *keys;
+        us_code want;
+    } steps[] = {
+        {"https://v.example/s/1.ts", "198.51.100.7", 2000000000, &s1, US_VERIFIED},
+        {"https://v.example/s/2.ts", "198.51.100.7", 2000000000, &s1, US_VERIFIED}, /* remembered */
+        {"https://v.example/s/x.ts", "198.51.100.7", 2000000000, &s1, US_BAD_URI_CONTAINER},
+        {"https://v.example/s/3.ts", "203.0.113.9", 2000000000, &s1, US_BAD_CLIENT_IP},
+        {"https://v.example/s/4.ts", "198.51.100.7", 2000000100, &s1, US_EXPIRED},
+        {"https://v.example/s/5.ts", "198.51.100.7", 2000000000, &s_rot, US_BAD_SIGNATURE},
+        {"https://v.example/s/6.ts", "198.51.100.7", 2000000000, &s_other, US_BAD_SIGNATURE},
+        {"https://v.example/s/7.ts", "198.51.100.7", 2000000000, &s1, US_VERIFIED},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        trust.keys = steps[i].keys;
+        char uri[1024];
+        snprintf(uri, sizeof uri, "%s?URISigningPackage=%s", steps[i].uri, tok);
+        us_request rq = {.uri = uri, .client_ip = steps[i].ip, .now = steps[i].now};
+        us_result r;
+        us_code got = us_check(&v, &p, &rq, &r);
+        if (got != steps[i].want)
+            fail_msg("step %zu: got %d (%s), want %d", i, got, r.reason, steps[i].want);
+        if (got == US_VERIFIED)
+            assert_string_equal(json_string_value(json_object_get(r.claims, "iss")), "csp");
+        us_result_free(&r);
+    }
+    /* the issuer a remembered token is trusted under is today's */
+    us_trust two[] = {{"someone-else", &s_other}, {"csp", &s1}};
+    v.trust = two;
+    v.n_trust = 2;
+    char uri[1024];
+    snprintf(uri, sizeof uri, "https://v.example/s/8.ts?URISigningPackage=%s", tok);
+    us_request rq = {.uri = uri, .client_ip = "198.51.100.9", .now = 2000000000};
+    us_result r;
+    assert_int_equal(us_check(&v, &p, &rq, &r), US_VERIFIED);
+    assert_string_equal(r.issuer, "csp");
+    us_result_free(&r);
+    free(tok);
+    us_policy_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_token_removal_rules),
         cmocka_unit_test(test_renewal_and_hop_claims_and_cookie),
         cmocka_unit_test(test_rfc_renewal_example_and_policy_errors),
+        cmocka_unit_test(test_remembered_tokens_are_checked_again),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
