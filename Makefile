@@ -109,7 +109,9 @@ BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(REL)/bench/%,$(BENCH_SRC))
 $(REL)/bench/%: tests/bench/%.c $(call rel_obj,$(LIB_SRC)) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) -O2 -g -o $@ $< $(call rel_obj,$(LIB_SRC)) $(LDLIBS)
+	$(CC) $(BASEFLAGS) -O2 -g -o $@ $< $(call rel_obj,$(LIB_SRC)) $(BENCH_LIBS) $(LDLIBS)
+# the URI-signing benchmark links its baselines (cjose, libjwt)
+$(REL)/bench/bench_token: BENCH_LIBS = $(shell pkg-config --libs cjose libjwt 2>/dev/null)
 
 bench: deps $(BENCH_BINS) bin/ucdn bin/dcdn
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done

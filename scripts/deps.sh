@@ -21,6 +21,8 @@ need=(
   "libclang-rt-14-dev:test -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a || ! command -v clang-14"
   "wrk:command -v wrk"
   "nginx-light:command -v nginx || test -x /usr/sbin/nginx"
+  "libcjose-dev:pkg-config --exists cjose"
+  "libjwt-dev:test -e /usr/include/jwt.h"
   "make:command -v make"
   "gcc:command -v gcc"
 )
