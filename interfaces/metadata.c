@@ -1114,3 +1114,11 @@ void mi_host_index_free(mi_host_index *x)
     free(x->table);
     free(x);
 }
+
+json_t *mi_effective_value(const mi_resolution *r, const char *type)
+{
+    for (size_t i = 0; i < r->n_effective; i++)
+        if (strcmp(r->effective[i]->type, type) == 0)
+            return r->effective[i]->value;
+    return NULL;
+}

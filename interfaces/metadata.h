@@ -137,4 +137,7 @@ typedef enum { MI_RESOLVED = 0, MI_NO_HOST, MI_UNLINKED } mi_resolve_status;
 mi_resolve_status mi_resolve(const mi_host_index *x, const char *host, size_t host_len,
                              const char *target, size_t target_len, mi_resolution *out);
 
+/* The generic-metadata-value of the effective object of that type, or NULL. */
+json_t *mi_effective_value(const mi_resolution *r, const char *type);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "signing/cookie_auth.h"
 #include "signing/uri_signing.h"
 
 static bool fresh(void *ctx, const char *jti, long long exp) { return true; }
@@ -62,6 +63,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         us_result_free(&r);
     }
+    /* the session cookie reader, on the input as a Cookie header */
+    json_t *cc = NULL;
+    if (ca_check(&set, "k", s, "m1", "10.0.0.1", 2000000000, 0, &cc) == CA_OK && !json_is_object(cc))
+        abort();
+    json_decref(cc);
     free(u);
     free(s);
     return 0;

@@ -1,0 +1,120 @@
+/* URI signing at one CDN hop: what a request router does with a request
+ * for content whose metadata carries MI.UriSigning (RFC 9246 §4.4).
+ *
+ *   enforce false, or no MI.UriSigning: nothing to check (HOP_OPEN); any
+ *     token in the URI travels on untouched.
+ *   otherwise the request must carry a signed JWT from a trusted issuer
+ *     (HOP_TOKEN), or a session cookie of ours for the content's collection
+ *     (HOP_COOKIE, RFC 6983 §5.4); the token is removed from the target,
+ *     and hop_next_location() signs a fresh one, with our key, for the next
+ *     hop (the dCDN, or a surrogate), so that no CDN needs the secret of the
+ *     one before it.
+ *   A token asking for renewal by cookie (cdnistt 1) gets a renewed token
+ *     in a Set-Cookie on our answer; an authorized top-level manifest gets
+ *     a session cookie when session cookies are on.
+ *
+ * The result carries the RFC 9246 verification code and the method, for
+ * the CDNI log; the reason is for the operational log only. */
+#ifndef SIGNING_HOP_H
+#define SIGNING_HOP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "common/store.h"
+#include "signing/cookie_auth.h"
+#include "signing/uri_signing.h"
+
+typedef struct {
+    const char *cdn_id;  /* the aud we answer to; our session cookies' iss and aud */
+    const char *issuer;  /* iss of the tokens we mint */
+    const jwk *key;      /* our signing key (EC private, or oct) */
+    jws_alg alg;
+    const jwk_set *own_keys;  /* our key as a set, to check our own cookies */
+    const jwk_set *enc_keys;  /* JWE keys for an encrypted cdniip, or NULL */
+    long skew_s;
+    long session_ttl_s;       /* session cookies on top-level manifests; 0: off */
+    bool bind_client;         /* session cookies bound to the client address */
+    us_jti_fn jti_fresh;      /* one-time tokens; NULL: tokens with jti are refused */
+    void *jti_ctx;
+} hop_conf;
+
+typedef enum { HOP_OPEN, HOP_TOKEN, HOP_COOKIE } hop_method;
+const char *hop_method_name(hop_method m);
+
+typedef struct {
+    const char *scheme;    /* "http" or "https" as the client used */
+    const char *host;      /* Host header */
+    const char *target;    /* path?query as received */
+    const char *cookie;    /* Cookie header or NULL */
+    const char *client_ip; /* text */
+    long long now;
+    json_t *policy;        /* the MI.UriSigning value in effect, or NULL */
+    const char *collection;/* CCID of MI.Grouping, or NULL (then the host is the collection) */
+    bool top_manifest;     /* an HLS or DASH manifest: may start a session */
+} hop_request;
+
+typedef struct {
+    bool allowed;
+    hop_method method;
+    us_code code;           /* US_NOT_CHECKED when open, US_VERIFIED when allowed */
+    char reason[300];       /* operational log */
+    char *target;           /* path?query without the token; NULL: unchanged */
+    json_t *claims;         /* what the next hop's token is made from */
+    char *set_cookie[2];    /* Set-Cookie values for our answer (renewal, session) */
+    char package[US_PACKAGE_MAX];
+} hop_result;
+
+bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const hop_request *rq,
+               hop_result *out);
+void hop_result_free(hop_result *r);
+
+/* location (absolute, without a token) with a token for next_aud added in
+ * the query under the policy's package name; malloc'd, NULL on failure.
+ * key NULL: our own key. The new token's cdniuc: the hash of location,
+ * or, when the token we accepted had a regex (a session token), a regex
+ * for location's directory on the next host - the host changes at every
+ * hop, so the upstream regex cannot be kept. */
+char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r,
+                        const char *next_aud, const char *location, long long now);
+
+/* A published metadata tree made ready for the next CDN when we re-sign:
+ * every MI.UriSigning object names us as its only issuer and loses its
+ * jwt-header (our tokens carry their header). Changes doc in place. */
+void hop_policy_for_peers(json_t *doc, const char *our_issuer);
+
+/* --- configuration shared by both gateways ---------------------------------
+
+ * "uri_signing": {
+ *   "issuer": "ucdn-a",              iss of what we mint (default: cdn_id)
+ *   "signing_key": "keys/me.jwk",    our private EC P-256 key, or an oct secret
+ *   "enc_keys": "keys/enc.jwks",     JWE "dir" keys for encrypted cdniip
+ *   "clock_skew_s": 0,               leeway on exp and nbf (RFC 9246 wants 0)
+ *   "session_cookie_s": 0,           session cookies (RFC 6983 §5.4), 0 = off
+ *   "bind_client": false,            session cookies bound to the client address
+ *   "jti_max_ttl_s": 86400           how long a one-time token without exp
+ * }                                    stays remembered
+ * Files are read relative to the working directory. */
+
+typedef struct {
+    bool present;
+    hop_conf conf;
+    jwk key;
+    jwk_set own;
+    jwk_set enc;
+    struct hop_jti {
+        store *store;
+        char prefix[160];
+        long long max_ttl_s;
+    } jti;
+} hop_keys;
+
+bool hop_keys_parse(json_t *root, const char *cdn_id, hop_keys *out, jerr *e);
+/* one-time tokens remembered in Redis (SET NX EX), refused when Redis is away */
+bool hop_keys_jti_store(hop_keys *k, const char *redis_url, const char *cdn_id);
+void hop_keys_free(hop_keys *k);
+
+/* A JWK Set file named at path (for trusted keys of peers and CSPs). */
+bool hop_trust_load(const char *file, const char *path, jwk_set *out, jerr *e);
+
+#endif

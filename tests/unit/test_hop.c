@@ -1,0 +1,193 @@
+/* URI signing at a hop (signing/hop) and session cookies (signing/cookie_auth). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "signing/hop.h"
+
+#define NOW 2000000000LL
+
+static jwk csp, me, other;
+static jwk_set csp_set, my_set;
+static hop_conf conf;
+
+static int setup(void **st)
+{
+    assert_true(jwk_generate_ec("csp-1", &csp));
+    assert_true(jwk_generate_ec("me-1", &me));
+    assert_true(jwk_generate_ec("other-1", &other));
+    csp_set = (jwk_set){&csp, 1};
+    my_set = (jwk_set){&me, 1};
+    conf = (hop_conf){.cdn_id = "ucdn-a", .issuer = "ucdn-a", .key = &me, .alg = JWS_ES256,
+                      .own_keys = &my_set, .session_ttl_s = 300};
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    jwk_clear(&csp);
+    jwk_clear(&me);
+    jwk_clear(&other);
+    return 0;
+}
+
+static char *tok(const jwk *k, const char *claims_json)
+{
+    json_t *c = json_loads(claims_json, 0, NULL);
+    assert_non_null(c);
+    char *t = us_mint(k, JWS_ES256, c);
+    json_decref(c);
+    assert_non_null(t);
+    return t;
+}
+
+static bool run(const char *target, const char *cookie, json_t *policy, bool manifest, hop_result *r)
+{
+    us_trust trust = {NULL, &csp_set};
+    hop_request q = {.scheme = "https", .host = "v.example", .target = target, .cookie = cookie,
+                     .client_ip = "192.0.2.7", .now = NOW, .policy = policy, .collection = "m1",
+                     .top_manifest = manifest};
+    return hop_check(&conf, &trust, 1, &q, r);
+}
+
+static void test_open_enforced_and_next_hop_token(void **st)
+{
+    hop_result r;
+    /* no policy, or enforce false: open, token left where it is */
+    assert_true(run("/a.ts?URISigningPackage=x", NULL, NULL, false, &r));
+    assert_int_equal(r.method, HOP_OPEN);
+    assert_null(r.target);
+    hop_result_free(&r);
+    json_t *off = json_pack("{s:b}", "enforce", 0), *on = json_pack("{s:[s]}", "issuers", "csp");
+    assert_true(run("/a.ts", NULL, off, false, &r));
+    assert_int_equal(r.method, HOP_OPEN);
+    hop_result_free(&r);
+    /* enforced: no token is a 400 refusal */
+    assert_false(run("/a.ts", NULL, on, false, &r));
+    assert_int_equal(r.code, US_BAD_SIGNATURE);
+    hop_result_free(&r);
+    /* a CSP token: allowed, removed from the target, re-signed for the next hop */
+    char *t = tok(&csp, "{\"iss\":\"csp\",\"exp\":2000000600,\"cdniuc\":\"regex:https://v\\\\.example/.*\"}");
+    char target[1024];
+    snprintf(target, sizeof target, "/vod/a.ts?sid=1&URISigningPackage=%s", t);
+    assert_true(run(target, NULL, on, false, &r));
+    assert_int_equal(r.method, HOP_TOKEN);
+    assert_string_equal(r.target, "/vod/a.ts?sid=1");
+    assert_null(r.set_cookie[1]); /* not a manifest: no session */
+    char *loc = hop_next_location(&conf, NULL, 0, &r, "dcdn-b", "http://se1.dcdn/vod/a.ts?sid=1", NOW);
+    assert_non_null(loc);
+    assert_non_null(strstr(loc, "http://se1.dcdn/vod/a.ts?sid=1&URISigningPackage="));
+    /* which the next hop accepts with our key only, for that host's directory */
+    us_trust mine = {"ucdn-a", &my_set};
+    const char *aud[] = {"dcdn-b"};
+    us_verifier v = {.trust = &mine, .n_trust = 1, .audiences = aud, .n_audiences = 1};
+    us_policy p;
+    us_policy_default(&p);
+    us_request rq = {.uri = loc, .now = NOW};
+    us_result ur;
+    assert_int_equal(us_check(&v, &p, &rq, &ur), US_VERIFIED);
+    assert_string_equal(json_string_value(json_object_get(ur.claims, "cdniuc")),
+                        "regex:http://se1\\.dcdn/vod/[^?#]*([?].*)?");
+    assert_int_equal(json_integer_value(json_object_get(ur.claims, "exp")), 2000000600);
+    us_result_free(&ur);
+    free(loc);
+    hop_result_free(&r);
+    /* the same token with a key the metadata's issuer list does not name */
+    free(t);
+    t = tok(&csp, "{\"iss\":\"someone\",\"cdniuc\":\"regex:.*\"}");
+    snprintf(target, sizeof target, "/vod/a.ts?URISigningPackage=%s", t);
+    assert_false(run(target, NULL, on, false, &r));
+    assert_int_equal(r.code, US_BAD_ISSUER);
+    hop_result_free(&r);
+    free(t);
+    us_policy_free(&p);
+    json_decref(off);
+    json_decref(on);
+}
+
+static void test_session_cookie_and_renewal(void **st)
+{
+    json_t *on = json_object();
+    hop_result r;
+    char target[1024], cookie[4096];
+    /* a manifest authorized by token starts a session */
+    char *t = tok(&csp, "{\"exp\":2000000600,\"cdniuc\":\"regex:https://v\\\\.example/.*\"}");
+    snprintf(target, sizeof target, "/vod/master.m3u8?URISigningPackage=%s", t);
+    assert_true(run(target, NULL, on, true, &r));
+    assert_non_null(r.set_cookie[1]);
+    assert_non_null(strstr(r.set_cookie[1], "; Path=/; Max-Age=300; HttpOnly; SameSite=Lax; Secure"));
+    snprintf(cookie, sizeof cookie, "a=b; %.*s", (int)strcspn(r.set_cookie[1], ";"), r.set_cookie[1]);
+    hop_result_free(&r);
+    free(t);
+    /* a segment with the cookie alone */
+    assert_true(run("/vod/720/seg_1.ts", cookie, on, false, &r));
+    assert_int_equal(r.method, HOP_COOKIE);
+    char *loc = hop_next_location(&conf, NULL, 0, &r, "dcdn-b", "http://se1/vod/720/seg_1.ts", NOW);
+    assert_non_null(loc);
+    free(loc);
+    hop_result_free(&r);
+    /* the cookie, checked directly: other collection, other client, expired, forged */
+    const char *val = strchr(cookie, ';') + 2;
+    assert_int_equal(ca_check(&my_set, "ucdn-a", val, "m1", NULL, NOW, 0, NULL), CA_OK);
+    assert_int_equal(ca_check(&my_set, "ucdn-a", val, "m2", NULL, NOW, 0, NULL), CA_OTHER_COLLECTION);
+    assert_int_equal(ca_check(&my_set, "ucdn-a", val, "m1", NULL, NOW + 300, 0, NULL), CA_EXPIRED);
+    assert_int_equal(ca_check(&my_set, "dcdn-b", val, "m1", NULL, NOW, 0, NULL), CA_BAD_SIGNATURE);
+    jwk_set others = {&other, 1};
+    assert_int_equal(ca_check(&others, "ucdn-a", val, "m1", NULL, NOW, 0, NULL), CA_BAD_SIGNATURE);
+    assert_int_equal(ca_check(&my_set, "ucdn-a", "x=1", "m1", NULL, NOW, 0, NULL), CA_ABSENT);
+    char *bound = ca_mint(&me, JWS_ES256, "ucdn-a", "m1", "192.0.2.7", NOW, 60);
+    snprintf(cookie, sizeof cookie, CA_COOKIE_NAME "=%s", bound);
+    assert_int_equal(ca_check(&my_set, "ucdn-a", cookie, "m1", "192.0.2.7", NOW, 0, NULL), CA_OK);
+    assert_int_equal(ca_check(&my_set, "ucdn-a", cookie, "m1", "192.0.2.8", NOW, 0, NULL), CA_OTHER_CLIENT);
+    free(bound);
+    /* renewal by cookie: cdnistt 1 gets a fresh token of ours for cdniets seconds */
+    t = tok(&csp, "{\"exp\":2000000010,\"cdnistt\":1,\"cdniets\":30,\"cdnistd\":1,"
+                  "\"cdniuc\":\"regex:https://v\\\\.example/.*\"}");
+    snprintf(target, sizeof target, "/vod/seg_9.ts?URISigningPackage=%s", t);
+    assert_true(run(target, NULL, on, false, &r));
+    assert_non_null(r.set_cookie[0]);
+    assert_int_equal(strncmp(r.set_cookie[0], "URISigningPackage=", 18), 0);
+    assert_non_null(strstr(r.set_cookie[0], "; Path=/vod; Max-Age=30;"));
+    /* and that cookie, back at us, is a token we accept (our issuer, our aud) */
+    snprintf(cookie, sizeof cookie, "%.*s", (int)strcspn(r.set_cookie[0], ";"), r.set_cookie[0]);
+    hop_result_free(&r);
+    assert_true(run("/vod/seg_10.ts", cookie, on, false, &r));
+    assert_int_equal(r.method, HOP_TOKEN);
+    assert_non_null(r.set_cookie[0]); /* renewed again: the chain goes on */
+    hop_result_free(&r);
+    free(t);
+    json_decref(on);
+}
+
+static void test_metadata_for_peers_names_us(void **st)
+{
+    json_t *doc = json_loads("{\"metadata\":[{\"generic-metadata-type\":\"MI.UriSigning\","
+                             "\"generic-metadata-value\":{\"issuers\":[\"csp\"],\"jwt-header\":\"x\"}}],"
+                             "\"paths\":[{\"path-metadata\":{\"metadata\":[{\"generic-metadata-type\":"
+                             "\"MI.UriSigning\",\"generic-metadata-value\":{}}]}}]}",
+                             0, NULL);
+    assert_non_null(doc);
+    hop_policy_for_peers(doc, "ucdn-a");
+    char *s = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_string_equal(s, "{\"metadata\":[{\"generic-metadata-type\":\"MI.UriSigning\","
+                           "\"generic-metadata-value\":{\"issuers\":[\"ucdn-a\"]}}],"
+                           "\"paths\":[{\"path-metadata\":{\"metadata\":[{\"generic-metadata-type\":"
+                           "\"MI.UriSigning\",\"generic-metadata-value\":{\"issuers\":[\"ucdn-a\"]}}]}}]}");
+    free(s);
+    json_decref(doc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_enforced_and_next_hop_token),
+        cmocka_unit_test(test_session_cookie_and_renewal),
+        cmocka_unit_test(test_metadata_for_peers_names_us),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
