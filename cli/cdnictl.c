@@ -35,6 +35,8 @@ static void usage_main(FILE *f)
             "  route explain --ucdn URL --client-ip IP CONTENT-URL\n"
             "                                      why a request goes to the dCDN it goes to\n"
             "  peer list | pull ID                 dCDN peers as the uCDN sees them; pull FCI\n"
+            "  key generate ec|oct KID | key public JWK-FILE\n"
+            "                                      URI-signing keys (JWK)\n"
             "  token sign --key JWK --claims JSON  print an RFC 9246 signed JWT\n"
             "  token verify --keys JWKS --uri URI TOKEN\n"
             "                                      check a token as a CDN would\n\n"
@@ -72,6 +74,14 @@ static int usage_for(const char *cmd, int code)
                    "claims as JSON when authorized, exit 1 printing the verification code and\n"
                    "the reason otherwise. Every key of JWKS-FILE is trusted for any issuer\n"
                    "(its enc keys decrypt a JWE cdniip); an aud must name --aud.\n");
+    else if (strcmp(cmd, "key generate") == 0 || strcmp(cmd, "key public") == 0)
+        fprintf(f, "usage: cdnictl key generate ec|oct KID\n"
+                   "       cdnictl key public JWK-FILE\n\n"
+                   "generate: a new signing key as a JWK with its private part: EC P-256 (ES256,\n"
+                   "the usual choice between CDNs: the peer gets only the public half) or a\n"
+                   "32-byte oct secret (HS256, shared with the one peer that checks it).\n"
+                   "public: the JWK Set a peer needs to check tokens signed with that key (an\n"
+                   "oct key has no public half and is printed whole).\n");
     else if (strcmp(cmd, "peer") == 0)
         fprintf(f, "usage: cdnictl peer list | pull ID [--ucdn URL] [--token TOKEN]\n\n"
                    "list: each dCDN peer's availability, load and advertised capabilities.\n"
@@ -380,6 +390,45 @@ static int token_sign(void)
     return rc;
 }
 
+static int key_generate(const char *kty, const char *kid)
+{
+    jwk k;
+    bool ec = strcmp(kty, "ec") == 0;
+    if ((!ec && strcmp(kty, "oct") != 0) || !kid[0] || strlen(kid) >= JWK_KID_MAX)
+        return usage_for("key generate", 2);
+    if (!(ec ? jwk_generate_ec(kid, &k) : jwk_generate_oct(kid, 32, &k)))
+        return 1;
+    if (!ec)
+        strcpy(k.alg, "HS256");
+    json_t *j = jwk_to_json(&k, true);
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    printf("%s\n", s);
+    free(s);
+    json_decref(j);
+    jwk_clear(&k);
+    return 0;
+}
+
+static int key_public(const char *file)
+{
+    jerr e = {0};
+    jwk_set ks;
+    if (!jwk_set_load(file, &ks, &e)) {
+        printf("%s: %s: %s\n", file, e.path, e.reason);
+        return 1;
+    }
+    json_t *keys = json_array();
+    for (size_t i = 0; i < ks.n; i++)
+        json_array_append_new(keys, jwk_to_json(&ks.keys[i], ks.keys[i].kty == JWK_OCT));
+    json_t *j = json_pack("{s:o}", "keys", keys);
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    printf("%s\n", s);
+    free(s);
+    json_decref(j);
+    jwk_set_free(&ks);
+    return 0;
+}
+
 static bool once_only(void *ctx, const char *jti, long long exp) { return true; }
 
 static int token_verify(const char *tok)
@@ -469,6 +518,16 @@ int main(int argc, char **argv)
         if (nops != 1 || !g_keys || !g_uri)
             return usage_for(cmd, 2);
         return token_verify(ops[0]);
+    }
+    if (strcmp(argv[1], "key") == 0 && strcmp(argv[2], "generate") == 0) {
+        if (nops != 2)
+            return usage_for(cmd, 2);
+        return key_generate(ops[0], ops[1]);
+    }
+    if (strcmp(argv[1], "key") == 0 && strcmp(argv[2], "public") == 0) {
+        if (nops != 1)
+            return usage_for(cmd, 2);
+        return key_public(ops[0]);
     }
     if (strcmp(argv[1], "peer") == 0) {
         char path[512];
