@@ -94,9 +94,9 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "operator_token", "upstreams", "metadata", "capabilities",
-                                            "router", "surrogate", NULL};
+                                            "router", "surrogate", "uri_signing", NULL};
     static const char *const up_keys[] = {"id", "metadata_url", "token", "refresh_s", "fci_url",
-                                          "heartbeat_s", "ri_token", NULL};
+                                          "heartbeat_s", "ri_token", "uri_signing_keys", NULL};
     static const char *const md_keys[] = {"extra_types", NULL};
     static const char *const listener_names[] = {"operator", "peer", "delivery", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
@@ -156,6 +156,15 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
             !jget_int(u, "heartbeat_s", p, false, 1, 3600, &hb, e) ||
             !jget_str(u, "ri_token", p, false, &ri_token, e))
             return false;
+        const char *ukf = NULL;
+        if (!jget_str(u, "uri_signing_keys", p, false, &ukf, e))
+            return false;
+        if (ukf) {
+            char kp[JPATH_MAX];
+            jpath_key(kp, p, "uri_signing_keys");
+            if (!hop_trust_load(ukf, kp, &up->us_keys, e))
+                return false;
+        }
         up->heartbeat_s = (int)hb;
         if (ri_token) {
             if (strlen(ri_token) < 16) {
@@ -184,8 +193,11 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
     }
     if (d->has_peer && d->n_peer == 0)
         return jfail(e, "$.upstreams", "the peer listener needs an ri_token on at least one upstream");
-    if (!router_conf(d, root, e))
+    if (!router_conf(d, root, e) || !hop_keys_parse(root, d->cdn_id, &d->us, e))
         return false;
+    for (size_t k = 0; k < d->n_ups; k++)
+        if (d->ups[k].us_keys.n && !d->us.present)
+            return jfail(e, "$.uri_signing", "needed with upstreams[].uri_signing_keys: our key for the surrogates");
     log_setup("dcdn", log_level_from_name(lvl));
     return true;
 }

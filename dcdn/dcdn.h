@@ -15,6 +15,7 @@
 #include "common/store.h"
 #include "interfaces/metadata.h"
 #include "interfaces/mi_client.h"
+#include "signing/hop.h"
 
 typedef struct {
     const char *id;           /* the uCDN's name */
@@ -31,6 +32,7 @@ typedef struct {
     long long last_ok, last_attempt; /* wall-clock seconds */
     char last_error[512];
     unsigned long long generation; /* changes applied */
+    jwk_set us_keys; /* keys of the upstream's URI-signing tokens; n 0: none */
 } upstream;
 
 /* A coverage zone rule (Cisco style): client prefix -> surrogate, metric. */
@@ -82,6 +84,8 @@ typedef struct {
         *m_fci_push_ok, *m_fci_push_fail, *m_hb_ok, *m_hb_fail;
     const char **extra_types;
     mi_policy policy;
+    hop_keys us; /* URI signing: upstream tokens checked, surrogate tokens minted */
+    metric_cell *m_us_ok_token, *m_us_ok_cookie, *m_us_refused;
     http_server_conf op_conf;
     http_token *op_tokens;
     size_t n_op;

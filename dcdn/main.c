@@ -78,6 +78,10 @@ int main(int argc, char **argv)
     }
     if (st == STORE_DOWN)
         log_kv(LOG_ERROR, "redis is down at start; retrying in the background", "redis", d.redis_url, NULL);
+    if (d.us.present && !hop_keys_jti_store(&d.us, d.redis_url, d.cdn_id)) {
+        fprintf(stderr, "dcdn: $.redis: cannot open the one-time token store\n");
+        return 1;
+    }
     if (!dcdn_sync_start(&d)) {
         fprintf(stderr, "dcdn: cannot start the metadata client\n");
         return 1;
@@ -129,6 +133,10 @@ int main(int argc, char **argv)
     metrics_free(d.metrics);
     free(d.op_tokens);
     free(d.peer_tokens);
+    for (size_t i = 0; i < d.n_ups; i++)
+        if (d.ups[i].us_keys.keys)
+            jwk_set_free(&d.ups[i].us_keys);
+    hop_keys_free(&d.us);
     free(d.ups);
     free(d.extra_types);
     json_decref(d.config);

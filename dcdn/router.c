@@ -226,6 +226,50 @@ void router_peer_routes(dcdn *d, http_route *out)
 
 /* --- end users (HTTP-I) ---------------------------------------------------- */
 
+static bool is_manifest(const char *target)
+{
+    size_t n = strcspn(target, "?");
+    return (n >= 5 && !strncasecmp(target + n - 5, ".m3u8", 5)) || (n >= 4 && !strncasecmp(target + n - 4, ".mpd", 4));
+}
+
+/* URI signing on the end user's request: the metadata of the upstream that
+ * publishes this host decides; that upstream's keys are trusted. */
+static bool authorize(dcdn *d, http_req *r, const char *client_ip, char *target, size_t cap, hop_result *hr)
+{
+    const char *host = http_header(r, "Host");
+    if (!host)
+        return true;
+    bool done = false, ok = true;
+    for (size_t i = 0; i < d->n_ups && !done; i++) {
+        upstream *up = &d->ups[i];
+        snap_ref *ref;
+        mi_host_index *x = snapshot_acquire(&up->snap, &ref);
+        mi_resolution res;
+        if (x && mi_resolve(x, host, strlen(host), target, strlen(target), &res) == MI_RESOLVED) {
+            done = true;
+            json_t *grp = mi_effective_value(&res, "MI.Grouping");
+            us_trust trust = {NULL, &up->us_keys};
+            hop_request q = {.scheme = "http",
+                             .host = host,
+                             .target = target,
+                             .cookie = http_header(r, "Cookie"),
+                             .client_ip = client_ip,
+                             .now = wall_ms() / 1000,
+                             .policy = mi_effective_value(&res, "MI.UriSigning"),
+                             .collection = json_string_value(json_object_get(grp, "ccid")),
+                             .top_manifest = is_manifest(target)};
+            ok = hop_check(&d->us.conf, &trust, up->us_keys.n ? 1 : 0, &q, hr);
+            if (ok && hr->target) {
+                ok = strlen(hr->target) < cap;
+                if (ok)
+                    strcpy(target, hr->target);
+            }
+        }
+        snapshot_release(&up->snap, ref);
+    }
+    return ok;
+}
+
 static void deliver(http_req *r, void *ctx)
 {
     dcdn *d = ctx;
@@ -240,15 +284,47 @@ static void deliver(http_req *r, void *ctx)
         http_reply_problem(r, 414, "URI Too Long", NULL, NULL);
         return;
     }
+    hop_result hr = {.allowed = true};
+    char cip[INET6_ADDRSTRLEN] = "";
+    if (known)
+        inet_ntop(v6 ? AF_INET6 : AF_INET, client.bytes, cip, sizeof cip);
+    if (d->us.present && known && !authorize(d, r, cip, target, sizeof target, &hr)) {
+        char code[8];
+        snprintf(code, sizeof code, "%d", (int)hr.code);
+        metric_add(d->m_us_refused, 1);
+        log_kv(LOG_INFO, "URI signing: request refused", "code", code, "method", hop_method_name(hr.method),
+               "reason", hr.reason, "client", cip, "path", path, NULL);
+        http_reply_problem(r, 403, "Forbidden", "the request is not authorized for this content", NULL);
+        hop_result_free(&hr);
+        return;
+    }
     if (!known ||
         !location_for(d, &client, target, loc, sizeof loc, sid, sizeof sid)) {
+        hop_result_free(&hr);
         http_add_header(r, "Retry-After", "10");
         http_reply_problem(r, 503, "Service Unavailable", "no surrogate available for this client", NULL);
         return;
     }
+    if (hr.method != HOP_OPEN) { /* our surrogates check our tokens */
+        metric_add(hr.method == HOP_COOKIE ? d->m_us_ok_cookie : d->m_us_ok_token, 1);
+        char *signed_loc = hop_next_location(&d->us.conf, NULL, 0, &hr, d->cdn_id, loc, wall_ms() / 1000);
+        if (!signed_loc || strlen(signed_loc) >= sizeof loc) {
+            free(signed_loc);
+            hop_result_free(&hr);
+            log_kv(LOG_ERROR, "cannot sign the redirect for the surrogate", "surrogate", sid, NULL);
+            http_reply_problem(r, 500, "Internal Server Error", "the redirect cannot be signed", NULL);
+            return;
+        }
+        strcpy(loc, signed_loc);
+        free(signed_loc);
+    }
     metric_add(d->m_redirects, 1);
     http_add_header(r, "Location", loc);
     http_add_header(r, "Cache-Control", "no-store");
+    for (int c = 0; c < 2; c++)
+        if (hr.set_cookie[c])
+            http_add_header(r, "Set-Cookie", hr.set_cookie[c]);
+    hop_result_free(&hr);
     http_reply(r, 302, NULL, NULL, 0);
 }
 
@@ -448,6 +524,12 @@ bool router_start(dcdn *d)
     d->m_fci_push_fail = metrics_series(m, "cdni_fci_advertisements_total", "result=\"failed\"", "counter", "FCI pushes to uCDNs");
     d->m_hb_ok = metrics_series(m, "cdni_heartbeats_sent_total", "result=\"ok\"", "counter", "heartbeats to uCDNs");
     d->m_hb_fail = metrics_series(m, "cdni_heartbeats_sent_total", "result=\"failed\"", "counter", "heartbeats to uCDNs");
+    d->m_us_ok_token = metrics_series(m, "cdni_uri_signing_total", "result=\"authorized\",method=\"token\"",
+                                      "counter", "URI-signing decisions on end-user requests");
+    d->m_us_ok_cookie = metrics_series(m, "cdni_uri_signing_total", "result=\"authorized\",method=\"cookie\"",
+                                       "counter", "URI-signing decisions on end-user requests");
+    d->m_us_refused = metrics_series(m, "cdni_uri_signing_total", "result=\"refused\"", "counter",
+                                     "URI-signing decisions on end-user requests");
     refresh_surrogates(d);
     if (pthread_create(&d->peer_th, NULL, peer_thread, d) != 0)
         return false;

@@ -39,6 +39,10 @@ for i in $(seq 100); do
     http://127.0.0.1:8082/v1/route/explain | grep -q '"selected"' && break
   sleep 0.1
 done
+# a CSP-signed token (RFC 9246) for everything under /vod/m1/, valid for a day
+exp=$(( $(date +%s) + 86400 ))
+tok=$(bin/cdnictl token sign --key examples/keys/acme-media.private.jwk --claims \
+  "{\"iss\":\"acme-media\",\"aud\":\"ucdn-a\",\"exp\":$exp,\"cdniuc\":\"regex:http://video\\\\.example\\\\.com/vod/m1/.*\"}")
 
 cat <<TXT
 
@@ -53,9 +57,22 @@ cdni-gateway is running (logs: $state/*.log)
         delivery  http://127.0.0.1:9084   (end users, iterative mode)
 
 Try:
-  # a player's request: one 302 from the uCDN straight to the dCDN's surrogate se1
-  # (the dCDN advertised its footprint and capabilities, the uCDN asked its RI)
+  # /vod/m1/ is URI-signed (MI.UriSigning): without a token, 403
   curl -sI -H 'Host: video.example.com' 'http://127.0.0.1:8083/vod/m1/seg_001.ts?session=42'
+
+  # a player's request with the CSP's token: one 302 from the uCDN straight to the
+  # dCDN's surrogate se1 (the dCDN advertised its footprint and capabilities, the uCDN
+  # asked its RI), carrying a token the uCDN signed for the dCDN, not the CSP's
+  curl -sI -H 'Host: video.example.com' \\
+    'http://127.0.0.1:8083/vod/m1/seg_001.ts?session=42&URISigningPackage=$tok'
+
+  # a master playlist also starts a session cookie (CDNISession) for collection m1
+  curl -sI -H 'Host: video.example.com' \\
+    'http://127.0.0.1:8083/vod/m1/master.m3u8?URISigningPackage=$tok'
+
+  # check a token as a CDN would (the uCDN's, from a Location above)
+  bin/cdnictl token verify --keys examples/keys/ucdn-a.jwks --aud dcdn-b \\
+    --uri http://127.0.0.1:9085/vod/m1/seg_001.ts TOKEN
 
   # why it went there, and what happens for a client outside the dCDN's footprint
   bin/cdnictl route explain --ucdn http://127.0.0.1:8082 --token operator-ucdn-example-token \\

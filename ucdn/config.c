@@ -29,7 +29,7 @@ static bool tokens(json_t *root, const char *key, const char *who_key, bool requ
         char ip[JPATH_MAX];
         jpath_idx(ip, ap, i);
         const char *who = NULL, *tok = NULL;
-        const char *const allowed[] = {who_key, "token", NULL};
+        const char *const allowed[] = {who_key, "token", "uri_signing_keys", NULL};
         if (!json_is_object(t))
             return jfail(e, ip, "expected an object");
         if (!jonly(t, ip, allowed, e) || !jget_str(t, who_key, ip, true, &who, e) ||
@@ -52,7 +52,7 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
 {
     static const char *const keys[] = {"id", "token", "ri_url", "ri_token", "fci_url",
                                        "delivery_url", "priority", "weight", "max_load",
-                                       "enabled", NULL};
+                                       "enabled", "audience", "uri_signing_key", NULL};
     json_t *arr = NULL;
     if (!jget_arr(root, "peers", "$", true, &arr, e))
         return false;
@@ -60,6 +60,7 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
     if (n > ROUTE_MAX_PEERS)
         return jfail(e, "$.peers", "at most %d peers", ROUTE_MAX_PEERS);
     u->peers = calloc(n ? n : 1, sizeof *u->peers);
+    u->peer_sig = calloc(n ? n : 1, sizeof *u->peer_sig);
     u->peer_tokens = calloc(n + 1, sizeof *u->peer_tokens);
     for (size_t i = 0; i < n; i++) {
         char ip[JPATH_MAX], fp[JPATH_MAX];
@@ -79,8 +80,22 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
             !jget_str(o, "delivery_url", ip, false, &p->delivery_url, e) ||
             !jget_int(o, "priority", ip, false, 0, 1000000, &prio, e) ||
             !jget_int(o, "weight", ip, false, 1, 1000000, &weight, e) ||
-            !jget_bool(o, "enabled", ip, false, &enabled, e))
+            !jget_bool(o, "enabled", ip, false, &enabled, e) ||
+            !jget_str(o, "audience", ip, false, &u->peer_sig[i].audience, e))
             return false;
+        const char *skf = NULL;
+        if (!jget_str(o, "uri_signing_key", ip, false, &skf, e))
+            return false;
+        if (skf) {
+            jpath_key(fp, ip, "uri_signing_key");
+            jwk_set *ks = &u->peer_sig[i].key;
+            if (!hop_trust_load(skf, fp, ks, e))
+                return false;
+            jws_alg a = ks->n == 1 && ks->keys[0].kty == JWK_EC_P256 ? JWS_ES256 : JWS_HS256;
+            if (ks->n != 1 || (a == JWS_ES256 && !ks->keys[0].has_private) || !jws_key_fits(&ks->keys[0], a))
+                return jfail(e, fp, "expected one signing key (EC P-256 with \"d\", or an oct secret of 32+ bytes)");
+            u->peer_sig[i].alg = a;
+        }
         if (strlen(p->token) < 16) {
             jpath_key(fp, ip, "token");
             return jfail(e, fp, "tokens must be at least 16 characters");
@@ -116,6 +131,8 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
         p->enabled = enabled;
         p->id_hash = route_hash(p->id, strlen(p->id));
         u->peer_tokens[i] = (http_token){p->token, p->id};
+        if (!u->peer_sig[i].audience)
+            u->peer_sig[i].audience = p->id;
     }
     u->n_peers = n;
     u->n_peer = n;
@@ -266,7 +283,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "csp_tokens", "peers", "operator_token",
-                                            "metadata", "routing", NULL};
+                                            "metadata", "routing", "uri_signing", NULL};
     static const char *const md_keys[] = {"public_url", "max_age_s", "link_paths", "extra_types", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
@@ -295,6 +312,22 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
         return false;
     if (u->n_csp == 0)
         return jfail(e, "$.csp_tokens", "at least one CSP token is needed");
+    if (!hop_keys_parse(root, u->cdn_id, &u->us, e))
+        return false;
+    /* each CSP's URI-signing keys, next to its API token */
+    u->csp_keys = calloc(u->n_csp + 1, sizeof *u->csp_keys);
+    for (size_t i = 0; i < u->n_csp; i++) {
+        const char *f = NULL;
+        char cp[JPATH_MAX], kp[JPATH_MAX];
+        jpath_idx(cp, "$.csp_tokens", i);
+        if (!jget_str(json_array_get(json_object_get(root, "csp_tokens"), i), "uri_signing_keys", cp, false, &f, e))
+            return false;
+        jpath_key(kp, cp, "uri_signing_keys");
+        if (f && !hop_trust_load(f, kp, &u->csp_keys[i], e))
+            return false;
+        if (f && !u->us.present)
+            return jfail(e, kp, "needs a uri_signing section (our signing key for the dCDNs)");
+    }
     if (u->n_peers == 0)
         return jfail(e, "$.peers", "at least one peer is needed: every peer request is authenticated");
     if (op) {

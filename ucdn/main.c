@@ -104,6 +104,10 @@ int main(int argc, char **argv)
     }
     if (st == STORE_DOWN)
         log_kv(LOG_ERROR, "redis is down at start; retrying in the background", "redis", u.redis_url, NULL);
+    if (u.us.present && !hop_keys_jti_store(&u.us, u.redis_url, u.cdn_id)) {
+        fprintf(stderr, "ucdn: $.redis: cannot open the one-time token store\n");
+        return 1;
+    }
     else if (ucdn_reload(&u))
         peering_reload(&u);
     u.sub = store_subscribe(u.redis_url, u.channel, on_change, &u);
@@ -157,6 +161,15 @@ int main(int argc, char **argv)
         free(u.rules[i].prefer);
     }
     free(u.rules);
+    for (size_t i = 0; i < u.n_peers; i++)
+        if (u.peer_sig[i].key.keys)
+            jwk_set_free(&u.peer_sig[i].key);
+    free(u.peer_sig);
+    for (size_t i = 0; u.csp_keys && i < u.n_csp; i++)
+        if (u.csp_keys[i].keys)
+            jwk_set_free(&u.csp_keys[i]);
+    free(u.csp_keys);
+    hop_keys_free(&u.us);
     free(u.peers);
     ipt_free(u.rt.trusted);
     metrics_free(u.metrics);

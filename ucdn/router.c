@@ -365,6 +365,65 @@ static void count(ucdn *u, const decision *d)
         metric_add(u->m_decision[p * RW__COUNT + d->ev[p].why], 1);
 }
 
+/* --- URI signing ------------------------------------------------------------ */
+
+/* The content's MI.UriSigning decides; the owner CSP's keys are the trusted
+ * ones. On success with a token, d->target loses the token. */
+static bool authorize(ucdn *u, http_req *r, const ucdn_index *ix, decision *d, bool https, hop_result *hr)
+{
+    mi_resolution res;
+    if (mi_resolve(ix->x, d->host, strlen(d->host), d->target, strlen(d->target), &res) != MI_RESOLVED ||
+        res.blocking)
+        return true; /* answered by the routing path (404, 403) */
+    json_t *pol = mi_effective_value(&res, "MI.UriSigning");
+    if (!pol)
+        return true;
+    const char *owner = ix->csp[res.host - ix->x->hosts];
+    us_trust trust[8];
+    size_t nt = 0;
+    for (size_t i = 0; i < u->n_csp && nt < 8; i++)
+        if (u->csp_keys[i].n && strcmp(u->csp_tokens[i].identity, owner) == 0)
+            trust[nt++] = (us_trust){NULL, &u->csp_keys[i]};
+    if (!d->client_text[0])
+        inet_ntop(d->client.ip.v6 ? AF_INET6 : AF_INET, d->client.ip.bytes, d->client_text,
+                  sizeof d->client_text);
+    json_t *grp = mi_effective_value(&res, "MI.Grouping");
+    unsigned ct = route_content_type(d->target, d->path_len);
+    hop_request q = {.scheme = https ? "https" : "http",
+                     .host = d->host,
+                     .target = d->target,
+                     .cookie = http_header(r, "Cookie"),
+                     .client_ip = d->client_text,
+                     .now = wall_ms() / 1000,
+                     .policy = pol,
+                     .collection = json_string_value(json_object_get(grp, "ccid")),
+                     .top_manifest = ct == CT_HLS || ct == CT_DASH};
+    if (!hop_check(&u->us.conf, trust, nt, &q, hr))
+        return false;
+    metric_add(hr->method == HOP_COOKIE ? u->m_us_ok_cookie : u->m_us_ok_token, hr->method != HOP_OPEN);
+    if (hr->target) {
+        char *qm = strchr(hr->target, '?');
+        if (qm)
+            *qm = 0;
+        bool ok = set_target(d, hr->target, qm ? qm + 1 : "");
+        if (qm)
+            *qm = '?';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static void refuse(ucdn *u, http_req *r, const decision *d, const hop_result *hr)
+{
+    char code[8];
+    snprintf(code, sizeof code, "%d", (int)hr->code);
+    metric_add(u->m_us_refused, 1);
+    log_kv(LOG_INFO, "URI signing: request refused", "code", code, "method", hop_method_name(hr->method),
+           "reason", hr->reason, "client", d->client_text, "host", d->host, "path", http_path(r), NULL);
+    http_reply_problem(r, 403, "Forbidden", "the request is not authorized for this content", NULL);
+}
+
 static void deliver(http_req *r, void *ctx)
 {
     ucdn *u = ctx;
@@ -390,11 +449,24 @@ static void deliver(http_req *r, void *ctx)
     bool https = proto && strcasecmp(proto, "https") == 0;
 
     snap_ref *iref, *sref;
-    const mi_host_index *x = snapshot_acquire(&u->index, &iref);
+    const ucdn_index *ix = snapshot_acquire(&u->index, &iref);
+    const mi_host_index *x = ix ? ix->x : NULL;
     const route_snap *s = snapshot_acquire(&u->routing, &sref);
     uint64_t exclude = 0;
     char location[3 * URL_MAX_LEN];
     bool have = false;
+    hop_result hr = {.allowed = true};
+    char orig_target[sizeof d->target];
+    if (u->us.present && x) {
+        strcpy(orig_target, d->target);
+        if (!authorize(u, r, ix, d, https, &hr)) {
+            refuse(u, r, d, &hr);
+            hop_result_free(&hr);
+            snapshot_release(&u->routing, sref);
+            snapshot_release(&u->index, iref);
+            return;
+        }
+    }
     for (int attempt = 0; attempt <= (int)u->n_peers && !have; attempt++) {
         decide(u, s, x, d, https, exclude, thread_random());
         if (d->rs != MI_RESOLVED || d->res.blocking || d->chosen < 0)
@@ -416,8 +488,21 @@ static void deliver(http_req *r, void *ctx)
             have = url_join(base, d->target, location, sizeof location);
         }
     }
+    if (have && hr.method != HOP_OPEN) { /* the dCDN gets a token of ours */
+        const struct peer_signing *ps = &u->peer_sig[d->chosen];
+        char *signed_loc = hop_next_location(&u->us.conf, ps->key.n ? &ps->key.keys[0] : NULL, ps->alg, &hr,
+                                             ps->audience, location, wall_ms() / 1000);
+        have = signed_loc && strlen(signed_loc) < sizeof location;
+        if (have)
+            strcpy(location, signed_loc);
+        else
+            log_kv(LOG_ERROR, "cannot sign the redirect for the dCDN", "peer", u->peers[d->chosen].id, NULL);
+        free(signed_loc);
+    }
+    /* the fallback (the CSP's origin, say) gets the request as it came */
     bool fallback = !have && u->rt.fallback_url && d->rs == MI_RESOLVED && !d->res.blocking &&
-                    url_join(u->rt.fallback_url, d->target, location, sizeof location);
+                    url_join(u->rt.fallback_url, hr.method != HOP_OPEN ? orig_target : d->target, location,
+                             sizeof location);
     if (d->rs == MI_NO_HOST || d->rs == MI_UNLINKED) {
         http_reply_problem(r, 404, "Not Found", "no delivery service for this host", NULL);
     } else if (d->res.blocking) {
@@ -429,6 +514,9 @@ static void deliver(http_req *r, void *ctx)
         metric_add(have ? u->m_redirects : u->m_fallback, 1);
         http_add_header(r, "Location", location);
         http_add_header(r, "Cache-Control", "no-store");
+        for (int c = 0; c < 2; c++)
+            if (hr.set_cookie[c])
+                http_add_header(r, "Set-Cookie", hr.set_cookie[c]);
         http_reply(r, u->rt.redirect_status, NULL, NULL, 0);
     } else {
         count(u, d);
@@ -441,6 +529,7 @@ static void deliver(http_req *r, void *ctx)
                            "no downstream CDN can serve this request now and no fallback is configured",
                            json_pack("{s:o}", "candidates", why));
     }
+    hop_result_free(&hr);
     snapshot_release(&u->routing, sref);
     snapshot_release(&u->index, iref);
 }
@@ -492,7 +581,8 @@ static void explain(http_req *r, void *ctx)
     snprintf(d->client_text, sizeof d->client_text, "%s", cip);
     client_geo(u, &d->client);
     snap_ref *iref, *sref;
-    const mi_host_index *x = snapshot_acquire(&u->index, &iref);
+    const ucdn_index *ix = snapshot_acquire(&u->index, &iref);
+    const mi_host_index *x = ix ? ix->x : NULL;
     const route_snap *s = snapshot_acquire(&u->routing, &sref);
     decide(u, s, x, d, https, 0, 0);
     json_t *client = json_pack("{s:s}", "ip", cip);
@@ -628,7 +718,17 @@ static bool load_geo(ucdn *u)
     return ok && u->geo;
 }
 
-static void index_free(void *x) { mi_host_index_free(x); }
+static void index_free(void *p)
+{
+    ucdn_index *ix = p;
+    if (!ix)
+        return;
+    for (size_t i = 0; ix->x && i < ix->x->n_hosts; i++)
+        free(ix->csp[i]);
+    free(ix->csp);
+    mi_host_index_free(ix->x);
+    free(ix);
+}
 
 bool router_init(ucdn *u)
 {
@@ -669,6 +769,12 @@ bool router_init(ucdn *u)
                                      "dCDN heartbeats received");
     u->m_routing_rebuilds = metrics_series(m, "cdni_routing_rebuilds_total", "", "counter",
                                            "routing snapshot rebuilds");
+    u->m_us_ok_token = metrics_series(m, "cdni_uri_signing_total", "result=\"authorized\",method=\"token\"",
+                                      "counter", "URI-signing decisions on end-user requests");
+    u->m_us_ok_cookie = metrics_series(m, "cdni_uri_signing_total", "result=\"authorized\",method=\"cookie\"",
+                                       "counter", "URI-signing decisions on end-user requests");
+    u->m_us_refused = metrics_series(m, "cdni_uri_signing_total", "result=\"refused\"", "counter",
+                                     "URI-signing decisions on end-user requests");
     return true;
 }
 

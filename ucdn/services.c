@@ -94,7 +94,25 @@ bool ucdn_reload(ucdn *u)
         list[k++] = (mi_service){svcs->element[2 * i]->str, host, svc};
     }
     unsigned long long version = strtoull(r->element[0]->str ? r->element[0]->str : "0", NULL, 10);
-    mi_catalog *c = mi_catalog_build(list, k, u->public_url, u->link_paths, version);
+    /* when we re-sign, peers see tokens from us: the metadata they get says so */
+    mi_service *peer_list = list;
+    json_t **peer_md = NULL;
+    if (u->us.present) {
+        peer_list = calloc(k + 1, sizeof *peer_list);
+        peer_md = calloc(k + 1, sizeof *peer_md);
+        for (size_t i = 0; i < k; i++) {
+            peer_md[i] = json_deep_copy(list[i].metadata);
+            hop_policy_for_peers(peer_md[i], u->us.conf.issuer);
+            peer_list[i] = (mi_service){list[i].id, list[i].host, peer_md[i]};
+        }
+    }
+    mi_catalog *c = mi_catalog_build(peer_list, k, u->public_url, u->link_paths, version);
+    if (peer_md) {
+        for (size_t i = 0; i < k; i++)
+            json_decref(peer_md[i]);
+        free(peer_md);
+        free(peer_list);
+    }
     /* the same services as one resolvable HostIndex, for request routing */
     json_t *hosts = json_array();
     for (size_t i = 0; i < k; i++) {
@@ -111,11 +129,22 @@ bool ucdn_reload(ucdn *u)
         mi_host_index_free(x);
         x = NULL;
     }
-    if (!x)
+    ucdn_index *ix = x ? calloc(1, sizeof *ix) : NULL;
+    if (ix && (ix->csp = calloc(k + 1, sizeof *ix->csp)) != NULL) {
+        ix->x = x;
+        for (size_t i = 0; i < k && i < x->n_hosts; i++) /* hosts keep the list's order */
+            ix->csp[i] = strdup(json_string_value(json_object_get(records[i], "csp")) ?: "");
+    } else if (ix) {
+        free(ix);
+        ix = NULL;
+    }
+    if (!ix) {
+        mi_host_index_free(x);
         log_kv(LOG_ERROR, "routing index of the services failed; keeping the previous one", "path",
                e.path, "reason", e.reason, NULL);
-    else
-        snapshot_publish(&u->index, x);
+    } else {
+        snapshot_publish(&u->index, ix);
+    }
     for (size_t i = 0; i < k; i++)
         json_decref(records[i]);
     free(records);

@@ -13,7 +13,14 @@
 #include "common/store.h"
 #include "interfaces/metadata.h"
 #include "interfaces/mi_server.h"
+#include "signing/hop.h"
 #include "ucdn/routing.h"
+
+/* The routing index of the published services, with each host's owner. */
+typedef struct {
+    mi_host_index *x;
+    char **csp; /* csp[i]: owner of x->hosts[i] */
+} ucdn_index;
 
 typedef struct {
     json_t *config; /* owns every string below that came from it */
@@ -34,7 +41,7 @@ typedef struct {
     metrics *metrics;
     metric_cell *m_reloads, *m_reload_errors, *m_services, *m_version, *m_writes;
     snapshot_holder catalog; /* mi_catalog */
-    snapshot_holder index;   /* mi_host_index of the same services, for routing */
+    snapshot_holder index;   /* ucdn_index of the same services, for routing */
     mi_server_ctx mi;
     daemon_ops ops;
     pthread_mutex_t reload_mu;
@@ -71,6 +78,16 @@ typedef struct {
     metric_cell *m_unroutable, *m_fallback, *m_redirects, *m_ri_hit, *m_ri_ok, *m_ri_fail,
         *m_fci_updates, *m_heartbeats, *m_routing_rebuilds;
     char key_fci[128], key_hb[128], peer_channel[128];
+
+    /* URI signing (RFC 9246): CSP tokens checked, our tokens minted per dCDN */
+    hop_keys us;
+    jwk_set *csp_keys;  /* [i] for csp_tokens[i]; keys.n 0: none */
+    struct peer_signing {
+        const char *audience; /* aud of the tokens we mint for this dCDN */
+        jwk_set key;          /* a key for this dCDN only (shared HS256), or none */
+        jws_alg alg;
+    } *peer_sig;
+    metric_cell *m_us_ok_token, *m_us_ok_cookie, *m_us_refused;
 
     char key_services[128], key_versions[128], key_svchost[128], key_hosts[128],
         key_version[128], key_history[128], channel[128];
