@@ -390,6 +390,15 @@ static int token_sign(void)
     return rc;
 }
 
+static int print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    printf("%s\n", s);
+    free(s);
+    json_decref(j);
+    return 0;
+}
+
 static int key_generate(const char *kty, const char *kid)
 {
     jwk k;
@@ -400,11 +409,7 @@ static int key_generate(const char *kty, const char *kid)
         return 1;
     if (!ec)
         strcpy(k.alg, "HS256");
-    json_t *j = jwk_to_json(&k, true);
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    printf("%s\n", s);
-    free(s);
-    json_decref(j);
+    print_json(jwk_to_json(&k, true));
     jwk_clear(&k);
     return 0;
 }
@@ -420,11 +425,7 @@ static int key_public(const char *file)
     json_t *keys = json_array();
     for (size_t i = 0; i < ks.n; i++)
         json_array_append_new(keys, jwk_to_json(&ks.keys[i], ks.keys[i].kty == JWK_OCT));
-    json_t *j = json_pack("{s:o}", "keys", keys);
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    printf("%s\n", s);
-    free(s);
-    json_decref(j);
+    print_json(json_pack("{s:o}", "keys", keys));
     jwk_set_free(&ks);
     return 0;
 }

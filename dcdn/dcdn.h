@@ -85,7 +85,6 @@ typedef struct {
     const char **extra_types;
     mi_policy policy;
     hop_keys us; /* URI signing: upstream tokens checked, surrogate tokens minted */
-    metric_cell *m_us_ok_token, *m_us_ok_cookie, *m_us_refused;
     http_server_conf op_conf;
     http_token *op_tokens;
     size_t n_op;

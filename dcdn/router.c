@@ -259,6 +259,7 @@ static bool authorize(dcdn *d, http_req *r, const char *client_ip, char *target,
                              .collection = json_string_value(json_object_get(grp, "ccid")),
                              .top_manifest = is_manifest(target)};
             ok = hop_check(&d->us.conf, &trust, up->us_keys.n ? 1 : 0, &q, hr);
+            hop_record(&d->us, hr, client_ip, host, http_path(r));
             if (ok && hr->target) {
                 ok = strlen(hr->target) < cap;
                 if (ok)
@@ -289,11 +290,6 @@ static void deliver(http_req *r, void *ctx)
     if (known)
         inet_ntop(v6 ? AF_INET6 : AF_INET, client.bytes, cip, sizeof cip);
     if (d->us.present && known && !authorize(d, r, cip, target, sizeof target, &hr)) {
-        char code[8];
-        snprintf(code, sizeof code, "%d", (int)hr.code);
-        metric_add(d->m_us_refused, 1);
-        log_kv(LOG_INFO, "URI signing: request refused", "code", code, "method", hop_method_name(hr.method),
-               "reason", hr.reason, "client", cip, "path", path, NULL);
         http_reply_problem(r, 403, "Forbidden", "the request is not authorized for this content", NULL);
         hop_result_free(&hr);
         return;
@@ -306,7 +302,6 @@ static void deliver(http_req *r, void *ctx)
         return;
     }
     if (hr.method != HOP_OPEN) { /* our surrogates check our tokens */
-        metric_add(hr.method == HOP_COOKIE ? d->m_us_ok_cookie : d->m_us_ok_token, 1);
         char *signed_loc = hop_next_location(&d->us.conf, NULL, 0, &hr, d->cdn_id, loc, wall_ms() / 1000);
         if (!signed_loc || strlen(signed_loc) >= sizeof loc) {
             free(signed_loc);
@@ -524,12 +519,7 @@ bool router_start(dcdn *d)
     d->m_fci_push_fail = metrics_series(m, "cdni_fci_advertisements_total", "result=\"failed\"", "counter", "FCI pushes to uCDNs");
     d->m_hb_ok = metrics_series(m, "cdni_heartbeats_sent_total", "result=\"ok\"", "counter", "heartbeats to uCDNs");
     d->m_hb_fail = metrics_series(m, "cdni_heartbeats_sent_total", "result=\"failed\"", "counter", "heartbeats to uCDNs");
-    d->m_us_ok_token = metrics_series(m, "cdni_uri_signing_total", "result=\"authorized\",method=\"token\"",
-                                      "counter", "URI-signing decisions on end-user requests");
-    d->m_us_ok_cookie = metrics_series(m, "cdni_uri_signing_total", "result=\"authorized\",method=\"cookie\"",
-                                       "counter", "URI-signing decisions on end-user requests");
-    d->m_us_refused = metrics_series(m, "cdni_uri_signing_total", "result=\"refused\"", "counter",
-                                     "URI-signing decisions on end-user requests");
+    hop_keys_metrics(&d->us, m);
     refresh_surrogates(d);
     if (pthread_create(&d->peer_th, NULL, peer_thread, d) != 0)
         return false;

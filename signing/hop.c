@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log.h"
+
 const char *hop_method_name(hop_method m)
 {
     return m == HOP_TOKEN ? "token" : m == HOP_COOKIE ? "cookie" : "none";
@@ -340,4 +342,28 @@ void hop_keys_free(hop_keys *k)
         jwk_set_free(&k->enc);
     store_close(k->jti.store);
     memset(k, 0, sizeof *k);
+}
+
+void hop_keys_metrics(hop_keys *k, metrics *m)
+{
+    static const char help[] = "URI-signing decisions on end-user requests";
+    k->m_token = metrics_series(m, "cdni_uri_signing_total", "result=\"authorized\",method=\"token\"", "counter",
+                                help);
+    k->m_cookie = metrics_series(m, "cdni_uri_signing_total", "result=\"authorized\",method=\"cookie\"",
+                                 "counter", help);
+    k->m_refused = metrics_series(m, "cdni_uri_signing_total", "result=\"refused\"", "counter", help);
+}
+
+void hop_record(const hop_keys *k, const hop_result *r, const char *client, const char *host, const char *path)
+{
+    if (r->allowed) {
+        if (r->method != HOP_OPEN)
+            metric_add(r->method == HOP_COOKIE ? k->m_cookie : k->m_token, 1);
+        return;
+    }
+    metric_add(k->m_refused, 1);
+    char code[8];
+    snprintf(code, sizeof code, "%d", (int)r->code);
+    log_kv(LOG_INFO, "URI signing: request refused", "code", code, "method", hop_method_name(r->method),
+           "reason", r->reason, "client", client, "host", host ? host : "-", "path", path, NULL);
 }

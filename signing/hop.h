@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "common/metrics.h"
 #include "common/store.h"
 #include "signing/cookie_auth.h"
 #include "signing/uri_signing.h"
@@ -107,12 +108,19 @@ typedef struct {
         char prefix[160];
         long long max_ttl_s;
     } jti;
+    metric_cell *m_token, *m_cookie, *m_refused; /* cdni_uri_signing_total */
 } hop_keys;
 
 bool hop_keys_parse(json_t *root, const char *cdn_id, hop_keys *out, jerr *e);
 /* one-time tokens remembered in Redis (SET NX EX), refused when Redis is away */
 bool hop_keys_jti_store(hop_keys *k, const char *redis_url, const char *cdn_id);
 void hop_keys_free(hop_keys *k);
+
+/* cdni_uri_signing_total{result,method} in m; then hop_record() counts one
+ * decision and logs a refusal (code, method, reason) for the operator. */
+void hop_keys_metrics(hop_keys *k, metrics *m);
+void hop_record(const hop_keys *k, const hop_result *r, const char *client, const char *host,
+                const char *path);
 
 /* A JWK Set file named at path (for trusted keys of peers and CSPs). */
 bool hop_trust_load(const char *file, const char *path, jwk_set *out, jerr *e);

@@ -398,31 +398,23 @@ static bool authorize(ucdn *u, http_req *r, const ucdn_index *ix, decision *d, b
                      .policy = pol,
                      .collection = json_string_value(json_object_get(grp, "ccid")),
                      .top_manifest = ct == CT_HLS || ct == CT_DASH};
-    if (!hop_check(&u->us.conf, trust, nt, &q, hr))
+    bool ok = hop_check(&u->us.conf, trust, nt, &q, hr);
+    hop_record(&u->us, hr, d->client_text, d->host, http_path(r));
+    if (!ok)
         return false;
-    metric_add(hr->method == HOP_COOKIE ? u->m_us_ok_cookie : u->m_us_ok_token, hr->method != HOP_OPEN);
     if (hr->target) {
         char *qm = strchr(hr->target, '?');
         if (qm)
             *qm = 0;
-        bool ok = set_target(d, hr->target, qm ? qm + 1 : "");
+        bool fits = set_target(d, hr->target, qm ? qm + 1 : "");
         if (qm)
             *qm = '?';
-        if (!ok)
+        if (!fits)
             return false;
     }
     return true;
 }
 
-static void refuse(ucdn *u, http_req *r, const decision *d, const hop_result *hr)
-{
-    char code[8];
-    snprintf(code, sizeof code, "%d", (int)hr->code);
-    metric_add(u->m_us_refused, 1);
-    log_kv(LOG_INFO, "URI signing: request refused", "code", code, "method", hop_method_name(hr->method),
-           "reason", hr->reason, "client", d->client_text, "host", d->host, "path", http_path(r), NULL);
-    http_reply_problem(r, 403, "Forbidden", "the request is not authorized for this content", NULL);
-}
 
 static void deliver(http_req *r, void *ctx)
 {
@@ -460,7 +452,7 @@ static void deliver(http_req *r, void *ctx)
     if (u->us.present && x) {
         strcpy(orig_target, d->target);
         if (!authorize(u, r, ix, d, https, &hr)) {
-            refuse(u, r, d, &hr);
+            http_reply_problem(r, 403, "Forbidden", "the request is not authorized for this content", NULL);
             hop_result_free(&hr);
             snapshot_release(&u->routing, sref);
             snapshot_release(&u->index, iref);
@@ -769,12 +761,7 @@ bool router_init(ucdn *u)
                                      "dCDN heartbeats received");
     u->m_routing_rebuilds = metrics_series(m, "cdni_routing_rebuilds_total", "", "counter",
                                            "routing snapshot rebuilds");
-    u->m_us_ok_token = metrics_series(m, "cdni_uri_signing_total", "result=\"authorized\",method=\"token\"",
-                                      "counter", "URI-signing decisions on end-user requests");
-    u->m_us_ok_cookie = metrics_series(m, "cdni_uri_signing_total", "result=\"authorized\",method=\"cookie\"",
-                                       "counter", "URI-signing decisions on end-user requests");
-    u->m_us_refused = metrics_series(m, "cdni_uri_signing_total", "result=\"refused\"", "counter",
-                                     "URI-signing decisions on end-user requests");
+    hop_keys_metrics(&u->us, m);
     return true;
 }
 

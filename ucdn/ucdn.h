@@ -87,7 +87,6 @@ typedef struct {
         jwk_set key;          /* a key for this dCDN only (shared HS256), or none */
         jws_alg alg;
     } *peer_sig;
-    metric_cell *m_us_ok_token, *m_us_ok_cookie, *m_us_refused;
 
     char key_services[128], key_versions[128], key_svchost[128], key_hosts[128],
         key_version[128], key_history[128], channel[128];
