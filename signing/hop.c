@@ -197,6 +197,12 @@ char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, const ho
     } else {
         /* cdnistt and cdniets travel on: each hop renews for its own host */
         claims = us_hop_claims(r->claims, now, c->issuer, true, next_aud, location);
+        /* cdnistt 2 (RFC 9246 §3.3.1): renewal through the redirect's query,
+         * so the token handed on is the renewed one */
+        json_t *stt = claims ? json_object_get(claims, "cdnistt") : NULL;
+        json_t *ets = claims ? json_object_get(claims, "cdniets") : NULL;
+        if (json_integer_value(stt) == 2 && json_is_number(ets) && json_number_value(ets) > 0)
+            json_object_set_new(claims, "exp", json_integer(now + (long long)json_number_value(ets)));
         const char *uc = claims ? json_string_value(json_object_get(claims, "cdniuc")) : NULL;
         if (uc && strncmp(uc, "regex:", 6) == 0) {
             char *rx = dir_regex(location);

@@ -10,8 +10,10 @@
  *     hop (the dCDN, or a surrogate), so that no CDN needs the secret of the
  *     one before it.
  *   A token asking for renewal by cookie (cdnistt 1) gets a renewed token
- *     in a Set-Cookie on our answer; an authorized top-level manifest gets
- *     a session cookie when session cookies are on.
+ *     in a Set-Cookie on our answer; by query (cdnistt 2, for redirects
+ *     across domains) the token in our Location is the renewed one, expiring
+ *     cdniets seconds from now; an authorized top-level manifest gets a
+ *     session cookie when session cookies are on.
  *
  * The result carries the RFC 9246 verification code and the method, for
  * the CDNI log; the reason is for the operational log only. */

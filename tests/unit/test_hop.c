@@ -161,6 +161,24 @@ static void test_session_cookie_and_renewal(void **st)
     assert_non_null(r.set_cookie[0]); /* renewed again: the chain goes on */
     hop_result_free(&r);
     free(t);
+    /* renewal by query (cdnistt 2): the token in our redirect is the renewed one */
+    t = tok(&csp, "{\"exp\":2000000010,\"cdnistt\":2,\"cdniets\":45,\"cdniuc\":\"regex:https://v\\\\.example/.*\"}");
+    snprintf(target, sizeof target, "/vod/seg_11.ts?URISigningPackage=%s", t);
+    assert_true(run(target, NULL, on, false, &r));
+    assert_null(r.set_cookie[0]);
+    loc = hop_next_location(&conf, NULL, 0, &r, "dcdn-b", "http://se1/vod/seg_11.ts", NOW);
+    assert_non_null(loc);
+    jws_verified jv;
+    const char *rt = strstr(loc, "URISigningPackage=") + 18;
+    assert_int_equal(jws_verify(rt, strlen(rt), NULL, &my_set, &jv), JWS_OK);
+    json_t *rc = json_loadb((const char *)jv.payload, jv.payload_len, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(rc, "exp")), NOW + 45);
+    assert_int_equal(json_integer_value(json_object_get(rc, "cdnistt")), 2);
+    json_decref(rc);
+    jws_verified_free(&jv);
+    free(loc);
+    hop_result_free(&r);
+    free(t);
     json_decref(on);
 }
 
