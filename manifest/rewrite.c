@@ -1,0 +1,135 @@
+/* Manifest rewrite policy. See rewrite.h. */
+#include "manifest/rewrite.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/url.h"
+
+/* Length of the "scheme://authority" of an absolute http(s) URI, or 0. */
+static size_t origin_len(const char *u, size_t n, size_t *host_off, size_t *host_len)
+{
+    size_t s;
+    if (n > 7 && strncasecmp(u, "http://", 7) == 0)
+        s = 7;
+    else if (n > 8 && strncasecmp(u, "https://", 8) == 0)
+        s = 8;
+    else
+        return 0;
+    size_t e = s;
+    while (e < n && u[e] != '/' && u[e] != '?' && u[e] != '#')
+        e++;
+    size_t h = s, he = e;
+    for (size_t i = s; i < e; i++)
+        if (u[i] == '@')
+            h = i + 1; /* userinfo */
+    if (h < he && u[h] == '[') { /* IPv6 literal */
+        const char *rb = memchr(u + h, ']', he - h);
+        he = rb ? (size_t)(rb - u) + 1 : he;
+    } else {
+        const char *colon = memchr(u + h, ':', he - h);
+        if (colon)
+            he = (size_t)(colon - u);
+    }
+    *host_off = h;
+    *host_len = he - h;
+    return e;
+}
+
+static bool in_set(const mf_policy *p, const char *h, size_t n)
+{
+    for (size_t i = 0; p->hosts && p->hosts[i]; i++)
+        if (strlen(p->hosts[i]) == n && strncasecmp(p->hosts[i], h, n) == 0)
+            return true;
+    return false;
+}
+
+static bool has_scheme(const char *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = u[i];
+        if (c == ':')
+            return i > 0;
+        if (c == '/' || c == '?' || c == '#')
+            return false;
+    }
+    return false;
+}
+
+bool mf_policy_prepare(mf_policy *p)
+{
+    size_t ho, hl;
+    size_t bl = p->base ? strlen(p->base) : 0, tl = p->target ? strlen(p->target) : 0;
+    size_t bo = bl ? origin_len(p->base, bl, &ho, &hl) : 0;
+    size_t to = tl ? origin_len(p->target, tl, &ho, &hl) : 0;
+    if (!bo || !to || to != tl)
+        return false;
+    /* the base's directory: path up to its last '/', before any query */
+    size_t q = bo;
+    while (q < bl && p->base[q] != '?' && p->base[q] != '#')
+        q++;
+    size_t dir = bo;
+    for (size_t i = bo; i < q; i++)
+        if (p->base[i] == '/')
+            dir = i + 1;
+    int w = snprintf(p->target_dir, sizeof p->target_dir, "%s%.*s%s", p->target, (int)(dir - bo), p->base + bo,
+                     dir == bo ? "/" : "");
+    if (w < 0 || (size_t)w >= sizeof p->target_dir)
+        return false;
+    p->target_len = tl;
+    p->target_dir_len = (size_t)w;
+    return true;
+}
+
+static mf_result emit(const mf_policy *p, const char *u, size_t n, buf *out)
+{
+    if (p->hook)
+        return p->hook(p->hook_ud, u, n, out) ? MF_REWRITTEN : MF_FAILED;
+    buf_add(out, u, n);
+    return MF_REWRITTEN;
+}
+
+mf_result mf_rewrite_uri(const mf_policy *p, const char *u, size_t n, buf *out)
+{
+    size_t ho, hl, ol = origin_len(u, n, &ho, &hl);
+    if (ol) {
+        if (!in_set(p, u + ho, hl))
+            return MF_KEPT; /* not ours to touch */
+        size_t fl = p->target_len + n - ol;
+        char stack[4096], *fin = fl <= sizeof stack ? stack : malloc(fl);
+        if (!fin)
+            return MF_FAILED;
+        memcpy(fin, p->target, p->target_len);
+        memcpy(fin + p->target_len, u + ol, n - ol);
+        mf_result r = emit(p, fin, fl, out);
+        if (fin != stack)
+            free(fin);
+        return r;
+    }
+    if (n == 0 || has_scheme(u, n) || (n >= 2 && u[0] == '/' && u[1] == '/'))
+        return MF_KEPT; /* data:, skd:, a scheme-relative reference */
+    if (!p->absolutize)
+        return p->hook ? emit(p, u, n, out) : MF_KEPT;
+    /* the common case: "seg_1.ts", "720p/index.m3u8" - target dir + ref */
+    bool simple = u[0] != '/' && u[0] != '.' && u[0] != '?' && u[0] != '#';
+    char stack[4096];
+    if (simple && p->target_dir_len + n < sizeof stack) {
+        memcpy(stack, p->target_dir, p->target_dir_len);
+        memcpy(stack + p->target_dir_len, u, n);
+        return emit(p, stack, p->target_dir_len + n, out);
+    }
+    char *abs = NULL;
+    if (url_resolve(p->base, strlen(p->base), u, n, &abs) != URL_OK)
+        return MF_KEPT; /* leave what we cannot read as it was */
+    size_t al = strlen(abs), aho, ahl, aol = origin_len(abs, al, &aho, &ahl);
+    mf_result r = MF_KEPT;
+    if (aol && p->target_len + al - aol < sizeof stack) {
+        memcpy(stack, p->target, p->target_len);
+        memcpy(stack + p->target_len, abs + aol, al - aol);
+        r = emit(p, stack, p->target_len + al - aol, out);
+    }
+    free(abs);
+    return r;
+}
