@@ -8,41 +8,51 @@
 
 #include "common/url.h"
 
-/* Length of the "scheme://authority" of an absolute http(s) URI, or 0. */
+/* Length of the "scheme://authority" of an absolute http(s) URI, or 0;
+ * the host (no userinfo, no port) at *host_off, *host_len. One pass. */
 static size_t origin_len(const char *u, size_t n, size_t *host_off, size_t *host_len)
 {
     size_t s;
-    if (n > 7 && strncasecmp(u, "http://", 7) == 0)
-        s = 7;
-    else if (n > 8 && strncasecmp(u, "https://", 8) == 0)
-        s = 8;
-    else
-        return 0;
-    size_t e = s;
-    while (e < n && u[e] != '/' && u[e] != '?' && u[e] != '#')
-        e++;
-    size_t h = s, he = e;
-    for (size_t i = s; i < e; i++)
-        if (u[i] == '@')
-            h = i + 1; /* userinfo */
-    if (h < he && u[h] == '[') { /* IPv6 literal */
-        const char *rb = memchr(u + h, ']', he - h);
-        he = rb ? (size_t)(rb - u) + 1 : he;
+    if (n > 7 && (u[0] | 0x20) == 'h' && strncasecmp(u, "http", 4) == 0) {
+        if (u[4] == ':' && u[5] == '/' && u[6] == '/')
+            s = 7;
+        else if (n > 8 && (u[4] | 0x20) == 's' && u[5] == ':' && u[6] == '/' && u[7] == '/')
+            s = 8;
+        else
+            return 0;
     } else {
-        const char *colon = memchr(u + h, ':', he - h);
-        if (colon)
-            he = (size_t)(colon - u);
+        return 0;
+    }
+    size_t h = s, colon = 0, e = s;
+    bool bracket = false;
+    for (; e < n; e++) {
+        char c = u[e];
+        if (c == '/' || c == '?' || c == '#')
+            break;
+        if (c == '@') {
+            h = e + 1;
+            colon = 0;
+        } else if (c == '[') {
+            bracket = true;
+        } else if (c == ']') {
+            bracket = false;
+            colon = 0;
+        } else if (c == ':' && !bracket) {
+            colon = e;
+        }
     }
     *host_off = h;
-    *host_len = he - h;
+    *host_len = (colon > h ? colon : e) - h;
     return e;
 }
 
 static bool in_set(const mf_policy *p, const char *h, size_t n)
 {
-    for (size_t i = 0; p->hosts && p->hosts[i]; i++)
-        if (strlen(p->hosts[i]) == n && strncasecmp(p->hosts[i], h, n) == 0)
+    for (size_t i = 0; p->hosts && p->hosts[i]; i++) {
+        size_t hl = i < MF_HOSTS_CACHED ? p->host_len[i] : strlen(p->hosts[i]);
+        if (hl == n && strncasecmp(p->hosts[i], h, n) == 0)
             return true;
+    }
     return false;
 }
 
@@ -80,6 +90,8 @@ bool mf_policy_prepare(mf_policy *p)
         return false;
     p->target_len = tl;
     p->target_dir_len = (size_t)w;
+    for (size_t i = 0; p->hosts && p->hosts[i] && i < MF_HOSTS_CACHED; i++)
+        p->host_len[i] = strlen(p->hosts[i]);
     return true;
 }
 
@@ -97,6 +109,11 @@ mf_result mf_rewrite_uri(const mf_policy *p, const char *u, size_t n, buf *out)
     if (ol) {
         if (!in_set(p, u + ho, hl))
             return MF_KEPT; /* not ours to touch */
+        if (!p->hook) { /* straight into the output */
+            buf_add(out, p->target, p->target_len);
+            buf_add(out, u + ol, n - ol);
+            return MF_REWRITTEN;
+        }
         size_t fl = p->target_len + n - ol;
         char stack[4096], *fin = fl <= sizeof stack ? stack : malloc(fl);
         if (!fin)

@@ -33,6 +33,8 @@ typedef struct {
     /* derived by mf_policy_prepare */
     char target_dir[2048];     /* target + the base's directory path, for relative URIs */
     size_t target_len, target_dir_len;
+#define MF_HOSTS_CACHED 16
+    size_t host_len[MF_HOSTS_CACHED];
 } mf_policy;
 
 /* Checks base and target and derives the rest; false if either is not an

@@ -199,7 +199,9 @@ static void test_hook_refusals_and_limits(void **st)
     assert_int_equal(hls_rewrite(bom, sizeof bom - 1, 1 << 20, &p, &out, NULL), HLS_OK);
     assert_string_equal(out.data, "\xEF\xBB\xBF#EXTM3U\n#EXTINF:1,\nhttp://se1/a.ts");
     buf_free(&out);
-    /* policy: base and target must be absolute http(s) */
+    /* policy: base and target must be absolute http(s); a one-letter host will do */
+    mf_policy shortest = {.base = "http://a/b", .target = "http://x"};
+    assert_true(mf_policy_prepare(&shortest));
     mf_policy bad = {.base = "/relative", .target = "http://se1"};
     assert_false(mf_policy_prepare(&bad));
     bad = (mf_policy){.base = "http://a/b", .target = "http://se1/path"};
