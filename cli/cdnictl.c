@@ -17,10 +17,13 @@
 #include "common/jcheck.h"
 #include "interfaces/metadata.h"
 #include "interfaces/mi_server.h"
+#include "manifest/manifest.h"
 #include "signing/uri_signing.h"
 
 static const char *g_ucdn, *g_dcdn, *g_token, *g_client_ip, *g_key, *g_claims, *g_keys, *g_uri,
-    *g_alg, *g_now, *g_aud;
+    *g_alg, *g_now, *g_aud, *g_base;
+static const char *g_maps[16];
+static int g_nmaps, g_absolute;
 static int g_json;
 
 static void usage_main(FILE *f)
@@ -35,6 +38,8 @@ static void usage_main(FILE *f)
             "  route explain --ucdn URL --client-ip IP CONTENT-URL\n"
             "                                      why a request goes to the dCDN it goes to\n"
             "  peer list | pull ID                 dCDN peers as the uCDN sees them; pull FCI\n"
+            "  manifest rewrite --base URL --map FROM-HOST=TO-BASE [FILE]\n"
+            "                                      point an HLS or DASH manifest at a CDN\n"
             "  key generate ec|oct KID | key public JWK-FILE\n"
             "                                      URI-signing keys (JWK)\n"
             "  token sign --key JWK --claims JSON  print an RFC 9246 signed JWT\n"
@@ -74,6 +79,15 @@ static int usage_for(const char *cmd, int code)
                    "claims as JSON when authorized, exit 1 printing the verification code and\n"
                    "the reason otherwise. Every key of JWKS-FILE is trusted for any issuer\n"
                    "(its enc keys decrypt a JWE cdniip); an aud must name --aud.\n");
+    else if (strcmp(cmd, "manifest rewrite") == 0)
+        fprintf(f, "usage: cdnictl manifest rewrite --base URL --map FROM-HOST=TO-BASE [--map ...]\n"
+                   "                               [--absolute] [FILE]\n\n"
+                   "Rewrites an HLS playlist or a DASH MPD (told from the content) read from FILE\n"
+                   "or standard input, offline, the way the gateways do (RFC 6983 options 3.2/3.3):\n"
+                   "absolute URIs on FROM-HOST lead to TO-BASE (\"http://dcdn.example:8080\"),\n"
+                   "other hosts (ad servers, key servers) are left alone. --base is the URL the\n"
+                   "manifest was fetched as; --absolute also makes relative URIs absolute on the\n"
+                   "target. The result goes to standard output, a summary to standard error.\n");
     else if (strcmp(cmd, "key generate") == 0 || strcmp(cmd, "key public") == 0)
         fprintf(f, "usage: cdnictl key generate ec|oct KID\n"
                    "       cdnictl key public JWK-FILE\n\n"
@@ -109,6 +123,9 @@ static int parse_opts(int argc, char **argv, const char *cmd)
                                          {"alg", required_argument, 0, 'a'},
                                          {"now", required_argument, 0, 'n'},
                                          {"aud", required_argument, 0, 'A'},
+                                         {"base", required_argument, 0, 'B'},
+                                         {"map", required_argument, 0, 'M'},
+                                         {"absolute", no_argument, 0, 'S'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     optind = 1;
@@ -128,6 +145,12 @@ static int parse_opts(int argc, char **argv, const char *cmd)
             g_now = optarg;
         else if (c == 'A')
             g_aud = optarg;
+        else if (c == 'B')
+            g_base = optarg;
+        else if (c == 'M' && g_nmaps < 16)
+            g_maps[g_nmaps++] = optarg;
+        else if (c == 'S')
+            g_absolute = 1;
         else if (c == 'c')
             g_client_ip = optarg;
         else if (c == 'j')
@@ -390,6 +413,79 @@ static int token_sign(void)
     return rc;
 }
 
+static int manifest_rewrite(const char *file)
+{
+    FILE *f = file ? fopen(file, "rb") : stdin;
+    if (!f) {
+        fprintf(stderr, "cdnictl: cannot open %s\n", file);
+        return 1;
+    }
+    buf in;
+    buf_init(&in, 1 << 16, 64u << 20);
+    char chunk[65536];
+    size_t r;
+    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0)
+        buf_add(&in, chunk, r);
+    if (file)
+        fclose(f);
+    if (!buf_ok(&in)) {
+        fprintf(stderr, "cdnictl: the manifest is larger than 64 MiB\n");
+        buf_free(&in);
+        return 1;
+    }
+    /* one pass per distinct target, each with the hosts that go there */
+    buf out;
+    buf_init(&out, in.len + 4096, 0);
+    int rc = 0;
+    bool done[16] = {0};
+    size_t uris = 0, rewritten = 0;
+    mf_kind kind = mf_detect(in.data, in.len);
+    for (int i = 0; i < g_nmaps && rc == 0; i++) {
+        if (done[i])
+            continue;
+        const char *to = strchr(g_maps[i], '=');
+        const char *hosts[17];
+        char names[16][256];
+        int nh = 0;
+        for (int j = i; j < g_nmaps; j++) {
+            const char *tj = strchr(g_maps[j], '=');
+            if (!tj || strcmp(tj + 1, to + 1) != 0 || (size_t)(tj - g_maps[j]) >= sizeof names[0])
+                continue;
+            snprintf(names[nh], sizeof names[nh], "%.*s", (int)(tj - g_maps[j]), g_maps[j]);
+            hosts[nh] = names[nh];
+            nh++;
+            done[j] = true;
+        }
+        hosts[nh] = NULL;
+        mf_policy p = {.base = g_base, .hosts = hosts, .target = to + 1, .absolutize = g_absolute && i == 0};
+        if (!mf_policy_prepare(&p)) {
+            fprintf(stderr, "cdnictl: --base and each --map target must be absolute http(s) URLs "
+                            "(the target without a path)\n");
+            rc = 2;
+            break;
+        }
+        mf_report rep;
+        buf_truncate(&out, 0);
+        if (!mf_rewrite(in.data, in.len, 64u << 20, &p, &out, &rep)) {
+            fprintf(stderr, "cdnictl: %s\n", rep.error);
+            rc = 1;
+            break;
+        }
+        uris = rep.uris;
+        rewritten += rep.rewritten;
+        buf tmp = in; /* the output is the next pass's input */
+        in = out;
+        out = tmp;
+    }
+    if (rc == 0) {
+        fwrite(in.data, 1, in.len, stdout);
+        fprintf(stderr, "%s: %zu URIs, %zu rewritten\n", mf_kind_name(kind), uris, rewritten);
+    }
+    buf_free(&in);
+    buf_free(&out);
+    return rc;
+}
+
 static int print_json(json_t *j)
 {
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -519,6 +615,14 @@ int main(int argc, char **argv)
         if (nops != 1 || !g_keys || !g_uri)
             return usage_for(cmd, 2);
         return token_verify(ops[0]);
+    }
+    if (strcmp(argv[1], "manifest") == 0 && strcmp(argv[2], "rewrite") == 0) {
+        bool maps_ok = g_nmaps > 0;
+        for (int i = 0; i < g_nmaps; i++)
+            maps_ok &= strchr(g_maps[i], '=') != NULL;
+        if (nops > 1 || !g_base || !maps_ok)
+            return usage_for(cmd, 2);
+        return manifest_rewrite(nops ? ops[0] : NULL);
     }
     if (strcmp(argv[1], "key") == 0 && strcmp(argv[2], "generate") == 0) {
         if (nops != 2)

@@ -899,6 +899,22 @@ def test_uri_signing_one_time_tokens_renewal_chain_and_session_cookie(env):
     assert b'cdni_uri_signing_total{result="authorized",method="cookie"} 2' in m, m
 
 
+def test_cdnictl_manifest_rewrite_offline(env):
+    data = os.path.join(ROOT, "tests", "data")
+    base = ["manifest", "rewrite", "--base", "https://video.example.com/vod/m1/master.m3u8",
+            "--map", "origin.example.com=http://se1.dcdn:8080"]
+    p = ctl(*(base + [os.path.join(data, "hls", "master.m3u8")]))
+    assert p.returncode == 0, p.stderr
+    assert "URI=\"http://se1.dcdn:8080/vod/m1/audio/fr/index.m3u8\"" in p.stdout, p.stdout
+    assert "\n720p/index.m3u8\n" in p.stdout and "skd://key-id-1" in p.stdout
+    assert p.stderr.strip() == "hls: 9 URIs, 4 rewritten", p.stderr
+    p = ctl(*(base + ["--absolute", os.path.join(data, "dash", "relative.mpd")]))
+    assert p.returncode == 0 and "<BaseURL>http://se1.dcdn:8080/vod/m1/</BaseURL>" in p.stdout, p.stdout
+    bad = ctl(*(base + [os.path.join(data, "rfc9246", "jwks.json")]))
+    assert bad.returncode == 1 and "neither an HLS playlist nor a DASH MPD" in bad.stderr, bad.stderr
+    assert ctl("manifest", "rewrite", "--map", "a=http://b").returncode == 2
+
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 

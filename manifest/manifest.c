@@ -1,0 +1,46 @@
+/* HLS or DASH dispatch. See manifest.h. */
+#include "manifest/manifest.h"
+
+const char *mf_kind_name(mf_kind k)
+{
+    return k == MF_HLS ? "hls" : k == MF_DASH ? "dash" : "unknown";
+}
+
+mf_kind mf_detect(const char *in, size_t n)
+{
+    if (hls_is_playlist(in, n))
+        return MF_HLS;
+    if (dash_is_mpd(in, n))
+        return MF_DASH;
+    return MF_UNKNOWN;
+}
+
+bool mf_rewrite(const char *in, size_t n, size_t max, const mf_policy *p, buf *out, mf_report *r)
+{
+    *r = (mf_report){.kind = mf_detect(in, n)};
+    size_t at = out->len;
+    if (r->kind == MF_HLS) {
+        hls_stats st;
+        hls_status s = hls_rewrite(in, n, max, p, out, &st);
+        r->uris = st.uris;
+        r->rewritten = st.rewritten;
+        if (s != HLS_OK) {
+            r->error = hls_status_text(s);
+            buf_truncate(out, at);
+        }
+        return s == HLS_OK;
+    }
+    if (r->kind == MF_DASH) {
+        dash_stats st;
+        dash_status s = dash_rewrite(in, n, max, p, out, &st);
+        r->uris = st.uris;
+        r->rewritten = st.rewritten;
+        if (s != DASH_OK) {
+            r->error = dash_status_text(s);
+            buf_truncate(out, at);
+        }
+        return s == DASH_OK;
+    }
+    r->error = "neither an HLS playlist nor a DASH MPD";
+    return false;
+}

@@ -1,0 +1,22 @@
+/* HLS or DASH, told from the content, rewritten by one call. */
+#ifndef MANIFEST_MANIFEST_H
+#define MANIFEST_MANIFEST_H
+
+#include "manifest/dash.h"
+#include "manifest/hls.h"
+
+typedef enum { MF_UNKNOWN = 0, MF_HLS, MF_DASH } mf_kind;
+const char *mf_kind_name(mf_kind k);
+mf_kind mf_detect(const char *in, size_t n);
+
+typedef struct {
+    mf_kind kind;
+    size_t uris, rewritten;
+    const char *error; /* static text when the result is false */
+} mf_report;
+
+/* Detects and rewrites; false (out untouched) for content that is neither,
+ * too large, refused or failed, with the reason in r->error. */
+bool mf_rewrite(const char *in, size_t n, size_t max, const mf_policy *p, buf *out, mf_report *r);
+
+#endif
