@@ -175,8 +175,8 @@ static char *dir_regex(const char *location)
     return out;
 }
 
-char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r,
-                        const char *next_aud, const char *location, long long now)
+char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r, const char *next_aud,
+                     const char *location, bool dir_scope, long long now)
 {
     if (!r->claims || !c->key)
         return NULL;
@@ -204,7 +204,7 @@ char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, const ho
         if (json_integer_value(stt) == 2 && json_is_number(ets) && json_number_value(ets) > 0)
             json_object_set_new(claims, "exp", json_integer(now + (long long)json_number_value(ets)));
         const char *uc = claims ? json_string_value(json_object_get(claims, "cdniuc")) : NULL;
-        if (uc && strncmp(uc, "regex:", 6) == 0) {
+        if (uc && (dir_scope || strncmp(uc, "regex:", 6) == 0)) {
             char *rx = dir_regex(location);
             if (rx)
                 json_object_set_new(claims, "cdniuc", json_string(rx));
@@ -217,12 +217,26 @@ char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, const ho
             claims = NULL;
         }
     }
+    if (claims && dir_scope && r->method == HOP_COOKIE) {
+        char *rx = dir_regex(location);
+        if (rx)
+            json_object_set_new(claims, "cdniuc", json_string(rx));
+        free(rx);
+    }
     char *t = claims ? us_mint(key, alg, claims) : NULL;
     json_decref(claims);
+    return t;
+}
+
+char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r,
+                        const char *next_aud, const char *location, long long now)
+{
+    char *t = hop_next_token(c, key, alg, r, next_aud, location, false, now);
     char *out = t ? us_add_to_query(location, r->package[0] ? r->package : US_DEFAULT_PACKAGE, t) : NULL;
     free(t);
     return out;
 }
+
 
 void hop_policy_for_peers(json_t *doc, const char *our_issuer)
 {

@@ -81,6 +81,11 @@ void hop_result_free(hop_result *r);
 char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r,
                         const char *next_aud, const char *location, long long now);
 
+/* The token alone; dir_scope: cdniuc is always the regex of location's
+ * directory (one token for every URI of a rewritten manifest). */
+char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r, const char *next_aud,
+                     const char *location, bool dir_scope, long long now);
+
 /* A published metadata tree made ready for the next CDN when we re-sign:
  * every MI.UriSigning object names us as its only issuer and loses its
  * jwt-header (our tokens carry their header). Changes doc in place. */

@@ -283,7 +283,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "csp_tokens", "peers", "operator_token",
-                                            "metadata", "routing", "uri_signing", NULL};
+                                            "metadata", "routing", "uri_signing", "manifests", NULL};
     static const char *const md_keys[] = {"public_url", "max_age_s", "link_paths", "extra_types", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
@@ -314,6 +314,21 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
         return jfail(e, "$.csp_tokens", "at least one CSP token is needed");
     if (!hop_keys_parse(root, u->cdn_id, &u->us, e))
         return false;
+    /* manifests: {"origin_timeout_ms", "max_bytes", "vod_revalidate_s", "stale_grace_s"} */
+    static const char *const mf_keys[] = {"origin_timeout_ms", "max_bytes", "vod_revalidate_s", "stale_grace_s", NULL};
+    json_t *mf = NULL;
+    long long mto = 2000, mmax = 4 << 20, mvr = 300, msg = 3600;
+    if (!jget_obj(root, "manifests", "$", false, &mf, e) ||
+        (mf && (!jonly(mf, "$.manifests", mf_keys, e) ||
+                !jget_int(mf, "origin_timeout_ms", "$.manifests", false, 50, 60000, &mto, e) ||
+                !jget_int(mf, "max_bytes", "$.manifests", false, 1024, 64 << 20, &mmax, e) ||
+                !jget_int(mf, "vod_revalidate_s", "$.manifests", false, 1, 86400, &mvr, e) ||
+                !jget_int(mf, "stale_grace_s", "$.manifests", false, 0, 7 * 86400, &msg, e))))
+        return false;
+    u->mf.origin_timeout_ms = (long)mto;
+    u->mf.max_bytes = mmax;
+    u->mf.vod_revalidate_s = mvr;
+    u->mf.stale_grace_s = msg;
     /* each CSP's URI-signing keys, next to its API token */
     u->csp_keys = calloc(u->n_csp + 1, sizeof *u->csp_keys);
     for (size_t i = 0; i < u->n_csp; i++) {

@@ -88,6 +88,10 @@ int main(int argc, char **argv)
     snprintf(u.key_fci, sizeof u.key_fci, "cdni:%s:{peers}:fci", u.cdn_id);
     snprintf(u.key_hb, sizeof u.key_hb, "cdni:%s:{peers}:hb", u.cdn_id);
     snprintf(u.peer_channel, sizeof u.peer_channel, "cdni:%s:peers:changed", u.cdn_id);
+    if (!collections_init(&u)) {
+        fprintf(stderr, "ucdn: out of memory\n");
+        return 1;
+    }
     if (!router_init(&u)) {
         fprintf(stderr, "ucdn: $.routing: could not set up request routing (see log)\n");
         return 1;
@@ -108,18 +112,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "ucdn: $.redis: cannot open the one-time token store\n");
         return 1;
     }
-    else if (ucdn_reload(&u))
+    else if (ucdn_reload(&u)) {
         peering_reload(&u);
+        collections_reload(&u);
+    }
     u.sub = store_subscribe(u.redis_url, u.channel, on_change, &u);
     u.peer_sub = store_subscribe(u.redis_url, u.peer_channel, peering_on_message, &u);
+    u.coll_sub = store_subscribe(u.redis_url, u.channel_collections, collections_on_message, &u);
 
     u.mi = (mi_server_ctx){&u.catalog, u.max_age_s};
     u.ops = (daemon_ops){u.metrics, ready, &u};
     enum { N_PEER = MI_SERVER_ROUTES + PEERING_ROUTES + 1,
            N_OP = DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES };
-    http_route csp_routes[CSP_API_ROUTES], peer_routes[N_PEER], op_routes[N_OP],
+    http_route csp_routes[CSP_API_ROUTES + COLLECTIONS_ROUTES], peer_routes[N_PEER], op_routes[N_OP],
         delivery_routes[ROUTER_ROUTES + 1];
     csp_api_routes(&u, csp_routes);
+    collections_routes(&u, csp_routes + CSP_API_ROUTES);
     mi_server_routes(&u.mi, peer_routes);
     peering_routes(&u, peer_routes + MI_SERVER_ROUTES);
     daemon_ops_routes(&u.ops, op_routes);
@@ -129,7 +137,8 @@ int main(int argc, char **argv)
     delivery_routes[0] = op_routes[0];      /* and on the delivery listener, before the catch-all */
     router_routes(&u, delivery_routes + 1);
 
-    http_server *csp = start(&u.csp_conf, u.csp_tokens, u.n_csp, u.metrics, csp_routes, CSP_API_ROUTES);
+    http_server *csp = start(&u.csp_conf, u.csp_tokens, u.n_csp, u.metrics, csp_routes,
+                            CSP_API_ROUTES + COLLECTIONS_ROUTES);
     http_server *peer = start(&u.peer_conf, u.peer_tokens, u.n_peer, u.metrics, peer_routes, N_PEER);
     http_server *op = start(&u.op_conf, u.op_tokens, u.n_op, u.metrics, op_routes, N_OP);
     http_server *delivery = u.has_delivery ? start(&u.delivery_conf, NULL, 0, u.metrics,
@@ -149,11 +158,13 @@ int main(int argc, char **argv)
     http_server_stop(peer);
     http_server_stop(op);
     http_server_stop(delivery);
+    store_unsubscribe(u.coll_sub);
     store_unsubscribe(u.peer_sub);
     store_unsubscribe(u.sub);
     store_close(u.store);
     snapshot_destroy(&u.catalog);
     router_free(&u);
+    collections_free(&u);
     for (size_t i = 0; i < u.n_rules; i++) {
         fp_list_free(u.rules[i].fps, u.rules[i].n_fps);
         free(u.rules[i].only);

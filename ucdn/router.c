@@ -480,6 +480,14 @@ static void deliver(http_req *r, void *ctx)
             have = url_join(base, d->target, location, sizeof location);
         }
     }
+    /* a collection's top-level manifest: served rewritten toward the dCDN (option 3.2) */
+    if (have && collections_serve(u, r, d->host, http_path(r), https, location, &hr, &u->peer_sig[d->chosen])) {
+        count(u, d);
+        hop_result_free(&hr);
+        snapshot_release(&u->routing, sref);
+        snapshot_release(&u->index, iref);
+        return;
+    }
     if (have && hr.method != HOP_OPEN) { /* the dCDN gets a token of ours */
         const struct peer_signing *ps = &u->peer_sig[d->chosen];
         char *signed_loc = hop_next_location(&u->us.conf, ps->key.n ? &ps->key.keys[0] : NULL, ps->alg, &hr,

@@ -88,6 +88,18 @@ typedef struct {
         jws_alg alg;
     } *peer_sig;
 
+    /* content collections and their manifests (option 3.2) */
+    snapshot_holder collections; /* collection_set */
+    store_sub *coll_sub;
+    struct mf_cache *mf_cache;
+    struct {
+        long origin_timeout_ms;
+        long long max_bytes;
+        long long vod_revalidate_s, stale_grace_s;
+    } mf;
+    metric_cell *m_manifests;
+    char key_collections[128], channel_collections[128];
+
     char key_services[128], key_versions[128], key_svchost[128], key_hosts[128],
         key_version[128], key_history[128], channel[128];
 } ucdn;
@@ -125,6 +137,18 @@ void router_routes(ucdn *u, http_route *out);
 void router_op_routes(ucdn *u, http_route *out);
 bool router_init(ucdn *u);
 void router_free(ucdn *u);
+
+/* ucdn/collections.c: content collections, manifests served rewritten */
+#define COLLECTIONS_ROUTES 4
+void collections_routes(ucdn *u, http_route *out);
+bool collections_init(ucdn *u);
+void collections_free(ucdn *u);
+bool collections_reload(ucdn *u);
+void collections_on_message(const char *msg, void *ud);
+/* Answers a request for a collection's top-level manifest (true), or
+ * leaves it to the redirect (false). location: where the redirect would go. */
+bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path, bool https,
+                       const char *location, const hop_result *hr, const struct peer_signing *ps);
 
 /* ucdn/csp_api.c */
 #define CSP_API_ROUTES 5

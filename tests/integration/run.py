@@ -915,6 +915,124 @@ def test_cdnictl_manifest_rewrite_offline(env):
     assert ctl("manifest", "rewrite", "--map", "a=http://b").returncode == 2
 
 
+# --- content collections and manifests (RFC 6983 option 3.2) ---------------
+
+MASTER = ("#EXTM3U\n#EXT-X-VERSION:7\n"
+          "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",NAME=\"en\",URI=\"audio/en.m3u8\"\n"
+          "#EXT-X-STREAM-INF:BANDWIDTH=2500000\n720p/index.m3u8\n"
+          "#EXT-X-STREAM-INF:BANDWIDTH=5000000\nhttp://video.example.com/vod/m1/1080p/index.m3u8\n"
+          "#EXT-X-SESSION-DATA:DATA-ID=\"x\",URI=\"https://ads.thirdparty.example/t.json\"\n")
+
+
+class Origin:
+    """A tiny origin on loopback, for manifests fetched by URL."""
+
+    def __init__(self, body, ctype="application/vnd.apple.mpegurl"):
+        import http.server
+        import threading
+        outer = self
+        self.body, self.hits = body, 0
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.hits += 1
+                b = outer.body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                self.wfile.write(b)
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def put_collection(env, cid, body, token=CSP_TOKEN):
+    return env.csp("PUT", "/csp/v1/collections/" + cid, json.dumps(body), token=token)
+
+
+def test_collection_manifest_is_served_pointing_at_the_dcdn(env):
+    assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
+    assert routed(env)
+    # bad publications: named path, another CSP's service, not a manifest
+    s, _, b = put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
+                                         "manifest": "<html>"})
+    assert s == 422 and json.loads(b)["errors"][0]["path"] == "$.manifest", b
+    s, _, b = put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
+                                         "manifest": MASTER}, token="csp-other-integration-token")
+    assert s == 422 and json.loads(b)["errors"][0]["path"] == "$.service", b
+    s, _, b = put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
+                                         "manifest": MASTER})
+    assert s == 201, b
+    assert json.loads(b)["manifest_bytes"] == len(MASTER)
+    # the player's request: 200, every URI of ours on the dCDN's surrogate (RI), third parties kept
+    s, h, body = raw_get(env.ports["udel"], "/vod/m1/master.m3u8")
+    assert s == 200 and h["content-type"] == "application/vnd.apple.mpegurl", (s, h, body)
+    text = body.decode()
+    assert 'URI="%s/vod/m1/audio/en.m3u8"' % SURROGATE_A in text, text
+    assert "\n%s/vod/m1/720p/index.m3u8\n" % SURROGATE_A in text, text
+    assert "\n%s/vod/m1/1080p/index.m3u8\n" % SURROGATE_A in text, text
+    assert 'URI="https://ads.thirdparty.example/t.json"' in text
+    assert "#EXT-X-STREAM-INF:BANDWIDTH=2500000\n" in text
+    # revalidation
+    s, h2, _ = raw_get(env.ports["udel"], "/vod/m1/master.m3u8", headers={"If-None-Match": h["etag"]})
+    assert s == 304, s
+    # other paths are redirected as before
+    assert raw_get(env.ports["udel"], "/vod/m1/720p/seg_1.ts")[0] == 302
+    # from an origin: fetched once, cached; live with the origin gone is 504
+    origin = Origin(MASTER)
+    try:
+        url = "http://127.0.0.1:%d/m2/master.m3u8" % origin.port
+        assert put_collection(env, "m2", {"service": "vod1", "path": "/vod/m1/m2.m3u8", "ccid": "m2",
+                                          "origin_url": url})[0] == 201
+        assert put_collection(env, "live", {"service": "vod1", "path": "/vod/m1/live.m3u8", "ccid": "lv",
+                                            "origin_url": url, "live": True})[0] == 201
+        for _ in range(3):
+            s, _, b = raw_get(env.ports["udel"], "/vod/m1/m2.m3u8")
+            assert s == 200 and SURROGATE_A in b.decode(), b
+        assert raw_get(env.ports["udel"], "/vod/m1/live.m3u8")[0] == 200
+        assert origin.hits == 2, origin.hits  # one VoD fetch, one live fetch
+    finally:
+        origin.stop()
+    time.sleep(1.1)  # the live copy is fresh for half its target duration (default 2 s)
+    s, _, b = raw_get(env.ports["udel"], "/vod/m1/live.m3u8")
+    assert s == 504 and b"live manifest" in b, (s, b)
+    assert raw_get(env.ports["udel"], "/vod/m1/m2.m3u8")[0] == 200  # VoD: cached
+    # listing and withdrawal
+    s, _, b = env.csp("GET", "/csp/v1/collections")
+    assert s == 200 and sorted(c["id"] for c in json.loads(b)["collections"]) == ["live", "m1", "m2"]
+    assert env.csp("DELETE", "/csp/v1/collections/m1")[0] == 204
+    assert raw_get(env.ports["udel"], "/vod/m1/master.m3u8")[0] == 302
+
+
+def test_signed_manifest_carries_one_token_for_the_dcdn(env):
+    keys = signing_env(env)
+    assert put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
+                                      "manifest": MASTER})[0] == 201
+    assert raw_get(env.ports["udel"], "/vod/m1/master.m3u8")[0] == 403
+    now = int(time.time())
+    tok = sign(keys["csp"][0], iss="acme-issuer", exp=now + 600, cdniuc=M1)
+    s, h, body = raw_get(env.ports["udel"], "/vod/m1/master.m3u8?URISigningPackage=" + tok)
+    assert s == 200, (s, body)
+    lines = [l for l in body.decode().splitlines() if l.startswith(SURROGATE_A)]
+    assert len(lines) == 2, body
+    toks = {token_in(l) for l in lines}
+    assert len(toks) == 1 and None not in toks, lines  # one token, on every URI of ours
+    c = verify(keys["ucdn"][1], lines[0], "dcdn-it")
+    assert c["iss"] == "ucdn-it" and c["exp"] == now + 600, c
+    assert c["cdniuc"] == "regex:http://se-a\\.dcdn\\.test:8080/vod/m1/[^?#]*([?].*)?", c
+    assert "https://ads.thirdparty.example/t.json" in body.decode()
+    assert h["set-cookie"].startswith("CDNISession="), h  # a top-level manifest starts the session
+
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 

@@ -1,0 +1,596 @@
+/* Content collections (RFC 6983) and the manifests the uCDN serves with
+ * their URIs pointed at the chosen dCDN (option 3.2).
+ *
+ * CSP API, /csp/v1/collections/{id}:
+ *   PUT {"service": ID, "path": "/vod/m1/master.m3u8", "ccid": ...,
+ *        "origin_url": URL | "manifest": TEXT, "live": false,
+ *        "purge_id": ..., "auth_group": ...}
+ *   GET, DELETE, and GET /csp/v1/collections (the caller's).
+ * A collection belongs to one of the caller's delivery services; its path
+ * is where players ask for the top-level manifest on that service's host.
+ * Records live in Redis (hash cdni:<cdn>:{mi}:collections); every instance
+ * reloads its in-process set on cdni:<cdn>:collections:changed.
+ *
+ * Delivery: a request for a collection's manifest is routed like any other,
+ * but instead of a redirect the uCDN answers with the manifest, every URI
+ * of the service's host or the origin's made absolute on the dCDN's
+ * request router (HTTP-I) or on the surrogate its RI named (HTTP-R), so
+ * the player's chunk requests never come back here. With URI signing in
+ * force each of those URIs carries one token of ours for the dCDN, scoped
+ * to the manifest's directory there.
+ *
+ * Manifests from an origin are cached in process: VoD until the
+ * collection changes, revalidated every manifests.vod_revalidate_s; live
+ * for half the target duration (HLS EXT-X-TARGETDURATION, DASH
+ * minimumUpdatePeriod). Origin down: a VoD copy no older than
+ * manifests.stale_grace_s past its revalidation is served, live gets 504.
+ * Rewritten manifests without tokens are cached per (collection, target);
+ * responses carry an ETag and answer If-None-Match with 304. */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/clock.h"
+#include "common/hash.h"
+#include "common/http_client.h"
+#include "common/log.h"
+#include "common/url.h"
+#include "manifest/manifest.h"
+#include "ucdn/ucdn.h"
+
+typedef struct {
+    char *id, *csp, *service, *host, *path, *ccid, *origin_url, *manifest, *purge_id, *auth_group;
+    size_t manifest_len;
+    bool live;
+    long long updated;
+} collection;
+
+typedef struct {
+    collection *c;
+    size_t n;
+} collection_set;
+
+/* --- the in-process set ------------------------------------------------------ */
+
+static void set_free(void *p)
+{
+    collection_set *s = p;
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        collection *c = &s->c[i];
+        char *f[] = {c->id, c->csp, c->service, c->host, c->path, c->ccid, c->origin_url, c->manifest,
+                     c->purge_id, c->auth_group};
+        for (size_t k = 0; k < sizeof f / sizeof *f; k++)
+            free(f[k]);
+    }
+    free(s->c);
+    free(s);
+}
+
+static char *dup_member(json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? strdup(v) : NULL;
+}
+
+bool collections_reload(ucdn *u)
+{
+    redisReply *r = store_cmd(u->store, "HGETALL %s", u->key_collections);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        if (r)
+            freeReplyObject(r);
+        return false;
+    }
+    collection_set *s = calloc(1, sizeof *s);
+    s->c = calloc(r->elements / 2 + 1, sizeof *s->c);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        json_t *o = json_loadb(r->element[i + 1]->str, r->element[i + 1]->len, 0, NULL);
+        collection *c = &s->c[s->n];
+        c->id = strdup(r->element[i]->str);
+        c->csp = dup_member(o, "csp");
+        c->service = dup_member(o, "service");
+        c->host = dup_member(o, "host");
+        c->path = dup_member(o, "path");
+        c->ccid = dup_member(o, "ccid");
+        c->origin_url = dup_member(o, "origin_url");
+        c->manifest = dup_member(o, "manifest");
+        c->purge_id = dup_member(o, "purge_id");
+        c->auth_group = dup_member(o, "auth_group");
+        c->manifest_len = c->manifest ? strlen(c->manifest) : 0;
+        c->live = json_is_true(json_object_get(o, "live"));
+        c->updated = json_integer_value(json_object_get(o, "updated"));
+        json_decref(o);
+        if (c->host && c->path && (c->origin_url || c->manifest))
+            s->n++;
+        else
+            log_kv(LOG_ERROR, "unreadable collection record skipped", "id", c->id, NULL);
+    }
+    freeReplyObject(r);
+    snapshot_publish(&u->collections, s);
+    return true;
+}
+
+void collections_on_message(const char *msg, void *ud)
+{
+    if (!collections_reload(ud))
+        log_kv(LOG_WARN, "collections reload failed; serving the previous set", NULL);
+}
+
+/* --- caches -------------------------------------------------------------------- */
+
+#define MC_SLOTS 256
+struct mf_cache {
+    pthread_mutex_t mu;
+    struct mc_entry {
+        char *key; /* "src|id|updated" or "rw|id|updated|fetched|target" */
+        char *body;
+        size_t len;
+        long long at_ms, fresh_until_ms;
+        char etag[24];
+    } e[MC_SLOTS];
+};
+
+/* A copy of the entry's body (malloc'd) if present; *fresh says whether it is. */
+static char *mc_get(struct mf_cache *c, const char *key, size_t *len, long long now, bool *fresh,
+                    long long *at_ms, char *etag)
+{
+    size_t i = hash_fnv1a64(key, strlen(key)) % MC_SLOTS;
+    char *out = NULL;
+    pthread_mutex_lock(&c->mu);
+    struct mc_entry *e = &c->e[i];
+    if (e->key && strcmp(e->key, key) == 0 && (out = malloc(e->len + 1)) != NULL) {
+        memcpy(out, e->body, e->len + 1);
+        *len = e->len;
+        *fresh = now < e->fresh_until_ms;
+        if (at_ms)
+            *at_ms = e->at_ms;
+        if (etag)
+            strcpy(etag, e->etag);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return out;
+}
+
+static void mc_put(struct mf_cache *c, const char *key, const char *body, size_t len, long long at_ms,
+                   long long fresh_until_ms, const char *etag)
+{
+    size_t i = hash_fnv1a64(key, strlen(key)) % MC_SLOTS;
+    char *k = strdup(key), *b = malloc(len + 1);
+    if (!k || !b) {
+        free(k);
+        free(b);
+        return;
+    }
+    memcpy(b, body, len);
+    b[len] = 0;
+    pthread_mutex_lock(&c->mu);
+    struct mc_entry *e = &c->e[i];
+    char *ok = e->key, *ob = e->body;
+    *e = (struct mc_entry){k, b, len, at_ms, fresh_until_ms, ""};
+    snprintf(e->etag, sizeof e->etag, "%s", etag ? etag : "");
+    pthread_mutex_unlock(&c->mu);
+    free(ok);
+    free(ob);
+}
+
+static void mc_free(struct mf_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < MC_SLOTS; i++) {
+        free(c->e[i].key);
+        free(c->e[i].body);
+    }
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* How long a live manifest stays fresh: half its target duration. */
+static long long live_ttl_ms(const char *b, size_t n)
+{
+    double secs = 2.0;
+    const char *t = memmem(b, n, "#EXT-X-TARGETDURATION:", 22);
+    const char *m = memmem(b, n, "minimumUpdatePeriod=\"PT", 23);
+    if (t)
+        secs = strtod(t + 22, NULL);
+    else if (m)
+        secs = strtod(m + 23, NULL);
+    if (secs <= 0 || secs > 3600)
+        secs = 2.0;
+    return (long long)(secs * 500);
+}
+
+static pthread_key_t g_client_key;
+static pthread_once_t g_client_once = PTHREAD_ONCE_INIT;
+static void client_free(void *c) { http_client_free(c); }
+static void client_key(void) { pthread_key_create(&g_client_key, client_free); }
+
+static http_client *origin_client(const ucdn *u)
+{
+    pthread_once(&g_client_once, client_key);
+    http_client *c = pthread_getspecific(g_client_key);
+    if (!c) {
+        http_client_conf cc = {.connect_timeout_ms = u->mf.origin_timeout_ms, .timeout_ms = u->mf.origin_timeout_ms,
+                               .retries = 0, .max_body = u->mf.max_bytes};
+        c = http_client_new(&cc);
+        pthread_setspecific(g_client_key, c);
+    }
+    return c;
+}
+
+typedef enum { SRC_OK, SRC_STALE, SRC_DOWN, SRC_BAD } src_status;
+
+/* The collection's manifest as published (malloc'd). */
+static src_status source(ucdn *u, const collection *c, char **body, size_t *len, long long *at_ms, char *why,
+                         size_t wcap)
+{
+    long long now = wall_ms();
+    if (c->manifest) {
+        *body = strdup(c->manifest);
+        *len = c->manifest_len;
+        *at_ms = c->updated;
+        return *body ? SRC_OK : SRC_DOWN;
+    }
+    char key[600];
+    snprintf(key, sizeof key, "src|%s|%lld", c->id, c->updated);
+    bool fresh = false;
+    char *cached = mc_get(u->mf_cache, key, len, now, &fresh, at_ms, NULL);
+    if (cached && fresh) {
+        *body = cached;
+        return SRC_OK;
+    }
+    http_result res = {0};
+    int rc = http_client_do(origin_client(u), "GET", c->origin_url, NULL, NULL, 0, &res);
+    if (rc == 0 && res.status == 200 && res.body && mf_detect(res.body, res.body_len) != MF_UNKNOWN) {
+        long long ttl = c->live ? live_ttl_ms(res.body, res.body_len) : (long long)u->mf.vod_revalidate_s * 1000;
+        mc_put(u->mf_cache, key, res.body, res.body_len, now, now + ttl, NULL);
+        free(cached);
+        *body = res.body;
+        *len = res.body_len;
+        *at_ms = now;
+        res.body = NULL;
+        http_result_free(&res);
+        return SRC_OK;
+    }
+    snprintf(why, wcap, "%s", rc ? res.error : res.status != 200 ? "origin answered non-200" : "not HLS or DASH");
+    if (rc == 0 && res.status == 200)
+        snprintf(why, wcap, "the origin's answer is neither HLS nor DASH");
+    else if (rc == 0)
+        snprintf(why, wcap, "the origin answered %ld", res.status);
+    http_result_free(&res);
+    /* VoD: the last copy, within the grace; live: nothing old is any good */
+    if (cached && !c->live && now < *at_ms + (long long)(u->mf.vod_revalidate_s + u->mf.stale_grace_s) * 1000) {
+        *body = cached;
+        return SRC_STALE;
+    }
+    free(cached);
+    return rc == 0 && res.status == 200 ? SRC_BAD : SRC_DOWN;
+}
+
+/* --- serving ----------------------------------------------------------------------- */
+
+typedef struct {
+    const char *token;
+    const char *package;
+} tok_hook;
+
+static bool add_token(void *ud, const char *uri, size_t n, buf *out)
+{
+    const tok_hook *t = ud;
+    size_t hash = strcspn(uri, "#");
+    if (hash > n)
+        hash = n;
+    buf_add(out, uri, hash);
+    buf_adds(out, memchr(uri, '?', hash) ? "&" : "?");
+    buf_adds(out, t->package);
+    buf_adds(out, "=");
+    buf_adds(out, t->token);
+    buf_add(out, uri + hash, n - hash);
+    return true;
+}
+
+bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path, bool https,
+                       const char *location, const hop_result *hr, const struct peer_signing *ps)
+{
+    snap_ref *ref;
+    const collection_set *s = snapshot_acquire(&u->collections, &ref);
+    const collection *c = NULL;
+    size_t hl = strcspn(host, ":");
+    for (size_t i = 0; s && i < s->n && !c; i++)
+        if (strlen(s->c[i].host) == hl && strncasecmp(s->c[i].host, host, hl) == 0 && strcmp(s->c[i].path, path) == 0)
+            c = &s->c[i];
+    if (!c) {
+        snapshot_release(&u->collections, ref);
+        return false;
+    }
+    /* the target: scheme and authority of where the redirect would have gone */
+    url_ref lr;
+    char target[300], base[URL_MAX_LEN + 300];
+    bool ok = url_parse(location, strlen(location), &lr) == URL_OK && lr.authority && lr.host.len &&
+              lr.path.off < sizeof target;
+    if (ok)
+        snprintf(target, sizeof target, "%.*s", (int)lr.path.off, location);
+    snprintf(base, sizeof base, "%s://%s%s", https ? "https" : "http", host, path);
+    char why[300] = "";
+    char *src = NULL;
+    size_t sl = 0;
+    long long at = 0;
+    src_status st = ok ? source(u, c, &src, &sl, &at, why, sizeof why) : SRC_BAD;
+    if (!ok) {
+        http_reply_problem(r, 502, "Bad Gateway", "the dCDN's location cannot be used as a manifest target", NULL);
+    } else if (st == SRC_DOWN || st == SRC_BAD) {
+        log_kv(LOG_WARN, "manifest unavailable", "collection", c->id, "reason", why, NULL);
+        http_reply_problem(r, st == SRC_DOWN ? 504 : 502, st == SRC_DOWN ? "Gateway Timeout" : "Bad Gateway",
+                           c->live ? "the live manifest cannot be fetched from the origin now"
+                                   : "the manifest cannot be fetched from the origin",
+                           NULL);
+    } else {
+        /* the service host and the origin's are ours to rewrite */
+        char oh[256] = "";
+        url_ref ou;
+        if (c->origin_url && url_parse(c->origin_url, strlen(c->origin_url), &ou) == URL_OK && ou.host.len < sizeof oh)
+            snprintf(oh, sizeof oh, "%.*s", (int)ou.host.len, c->origin_url + ou.host.off);
+        const char *hosts[] = {c->host, oh[0] ? oh : NULL, NULL};
+        mf_policy p = {.base = base, .hosts = hosts, .target = target, .absolutize = true};
+        char *token = NULL;
+        tok_hook th = {NULL, hr->package[0] ? hr->package : US_DEFAULT_PACKAGE};
+        bool signed_ = hr->method != HOP_OPEN;
+        ok = mf_policy_prepare(&p);
+        if (ok && signed_) {
+            /* one token for every URI: a regex for the manifest's directory at the target */
+            char scope[sizeof p.target_dir + 2];
+            snprintf(scope, sizeof scope, "%sx", p.target_dir);
+            token = hop_next_token(&u->us.conf, ps->key.n ? &ps->key.keys[0] : NULL, ps->alg, hr, ps->audience, scope,
+                                   true, wall_ms() / 1000);
+            ok = token != NULL;
+            th.token = token;
+            p.hook = add_token;
+            p.hook_ud = &th;
+        }
+        char key[700], etag[24] = "";
+        snprintf(key, sizeof key, "rw|%s|%lld|%lld|%s", c->id, c->updated, at, target);
+        size_t ol = 0;
+        bool fresh;
+        char *outb = ok && !signed_ ? mc_get(u->mf_cache, key, &ol, 0, &fresh, NULL, etag) : NULL;
+        mf_report rep = {.kind = mf_detect(src, sl)};
+        if (ok && !outb) {
+            buf o;
+            buf_init(&o, sl + sl / 4 + 1024, (size_t)u->mf.max_bytes * 2);
+            ok = mf_rewrite(src, sl, (size_t)u->mf.max_bytes, &p, &o, &rep);
+            if (ok) {
+                outb = buf_take(&o, &ol);
+                snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)hash_fnv1a64(outb, ol));
+                if (!signed_)
+                    mc_put(u->mf_cache, key, outb, ol, at, 0, etag);
+            } else {
+                buf_free(&o);
+                log_kv(LOG_WARN, "manifest not rewritten", "collection", c->id, "reason",
+                       rep.error ? rep.error : "signing", NULL);
+            }
+        }
+        free(token);
+        const char *inm = http_header(r, "If-None-Match");
+        char cc[64];
+        snprintf(cc, sizeof cc, "private, max-age=%lld", c->live ? live_ttl_ms(src, sl) / 1000 : 30LL);
+        if (!ok || !outb) {
+            http_reply_problem(r, 502, "Bad Gateway", "the manifest cannot be served rewritten", NULL);
+        } else {
+            http_add_header(r, "ETag", etag);
+            http_add_header(r, "Cache-Control", cc);
+            for (int k = 0; k < 2; k++) /* token renewal, session cookie */
+                if (hr->set_cookie[k])
+                    http_add_header(r, "Set-Cookie", hr->set_cookie[k]);
+            if (st == SRC_STALE)
+                http_add_header(r, "Warning", "110 - \"Response is Stale\"");
+            if (inm && strstr(inm, etag)) {
+                http_reply(r, 304, NULL, NULL, 0);
+            } else {
+                http_reply_take(r, 200, rep.kind == MF_DASH ? "application/dash+xml" : "application/vnd.apple.mpegurl",
+                                outb, ol);
+                outb = NULL;
+            }
+            metric_add(u->m_manifests, 1);
+        }
+        free(outb);
+    }
+    free(src);
+    snapshot_release(&u->collections, ref);
+    return true;
+}
+
+/* --- CSP API ------------------------------------------------------------------------- */
+
+static void reply_down(http_req *r)
+{
+    http_add_header(r, "Retry-After", "1");
+    http_reply_problem(r, 503, "Service Unavailable", "the shared store is unreachable; nothing was changed", NULL);
+}
+
+static json_t *record(ucdn *u, const char *id)
+{
+    redisReply *x = store_cmd(u->store, "HGET %s %s", u->key_collections, id);
+    json_t *o = x && x->type == REDIS_REPLY_STRING ? json_loadb(x->str, x->len, 0, NULL) : NULL;
+    if (x)
+        freeReplyObject(x);
+    return o;
+}
+
+static void on_put(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    const char *id = http_param(r, 0), *me = http_identity(r);
+    if (!mi_service_id_ok(id)) {
+        http_reply_problem(r, 404, "Not Found", "collection ids are 1-64 of [A-Za-z0-9._-]", NULL);
+        return;
+    }
+    static const char *const keys[] = {"service", "path", "ccid", "origin_url", "manifest", "live",
+                                       "purge_id", "auth_group", NULL};
+    size_t len;
+    const char *body = http_body(r, &len);
+    jerr e = {0};
+    json_t *v = jparse(body, len, (size_t)u->mf.max_bytes + 65536, &e);
+    const char *svc = NULL, *path = NULL, *ccid = NULL, *origin = NULL, *manifest = NULL, *pid = NULL, *grp = NULL;
+    bool live = false;
+    bool ok = v && json_is_object(v) && jonly(v, "$", keys, &e) && jget_str(v, "service", "$", true, &svc, &e) &&
+              jget_str(v, "path", "$", true, &path, &e) && jget_str(v, "ccid", "$", true, &ccid, &e) &&
+              jget_str(v, "origin_url", "$", false, &origin, &e) && jget_str(v, "manifest", "$", false, &manifest, &e) &&
+              jget_bool(v, "live", "$", false, &live, &e) && jget_str(v, "purge_id", "$", false, &pid, &e) &&
+              jget_str(v, "auth_group", "$", false, &grp, &e);
+    if (v && !json_is_object(v) && !e.path[0])
+        jfail(&e, "$", "expected an object");
+    if (ok && (path[0] != '/' || strlen(path) > 2048 || strpbrk(path, "?# ")))
+        ok = jfail(&e, "$.path", "expected an absolute path without query, fragment or spaces");
+    if (ok && (!ccid[0] || strlen(ccid) > 256))
+        ok = jfail(&e, "$.ccid", "expected 1-256 characters");
+    if (ok && !origin == !manifest)
+        ok = jfail(&e, "$", "exactly one of origin_url and manifest is needed");
+    url_ref ou;
+    if (ok && origin && (url_parse(origin, strlen(origin), &ou) != URL_OK || !ou.authority ||
+                         (strncmp(origin, "http://", 7) && strncmp(origin, "https://", 8))))
+        ok = jfail(&e, "$.origin_url", "expected an absolute http(s) URL");
+    if (ok && manifest && mf_detect(manifest, strlen(manifest)) == MF_UNKNOWN)
+        ok = jfail(&e, "$.manifest", "neither an HLS playlist (#EXTM3U) nor a DASH MPD");
+    if (ok && manifest && strlen(manifest) > (size_t)u->mf.max_bytes)
+        ok = jfail(&e, "$.manifest", "larger than manifests.max_bytes (%lld)", u->mf.max_bytes);
+    if (!ok) {
+        http_reply_invalid(r, 422, "Invalid content collection", &e);
+        json_decref(v);
+        return;
+    }
+    svc_status ss;
+    json_t *srec = ucdn_service_get(u, svc, &ss);
+    const char *owner = json_string_value(json_object_get(srec, "csp"));
+    const char *host = json_string_value(json_object_get(srec, "host"));
+    if (ss == SVC_DOWN) {
+        reply_down(r);
+    } else if (!srec || !owner || strcmp(owner, me) != 0) {
+        jfail(&e, "$.service", "no delivery service \"%s\" of yours", svc);
+        http_reply_invalid(r, 422, "Invalid content collection", &e);
+    } else {
+        json_t *old = record(u, id);
+        const char *old_owner = json_string_value(json_object_get(old, "csp"));
+        if (old && (!old_owner || strcmp(old_owner, me) != 0)) {
+            http_reply_problem(r, 409, "Conflict", "this collection id belongs to another CSP", NULL);
+        } else {
+            json_t *rec = json_deep_copy(v);
+            json_object_set_new(rec, "csp", json_string(me));
+            json_object_set_new(rec, "host", json_string(host));
+            json_object_set_new(rec, "updated", json_integer(wall_ms()));
+            char *s = json_dumps(rec, JSON_COMPACT);
+            redisReply *x = store_cmd(u->store, "HSET %s %s %s", u->key_collections, id, s);
+            redisReply *y = x ? store_cmd(u->store, "PUBLISH %s 1", u->channel_collections) : NULL;
+            if (!x || !y) {
+                reply_down(r);
+            } else {
+                collections_reload(u); /* read-your-writes on this instance */
+                log_kv(LOG_INFO, "content collection published", "id", id, "ccid", ccid, "csp", me, NULL);
+                json_object_del(rec, "manifest");
+                if (manifest)
+                    json_object_set_new(rec, "manifest_bytes", json_integer((json_int_t)strlen(manifest)));
+                http_reply_json(r, old ? 200 : 201, NULL, json_incref(rec));
+            }
+            if (x)
+                freeReplyObject(x);
+            if (y)
+                freeReplyObject(y);
+            free(s);
+            json_decref(rec);
+        }
+        json_decref(old);
+    }
+    json_decref(srec);
+    json_decref(v);
+}
+
+static void on_get(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    const char *id = http_param(r, 0);
+    json_t *o = mi_service_id_ok(id) ? record(u, id) : NULL;
+    const char *owner = json_string_value(json_object_get(o, "csp"));
+    if (!o || !owner || strcmp(owner, http_identity(r)) != 0) {
+        http_reply_problem(r, 404, "Not Found", "no such collection of yours", NULL);
+    } else {
+        json_t *m = json_object_get(o, "manifest");
+        if (m) {
+            json_object_set_new(o, "manifest_bytes", json_integer((json_int_t)json_string_length(m)));
+            json_object_del(o, "manifest");
+        }
+        http_reply_json(r, 200, NULL, json_incref(o));
+    }
+    json_decref(o);
+}
+
+static void on_delete(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    const char *id = http_param(r, 0);
+    json_t *o = mi_service_id_ok(id) ? record(u, id) : NULL;
+    const char *owner = json_string_value(json_object_get(o, "csp"));
+    if (!o || !owner || strcmp(owner, http_identity(r)) != 0) {
+        http_reply_problem(r, 404, "Not Found", "no such collection of yours", NULL);
+    } else {
+        redisReply *x = store_cmd(u->store, "HDEL %s %s", u->key_collections, id);
+        redisReply *y = x ? store_cmd(u->store, "PUBLISH %s 1", u->channel_collections) : NULL;
+        if (x && y) {
+            collections_reload(u);
+            http_reply(r, 204, NULL, NULL, 0);
+        } else {
+            reply_down(r);
+        }
+        if (x)
+            freeReplyObject(x);
+        if (y)
+            freeReplyObject(y);
+    }
+    json_decref(o);
+}
+
+static void on_list(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    snap_ref *ref;
+    const collection_set *s = snapshot_acquire(&u->collections, &ref);
+    json_t *a = json_array();
+    for (size_t i = 0; s && i < s->n; i++) {
+        const collection *c = &s->c[i];
+        if (!c->csp || strcmp(c->csp, http_identity(r)) != 0)
+            continue;
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "id", c->id, "service", c->service ?: "",
+                                           "host", c->host, "path", c->path, "live", c->live, "ccid", c->ccid ?: ""));
+    }
+    snapshot_release(&u->collections, ref);
+    http_reply_json(r, 200, NULL, json_pack("{s:o}", "collections", a));
+}
+
+void collections_routes(ucdn *u, http_route *out)
+{
+    out[0] = (http_route){"PUT", "/csp/v1/collections/{id}", on_put, u, false};
+    out[1] = (http_route){"GET", "/csp/v1/collections/{id}", on_get, u, false};
+    out[2] = (http_route){"DELETE", "/csp/v1/collections/{id}", on_delete, u, false};
+    out[3] = (http_route){"GET", "/csp/v1/collections", on_list, u, false};
+}
+
+bool collections_init(ucdn *u)
+{
+    snprintf(u->key_collections, sizeof u->key_collections, "cdni:%s:{mi}:collections", u->cdn_id);
+    snprintf(u->channel_collections, sizeof u->channel_collections, "cdni:%s:collections:changed", u->cdn_id);
+    snapshot_init(&u->collections, set_free);
+    u->mf_cache = calloc(1, sizeof *u->mf_cache);
+    if (!u->mf_cache)
+        return false;
+    pthread_mutex_init(&u->mf_cache->mu, NULL);
+    u->m_manifests = metrics_series(u->metrics, "cdni_manifests_served_total", "", "counter",
+                                    "top-level manifests served rewritten toward a dCDN");
+    return true;
+}
+
+void collections_free(ucdn *u)
+{
+    snapshot_destroy(&u->collections);
+    mc_free(u->mf_cache);
+}
