@@ -32,6 +32,12 @@ for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8082/healthz && bre
 bin/cdnictl service put vod1 examples/service-vod.json \
   --ucdn http://127.0.0.1:8080 --token csp-acme-example-token >/dev/null \
   || { echo "publishing the sample service failed; logs in $state"; cat "$state/ucdn.log"; exit 1; }
+# a content collection whose master playlist the uCDN serves rewritten (option 3.2)
+python3 -c 'import json,sys; print(json.dumps({"service": "vod1", "path": "/vod/m1/master.m3u8",
+  "ccid": "m1-collection", "manifest": open("examples/master.m3u8").read()}))' \
+  | curl -sf -X PUT -H 'Authorization: Bearer csp-acme-example-token' --data-binary @- \
+    http://127.0.0.1:8080/csp/v1/collections/m1 >/dev/null \
+  || { echo "publishing the sample collection failed; logs in $state"; exit 1; }
 # wait until the dCDN has advertised itself and heartbeated (a few seconds)
 for i in $(seq 100); do
   curl -s -X POST -H 'Authorization: Bearer operator-ucdn-example-token' \
@@ -66,9 +72,14 @@ Try:
   curl -sI -H 'Host: video.example.com' \\
     'http://127.0.0.1:8083/vod/m1/seg_001.ts?session=42&URISigningPackage=$tok'
 
-  # a master playlist also starts a session cookie (CDNISession) for collection m1
-  curl -sI -H 'Host: video.example.com' \\
+  # collection m1's master playlist (examples/master.m3u8): served by the uCDN with its
+  # URIs on the dCDN's surrogate, each with one uCDN token, and a session cookie (CDNISession)
+  curl -si -H 'Host: video.example.com' \\
     'http://127.0.0.1:8083/vod/m1/master.m3u8?URISigningPackage=$tok'
+
+  # the same rewrite offline
+  bin/cdnictl manifest rewrite --base http://video.example.com/vod/m1/master.m3u8 \\
+    --map video.example.com=http://127.0.0.1:9085 --absolute examples/master.m3u8
 
   # check a token as a CDN would (the uCDN's, from a Location above)
   bin/cdnictl token verify --keys examples/keys/ucdn-a.jwks --aud dcdn-b \\
