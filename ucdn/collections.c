@@ -122,27 +122,39 @@ void collections_on_message(const char *msg, void *ud)
 
 /* --- caches -------------------------------------------------------------------- */
 
-#define MC_SLOTS 256
+/* Two tables (origin copies, rewritten copies), so that rewrites for many
+ * targets never push out the origin copies; each 4-way set-associative,
+ * the oldest entry of a set making room. */
+#define MC_SETS 256
+#define MC_WAYS 4
+struct mc_entry {
+    char *key; /* "id|updated" or "id|updated|fetched|target" */
+    char *body;
+    size_t len;
+    long long at_ms, fresh_until_ms, stored_ms;
+    char etag[24];
+};
 struct mf_cache {
     pthread_mutex_t mu;
-    struct mc_entry {
-        char *key; /* "src|id|updated" or "rw|id|updated|fetched|target" */
-        char *body;
-        size_t len;
-        long long at_ms, fresh_until_ms;
-        char etag[24];
-    } e[MC_SLOTS];
+    struct mc_entry src[MC_SETS * MC_WAYS], rw[MC_SETS * MC_WAYS];
 };
 
-/* A copy of the entry's body (malloc'd) if present; *fresh says whether it is. */
-static char *mc_get(struct mf_cache *c, const char *key, size_t *len, long long now, bool *fresh,
-                    long long *at_ms, char *etag)
+static struct mc_entry *mc_set(struct mc_entry *table, const char *key)
 {
-    size_t i = hash_fnv1a64(key, strlen(key)) % MC_SLOTS;
+    return &table[(hash_fnv1a64(key, strlen(key)) % MC_SETS) * MC_WAYS];
+}
+
+/* A copy of the entry's body (malloc'd) if present; *fresh says whether it is. */
+static char *mc_get(struct mf_cache *c, struct mc_entry *table, const char *key, size_t *len, long long now,
+                    bool *fresh, long long *at_ms, char *etag)
+{
     char *out = NULL;
     pthread_mutex_lock(&c->mu);
-    struct mc_entry *e = &c->e[i];
-    if (e->key && strcmp(e->key, key) == 0 && (out = malloc(e->len + 1)) != NULL) {
+    struct mc_entry *set = mc_set(table, key);
+    for (size_t w = 0; w < MC_WAYS && !out; w++) {
+        struct mc_entry *e = &set[w];
+        if (!e->key || strcmp(e->key, key) != 0 || !(out = malloc(e->len + 1)))
+            continue;
         memcpy(out, e->body, e->len + 1);
         *len = e->len;
         *fresh = now < e->fresh_until_ms;
@@ -155,10 +167,9 @@ static char *mc_get(struct mf_cache *c, const char *key, size_t *len, long long 
     return out;
 }
 
-static void mc_put(struct mf_cache *c, const char *key, const char *body, size_t len, long long at_ms,
-                   long long fresh_until_ms, const char *etag)
+static void mc_put(struct mf_cache *c, struct mc_entry *table, const char *key, const char *body, size_t len,
+                   long long at_ms, long long fresh_until_ms, const char *etag)
 {
-    size_t i = hash_fnv1a64(key, strlen(key)) % MC_SLOTS;
     char *k = strdup(key), *b = malloc(len + 1);
     if (!k || !b) {
         free(k);
@@ -168,9 +179,17 @@ static void mc_put(struct mf_cache *c, const char *key, const char *body, size_t
     memcpy(b, body, len);
     b[len] = 0;
     pthread_mutex_lock(&c->mu);
-    struct mc_entry *e = &c->e[i];
+    struct mc_entry *set = mc_set(table, key), *e = &set[0];
+    for (size_t w = 0; w < MC_WAYS; w++) {
+        if (!set[w].key || strcmp(set[w].key, key) == 0) {
+            e = &set[w];
+            break;
+        }
+        if (set[w].stored_ms < e->stored_ms)
+            e = &set[w];
+    }
     char *ok = e->key, *ob = e->body;
-    *e = (struct mc_entry){k, b, len, at_ms, fresh_until_ms, ""};
+    *e = (struct mc_entry){k, b, len, at_ms, fresh_until_ms, wall_ms(), ""};
     snprintf(e->etag, sizeof e->etag, "%s", etag ? etag : "");
     pthread_mutex_unlock(&c->mu);
     free(ok);
@@ -181,9 +200,11 @@ static void mc_free(struct mf_cache *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < MC_SLOTS; i++) {
-        free(c->e[i].key);
-        free(c->e[i].body);
+    for (size_t i = 0; i < MC_SETS * MC_WAYS; i++) {
+        free(c->src[i].key);
+        free(c->src[i].body);
+        free(c->rw[i].key);
+        free(c->rw[i].body);
     }
     pthread_mutex_destroy(&c->mu);
     free(c);
@@ -236,9 +257,9 @@ static src_status source(ucdn *u, const collection *c, char **body, size_t *len,
         return *body ? SRC_OK : SRC_DOWN;
     }
     char key[600];
-    snprintf(key, sizeof key, "src|%s|%lld", c->id, c->updated);
+    snprintf(key, sizeof key, "%s|%lld", c->id, c->updated);
     bool fresh = false;
-    char *cached = mc_get(u->mf_cache, key, len, now, &fresh, at_ms, NULL);
+    char *cached = mc_get(u->mf_cache, u->mf_cache->src, key, len, now, &fresh, at_ms, NULL);
     if (cached && fresh) {
         *body = cached;
         return SRC_OK;
@@ -247,7 +268,7 @@ static src_status source(ucdn *u, const collection *c, char **body, size_t *len,
     int rc = http_client_do(origin_client(u), "GET", c->origin_url, NULL, NULL, 0, &res);
     if (rc == 0 && res.status == 200 && res.body && mf_detect(res.body, res.body_len) != MF_UNKNOWN) {
         long long ttl = c->live ? live_ttl_ms(res.body, res.body_len) : (long long)u->mf.vod_revalidate_s * 1000;
-        mc_put(u->mf_cache, key, res.body, res.body_len, now, now + ttl, NULL);
+        mc_put(u->mf_cache, u->mf_cache->src, key, res.body, res.body_len, now, now + ttl, NULL);
         free(cached);
         *body = res.body;
         *len = res.body_len;
@@ -352,10 +373,10 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
             p.hook_ud = &th;
         }
         char key[700], etag[24] = "";
-        snprintf(key, sizeof key, "rw|%s|%lld|%lld|%s", c->id, c->updated, at, target);
+        snprintf(key, sizeof key, "%s|%lld|%lld|%s", c->id, c->updated, at, target);
         size_t ol = 0;
         bool fresh;
-        char *outb = ok && !signed_ ? mc_get(u->mf_cache, key, &ol, 0, &fresh, NULL, etag) : NULL;
+        char *outb = ok && !signed_ ? mc_get(u->mf_cache, u->mf_cache->rw, key, &ol, 0, &fresh, NULL, etag) : NULL;
         mf_report rep = {.kind = mf_detect(src, sl)};
         if (ok && !outb) {
             buf o;
@@ -365,7 +386,7 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
                 outb = buf_take(&o, &ol);
                 snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)hash_fnv1a64(outb, ol));
                 if (!signed_)
-                    mc_put(u->mf_cache, key, outb, ol, at, 0, etag);
+                    mc_put(u->mf_cache, u->mf_cache->rw, key, outb, ol, at, 0, etag);
             } else {
                 buf_free(&o);
                 log_kv(LOG_WARN, "manifest not rewritten", "collection", c->id, "reason",
@@ -506,15 +527,23 @@ static void on_put(http_req *r, void *ctx)
     json_decref(v);
 }
 
-static void on_get(http_req *r, void *ctx)
+/* The caller's collection {id}, or NULL after answering 404. */
+static json_t *owned(ucdn *u, http_req *r)
 {
-    ucdn *u = ctx;
     const char *id = http_param(r, 0);
     json_t *o = mi_service_id_ok(id) ? record(u, id) : NULL;
     const char *owner = json_string_value(json_object_get(o, "csp"));
-    if (!o || !owner || strcmp(owner, http_identity(r)) != 0) {
-        http_reply_problem(r, 404, "Not Found", "no such collection of yours", NULL);
-    } else {
+    if (o && owner && strcmp(owner, http_identity(r)) == 0)
+        return o;
+    json_decref(o);
+    http_reply_problem(r, 404, "Not Found", "no such collection of yours", NULL);
+    return NULL;
+}
+
+static void on_get(http_req *r, void *ctx)
+{
+    json_t *o = owned(ctx, r);
+    if (o) {
         json_t *m = json_object_get(o, "manifest");
         if (m) {
             json_object_set_new(o, "manifest_bytes", json_integer((json_int_t)json_string_length(m)));
@@ -528,13 +557,9 @@ static void on_get(http_req *r, void *ctx)
 static void on_delete(http_req *r, void *ctx)
 {
     ucdn *u = ctx;
-    const char *id = http_param(r, 0);
-    json_t *o = mi_service_id_ok(id) ? record(u, id) : NULL;
-    const char *owner = json_string_value(json_object_get(o, "csp"));
-    if (!o || !owner || strcmp(owner, http_identity(r)) != 0) {
-        http_reply_problem(r, 404, "Not Found", "no such collection of yours", NULL);
-    } else {
-        redisReply *x = store_cmd(u->store, "HDEL %s %s", u->key_collections, id);
+    json_t *o = owned(u, r);
+    if (o) {
+        redisReply *x = store_cmd(u->store, "HDEL %s %s", u->key_collections, http_param(r, 0));
         redisReply *y = x ? store_cmd(u->store, "PUBLISH %s 1", u->channel_collections) : NULL;
         if (x && y) {
             collections_reload(u);
