@@ -80,6 +80,7 @@ typedef struct {
     bool peer_th_started, peer_stop;
     pthread_mutex_t peer_mu;
     pthread_cond_t peer_cv;
+    metric_cell *m_two_step;
     metric_cell *m_ri_ok, *m_ri_err, *m_redirects, *m_last_resort, *m_no_surrogate,
         *m_fci_push_ok, *m_fci_push_fail, *m_hb_ok, *m_hb_fail;
     const char **extra_types;

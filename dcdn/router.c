@@ -30,6 +30,9 @@
 #include "interfaces/fci.h"
 #include "interfaces/mi_server.h"
 #include "interfaces/redirection.h"
+#include "manifest/manifest.h"
+
+#define MANIFEST_MAX_BYTES (4u << 20)
 
 static void set_free(void *p)
 {
@@ -232,43 +235,149 @@ static bool is_manifest(const char *target)
     return (n >= 5 && !strncasecmp(target + n - 5, ".m3u8", 5)) || (n >= 4 && !strncasecmp(target + n - 4, ".mpd", 4));
 }
 
-/* URI signing on the end user's request: the metadata of the upstream that
- * publishes this host decides; that upstream's keys are trusted. */
-static bool authorize(dcdn *d, http_req *r, const char *client_ip, char *target, size_t cap, hop_result *hr)
+/* The content's metadata, from the upstream that publishes this host;
+ * *ref must be given back to that upstream's snapshot holder. */
+static upstream *resolve(dcdn *d, const char *host, const char *target, mi_resolution *res, snap_ref **ref)
+{
+    for (size_t i = 0; host && i < d->n_ups; i++) {
+        upstream *up = &d->ups[i];
+        mi_host_index *x = snapshot_acquire(&up->snap, ref);
+        if (x && mi_resolve(x, host, strlen(host), target, strlen(target), res) == MI_RESOLVED)
+            return up;
+        snapshot_release(&up->snap, *ref);
+    }
+    return NULL;
+}
+
+/* URI signing on the end user's request: the metadata decides; the
+ * upstream's keys are trusted. */
+static bool authorize(dcdn *d, http_req *r, upstream *up, const mi_resolution *res, const char *client_ip,
+                      char *target, size_t cap, hop_result *hr)
 {
     const char *host = http_header(r, "Host");
-    if (!host)
-        return true;
-    bool done = false, ok = true;
-    for (size_t i = 0; i < d->n_ups && !done; i++) {
-        upstream *up = &d->ups[i];
-        snap_ref *ref;
-        mi_host_index *x = snapshot_acquire(&up->snap, &ref);
-        mi_resolution res;
-        if (x && mi_resolve(x, host, strlen(host), target, strlen(target), &res) == MI_RESOLVED) {
-            done = true;
-            json_t *grp = mi_effective_value(&res, "MI.Grouping");
-            us_trust trust = {NULL, &up->us_keys};
-            hop_request q = {.scheme = "http",
-                             .host = host,
-                             .target = target,
-                             .cookie = http_header(r, "Cookie"),
-                             .client_ip = client_ip,
-                             .now = wall_ms() / 1000,
-                             .policy = mi_effective_value(&res, "MI.UriSigning"),
-                             .collection = json_string_value(json_object_get(grp, "ccid")),
-                             .top_manifest = is_manifest(target)};
-            ok = hop_check(&d->us.conf, &trust, up->us_keys.n ? 1 : 0, &q, hr);
-            hop_record(&d->us, hr, client_ip, host, http_path(r));
-            if (ok && hr->target) {
-                ok = strlen(hr->target) < cap;
-                if (ok)
-                    strcpy(target, hr->target);
-            }
-        }
-        snapshot_release(&up->snap, ref);
+    json_t *grp = mi_effective_value(res, "MI.Grouping");
+    us_trust trust = {NULL, &up->us_keys};
+    hop_request q = {.scheme = "http",
+                     .host = host,
+                     .target = target,
+                     .cookie = http_header(r, "Cookie"),
+                     .client_ip = client_ip,
+                     .now = wall_ms() / 1000,
+                     .policy = mi_effective_value(res, "MI.UriSigning"),
+                     .collection = json_string_value(json_object_get(grp, "ccid")),
+                     .top_manifest = is_manifest(target)};
+    bool ok = hop_check(&d->us.conf, &trust, up->us_keys.n ? 1 : 0, &q, hr);
+    hop_record(&d->us, hr, client_ip, host, http_path(r));
+    if (ok && hr->target) {
+        ok = strlen(hr->target) < cap;
+        if (ok)
+            strcpy(target, hr->target);
     }
     return ok;
+}
+
+/* --- two-step manifest rewriting (RFC 6983 option 3.3) ------------------------ */
+
+static pthread_key_t g_src_client;
+static pthread_once_t g_src_once = PTHREAD_ONCE_INIT;
+static void src_client_free(void *c) { http_client_free(c); }
+static void src_client_key(void) { pthread_key_create(&g_src_client, src_client_free); }
+
+static http_client *source_client(void)
+{
+    pthread_once(&g_src_once, src_client_key);
+    http_client *c = pthread_getspecific(g_src_client);
+    if (!c) {
+        http_client_conf cc = {.connect_timeout_ms = 2000, .timeout_ms = 3000, .retries = 0,
+                               .max_body = MANIFEST_MAX_BYTES};
+        c = http_client_new(&cc);
+        pthread_setspecific(g_src_client, c);
+    }
+    return c;
+}
+
+/* A manifest whose metadata asks for the two-step rewrite
+ * (CDNIGW.HASManifest "rewrite": "two-step"): fetched from the content's
+ * source (MI.SourceMetadata), its URIs made absolute on the surrogate
+ * chosen for this client, and answered here. false: not such a request. */
+static bool two_step(dcdn *d, http_req *r, const mi_resolution *res, const ipt_addr *client, const char *target,
+                     const hop_result *hr)
+{
+    json_t *has = mi_effective_value(res, "CDNIGW.HASManifest");
+    const char *mode = json_string_value(json_object_get(has, "rewrite"));
+    if (!mode || strcmp(mode, "two-step") != 0 || !is_manifest(target))
+        return false;
+    const char *host = http_header(r, "Host");
+    json_t *src = json_array_get(json_object_get(mi_effective_value(res, "MI.SourceMetadata"), "sources"), 0);
+    const char *ep = json_string_value(json_array_get(json_object_get(src, "endpoints"), 0));
+    const char *proto = json_string_value(json_object_get(src, "protocol"));
+    char surl[URL_MAX_LEN + 300], base[URL_MAX_LEN + 300], sbase[520], sid[sizeof ((surrogate_info *)0)->id];
+    if (!ep || strlen(ep) > 255) {
+        http_reply_problem(r, 502, "Bad Gateway", "the content has no source to fetch the manifest from", NULL);
+        return true;
+    }
+    bool tls = proto && strncmp(proto, "https", 5) == 0;
+    snprintf(surl, sizeof surl, "%s://%s%s", tls ? "https" : "http", ep, target);
+    snprintf(base, sizeof base, "http://%s%s", host, target);
+    if (!pick_surrogate(d, client, target, sbase, sizeof sbase, sid, sizeof sid)) {
+        http_add_header(r, "Retry-After", "10");
+        http_reply_problem(r, 503, "Service Unavailable", "no surrogate available for this client", NULL);
+        return true;
+    }
+    /* the surrogate's scheme and authority */
+    url_ref sr;
+    if (url_parse(sbase, strlen(sbase), &sr) == URL_OK && sr.path.off < strlen(sbase))
+        sbase[sr.path.off] = 0;
+    http_result res2 = {0};
+    int rc = http_client_do(source_client(), "GET", surl, NULL, NULL, 0, &res2);
+    if (rc != 0 || res2.status != 200 || !res2.body) {
+        log_kv(LOG_WARN, "two-step rewrite: source unavailable", "url", surl, "reason",
+               rc ? res2.error : "non-200 answer", NULL);
+        http_result_free(&res2);
+        http_reply_problem(r, 504, "Gateway Timeout", "the manifest cannot be fetched from the source", NULL);
+        return true;
+    }
+    char eph[256];
+    snprintf(eph, sizeof eph, "%.*s", (int)strcspn(ep, ":"), ep);
+    char hh[256];
+    snprintf(hh, sizeof hh, "%.*s", (int)strcspn(host, ":"), host);
+    const char *hosts[] = {hh, eph, NULL};
+    mf_policy p = {.base = base, .hosts = hosts, .target = sbase, .absolutize = true};
+    char *tok = NULL;
+    mf_query_param qp = {hr->package[0] ? hr->package : US_DEFAULT_PACKAGE, NULL};
+    bool ok = mf_policy_prepare(&p);
+    if (ok && hr->method != HOP_OPEN) { /* one token of ours for the surrogate, for the whole directory */
+        char scope[sizeof p.target_dir + 2];
+        snprintf(scope, sizeof scope, "%sx", p.target_dir);
+        tok = hop_next_token(&d->us.conf, NULL, 0, hr, d->cdn_id, scope, true, wall_ms() / 1000);
+        ok = tok != NULL;
+        qp.value = tok;
+        p.hook = mf_add_query_param;
+        p.hook_ud = &qp;
+    }
+    buf out;
+    buf_init(&out, res2.body_len + res2.body_len / 4 + 1024, MANIFEST_MAX_BYTES * 2);
+    mf_report rep = {0};
+    ok = ok && mf_rewrite(res2.body, res2.body_len, MANIFEST_MAX_BYTES, &p, &out, &rep);
+    free(tok);
+    http_result_free(&res2);
+    if (!ok) {
+        log_kv(LOG_WARN, "two-step rewrite failed", "url", surl, "reason", rep.error ? rep.error : "signing", NULL);
+        buf_free(&out);
+        http_reply_problem(r, 502, "Bad Gateway", "the manifest cannot be served rewritten", NULL);
+        return true;
+    }
+    size_t ol;
+    char *body = buf_take(&out, &ol);
+    metric_add(d->m_two_step, 1);
+    http_add_header(r, "Cache-Control", json_is_true(json_object_get(has, "live")) ? "private, max-age=1"
+                                                                                 : "private, max-age=30");
+    http_add_header(r, "X-Surrogate", sid);
+    for (int c = 0; c < 2; c++)
+        if (hr->set_cookie[c])
+            http_add_header(r, "Set-Cookie", hr->set_cookie[c]);
+    http_reply_take(r, 200, rep.kind == MF_DASH ? "application/dash+xml" : "application/vnd.apple.mpegurl", body, ol);
+    return true;
 }
 
 static void deliver(http_req *r, void *ctx)
@@ -289,8 +398,19 @@ static void deliver(http_req *r, void *ctx)
     char cip[INET6_ADDRSTRLEN] = "";
     if (known)
         inet_ntop(v6 ? AF_INET6 : AF_INET, client.bytes, cip, sizeof cip);
-    if (d->us.present && known && !authorize(d, r, cip, target, sizeof target, &hr)) {
+    snap_ref *ref = NULL;
+    mi_resolution res;
+    upstream *up = known ? resolve(d, http_header(r, "Host"), target, &res, &ref) : NULL;
+    bool done = false;
+    if (up && d->us.present && !authorize(d, r, up, &res, cip, target, sizeof target, &hr)) {
         http_reply_problem(r, 403, "Forbidden", "the request is not authorized for this content", NULL);
+        done = true;
+    }
+    if (!done && up)
+        done = two_step(d, r, &res, &client, target, &hr);
+    if (up)
+        snapshot_release(&up->snap, ref);
+    if (done) {
         hop_result_free(&hr);
         return;
     }
@@ -513,6 +633,8 @@ bool router_start(dcdn *d)
     d->m_ri_ok = metrics_series(m, "cdni_ri_answers_total", "result=\"redirect\"", "counter", "RI requests answered");
     d->m_ri_err = metrics_series(m, "cdni_ri_answers_total", "result=\"error\"", "counter", "RI requests answered");
     d->m_redirects = metrics_series(m, "cdni_router_redirects_total", "", "counter", "end-user redirects to a surrogate");
+    d->m_two_step = metrics_series(m, "cdni_manifests_rewritten_total", "", "counter",
+                                   "manifests rewritten toward a surrogate (two-step, RFC 6983 option 3.3)");
     d->m_last_resort = metrics_series(m, "cdni_router_last_resort_total", "", "counter", "requests sent to the last resort");
     d->m_no_surrogate = metrics_series(m, "cdni_router_no_surrogate_total", "", "counter", "requests with no usable surrogate");
     d->m_fci_push_ok = metrics_series(m, "cdni_fci_advertisements_total", "result=\"ok\"", "counter", "FCI pushes to uCDNs");

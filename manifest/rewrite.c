@@ -150,3 +150,17 @@ mf_result mf_rewrite_uri(const mf_policy *p, const char *u, size_t n, buf *out)
     free(abs);
     return r;
 }
+
+bool mf_add_query_param(void *ud, const char *uri, size_t n, buf *out)
+{
+    const mf_query_param *q = ud;
+    const char *hash = memchr(uri, '#', n);
+    size_t before = hash ? (size_t)(hash - uri) : n;
+    buf_add(out, uri, before);
+    buf_adds(out, memchr(uri, '?', before) ? "&" : "?");
+    buf_adds(out, q->name);
+    buf_adds(out, "=");
+    buf_adds(out, q->value);
+    buf_add(out, uri + before, n - before);
+    return buf_ok(out);
+}

@@ -37,6 +37,13 @@ typedef struct {
     size_t host_len[MF_HOSTS_CACHED];
 } mf_policy;
 
+/* A hook that adds "name=value" to each URI's query (before any fragment):
+ * hook_ud is an mf_query_param. */
+typedef struct {
+    const char *name, *value;
+} mf_query_param;
+bool mf_add_query_param(void *ud, const char *uri, size_t n, buf *out);
+
 /* Checks base and target and derives the rest; false if either is not an
  * absolute http(s) URL. */
 bool mf_policy_prepare(mf_policy *p);

@@ -294,29 +294,15 @@ static src_status source(ucdn *u, const collection *c, char **body, size_t *len,
 
 /* --- serving ----------------------------------------------------------------------- */
 
-typedef struct {
-    const char *token;
-    const char *package;
-} tok_hook;
-
-static bool add_token(void *ud, const char *uri, size_t n, buf *out)
-{
-    const tok_hook *t = ud;
-    size_t hash = strcspn(uri, "#");
-    if (hash > n)
-        hash = n;
-    buf_add(out, uri, hash);
-    buf_adds(out, memchr(uri, '?', hash) ? "&" : "?");
-    buf_adds(out, t->package);
-    buf_adds(out, "=");
-    buf_adds(out, t->token);
-    buf_add(out, uri + hash, n - hash);
-    return true;
-}
-
 bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path, bool https,
-                       const char *location, const hop_result *hr, const struct peer_signing *ps)
+                       const char *location, const char *iterative, const mi_resolution *res,
+                       const hop_result *hr, const struct peer_signing *ps)
 {
+    /* two-step (option 3.3): the dCDN's own router gets the URIs, and rewrites again */
+    json_t *has = mi_effective_value(res, "CDNIGW.HASManifest");
+    const char *mode = json_string_value(json_object_get(has, "rewrite"));
+    if (mode && strcmp(mode, "two-step") == 0 && iterative)
+        location = iterative;
     snap_ref *ref;
     const collection_set *s = snapshot_acquire(&u->collections, &ref);
     const collection *c = NULL;
@@ -358,7 +344,7 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
         const char *hosts[] = {c->host, oh[0] ? oh : NULL, NULL};
         mf_policy p = {.base = base, .hosts = hosts, .target = target, .absolutize = true};
         char *token = NULL;
-        tok_hook th = {NULL, hr->package[0] ? hr->package : US_DEFAULT_PACKAGE};
+        mf_query_param th = {hr->package[0] ? hr->package : US_DEFAULT_PACKAGE, NULL};
         bool signed_ = hr->method != HOP_OPEN;
         ok = mf_policy_prepare(&p);
         if (ok && signed_) {
@@ -368,8 +354,8 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
             token = hop_next_token(&u->us.conf, ps->key.n ? &ps->key.keys[0] : NULL, ps->alg, hr, ps->audience, scope,
                                    true, wall_ms() / 1000);
             ok = token != NULL;
-            th.token = token;
-            p.hook = add_token;
+            th.value = token;
+            p.hook = mf_add_query_param;
             p.hook_ud = &th;
         }
         char key[700], etag[24] = "";

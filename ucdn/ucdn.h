@@ -146,9 +146,12 @@ void collections_free(ucdn *u);
 bool collections_reload(ucdn *u);
 void collections_on_message(const char *msg, void *ud);
 /* Answers a request for a collection's top-level manifest (true), or
- * leaves it to the redirect (false). location: where the redirect would go. */
+ * leaves it to the redirect (false). location: where the redirect would go;
+ * iterative: the dCDN's own request router (for the two-step rewrite the
+ * metadata may ask for), or NULL. */
 bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path, bool https,
-                       const char *location, const hop_result *hr, const struct peer_signing *ps);
+                       const char *location, const char *iterative, const mi_resolution *res,
+                       const hop_result *hr, const struct peer_signing *ps);
 
 /* ucdn/csp_api.c */
 #define CSP_API_ROUTES 5

@@ -36,7 +36,7 @@ def dcdn_capabilities(prefixes=("127.0.0.0/8",)):
         {"capability-type": "FCI.RedirectionMode",
          "capability-value": {"redirection-modes": ["HTTP-R", "HTTP-I"]}},
         {"capability-type": "FCI.Metadata",
-         "capability-value": {"metadata": ["MI.SourceMetadata", "MI.Grouping", "MI.Cache"]}},
+         "capability-value": {"metadata": ["MI.SourceMetadata", "MI.Grouping", "MI.Cache", "CDNIGW.HASManifest"]}},
         {"capability-type": "FCI.Logging",
          "capability-value": {"record-types": ["cdni_http_request_v1"], "fields": ["s-ccid", "s-sid"]}}]}
 
@@ -1031,6 +1031,50 @@ def test_signed_manifest_carries_one_token_for_the_dcdn(env):
     assert c["cdniuc"] == "regex:http://se-a\\.dcdn\\.test:8080/vod/m1/[^?#]*([?].*)?", c
     assert "https://ads.thirdparty.example/t.json" in body.decode()
     assert h["set-cookie"].startswith("CDNISession="), h  # a top-level manifest starts the session
+
+
+def test_two_step_manifest_rewrite_ucdn_then_dcdn(env):
+    media = "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6,\nseg_1.ts\n#EXTINF:6,\nseg_2.ts\n#EXT-X-ENDLIST\n"
+    origin = Origin(MASTER)
+    media_origin = Origin(media)
+    try:
+        # the dCDN fetches manifests from the content's source; serve the media playlist there
+        env.stop("ucdn")
+        cfg = env.ucdn_config()
+        cfg["peers"][0]["delivery_url"] = "http://127.0.0.1:%d" % env.ports["ddel"]
+        env.start_daemon("ucdn", cfg)
+        doc = json.loads(service())
+        doc["metadata"][0]["generic-metadata-value"]["sources"][0]["endpoints"] = [
+            "127.0.0.1:%d" % media_origin.port]
+        doc["paths"][0]["path-metadata"]["metadata"].append(
+            {"generic-metadata-type": "CDNIGW.HASManifest",
+             "generic-metadata-value": {"format": "hls", "rewrite": "two-step"}})
+        s, _, b = env.csp("PUT", "/csp/v1/services/vod1", json.dumps(doc))
+        assert s == 201, b
+        assert routed(env), explain(env, "127.0.0.1")
+        assert put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
+                                          "origin_url": "http://127.0.0.1:%d/vod/m1/master.m3u8" % origin.port})[0] == 201
+        # step one, the uCDN: every URI of ours leads to the dCDN's request router
+        router = "http://127.0.0.1:%d" % env.ports["ddel"]
+        s, h, b = raw_get(env.ports["udel"], "/vod/m1/master.m3u8")
+        assert s == 200, (s, b)
+        assert "\n%s/vod/m1/720p/index.m3u8\n" % router in b.decode(), b
+        # step two, the dCDN router: the media playlist from the source, pointed at its surrogate
+        wait_for(lambda: env.resolve("http://video.example.com/vod/m1/720p/index.m3u8")[0] == 200)
+        s, h, b = raw_get(env.ports["ddel"], "/vod/m1/720p/index.m3u8")
+        assert s == 200 and h["content-type"] == "application/vnd.apple.mpegurl", (s, b)
+        assert b.decode() == media.replace("seg_", SURROGATE_A + "/vod/m1/720p/seg_"), b
+        assert h["x-surrogate"] == "se-a"
+        assert media_origin.hits == 1
+        # chunks are still redirected
+        s, h, _ = raw_get(env.ports["ddel"], "/vod/m1/720p/seg_1.ts")
+        assert s == 302 and h["location"] == SURROGATE_A + "/vod/m1/720p/seg_1.ts", h
+    finally:
+        origin.stop()
+        media_origin.stop()
+    # the source gone: 504, never a stale or cut playlist
+    s, _, _ = raw_get(env.ports["ddel"], "/vod/m1/720p/index.m3u8")
+    assert s == 504, s
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
