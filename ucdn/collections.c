@@ -28,6 +28,7 @@
  * responses carry an ETag and answer If-None-Match with 304. */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,41 @@ typedef struct {
 typedef struct {
     collection *c;
     size_t n;
+    uint32_t *table; /* open addressing on host and path: index + 1, 0 empty */
+    size_t table_size; /* a power of two, at least twice n */
 } collection_set;
+
+/* host (lower-cased, without port) and path, as the table hashes them */
+static uint64_t key_hash(const char *host, size_t hl, const char *path)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < hl; i++) {
+        h ^= (unsigned char)tolower((unsigned char)host[i]);
+        h *= 1099511628211ull;
+    }
+    h ^= '\n';
+    h *= 1099511628211ull;
+    for (const char *p = path; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static const collection *find(const collection_set *s, const char *host, const char *path)
+{
+    if (!s || !s->table_size)
+        return NULL;
+    size_t hl = strcspn(host, ":"), mask = s->table_size - 1;
+    for (size_t i = key_hash(host, hl, path) & mask;; i = (i + 1) & mask) {
+        uint32_t v = s->table[i];
+        if (!v)
+            return NULL;
+        const collection *c = &s->c[v - 1];
+        if (strlen(c->host) == hl && strncasecmp(c->host, host, hl) == 0 && strcmp(c->path, path) == 0)
+            return c;
+    }
+}
 
 /* --- the in-process set ------------------------------------------------------ */
 
@@ -68,6 +103,7 @@ static void set_free(void *p)
             free(f[k]);
     }
     free(s->c);
+    free(s->table);
     free(s);
 }
 
@@ -110,6 +146,17 @@ bool collections_reload(ucdn *u)
             log_kv(LOG_ERROR, "unreadable collection record skipped", "id", c->id, NULL);
     }
     freeReplyObject(r);
+    size_t ts = 16;
+    while (ts < 2 * s->n)
+        ts *= 2;
+    s->table = calloc(ts, sizeof *s->table);
+    s->table_size = s->table ? ts : 0;
+    for (size_t i = 0; s->table && i < s->n; i++) {
+        size_t j = key_hash(s->c[i].host, strlen(s->c[i].host), s->c[i].path) & (ts - 1);
+        while (s->table[j])
+            j = (j + 1) & (ts - 1);
+        s->table[j] = (uint32_t)i + 1;
+    }
     snapshot_publish(&u->collections, s);
     return true;
 }
@@ -305,11 +352,7 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
         location = iterative;
     snap_ref *ref;
     const collection_set *s = snapshot_acquire(&u->collections, &ref);
-    const collection *c = NULL;
-    size_t hl = strcspn(host, ":");
-    for (size_t i = 0; s && i < s->n && !c; i++)
-        if (strlen(s->c[i].host) == hl && strncasecmp(s->c[i].host, host, hl) == 0 && strcmp(s->c[i].path, path) == 0)
-            c = &s->c[i];
+    const collection *c = find(s, host, path);
     if (!c) {
         snapshot_release(&u->collections, ref);
         return false;
@@ -480,8 +523,14 @@ static void on_put(http_req *r, void *ctx)
     } else {
         json_t *old = record(u, id);
         const char *old_owner = json_string_value(json_object_get(old, "csp"));
+        snap_ref *ref;
+        const collection *same = find(snapshot_acquire(&u->collections, &ref), host, path);
+        bool taken = same && strcmp(same->id, id) != 0;
+        snapshot_release(&u->collections, ref);
         if (old && (!old_owner || strcmp(old_owner, me) != 0)) {
             http_reply_problem(r, 409, "Conflict", "this collection id belongs to another CSP", NULL);
+        } else if (taken) {
+            http_reply_problem(r, 409, "Conflict", "another collection is published at this host and path", NULL);
         } else {
             json_t *rec = json_deep_copy(v);
             json_object_set_new(rec, "csp", json_string(me));

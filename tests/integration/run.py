@@ -973,6 +973,9 @@ def test_collection_manifest_is_served_pointing_at_the_dcdn(env):
                                          "manifest": MASTER})
     assert s == 201, b
     assert json.loads(b)["manifest_bytes"] == len(MASTER)
+    s, _, b = put_collection(env, "m1-again", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "x",
+                                               "manifest": MASTER})
+    assert s == 409, b  # one collection per host and path
     # the player's request: 200, every URI of ours on the dCDN's surrogate (RI), third parties kept
     s, h, body = raw_get(env.ports["udel"], "/vod/m1/master.m3u8")
     assert s == 200 and h["content-type"] == "application/vnd.apple.mpegurl", (s, h, body)
