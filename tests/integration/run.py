@@ -54,10 +54,32 @@ def raw_get(port, target, host="video.example.com", headers=None):
     return out
 
 
+_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on, below the kernel's ephemeral range: a port
+    from the ephemeral range can be taken by any outgoing connection (the
+    daemons' own, to Redis or to each other) before the daemon binds it."""
+    import random
+    lo = 20000
+    try:
+        lo_eph = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        lo_eph = 32768
+    hi = max(lo + 1000, lo_eph)
+    for _ in range(1000):
+        port = random.randrange(lo, hi)
+        if port in _given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    raise RuntimeError("no free port")
 
 
 def http(method, url, body=None, token=None, headers=None, timeout=5):
@@ -242,10 +264,15 @@ def ccid_of(doc):
 
 def started_env():
     env = Env()
-    env.start_redis("redis_u")
-    env.start_redis("redis_d")
-    env.start_daemon("ucdn", env.ucdn_config())
-    env.start_daemon("dcdn", env.dcdn_config())
+    try:
+        env.start_redis("redis_u")
+        env.start_redis("redis_d")
+        env.start_daemon("ucdn", env.ucdn_config())
+        env.start_daemon("dcdn", env.dcdn_config())
+    except Exception:
+        print(env.log("ucdn")[-2000:] + env.log("dcdn")[-2000:])
+        env.close()
+        raise
     return env
 
 
@@ -1089,8 +1116,13 @@ def main():
     for t in TESTS:
         if only and t.__name__ not in only:
             continue
-        env = started_env()
         err = None
+        try:
+            env = started_env()
+        except Exception:
+            failed += 1
+            print("FAIL %s (set-up)\n%s" % (t.__name__, traceback.format_exc()), flush=True)
+            continue
         keep = os.environ.get("KEEP_LOGS")
         try:
             t(env)
