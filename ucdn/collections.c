@@ -379,6 +379,9 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
                                    : "the manifest cannot be fetched from the origin",
                            NULL);
     } else {
+        if (st == SRC_STALE)
+            log_kv(LOG_WARN, "origin unavailable; serving the last VoD copy", "collection", c->id, "reason", why,
+                   NULL);
         /* the service host and the origin's are ours to rewrite */
         char oh[256] = "";
         url_ref ou;

@@ -1107,6 +1107,36 @@ def test_two_step_manifest_rewrite_ucdn_then_dcdn(env):
     assert s == 504, s
 
 
+def test_vod_manifest_served_stale_within_grace_and_dash_collections(env):
+    env.stop("ucdn")
+    cfg = env.ucdn_config()
+    cfg["manifests"] = {"vod_revalidate_s": 1, "stale_grace_s": 60}
+    env.start_daemon("ucdn", cfg)
+    assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
+    assert routed(env)
+    mpd = open(os.path.join(ROOT, "tests", "data", "dash", "relative.mpd")).read()
+    origin = Origin(MASTER)
+    dash = Origin(mpd, "application/dash+xml")
+    try:
+        assert put_collection(env, "m2", {"service": "vod1", "path": "/vod/m1/m2.m3u8", "ccid": "m2",
+                                          "origin_url": "http://127.0.0.1:%d/m.m3u8" % origin.port})[0] == 201
+        assert put_collection(env, "d1", {"service": "vod1", "path": "/vod/m1/manifest.mpd", "ccid": "d1",
+                                          "origin_url": "http://127.0.0.1:%d/manifest.mpd" % dash.port})[0] == 201
+        s, h, b = raw_get(env.ports["udel"], "/vod/m1/m2.m3u8")
+        assert s == 200 and "warning" not in h, h
+        s, h, b = raw_get(env.ports["udel"], "/vod/m1/manifest.mpd")
+        assert s == 200 and h["content-type"] == "application/dash+xml", (s, h, b)
+        assert "<BaseURL>%s/vod/m1/</BaseURL>" % SURROGATE_A in b.decode(), b
+    finally:
+        origin.stop()
+        dash.stop()
+    time.sleep(1.2)  # past the revalidation, within the grace: the last copy, marked stale
+    s, h, b = raw_get(env.ports["udel"], "/vod/m1/m2.m3u8")
+    assert s == 200 and h.get("warning", "").startswith("110"), (s, h)
+    assert SURROGATE_A in b.decode()
+    assert "origin unavailable; serving the last VoD copy" in env.log("ucdn")
+
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
