@@ -142,6 +142,10 @@ int http_client_do(http_client *c, const char *method, const char *url,
                    http_result *res)
 {
     memset(res, 0, sizeof *res);
+    if (!c) {
+        snprintf(res->error, sizeof res->error, "no HTTP client (out of memory)");
+        return -1;
+    }
     struct curl_slist *hl = NULL;
     for (const char *const *h = headers; h && *h; h++)
         hl = curl_slist_append(hl, *h);
@@ -200,4 +204,22 @@ int http_client_do(http_client *c, const char *method, const char *url,
         res->body = calloc(1, 1);
     }
     return rc;
+}
+
+/* pthread_once takes no argument: the slot being set up is handed over in
+ * a thread-local for the duration of the call. */
+static __thread http_client_slot *g_slot_in_setup;
+static void slot_client_free(void *c) { http_client_free(c); }
+static void slot_setup(void) { pthread_key_create(&g_slot_in_setup->key, slot_client_free); }
+
+http_client *http_client_per_thread(http_client_slot *slot, const http_client_conf *conf)
+{
+    g_slot_in_setup = slot;
+    pthread_once(&slot->once, slot_setup);
+    http_client *c = pthread_getspecific(slot->key);
+    if (!c && (c = http_client_new(conf)) != NULL && pthread_setspecific(slot->key, c) != 0) {
+        http_client_free(c);
+        c = NULL;
+    }
+    return c;
 }

@@ -8,6 +8,7 @@
 #ifndef COMMON_HTTP_CLIENT_H
 #define COMMON_HTTP_CLIENT_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 typedef struct {
@@ -35,12 +36,23 @@ http_client *http_client_new(const http_client_conf *conf); /* NULL conf: defaul
 void http_client_free(http_client *c);
 
 /* headers: NULL-terminated "Name: value" strings (may be NULL).
- * body may be NULL for no body. Returns 0 when an HTTP answer came (any
+ * body may be NULL for no body; c NULL fails like a transport error. Returns 0 when an HTTP answer came (any
  * status), -1 otherwise (res->error says why). Free res->body. */
 int http_client_do(http_client *c, const char *method, const char *url,
                    const char *const *headers, const char *body, size_t body_len,
                    http_result *res);
 
 void http_result_free(http_result *res);
+
+/* One client per thread for one purpose (RI calls, origin fetches): the
+ * slot is a static of the caller's, HTTP_CLIENT_SLOT_INIT; the client is
+ * made with conf on the thread's first call and freed when the thread
+ * ends. NULL on failure. */
+typedef struct {
+    pthread_once_t once;
+    pthread_key_t key;
+} http_client_slot;
+#define HTTP_CLIENT_SLOT_INIT {PTHREAD_ONCE_INIT, 0}
+http_client *http_client_per_thread(http_client_slot *slot, const http_client_conf *conf);
 
 #endif

@@ -278,24 +278,6 @@ static bool authorize(dcdn *d, http_req *r, upstream *up, const mi_resolution *r
 
 /* --- two-step manifest rewriting (RFC 6983 option 3.3) ------------------------ */
 
-static pthread_key_t g_src_client;
-static pthread_once_t g_src_once = PTHREAD_ONCE_INIT;
-static void src_client_free(void *c) { http_client_free(c); }
-static void src_client_key(void) { pthread_key_create(&g_src_client, src_client_free); }
-
-static http_client *source_client(void)
-{
-    pthread_once(&g_src_once, src_client_key);
-    http_client *c = pthread_getspecific(g_src_client);
-    if (!c) {
-        http_client_conf cc = {.connect_timeout_ms = 2000, .timeout_ms = 3000, .retries = 0,
-                               .max_body = MANIFEST_MAX_BYTES};
-        c = http_client_new(&cc);
-        pthread_setspecific(g_src_client, c);
-    }
-    return c;
-}
-
 /* A manifest whose metadata asks for the two-step rewrite
  * (CDNIGW.HASManifest "rewrite": "two-step"): fetched from the content's
  * source (MI.SourceMetadata), its URIs made absolute on the surrogate
@@ -329,7 +311,10 @@ static bool two_step(dcdn *d, http_req *r, const mi_resolution *res, const ipt_a
     if (url_parse(sbase, strlen(sbase), &sr) == URL_OK && sr.path.off < strlen(sbase))
         sbase[sr.path.off] = 0;
     http_result res2 = {0};
-    int rc = http_client_do(source_client(), "GET", surl, NULL, NULL, 0, &res2);
+    static http_client_slot source_clients = HTTP_CLIENT_SLOT_INIT;
+    http_client_conf cc = {.connect_timeout_ms = 2000, .timeout_ms = 3000, .retries = 0,
+                           .max_body = MANIFEST_MAX_BYTES};
+    int rc = http_client_do(http_client_per_thread(&source_clients, &cc), "GET", surl, NULL, NULL, 0, &res2);
     if (rc != 0 || res2.status != 200 || !res2.body) {
         log_kv(LOG_WARN, "two-step rewrite: source unavailable", "url", surl, "reason",
                rc ? res2.error : "non-200 answer", NULL);

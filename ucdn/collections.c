@@ -272,24 +272,6 @@ static long long live_ttl_ms(const char *b, size_t n)
     return (long long)(secs * 500);
 }
 
-static pthread_key_t g_client_key;
-static pthread_once_t g_client_once = PTHREAD_ONCE_INIT;
-static void client_free(void *c) { http_client_free(c); }
-static void client_key(void) { pthread_key_create(&g_client_key, client_free); }
-
-static http_client *origin_client(const ucdn *u)
-{
-    pthread_once(&g_client_once, client_key);
-    http_client *c = pthread_getspecific(g_client_key);
-    if (!c) {
-        http_client_conf cc = {.connect_timeout_ms = u->mf.origin_timeout_ms, .timeout_ms = u->mf.origin_timeout_ms,
-                               .retries = 0, .max_body = u->mf.max_bytes};
-        c = http_client_new(&cc);
-        pthread_setspecific(g_client_key, c);
-    }
-    return c;
-}
-
 typedef enum { SRC_OK, SRC_STALE, SRC_DOWN, SRC_BAD } src_status;
 
 /* The collection's manifest as published (malloc'd). */
@@ -312,7 +294,10 @@ static src_status source(ucdn *u, const collection *c, char **body, size_t *len,
         return SRC_OK;
     }
     http_result res = {0};
-    int rc = http_client_do(origin_client(u), "GET", c->origin_url, NULL, NULL, 0, &res);
+    static http_client_slot origin_clients = HTTP_CLIENT_SLOT_INIT;
+    http_client_conf cc = {.connect_timeout_ms = u->mf.origin_timeout_ms, .timeout_ms = u->mf.origin_timeout_ms,
+                           .retries = 0, .max_body = (size_t)u->mf.max_bytes};
+    int rc = http_client_do(http_client_per_thread(&origin_clients, &cc), "GET", c->origin_url, NULL, NULL, 0, &res);
     if (rc == 0 && res.status == 200 && res.body && mf_detect(res.body, res.body_len) != MF_UNKNOWN) {
         long long ttl = c->live ? live_ttl_ms(res.body, res.body_len) : (long long)u->mf.vod_revalidate_s * 1000;
         mc_put(u->mf_cache, u->mf_cache->src, key, res.body, res.body_len, now, now + ttl, NULL);

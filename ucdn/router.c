@@ -110,26 +110,6 @@ static long max_age(const char *cc)
     return strtol(p, NULL, 10);
 }
 
-/* --- per-thread RI client -------------------------------------------------- */
-
-static pthread_key_t client_key;
-static pthread_once_t client_once = PTHREAD_ONCE_INIT;
-static void client_free(void *c) { http_client_free(c); }
-static void client_key_make(void) { pthread_key_create(&client_key, client_free); }
-
-static http_client *thread_client(long timeout_ms)
-{
-    pthread_once(&client_once, client_key_make);
-    http_client *c = pthread_getspecific(client_key);
-    if (!c) {
-        http_client_conf cc = {.connect_timeout_ms = timeout_ms, .timeout_ms = timeout_ms,
-                               .retries = 0, .max_body = RI_MAX_DOC};
-        c = http_client_new(&cc);
-        pthread_setspecific(client_key, c);
-    }
-    return c;
-}
-
 /* --- the decision ---------------------------------------------------------- */
 
 typedef struct {
@@ -313,7 +293,10 @@ static bool ask_ri(ucdn *u, size_t pi, decision *d, bool https, char *location, 
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
     const char *h[] = {auth, "Content-Type: " RI_MEDIA_REQUEST, "Accept: " RI_MEDIA_RESPONSE, NULL};
     http_result res = {0};
-    int rc = http_client_do(thread_client(u->rt.ri_timeout_ms), "POST", p->ri_url, h, body,
+    static http_client_slot ri_clients = HTTP_CLIENT_SLOT_INIT;
+    http_client_conf cc = {.connect_timeout_ms = u->rt.ri_timeout_ms, .timeout_ms = u->rt.ri_timeout_ms,
+                           .retries = 0, .max_body = RI_MAX_DOC};
+    int rc = http_client_do(http_client_per_thread(&ri_clients, &cc), "POST", p->ri_url, h, body,
                             strlen(body), &res);
     free(body);
     bool ok = false;
