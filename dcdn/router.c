@@ -231,8 +231,7 @@ void router_peer_routes(dcdn *d, http_route *out)
 
 static bool is_manifest(const char *target)
 {
-    size_t n = strcspn(target, "?");
-    return (n >= 5 && !strncasecmp(target + n - 5, ".m3u8", 5)) || (n >= 4 && !strncasecmp(target + n - 4, ".mpd", 4));
+    return mf_kind_of_path(target, strcspn(target, "?")) != MF_UNKNOWN;
 }
 
 /* The content's metadata, from the upstream that publishes this host;

@@ -1,6 +1,8 @@
 /* HLS or DASH dispatch. See manifest.h. */
 #include "manifest/manifest.h"
 
+#include <strings.h>
+
 const char *mf_kind_name(mf_kind k)
 {
     return k == MF_HLS ? "hls" : k == MF_DASH ? "dash" : "unknown";
@@ -11,6 +13,22 @@ mf_kind mf_detect(const char *in, size_t n)
     if (hls_is_playlist(in, n))
         return MF_HLS;
     if (dash_is_mpd(in, n))
+        return MF_DASH;
+    return MF_UNKNOWN;
+}
+
+mf_kind mf_kind_of_path(const char *path, size_t len)
+{
+    size_t e = len;
+    while (e > 0 && path[e - 1] != '.' && path[e - 1] != '/')
+        e--;
+    if (e == 0 || path[e - 1] != '.')
+        return MF_UNKNOWN;
+    const char *ext = path + e;
+    size_t n = len - e;
+    if ((n == 4 && strncasecmp(ext, "m3u8", 4) == 0) || (n == 3 && strncasecmp(ext, "m3u", 3) == 0))
+        return MF_HLS;
+    if (n == 3 && strncasecmp(ext, "mpd", 3) == 0)
         return MF_DASH;
     return MF_UNKNOWN;
 }

@@ -3,6 +3,7 @@
 #include "ucdn/routing.h"
 
 #include "common/hash.h"
+#include "manifest/manifest.h"
 
 #include <fnmatch.h>
 #include <math.h>
@@ -21,6 +22,9 @@ uint64_t route_hash(const void *p, size_t n) { return hash_fnv1a64(p, n); }
 
 unsigned route_content_type(const char *path, size_t len)
 {
+    mf_kind k = mf_kind_of_path(path, len);
+    if (k != MF_UNKNOWN)
+        return k == MF_HLS ? CT_HLS : CT_DASH;
     const char *dot = NULL;
     for (size_t i = len; i > 0; i--) {
         if (path[i - 1] == '/')
@@ -36,7 +40,7 @@ unsigned route_content_type(const char *path, size_t len)
     static const struct {
         const char *ext;
         unsigned ct;
-    } m[] = {{"m3u8", CT_HLS}, {"m3u", CT_HLS}, {"mpd", CT_DASH}, {"ts", CT_SEGMENT},
+    } m[] = {{"ts", CT_SEGMENT},
              {"m4s", CT_SEGMENT}, {"mp4", CT_SEGMENT}, {"m4a", CT_SEGMENT}, {"m4v", CT_SEGMENT},
              {"aac", CT_SEGMENT}, {"vtt", CT_SEGMENT}, {"cmfv", CT_SEGMENT}, {"cmfa", CT_SEGMENT}};
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
