@@ -274,23 +274,26 @@ static long long live_ttl_ms(const char *b, size_t n)
 
 typedef enum { SRC_OK, SRC_STALE, SRC_DOWN, SRC_BAD } src_status;
 
-/* The collection's manifest as published (malloc'd). */
-static src_status source(ucdn *u, const collection *c, char **body, size_t *len, long long *at_ms, char *why,
-                         size_t wcap)
+/* The collection's manifest as published, in *body: an uploaded one is
+ * the snapshot's own (valid while the caller holds it; *owned NULL), an
+ * origin's a copy the caller frees (*owned). */
+static src_status source(ucdn *u, const collection *c, const char **body, char **owned, size_t *len,
+                         long long *at_ms, char *why, size_t wcap)
 {
     long long now = wall_ms();
+    *owned = NULL;
     if (c->manifest) {
-        *body = strdup(c->manifest);
+        *body = c->manifest;
         *len = c->manifest_len;
         *at_ms = c->updated;
-        return *body ? SRC_OK : SRC_DOWN;
+        return SRC_OK;
     }
     char key[600];
     snprintf(key, sizeof key, "%s|%lld", c->id, c->updated);
     bool fresh = false;
     char *cached = mc_get(u->mf_cache, u->mf_cache->src, key, len, now, &fresh, at_ms, NULL);
     if (cached && fresh) {
-        *body = cached;
+        *body = *owned = cached;
         return SRC_OK;
     }
     http_result res = {0};
@@ -302,45 +305,53 @@ static src_status source(ucdn *u, const collection *c, char **body, size_t *len,
         long long ttl = c->live ? live_ttl_ms(res.body, res.body_len) : (long long)u->mf.vod_revalidate_s * 1000;
         mc_put(u->mf_cache, u->mf_cache->src, key, res.body, res.body_len, now, now + ttl, NULL);
         free(cached);
-        *body = res.body;
+        *body = *owned = res.body;
         *len = res.body_len;
         *at_ms = now;
         res.body = NULL;
         http_result_free(&res);
         return SRC_OK;
     }
-    snprintf(why, wcap, "%s", rc ? res.error : res.status != 200 ? "origin answered non-200" : "not HLS or DASH");
-    if (rc == 0 && res.status == 200)
+    bool bad = rc == 0 && res.status == 200; /* it answered, with something else */
+    if (rc)
+        snprintf(why, wcap, "%s", res.error);
+    else if (bad)
         snprintf(why, wcap, "the origin's answer is neither HLS nor DASH");
-    else if (rc == 0)
+    else
         snprintf(why, wcap, "the origin answered %ld", res.status);
     http_result_free(&res);
     /* VoD: the last copy, within the grace; live: nothing old is any good */
     if (cached && !c->live && now < *at_ms + (long long)(u->mf.vod_revalidate_s + u->mf.stale_grace_s) * 1000) {
-        *body = cached;
+        *body = *owned = cached;
         return SRC_STALE;
     }
     free(cached);
-    return rc == 0 && res.status == 200 ? SRC_BAD : SRC_DOWN;
+    return bad ? SRC_BAD : SRC_DOWN;
 }
 
 /* --- serving ----------------------------------------------------------------------- */
 
 bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path, bool https,
-                       const char *location, const char *iterative, const mi_resolution *res,
-                       const hop_result *hr, const struct peer_signing *ps)
+                       const char *location, const route_peer *peer, const char *http_target,
+                       const mi_resolution *res, const hop_result *hr, const struct peer_signing *ps)
 {
-    /* two-step (option 3.3): the dCDN's own router gets the URIs, and rewrites again */
-    json_t *has = mi_effective_value(res, "CDNIGW.HASManifest");
-    const char *mode = json_string_value(json_object_get(has, "rewrite"));
-    if (mode && strcmp(mode, "two-step") == 0 && iterative)
-        location = iterative;
     snap_ref *ref;
     const collection_set *s = snapshot_acquire(&u->collections, &ref);
     const collection *c = find(s, host, path);
     if (!c) {
         snapshot_release(&u->collections, ref);
         return false;
+    }
+    /* two-step (option 3.3): the dCDN's own router gets the URIs, and rewrites again */
+    json_t *has = mi_effective_value(res, "CDNIGW.HASManifest");
+    const char *mode = json_string_value(json_object_get(has, "rewrite"));
+    char iterative[320];
+    if (mode && strcmp(mode, "two-step") == 0 && (peer->delivery_url || http_target)) {
+        if (peer->delivery_url)
+            snprintf(iterative, sizeof iterative, "%s", peer->delivery_url);
+        else
+            snprintf(iterative, sizeof iterative, "%s://%s/", https ? "https" : "http", http_target);
+        location = iterative;
     }
     /* the target: scheme and authority of where the redirect would have gone */
     url_ref lr;
@@ -351,10 +362,11 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
         snprintf(target, sizeof target, "%.*s", (int)lr.path.off, location);
     snprintf(base, sizeof base, "%s://%s%s", https ? "https" : "http", host, path);
     char why[300] = "";
-    char *src = NULL;
+    const char *src = NULL;
+    char *src_owned = NULL;
     size_t sl = 0;
     long long at = 0;
-    src_status st = ok ? source(u, c, &src, &sl, &at, why, sizeof why) : SRC_BAD;
+    src_status st = ok ? source(u, c, &src, &src_owned, &sl, &at, why, sizeof why) : SRC_BAD;
     if (!ok) {
         http_reply_problem(r, 502, "Bad Gateway", "the dCDN's location cannot be used as a manifest target", NULL);
     } else if (st == SRC_DOWN || st == SRC_BAD) {
@@ -435,18 +447,12 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
         }
         free(outb);
     }
-    free(src);
+    free(src_owned);
     snapshot_release(&u->collections, ref);
     return true;
 }
 
 /* --- CSP API ------------------------------------------------------------------------- */
-
-static void reply_down(http_req *r)
-{
-    http_add_header(r, "Retry-After", "1");
-    http_reply_problem(r, 503, "Service Unavailable", "the shared store is unreachable; nothing was changed", NULL);
-}
 
 static json_t *record(ucdn *u, const char *id)
 {
@@ -504,7 +510,7 @@ static void on_put(http_req *r, void *ctx)
     const char *owner = json_string_value(json_object_get(srec, "csp"));
     const char *host = json_string_value(json_object_get(srec, "host"));
     if (ss == SVC_DOWN) {
-        reply_down(r);
+        csp_reply_down(r);
     } else if (!srec || !owner || strcmp(owner, me) != 0) {
         jfail(&e, "$.service", "no delivery service \"%s\" of yours", svc);
         http_reply_invalid(r, 422, "Invalid content collection", &e);
@@ -528,7 +534,7 @@ static void on_put(http_req *r, void *ctx)
             redisReply *x = store_cmd(u->store, "HSET %s %s %s", u->key_collections, id, s);
             redisReply *y = x ? store_cmd(u->store, "PUBLISH %s 1", u->channel_collections) : NULL;
             if (!x || !y) {
-                reply_down(r);
+                csp_reply_down(r);
             } else {
                 collections_reload(u); /* read-your-writes on this instance */
                 log_kv(LOG_INFO, "content collection published", "id", id, "ccid", ccid, "csp", me, NULL);
@@ -588,7 +594,7 @@ static void on_delete(http_req *r, void *ctx)
             collections_reload(u);
             http_reply(r, 204, NULL, NULL, 0);
         } else {
-            reply_down(r);
+            csp_reply_down(r);
         }
         if (x)
             freeReplyObject(x);

@@ -14,7 +14,7 @@
 
 #define SERVICE_MAX_BYTES (16u << 20)
 
-static void reply_down(http_req *r)
+void csp_reply_down(http_req *r)
 {
     http_add_header(r, "Retry-After", "1");
     http_reply_problem(r, 503, "Service Unavailable",
@@ -93,7 +93,7 @@ static void on_put(http_req *r, void *ctx)
         return;
     default:
         json_decref(answer);
-        reply_down(r);
+        csp_reply_down(r);
         return;
     }
 invalid:
@@ -112,7 +112,7 @@ static json_t *owned_record(ucdn *u, http_req *r)
     svc_status st;
     json_t *rec = ucdn_service_get(u, id, &st);
     if (st == SVC_DOWN) {
-        reply_down(r);
+        csp_reply_down(r);
         return NULL;
     }
     const char *owner = json_string_value(json_object_get(rec, "csp"));
@@ -150,7 +150,7 @@ static void on_delete(http_req *r, void *ctx)
     } else if (st == SVC_NOT_FOUND) {
         http_reply_problem(r, 404, "Not Found", "no such delivery service", NULL);
     } else {
-        reply_down(r);
+        csp_reply_down(r);
     }
 }
 
@@ -159,7 +159,7 @@ static void on_list(http_req *r, void *ctx)
     svc_status st;
     json_t *list = ucdn_service_list(ctx, http_identity(r), &st);
     if (!list) {
-        reply_down(r);
+        csp_reply_down(r);
         return;
     }
     http_reply_json(r, 200, NULL, list);
@@ -175,7 +175,7 @@ static void on_versions(http_req *r, void *ctx)
     svc_status st;
     json_t *h = ucdn_service_history(ctx, id, &st);
     if (!h) {
-        reply_down(r);
+        csp_reply_down(r);
         return;
     }
     http_reply_json(r, 200, NULL, h);

@@ -464,16 +464,8 @@ static void deliver(http_req *r, void *ctx)
         }
     }
     /* a collection's top-level manifest: served rewritten toward the dCDN (option 3.2) */
-    char iter[320] = "";
-    if (have) { /* the chosen dCDN's own router, for a two-step manifest rewrite */
-        const route_peer *p = &u->peers[d->chosen];
-        if (p->delivery_url)
-            snprintf(iter, sizeof iter, "%s", p->delivery_url);
-        else if (d->ev[d->chosen].http_target && d->ev[d->chosen].http_target[0])
-            snprintf(iter, sizeof iter, "%s://%s/", https ? "https" : "http", d->ev[d->chosen].http_target);
-    }
-    if (have && collections_serve(u, r, d->host, http_path(r), https, location, iter[0] ? iter : NULL, &d->res, &hr,
-                                  &u->peer_sig[d->chosen])) {
+    if (have && collections_serve(u, r, d->host, http_path(r), https, location, &u->peers[d->chosen],
+                                  d->ev[d->chosen].http_target, &d->res, &hr, &u->peer_sig[d->chosen])) {
         count(u, d);
         hop_result_free(&hr);
         snapshot_release(&u->routing, sref);

@@ -147,13 +147,14 @@ bool collections_reload(ucdn *u);
 void collections_on_message(const char *msg, void *ud);
 /* Answers a request for a collection's top-level manifest (true), or
  * leaves it to the redirect (false). location: where the redirect would go;
- * iterative: the dCDN's own request router (for the two-step rewrite the
- * metadata may ask for), or NULL. */
+ * peer and its FCI http_target (or NULL) name the dCDN's own request
+ * router, for the two-step rewrite the metadata may ask for. */
 bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path, bool https,
-                       const char *location, const char *iterative, const mi_resolution *res,
-                       const hop_result *hr, const struct peer_signing *ps);
+                       const char *location, const route_peer *peer, const char *http_target,
+                       const mi_resolution *res, const hop_result *hr, const struct peer_signing *ps);
 
 /* ucdn/csp_api.c */
+void csp_reply_down(http_req *r); /* 503 problem: the store is unreachable, nothing changed */
 #define CSP_API_ROUTES 5
 void csp_api_routes(ucdn *u, http_route *out);
 
