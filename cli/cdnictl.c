@@ -536,7 +536,7 @@ static int token_verify(const char *tok)
         printf("%s: %s: %s\n", g_keys, e.path, e.reason);
         return 1;
     }
-    us_trust trust = {NULL, &ks};
+    us_trust trust = {NULL, &ks, false};
     const char *auds[] = {g_aud};
     us_verifier v = {.trust = &trust, .n_trust = 1, .enc_keys = &ks, .jti_fresh = once_only,
                      .audiences = auds, .n_audiences = g_aud ? 1 : 0};

@@ -255,7 +255,7 @@ static bool authorize(dcdn *d, http_req *r, upstream *up, const mi_resolution *r
 {
     const char *host = http_header(r, "Host");
     json_t *grp = mi_effective_value(res, "MI.Grouping");
-    us_trust trust = {NULL, &up->us_keys};
+    us_trust trust = {NULL, &up->us_keys, false};
     hop_request q = {.scheme = "http",
                      .host = host,
                      .target = target,

@@ -62,13 +62,6 @@ bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const h
         return deny(out, US_NOT_CHECKED, e.reason);
     }
     snprintf(out->package, sizeof out->package, "%s", p.package);
-    if (p.n_issuers && c->issuer) { /* our own renewed tokens come back to us */
-        char **more = realloc(p.issuers, (p.n_issuers + 1) * sizeof *more);
-        if (more) {
-            p.issuers = more;
-            p.issuers[p.n_issuers++] = strdup(c->issuer);
-        }
-    }
     if (!p.enforce) {
         us_policy_free(&p);
         out->allowed = true;
@@ -83,16 +76,13 @@ bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const h
         return deny(out, US_NOT_CHECKED, "out of memory");
     }
     snprintf(uri, ul, "%s://%s%s", rq->scheme, rq->host, rq->target);
-    /* the peers' or CSP's keys, then our own (renewed tokens) */
-    us_trust *all = calloc(n_trust + 1, sizeof *all);
-    if (!all) {
-        free(uri);
-        us_policy_free(&p);
-        return deny(out, US_NOT_CHECKED, "out of memory");
-    }
+    /* the peers' or CSP's keys, then our own (the tokens we renewed come back) */
+    us_trust all[HOP_MAX_TRUST + 1];
+    if (n_trust > HOP_MAX_TRUST)
+        n_trust = HOP_MAX_TRUST;
     memcpy(all, trust, n_trust * sizeof *trust);
     if (c->own_keys)
-        all[n_trust++] = (us_trust){c->issuer, c->own_keys};
+        all[n_trust++] = (us_trust){c->issuer, c->own_keys, true};
     const char *aud[] = {c->cdn_id};
     us_verifier v = {.trust = all, .n_trust = n_trust, .enc_keys = c->enc_keys, .audiences = aud,
                      .n_audiences = 1, .skew_s = c->skew_s, .jti_fresh = c->jti_fresh, .jti_ctx = c->jti_ctx};
@@ -144,7 +134,6 @@ bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const h
     }
     us_result_free(&r);
     us_policy_free(&p);
-    free(all);
     free(uri);
     return out->allowed;
 }
@@ -184,45 +173,34 @@ char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, const hop_r
         key = c->key;
         alg = c->alg;
     }
-    json_t *claims;
+    json_t *from = r->claims;
     if (r->method == HOP_COOKIE) {
-        /* from the session: the same expiry and client binding, and this URI only */
-        claims = json_pack("{s:O}", "exp", json_object_get(r->claims, "exp"));
+        /* from the session: the same expiry and client binding */
+        from = json_pack("{s:O}", "exp", json_object_get(r->claims, "exp"));
         json_t *ip = json_object_get(r->claims, "cdniip");
-        if (claims && ip)
-            json_object_set(claims, "cdniip", ip);
-        json_t *hc = claims ? us_hop_claims(claims, now, c->issuer, true, next_aud, location) : NULL;
-        json_decref(claims);
-        claims = hc;
-    } else {
-        /* cdnistt and cdniets travel on: each hop renews for its own host */
-        claims = us_hop_claims(r->claims, now, c->issuer, true, next_aud, location);
-        /* cdnistt 2 (RFC 9246 §3.3.1): renewal through the redirect's query,
-         * so the token handed on is the renewed one */
-        json_t *stt = claims ? json_object_get(claims, "cdnistt") : NULL;
-        json_t *ets = claims ? json_object_get(claims, "cdniets") : NULL;
-        if (json_integer_value(stt) == 2 && json_is_number(ets) && json_number_value(ets) > 0)
-            json_object_set_new(claims, "exp", json_integer(now + (long long)json_number_value(ets)));
-        const char *uc = claims ? json_string_value(json_object_get(claims, "cdniuc")) : NULL;
-        if (uc && (dir_scope || strncmp(uc, "regex:", 6) == 0)) {
-            char *rx = dir_regex(location);
-            if (rx)
-                json_object_set_new(claims, "cdniuc", json_string(rx));
-            else
-                json_object_del(claims, "cdniuc"); /* refused below: no container */
-            free(rx);
-        }
-        if (claims && !json_object_get(claims, "cdniuc")) {
-            json_decref(claims);
-            claims = NULL;
-        }
+        if (from && ip)
+            json_object_set(from, "cdniip", ip);
     }
-    if (claims && dir_scope && r->method == HOP_COOKIE) {
-        char *rx = dir_regex(location);
-        if (rx)
-            json_object_set_new(claims, "cdniuc", json_string(rx));
-        free(rx);
-    }
+    /* cdniuc: the hash of this URI, or a regex for its directory on the next
+     * host - asked for, or because the token we took was a regex (a session
+     * token: the upstream regex names the host we are leaving) */
+    const char *uc = json_string_value(json_object_get(from, "cdniuc"));
+    bool dir = dir_scope || (uc && strncmp(uc, "regex:", 6) == 0);
+    char *rx = dir ? dir_regex(location) : NULL;
+    json_t *claims = from && (!dir || rx) ? us_hop_claims(from, now, c->issuer, true, next_aud, dir ? NULL : location)
+                                          : NULL;
+    if (rx && claims)
+        json_object_set_new(claims, "cdniuc", json_string(rx));
+    free(rx);
+    if (from != r->claims)
+        json_decref(from);
+    /* cdnistt and cdniets travel on: each hop renews for its own host; with
+     * cdnistt 2 (RFC 9246 §3.3.1) renewal goes through the redirect's query,
+     * so the token handed on is the renewed one */
+    json_t *ets = json_object_get(claims, "cdniets");
+    if (json_integer_value(json_object_get(claims, "cdnistt")) == 2 && json_is_number(ets) &&
+        json_number_value(ets) > 0)
+        json_object_set_new(claims, "exp", json_integer(now + (long long)json_number_value(ets)));
     char *t = claims ? us_mint(key, alg, claims) : NULL;
     json_decref(claims);
     return t;
@@ -332,13 +310,12 @@ bool hop_keys_parse(json_t *root, const char *cdn_id, hop_keys *out, jerr *e)
     out->key = *k;
     ks.keys[0].pkey = NULL; /* now ours */
     jwk_set_free(&ks);
-    out->conf.alg = out->key.kty == JWK_EC_P256 ? JWS_ES256 : JWS_HS256;
-    if (out->key.alg[0])
-        out->conf.alg = jws_alg_from_name(out->key.alg, strlen(out->key.alg));
-    if (!jws_key_fits(&out->key, out->conf.alg)) {
+    jws_alg alg = out->key.alg[0] ? jws_alg_from_name(out->key.alg, strlen(out->key.alg))
+                  : out->key.kty == JWK_EC_P256 ? JWS_ES256 : JWS_HS256;
+    if (!jws_key_fits(&out->key, alg)) {
         jwk_clear(&out->key);
         return jfail(e, "$.uri_signing.signing_key", "the key cannot sign with %s (an HS256 secret needs 32 bytes)",
-                     jws_alg_name(out->conf.alg));
+                     jws_alg_name(alg));
     }
     if (ef && !hop_trust_load(ef, "$.uri_signing.enc_keys", &out->enc, e)) {
         jwk_clear(&out->key);
@@ -347,7 +324,7 @@ bool hop_keys_parse(json_t *root, const char *cdn_id, hop_keys *out, jerr *e)
     out->own = (jwk_set){&out->key, 1};
     out->present = true;
     out->jti.max_ttl_s = ttl;
-    out->conf = (hop_conf){.cdn_id = cdn_id, .issuer = iss, .key = &out->key, .alg = out->conf.alg,
+    out->conf = (hop_conf){.cdn_id = cdn_id, .issuer = iss, .key = &out->key, .alg = alg,
                            .own_keys = &out->own, .enc_keys = ef ? &out->enc : NULL, .skew_s = (long)skew,
                            .session_ttl_s = (long)sess, .bind_client = bind};
     return true;

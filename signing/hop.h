@@ -68,6 +68,9 @@ typedef struct {
     char package[US_PACKAGE_MAX];
 } hop_result;
 
+/* trust: the upstream's (or the owner CSP's) keys, at most HOP_MAX_TRUST
+ * entries; our own keys are added for the tokens we renewed. */
+#define HOP_MAX_TRUST 8
 bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const hop_request *rq,
                hop_result *out);
 void hop_result_free(hop_result *r);

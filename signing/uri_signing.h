@@ -65,10 +65,13 @@ void us_policy_default(us_policy *out);
 void us_policy_free(us_policy *p);
 
 /* Trusted keys of one issuer. iss NULL: these keys are trusted whatever
- * "iss" the token names, or none (a tool checking a token by hand). */
+ * "iss" the token names, or none (a tool checking a token by hand).
+ * self: the CDN's own keys (tokens it renewed and handed out itself); the
+ * metadata's issuer list, which names upstream issuers, does not apply. */
 typedef struct {
     const char *iss;
     const jwk_set *keys;
+    bool self;
 } us_trust;
 
 /* One-time tokens: returns true if jti was not seen before for this

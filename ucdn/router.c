@@ -362,11 +362,11 @@ static bool authorize(ucdn *u, http_req *r, const ucdn_index *ix, decision *d, b
     if (!pol)
         return true;
     const char *owner = ix->csp[res.host - ix->x->hosts];
-    us_trust trust[8];
+    us_trust trust[HOP_MAX_TRUST];
     size_t nt = 0;
-    for (size_t i = 0; i < u->n_csp && nt < 8; i++)
+    for (size_t i = 0; i < u->n_csp && nt < HOP_MAX_TRUST; i++)
         if (u->csp_keys[i].n && strcmp(u->csp_tokens[i].identity, owner) == 0)
-            trust[nt++] = (us_trust){NULL, &u->csp_keys[i]};
+            trust[nt++] = (us_trust){NULL, &u->csp_keys[i], false};
     if (!d->client_text[0])
         inet_ntop(d->client.ip.v6 ? AF_INET6 : AF_INET, d->client.ip.bytes, d->client_text,
                   sizeof d->client_text);

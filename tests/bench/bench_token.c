@@ -100,7 +100,7 @@ static void make_workload(workload *w, const jwk *k, jws_alg alg, size_t ntok, s
 
 static double run_ours(const workload *w, const jwk_set *keys)
 {
-    us_trust tr = {"uCDN Inc", keys};
+    us_trust tr = {"uCDN Inc", keys, false};
     const char *aud[] = {"dCDN LLC"};
     us_verifier v = {.trust = &tr, .n_trust = 1, .audiences = aud, .n_audiences = 1};
     us_policy p;

@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jws_verified v;
     if (jws_verify(s, strlen(s), NULL, &set, &v) == JWS_OK)
         jws_verified_free(&v);
-    us_trust trust[] = {{"csp", &set}, {NULL, &set}};
+    us_trust trust[] = {{"csp", &set, false}, {NULL, &set, false}};
     static const char *const aud[] = {"a"};
     us_verifier ver = {.trust = trust, .n_trust = 2, .audiences = aud, .n_audiences = 1, .jti_fresh = fresh};
     us_policy p;

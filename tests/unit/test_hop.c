@@ -48,7 +48,7 @@ static char *tok(const jwk *k, const char *claims_json)
 
 static bool run(const char *target, const char *cookie, json_t *policy, bool manifest, hop_result *r)
 {
-    us_trust trust = {NULL, &csp_set};
+    us_trust trust = {NULL, &csp_set, false};
     hop_request q = {.scheme = "https", .host = "v.example", .target = target, .cookie = cookie,
                      .client_ip = "192.0.2.7", .now = NOW, .policy = policy, .collection = "m1",
                      .top_manifest = manifest};
@@ -83,7 +83,7 @@ static void test_open_enforced_and_next_hop_token(void **st)
     assert_non_null(loc);
     assert_non_null(strstr(loc, "http://se1.dcdn/vod/a.ts?sid=1&URISigningPackage="));
     /* which the next hop accepts with our key only, for that host's directory */
-    us_trust mine = {"ucdn-a", &my_set};
+    us_trust mine = {"ucdn-a", &my_set, false};
     const char *aud[] = {"dcdn-b"};
     us_verifier v = {.trust = &mine, .n_trust = 1, .audiences = aud, .n_audiences = 1};
     us_policy p;

@@ -49,7 +49,7 @@ static us_code check(const char *uri, const char *cookie, const char *ip, long l
                      us_result *r)
 {
     static const char *const auds[] = {"dCDN LLC"};
-    us_trust trust[] = {{"uCDN Inc", &rfc_pub}, {NULL, &rfc_pub}};
+    us_trust trust[] = {{"uCDN Inc", &rfc_pub, false}, {NULL, &rfc_pub, false}};
     us_verifier v = {.trust = trust, .n_trust = 2, .enc_keys = &rfc_enc, .audiences = auds,
                      .n_audiences = 1, .jti_fresh = jti_fresh};
     us_request rq = {.uri = uri, .cookie = cookie, .client_ip = ip, .now = now};
@@ -167,7 +167,7 @@ static char *mint(json_t *claims)
 static us_code check_hs(const char *tok, const char *uri_fmt, us_result *r, long skew, long long now)
 {
     jwk_set s = {.keys = &hs, .n = 1};
-    us_trust trust[] = {{"csp", &s}};
+    us_trust trust[] = {{"csp", &s, false}};
     static const char *const auds[] = {"ucdn-a"};
     us_verifier v = {.trust = trust, .n_trust = 1, .audiences = auds, .n_audiences = 1,
                      .skew_s = skew, .jti_fresh = jti_fresh};
@@ -402,7 +402,7 @@ static void test_remembered_tokens_are_checked_again(void **st)
     json_decref(c);
     assert_non_null(tok);
     jwk_set s1 = {.keys = &k1, .n = 1}, s_rot = {.keys = &k1_rotated, .n = 1}, s_other = {.keys = &other, .n = 1};
-    us_trust trust = {"csp", &s1};
+    us_trust trust = {"csp", &s1, false};
     us_verifier v = {.trust = &trust, .n_trust = 1};
     us_policy p;
     us_policy_default(&p);
@@ -435,7 +435,7 @@ static void test_remembered_tokens_are_checked_again(void **st)
         us_result_free(&r);
     }
     /* the issuer a remembered token is trusted under is today's */
-    us_trust two[] = {{"someone-else", &s_other}, {"csp", &s1}};
+    us_trust two[] = {{"someone-else", &s_other, false}, {"csp", &s1, false}};
     v.trust = two;
     v.n_trust = 2;
     char uri[1024];
