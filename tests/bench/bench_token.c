@@ -96,32 +96,54 @@ static void make_workload(workload *w, const jwk *k, jws_alg alg, size_t ntok, s
     }
 }
 
+/* --- the timing loop every contender goes through ------------------------- */
+
+/* Requests per second of one(ctx, i) over i = 0, 1, ... (the caller wraps
+ * i), for SECONDS; a refusal ends the benchmark: all must agree. */
+typedef bool (*one_fn)(void *ctx, size_t i);
+static double rate(const char *who, one_fn one, void *ctx)
+{
+    size_t n = 0;
+    double t0 = now(), t1;
+    do {
+        for (int k = 0; k < 100; k++, n++)
+            if (!one(ctx, n)) {
+                fprintf(stderr, "bench_token: %s refused a valid token\n", who);
+                exit(1);
+            }
+        t1 = now();
+    } while (t1 - t0 < SECONDS);
+    return (double)n / (t1 - t0);
+}
+
 /* --- ours ------------------------------------------------------------------ */
+
+typedef struct {
+    const workload *w;
+    us_verifier v;
+    us_policy p;
+} ours_ctx;
+
+static bool ours_one(void *ctx, size_t i)
+{
+    ours_ctx *c = ctx;
+    us_request rq = {.uri = c->w->uris[i % c->w->n], .now = T0};
+    us_result r;
+    bool ok = us_check(&c->v, &c->p, &rq, &r) == US_VERIFIED;
+    sink += r.stt;
+    us_result_free(&r);
+    return ok;
+}
 
 static double run_ours(const workload *w, const jwk_set *keys)
 {
     us_trust tr = {"uCDN Inc", keys, false};
     const char *aud[] = {"dCDN LLC"};
-    us_verifier v = {.trust = &tr, .n_trust = 1, .audiences = aud, .n_audiences = 1};
-    us_policy p;
-    us_policy_default(&p);
-    long n = 0;
-    double t0 = now(), t1;
-    do {
-        for (int k = 0; k < 1000; k++, n++) {
-            us_request rq = {.uri = w->uris[(size_t)n % w->n], .now = T0};
-            us_result r;
-            if (us_check(&v, &p, &rq, &r) != US_VERIFIED) {
-                fprintf(stderr, "bench_token: ours refused: %s\n", r.reason);
-                exit(1);
-            }
-            sink += r.stt;
-            us_result_free(&r);
-        }
-        t1 = now();
-    } while (t1 - t0 < SECONDS);
-    us_policy_free(&p);
-    return n / (t1 - t0);
+    ours_ctx c = {.w = w, .v = {.trust = &tr, .n_trust = 1, .audiences = aud, .n_audiences = 1}};
+    us_policy_default(&c.p);
+    double r = rate("ours", ours_one, &c);
+    us_policy_free(&c.p);
+    return r;
 }
 
 /* --- baselines: the claim checks both need --------------------------------- */
@@ -130,11 +152,10 @@ static double run_ours(const workload *w, const jwk_set *keys)
 static const char *find_token(const char *uri, char *stripped, size_t cap)
 {
     const char *t = strstr(uri, "?" US_DEFAULT_PACKAGE "=");
-    size_t ul = (size_t)(t - uri);
-    if (!t || ul >= cap)
+    if (!t || (size_t)(t - uri) >= cap)
         return NULL;
-    memcpy(stripped, uri, ul);
-    stripped[ul] = 0;
+    memcpy(stripped, uri, (size_t)(t - uri));
+    stripped[t - uri] = 0;
     return t + sizeof US_DEFAULT_PACKAGE + 1;
 }
 
@@ -146,104 +167,103 @@ static bool claims_ok(long long exp, long long nbf, const char *iss, const char 
            !strcmp(uc + 6, REGEX) && regexec(&g_re, uri, 0, NULL, 0) == 0;
 }
 
+typedef struct {
+    const workload *w;
+    cjose_jwk_t *key;
+    const unsigned char *secret;
+    size_t len;
+} base_ctx;
+
+static bool cjose_one(void *ctx, size_t i)
+{
+    base_ctx *c = ctx;
+    cjose_err err;
+    char stripped[256];
+    const char *tok = find_token(c->w->uris[i % c->w->n], stripped, sizeof stripped);
+    cjose_jws_t *jws = tok ? cjose_jws_import(tok, strlen(tok), &err) : NULL;
+    uint8_t *pl = NULL;
+    size_t pll = 0;
+    bool ok = jws && cjose_jws_verify(jws, c->key, &err) && cjose_jws_get_plaintext(jws, &pl, &pll, &err);
+    json_t *cl = ok ? json_loadb((const char *)pl, pll, 0, NULL) : NULL;
+    ok = cl && claims_ok(json_integer_value(json_object_get(cl, "exp")), json_integer_value(json_object_get(cl, "nbf")),
+                         json_string_value(json_object_get(cl, "iss")), json_string_value(json_object_get(cl, "aud")),
+                         json_integer_value(json_object_get(cl, "cdniv")),
+                         json_string_value(json_object_get(cl, "cdniuc")), stripped);
+    json_decref(cl);
+    cjose_jws_release(jws);
+    return ok;
+}
+
 static double run_cjose(const workload *w, const unsigned char *secret, size_t len)
 {
     cjose_err err;
-    cjose_jwk_t *k = cjose_jwk_create_oct_spec(secret, len, &err);
-    long n = 0;
-    double t0 = now(), t1;
-    do {
-        for (int i = 0; i < 1000; i++, n++) {
-            char stripped[256];
-            const char *tok = find_token(w->uris[(size_t)n % w->n], stripped, sizeof stripped);
-            cjose_jws_t *jws = tok ? cjose_jws_import(tok, strlen(tok), &err) : NULL;
-            uint8_t *pl = NULL;
-            size_t pll = 0;
-            bool ok = jws && cjose_jws_verify(jws, k, &err) &&
-                      cjose_jws_get_plaintext(jws, &pl, &pll, &err);
-            json_t *c = ok ? json_loadb((const char *)pl, pll, 0, NULL) : NULL;
-            ok = c && claims_ok(json_integer_value(json_object_get(c, "exp")),
-                                json_integer_value(json_object_get(c, "nbf")),
-                                json_string_value(json_object_get(c, "iss")),
-                                json_string_value(json_object_get(c, "aud")),
-                                json_integer_value(json_object_get(c, "cdniv")),
-                                json_string_value(json_object_get(c, "cdniuc")), stripped);
-            if (!ok) {
-                fprintf(stderr, "bench_token: cjose refused\n");
-                exit(1);
-            }
-            json_decref(c);
-            cjose_jws_release(jws);
-        }
-        t1 = now();
-    } while (t1 - t0 < SECONDS);
-    cjose_jwk_release(k);
-    return n / (t1 - t0);
+    base_ctx c = {.w = w, .key = cjose_jwk_create_oct_spec(secret, len, &err)};
+    double r = rate("cjose", cjose_one, &c);
+    cjose_jwk_release(c.key);
+    return r;
+}
+
+static bool libjwt_one(void *ctx, size_t i)
+{
+    base_ctx *c = ctx;
+    char stripped[256];
+    const char *tok = find_token(c->w->uris[i % c->w->n], stripped, sizeof stripped);
+    jwt_t *j = NULL;
+    bool ok = tok && jwt_decode(&j, tok, c->secret, (int)c->len) == 0 && jwt_get_alg(j) == JWT_ALG_HS256 &&
+              claims_ok(jwt_get_grant_int(j, "exp"), jwt_get_grant_int(j, "nbf"), jwt_get_grant(j, "iss"),
+                        jwt_get_grant(j, "aud"), jwt_get_grant_int(j, "cdniv"), jwt_get_grant(j, "cdniuc"), stripped);
+    jwt_free(j);
+    return ok;
 }
 
 static double run_libjwt(const workload *w, const unsigned char *secret, size_t len)
 {
-    long n = 0;
-    double t0 = now(), t1;
-    do {
-        for (int i = 0; i < 1000; i++, n++) {
-            char stripped[256];
-            const char *tok = find_token(w->uris[(size_t)n % w->n], stripped, sizeof stripped);
-            jwt_t *j = NULL;
-            bool ok = tok && jwt_decode(&j, tok, secret, (int)len) == 0 &&
-                      jwt_get_alg(j) == JWT_ALG_HS256 &&
-                      claims_ok(jwt_get_grant_int(j, "exp"), jwt_get_grant_int(j, "nbf"),
-                                jwt_get_grant(j, "iss"), jwt_get_grant(j, "aud"),
-                                jwt_get_grant_int(j, "cdniv"), jwt_get_grant(j, "cdniuc"), stripped);
-            if (!ok) {
-                fprintf(stderr, "bench_token: libjwt refused\n");
-                exit(1);
-            }
-            jwt_free(j);
-        }
-        t1 = now();
-    } while (t1 - t0 < SECONDS);
-    return n / (t1 - t0);
+    base_ctx c = {.w = w, .secret = secret, .len = len};
+    return rate("libjwt", libjwt_one, &c);
 }
 
-/* Raw ECDSA P-256 verify of each token's signing input. */
+/* Raw ECDSA P-256 verify of each token's signing input, the signature
+ * already in DER. */
+typedef struct {
+    const workload *w;
+    EVP_PKEY *pub;
+    unsigned char (*der)[80];
+    size_t *derlen, *silen;
+} raw_ctx;
+
+static bool raw_one(void *ctx, size_t i)
+{
+    raw_ctx *c = ctx;
+    size_t t = i % c->w->ntok;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    bool ok = EVP_DigestVerifyInit_ex(m, NULL, "SHA256", NULL, NULL, c->pub, NULL) == 1 &&
+              EVP_DigestVerify(m, c->der[t], c->derlen[t], (unsigned char *)c->w->tokens[t], c->silen[t]) == 1;
+    EVP_MD_CTX_free(m);
+    return ok;
+}
+
 static double run_raw_ecdsa(const workload *w, EVP_PKEY *pub)
 {
-    unsigned char(*der)[80] = calloc(w->ntok, sizeof *der);
-    size_t *derlen = calloc(w->ntok, sizeof *derlen), *silen = calloc(w->ntok, sizeof *silen);
-    char **tokens = w->tokens;
+    raw_ctx c = {.w = w, .pub = pub, .der = calloc(w->ntok, sizeof *c.der),
+                 .derlen = calloc(w->ntok, sizeof(size_t)), .silen = calloc(w->ntok, sizeof(size_t))};
     for (size_t i = 0; i < w->ntok; i++) {
-        const char *sig = strrchr(tokens[i], '.') + 1;
+        const char *sig = strrchr(w->tokens[i], '.') + 1;
         unsigned char rs[64];
         size_t rl;
         if (!b64url_decode(sig, strlen(sig), rs, sizeof rs, &rl) || rl != 64)
             exit(1);
-        ECDSA_SIG *s = ECDSA_SIG_new();
-        ECDSA_SIG_set0(s, BN_bin2bn(rs, 32, NULL), BN_bin2bn(rs + 32, 32, NULL));
-        unsigned char *p = der[i];
-        derlen[i] = (size_t)i2d_ECDSA_SIG(s, &p);
-        ECDSA_SIG_free(s);
-        silen[i] = (size_t)(sig - 1 - tokens[i]);
+        ECDSA_SIG *es = ECDSA_SIG_new();
+        ECDSA_SIG_set0(es, BN_bin2bn(rs, 32, NULL), BN_bin2bn(rs + 32, 32, NULL));
+        unsigned char *p = c.der[i];
+        c.derlen[i] = (size_t)i2d_ECDSA_SIG(es, &p);
+        ECDSA_SIG_free(es);
+        c.silen[i] = (size_t)(sig - 1 - w->tokens[i]);
     }
-    long n = 0;
-    double t0 = now(), t1;
-    do {
-        for (int i = 0; i < 100; i++, n++) {
-            size_t t = (size_t)n % w->ntok;
-            EVP_MD_CTX *m = EVP_MD_CTX_new();
-            if (EVP_DigestVerifyInit_ex(m, NULL, "SHA256", NULL, NULL, pub, NULL) != 1 ||
-                EVP_DigestVerify(m, der[t], derlen[t], (unsigned char *)tokens[t], silen[t]) != 1) {
-                fprintf(stderr, "bench_token: raw ECDSA refused\n");
-                exit(1);
-            }
-            EVP_MD_CTX_free(m);
-        }
-        t1 = now();
-    } while (t1 - t0 < SECONDS);
-    free(der);
-    free(derlen);
-    free(silen);
-    return n / (t1 - t0);
+    double r = rate("raw ECDSA", raw_one, &c);
+    free(c.der);
+    free(c.derlen);
+    free(c.silen);
+    return r;
 }
 
 static const char *verdict(bool met) { return met ? "met" : "NOT met"; }
