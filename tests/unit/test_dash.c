@@ -8,19 +8,16 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
 #include "manifest/dash.h"
 
 static char *slurp(const char *name, size_t *n)
 {
-    char path[256];
-    snprintf(path, sizeof path, "tests/data/dash/%s", name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char data[1 << 16];
-    *n = fread(data, 1, sizeof data - 1, f);
-    fclose(f);
-    data[*n] = 0;
-    return strdup(data);
+    char path[128];
+    snprintf(path, sizeof path, "dash/%s", name);
+    char *b = read_data(path, n);
+    assert_non_null(b);
+    return b;
 }
 
 static const char *const HOSTS[] = {"origin.example.com", NULL};

@@ -9,21 +9,16 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
 #include "manifest/hls.h"
 
 static char *slurp(const char *name, size_t *n)
 {
-    char path[256];
-    snprintf(path, sizeof path, "tests/data/hls/%s", name);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    static char data[1 << 16];
-    *n = fread(data, 1, sizeof data - 1, f);
-    fclose(f);
-    data[*n] = 0;
-    char *c = malloc(*n + 1);
-    memcpy(c, data, *n + 1);
-    return c;
+    char path[128];
+    snprintf(path, sizeof path, "hls/%s", name);
+    char *b = read_data(path, n);
+    assert_non_null(b);
+    return b;
 }
 
 static const char *const HOSTS[] = {"origin.example.com", "video.example.com", NULL};
