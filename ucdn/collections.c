@@ -157,6 +157,7 @@ bool collections_reload(ucdn *u)
             j = (j + 1) & (ts - 1);
         s->table[j] = (uint32_t)i + 1;
     }
+    atomic_store(&u->n_collections, s->n);
     snapshot_publish(&u->collections, s);
     return true;
 }
@@ -335,6 +336,8 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
                        const char *location, const route_peer *peer, const char *http_target,
                        const mi_resolution *res, const hop_result *hr, const struct peer_signing *ps)
 {
+    if (atomic_load_explicit(&u->n_collections, memory_order_relaxed) == 0)
+        return false; /* the common case of a CDN without collections: no snapshot traffic */
     snap_ref *ref;
     const collection_set *s = snapshot_acquire(&u->collections, &ref);
     const collection *c = find(s, host, path);

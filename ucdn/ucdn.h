@@ -90,6 +90,7 @@ typedef struct {
 
     /* content collections and their manifests (option 3.2) */
     snapshot_holder collections; /* collection_set */
+    atomic_size_t n_collections;  /* in the current set: 0 spares the redirect path any lookup */
     store_sub *coll_sub;
     struct mf_cache *mf_cache;
     struct {
