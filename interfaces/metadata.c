@@ -13,12 +13,13 @@
 /* Standard GenericMetadata values (§4.2), and RFC 9246 §5's MI.UriSigning.  */
 /* ------------------------------------------------------------------------ */
 
+/* "action" of an ACL rule; optional, "deny" when absent (RFC 8006 §4.2.2.1) */
 static bool check_action(json_t *o, const char *path, jerr *e)
 {
     const char *a = NULL;
-    if (!jget_str(o, "action", path, true, &a, e))
+    if (!jget_str(o, "action", path, false, &a, e))
         return false;
-    if (strcmp(a, "allow") != 0 && strcmp(a, "deny") != 0) {
+    if (a && strcmp(a, "allow") != 0 && strcmp(a, "deny") != 0) {
         char p[JPATH_MAX];
         jpath_key(p, path, "action");
         return jfail(e, p, "expected \"allow\" or \"deny\"");
@@ -206,25 +207,35 @@ static bool v_source_metadata(json_t *v, const char *p, jerr *e)
 {
     return each_object(v, "sources", p, true, false, check_source, e);
 }
+/* The ACLs' lists are optional: absent allows all, present and empty
+ * denies all (RFC 8006 §4.2.2-4.2.4). */
 static bool v_location_acl(json_t *v, const char *p, jerr *e)
 {
-    return each_object(v, "locations", p, true, false, check_location_rule, e);
+    return each_object(v, "locations", p, false, false, check_location_rule, e);
 }
 static bool v_time_window_acl(json_t *v, const char *p, jerr *e)
 {
-    return each_object(v, "windows", p, true, false, check_time_rule, e);
+    /* RFC 8006 §4.2.3 names the list "times"; "windows" is accepted as
+     * an alias for documents written before that was noticed */
+    return each_object(v, "times", p, false, false, check_time_rule, e) &&
+           each_object(v, "windows", p, false, false, check_time_rule, e);
 }
 static bool v_protocol_acl(json_t *v, const char *p, jerr *e)
 {
-    return each_object(v, "protocol-acl", p, true, false, check_protocol_rule, e);
+    return each_object(v, "protocol-acl", p, false, false, check_protocol_rule, e);
 }
 static bool v_delivery_auth(json_t *v, const char *p, jerr *e)
 {
     return each_object(v, "delivery-auth-methods", p, true, false, check_auth, e);
 }
+/* MI.Cache (RFC 8006 §4.2.6): "exclude-path-pattern", "include-query-strings";
+ * our "exclude-query-strings" (names left out) is accepted beside them. */
 static bool v_cache(json_t *v, const char *p, jerr *e)
 {
-    return str_list(v, "exclude-query-strings", p, true, false, NULL, e);
+    const char *pat = NULL;
+    return jget_str(v, "exclude-path-pattern", p, false, &pat, e) &&
+           str_list(v, "include-query-strings", p, false, false, NULL, e) &&
+           str_list(v, "exclude-query-strings", p, false, false, NULL, e);
 }
 static bool v_grouping(json_t *v, const char *p, jerr *e)
 {
@@ -1121,4 +1132,307 @@ json_t *mi_effective_value(const mi_resolution *r, const char *type)
         if (strcmp(r->effective[i]->type, type) == 0)
             return r->effective[i]->value;
     return NULL;
+}
+
+/* --- enforcement -------------------------------------------------------------- */
+
+static bool mi_mandatory(const mi_resolution *r, const char *type)
+{
+    for (size_t i = 0; i < r->n_effective; i++)
+        if (strcmp(r->effective[i]->type, type) == 0)
+            return r->effective[i]->mandatory_to_enforce;
+    return false;
+}
+
+static bool action_allows(json_t *rule)
+{
+    const char *a = json_string_value(json_object_get(rule, "action"));
+    return a && strcmp(a, "allow") == 0; /* default "deny" */
+}
+
+/* Does one footprint cover the client? *unknowable: it is of a kind we
+ * cannot evaluate. */
+static bool footprint_covers(json_t *fp, const mi_facts *f, bool *unknowable)
+{
+    const char *t = json_string_value(json_object_get(fp, "footprint-type"));
+    bool v4 = t && strcmp(t, "ipv4cidr") == 0, v6 = t && strcmp(t, "ipv6cidr") == 0;
+    if (!v4 && !v6) {
+        *unknowable = true;
+        return false;
+    }
+    if (v6 != f->v6)
+        return false;
+    ipt_addr client = {.v6 = f->v6};
+    memcpy(client.bytes, f->ip, 16);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(fp, "footprint-value"), i, v)
+    {
+        const char *s = json_string_value(v);
+        ipt_addr a;
+        unsigned len;
+        if (s && ipt_parse_prefix(s, strlen(s), &a, &len) && a.v6 == f->v6 && ipt_contains(&a, len, &client))
+            return true;
+    }
+    return false;
+}
+
+static mi_acl_verdict location_acl(const mi_resolution *r, const mi_facts *f)
+{
+    json_t *rules = json_object_get(mi_effective_value(r, "MI.LocationACL"), "locations");
+    if (!rules)
+        return MI_ACL_ALLOW;
+    bool unknowable = false, allow = false;
+    size_t i, j;
+    json_t *rule, *fp;
+    json_array_foreach(rules, i, rule)
+    {
+        bool hit = false;
+        json_array_foreach(json_object_get(rule, "footprints"), j, fp)
+            if (footprint_covers(fp, f, &unknowable)) {
+                hit = true;
+                break;
+            }
+        if (hit) {
+            allow = action_allows(rule);
+            break;
+        }
+    }
+    if (unknowable && mi_mandatory(r, "MI.LocationACL"))
+        return MI_ACL_UNENFORCEABLE;
+    return allow ? MI_ACL_ALLOW : MI_ACL_LOCATION;
+}
+
+static mi_acl_verdict time_acl(const mi_resolution *r, const mi_facts *f)
+{
+    json_t *v = mi_effective_value(r, "MI.TimeWindowACL");
+    json_t *rules = json_object_get(v, "times");
+    if (!rules)
+        rules = json_object_get(v, "windows");
+    if (!rules)
+        return MI_ACL_ALLOW;
+    size_t i, j;
+    json_t *rule, *w;
+    json_array_foreach(rules, i, rule)
+    {
+        json_array_foreach(json_object_get(rule, "windows"), j, w)
+        {
+            long long s = json_integer_value(json_object_get(w, "start"));
+            long long e = json_integer_value(json_object_get(w, "end"));
+            if (f->now >= s && f->now <= e)
+                return action_allows(rule) ? MI_ACL_ALLOW : MI_ACL_TIME;
+        }
+    }
+    return MI_ACL_TIME;
+}
+
+static mi_acl_verdict protocol_acl(const mi_resolution *r, const mi_facts *f)
+{
+    json_t *rules = json_object_get(mi_effective_value(r, "MI.ProtocolACL"), "protocol-acl");
+    if (!rules)
+        return MI_ACL_ALLOW;
+    size_t i, j;
+    json_t *rule, *p;
+    json_array_foreach(rules, i, rule)
+    {
+        json_array_foreach(json_object_get(rule, "protocols"), j, p)
+        {
+            const char *s = json_string_value(p);
+            if (s && f->protocol && strcasecmp(s, f->protocol) == 0)
+                return action_allows(rule) ? MI_ACL_ALLOW : MI_ACL_PROTOCOL;
+        }
+    }
+    return MI_ACL_PROTOCOL;
+}
+
+mi_acl_verdict mi_acl_check(const mi_resolution *r, const mi_facts *f)
+{
+    mi_acl_verdict v = location_acl(r, f);
+    if (v == MI_ACL_ALLOW)
+        v = time_acl(r, f);
+    if (v == MI_ACL_ALLOW)
+        v = protocol_acl(r, f);
+    return v;
+}
+
+const char *mi_acl_reason(mi_acl_verdict v)
+{
+    switch (v) {
+    case MI_ACL_ALLOW:
+        return "allowed";
+    case MI_ACL_LOCATION:
+        return "the content is not available at the client's location";
+    case MI_ACL_TIME:
+        return "the content is not available at this time";
+    case MI_ACL_PROTOCOL:
+        return "the content is not available over this protocol";
+    case MI_ACL_UNENFORCEABLE:
+        return "the content's location rules cannot be enforced here";
+    }
+    return "denied";
+}
+
+/* --- cache key ------------------------------------------------------------------ */
+
+#define KEY_PATTERN_MAX 256
+#define KEY_PATH_MAX 4096
+
+/* Marks in wild[] the path bytes that exclude-path-pattern's wildcards
+ * match ('*' any run, '?' one byte, '$' escapes). false: no match (or too
+ * long to try). One backtrack point, as for any glob: linear in practice. */
+static bool glob_wild(const char *pat, const char *s, size_t n, unsigned char *wild)
+{
+    uint16_t tok[KEY_PATTERN_MAX];
+    size_t m = 0;
+    for (const char *p = pat; *p; p++) {
+        if (m == KEY_PATTERN_MAX)
+            return false;
+        if (*p == '$' && p[1]) {
+            tok[m++] = (unsigned char)*++p;
+        } else if (*p == '*') {
+            tok[m++] = MI_GLOB_ANY;
+        } else if (*p == '?') {
+            tok[m++] = MI_GLOB_ONE;
+        } else {
+            tok[m++] = (unsigned char)*p;
+        }
+    }
+    size_t p = 0, i = 0, star = SIZE_MAX, mark = 0;
+    while (i < n) {
+        if (p < m && (tok[p] == MI_GLOB_ONE || tok[p] == (unsigned char)s[i])) {
+            wild[i++] = tok[p++] == MI_GLOB_ONE;
+        } else if (p < m && tok[p] == MI_GLOB_ANY) {
+            star = p++;
+            mark = i;
+        } else if (star != SIZE_MAX) {
+            p = star + 1;
+            wild[mark++] = 1;
+            i = mark;
+        } else {
+            return false;
+        }
+    }
+    while (p < m && tok[p] == MI_GLOB_ANY)
+        p++;
+    return p == m;
+}
+
+static bool name_in(json_t *list, const char *name, size_t n)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (s && strlen(s) == n && strncasecmp(s, name, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool name_in_drop(const char *const *drop, const char *name, size_t n)
+{
+    for (size_t i = 0; drop && drop[i]; i++)
+        if (strlen(drop[i]) == n && strncasecmp(drop[i], name, n) == 0)
+            return true;
+    return false;
+}
+
+typedef struct {
+    char *out;
+    size_t cap, len;
+    bool ok;
+} key_out;
+
+static void key_put(key_out *k, const char *s, size_t n)
+{
+    if (!k->ok || k->len + n >= k->cap) {
+        k->ok = false;
+        return;
+    }
+    memcpy(k->out + k->len, s, n);
+    k->len += n;
+    k->out[k->len] = 0;
+}
+
+/* Appends the parameters of query (len qn) named name (or, name NULL,
+ * every one not excluded); *first tracks the separator. */
+static void key_params(key_out *k, const char *q, size_t qn, const char *name, json_t *exclude,
+                       const char *const *drop, bool *first)
+{
+    size_t i = 0;
+    while (i < qn) {
+        size_t e = i;
+        while (e < qn && q[e] != '&')
+            e++;
+        size_t nl = i;
+        while (nl < e && q[nl] != '=')
+            nl++;
+        nl -= i;
+        bool take = nl || e > i;
+        if (take && name_in_drop(drop, q + i, nl))
+            take = false;
+        else if (take && name)
+            take = strlen(name) == nl && strncasecmp(name, q + i, nl) == 0;
+        else if (take && exclude)
+            take = !name_in(exclude, q + i, nl);
+        if (take) {
+            key_put(k, *first ? "?" : "&", 1);
+            key_put(k, q + i, e - i);
+            *first = false;
+        }
+        i = e + 1;
+    }
+}
+
+bool mi_cache_key(const mi_resolution *r, const char *host, size_t host_len, const char *target,
+                  size_t target_len, const char *const *drop, char *out, size_t cap, size_t *out_len)
+{
+    key_out k = {out, cap, 0, cap > 0};
+    if (cap)
+        out[0] = 0;
+    size_t hn = 0;
+    if (host_len && host[0] == '[') { /* [v6]:port */
+        while (hn < host_len && host[hn] != ']')
+            hn++;
+        if (hn < host_len)
+            hn++;
+    } else {
+        while (hn < host_len && host[hn] != ':')
+            hn++;
+    }
+    for (size_t i = 0; i < hn && k.ok; i++) {
+        char c = (char)tolower((unsigned char)host[i]);
+        key_put(&k, &c, 1);
+    }
+    size_t pn = 0;
+    while (pn < target_len && target[pn] != '?')
+        pn++;
+    json_t *mc = mi_effective_value(r, "MI.Cache");
+    const char *pat = json_string_value(json_object_get(mc, "exclude-path-pattern"));
+    unsigned char wild[KEY_PATH_MAX];
+    if (pat && pn <= KEY_PATH_MAX && glob_wild(pat, target, pn, wild)) {
+        key_put(&k, "/", 1); /* the key's path stays a path */
+        for (size_t i = 0; i < pn; i++)
+            if (wild[i])
+                key_put(&k, target + i, 1);
+    } else {
+        key_put(&k, target, pn);
+    }
+    const char *q = pn < target_len ? target + pn + 1 : "";
+    size_t qn = pn < target_len ? target_len - pn - 1 : 0;
+    bool first = true;
+    json_t *inc = json_object_get(mc, "include-query-strings");
+    if (json_is_array(inc)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(inc, i, v)
+            if (json_string_value(v))
+                key_params(&k, q, qn, json_string_value(v), NULL, drop, &first);
+    } else {
+        key_params(&k, q, qn, NULL, json_object_get(mc, "exclude-query-strings"), drop, &first);
+    }
+    if (out_len)
+        *out_len = k.len;
+    return k.ok;
 }

@@ -140,4 +140,42 @@ mi_resolve_status mi_resolve(const mi_host_index *x, const char *host, size_t ho
 /* The generic-metadata-value of the effective object of that type, or NULL. */
 json_t *mi_effective_value(const mi_resolution *r, const char *type);
 
+/* --- enforcement (the delivering CDN's side) -------------------------------- */
+
+/* What is known of a request when the ACLs are checked. */
+typedef struct {
+    unsigned char ip[16]; /* the end user: IPv4 in the first 4 bytes unless v6 */
+    bool v6;
+    long long now;        /* seconds since the epoch */
+    const char *protocol; /* "http/1.1", "https/1.1" */
+} mi_facts;
+
+typedef enum {
+    MI_ACL_ALLOW = 0,
+    MI_ACL_LOCATION,     /* denied by MI.LocationACL */
+    MI_ACL_TIME,         /* denied by MI.TimeWindowACL */
+    MI_ACL_PROTOCOL,     /* denied by MI.ProtocolACL */
+    MI_ACL_UNENFORCEABLE /* a mandatory-to-enforce ACL needs facts we lack (asn, country) */
+} mi_acl_verdict;
+
+/* The logical AND of the effective ACLs (RFC 8006 §4.2.2-4.2.4): in each,
+ * the first rule that matches decides; a list present but matched by no
+ * rule denies; an absent list allows. Footprints we cannot evaluate
+ * (asn, countrycode: no geolocation here) never match; if one stood before
+ * the deciding rule of a mandatory-to-enforce ACL, the verdict is
+ * MI_ACL_UNENFORCEABLE. Allocation-free. */
+mi_acl_verdict mi_acl_check(const mi_resolution *r, const mi_facts *f);
+const char *mi_acl_reason(mi_acl_verdict v);
+
+/* The cache key of a request under MI.Cache (RFC 8006 §4.2.6): the host in
+ * lower case without its port, the path (only what the wildcards of
+ * "exclude-path-pattern" match, when it matches), and the query
+ * parameters "include-query-strings" names (case-insensitive, in its order,
+ * repeated ones aggregated) or, without it, all of them but those
+ * "exclude-query-strings" names. Parameters named in drop (NULL-terminated,
+ * e.g. the URI-signing package attribute) never count. false if the key
+ * does not fit cap. */
+bool mi_cache_key(const mi_resolution *r, const char *host, size_t host_len, const char *target,
+                  size_t target_len, const char *const *drop, char *out, size_t cap, size_t *out_len);
+
 #endif

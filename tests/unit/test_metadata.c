@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/iptable.h"
 #include "interfaces/metadata.h"
 #include "testutil.h"
 
@@ -146,6 +147,124 @@ static void test_effective_metadata_inherits_and_deepest_object_of_a_type_wins(v
     assert_string_equal(value_of(&r, "MI.Grouping", "ccid"), "a");
     assert_non_null(json_object_get(r.effective[1]->value, "exclude-query-strings"));
     assert_string_equal(r.effective[2]->type, "MI.UriSigning");
+    mi_host_index_free(x);
+}
+
+
+/* --- enforcement: ACLs and the cache key --------------------------------------- */
+
+static mi_facts facts(const char *ip, long long now, const char *proto)
+{
+    mi_facts f = {.now = now, .protocol = proto};
+    ipt_addr a;
+    assert_true(ipt_parse_addr(ip, strlen(ip), &a));
+    memcpy(f.ip, a.bytes, 16);
+    f.v6 = a.v6;
+    return f;
+}
+
+#define ACL(type, value, mand) "{\"generic-metadata-type\":\"" type "\",\"generic-metadata-value\":" value \
+    ",\"mandatory-to-enforce\":" mand "}"
+
+static void test_location_acl_first_matching_rule_decides_and_no_match_denies(void **st)
+{
+    mi_host_index *x = index_of(HOST("v.example",
+        ACL("MI.LocationACL", "{\"locations\":["
+            "{\"action\":\"deny\",\"footprints\":[{\"footprint-type\":\"ipv4cidr\",\"footprint-value\":[\"192.0.2.128/25\"]}]},"
+            "{\"action\":\"allow\",\"footprints\":[{\"footprint-type\":\"ipv4cidr\",\"footprint-value\":[\"192.0.2.0/24\"]},"
+            "{\"footprint-type\":\"ipv6cidr\",\"footprint-value\":[\"2001:db8::/32\"]}]}]}", "false"), ""));
+    mi_resolution r = resolve(x, "v.example", "/a.ts");
+    mi_facts f = facts("192.0.2.10", 0, "http/1.1");
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_ALLOW);
+    f = facts("192.0.2.200", 0, "http/1.1"); /* the deny rule comes first */
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_LOCATION);
+    f = facts("2001:db8::5", 0, "http/1.1"); /* any footprint of a rule matches */
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_ALLOW);
+    f = facts("198.51.100.1", 0, "http/1.1"); /* no rule: deny */
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_LOCATION);
+    mi_host_index_free(x);
+    /* no "locations": allow all; empty: deny all; no action: deny */
+    x = index_of(HOST("v.example", ACL("MI.LocationACL", "{}", "false"),
+        P("/empty/*") ACL("MI.LocationACL", "{\"locations\":[]}", "false") "]}},"
+        P("/noaction/*") ACL("MI.LocationACL", "{\"locations\":[{\"footprints\":[{\"footprint-type\":\"ipv4cidr\",\"footprint-value\":[\"0.0.0.0/0\"]}]}]}", "false") "]}}"));
+    f = facts("192.0.2.10", 0, "http/1.1");
+    r = resolve(x, "v.example", "/a.ts");
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_ALLOW);
+    r = resolve(x, "v.example", "/empty/a.ts");
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_LOCATION);
+    r = resolve(x, "v.example", "/noaction/a.ts");
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_LOCATION);
+    mi_host_index_free(x);
+}
+
+static void test_location_acl_on_countries_is_unenforceable_only_when_mandatory(void **st)
+{
+#define COUNTRY_RULES "{\"locations\":[{\"action\":\"deny\",\"footprints\":[{\"footprint-type\":\"countrycode\",\"footprint-value\":[\"us\"]}]}," \
+    "{\"action\":\"allow\",\"footprints\":[{\"footprint-type\":\"ipv4cidr\",\"footprint-value\":[\"0.0.0.0/0\"]}]}]}"
+    mi_host_index *x = index_of(HOST("v.example", ACL("MI.LocationACL", COUNTRY_RULES, "false"),
+        P("/strict/*") ACL("MI.LocationACL", COUNTRY_RULES, "true") "]}}"));
+    mi_facts f = facts("192.0.2.10", 0, "http/1.1");
+    mi_resolution r = resolve(x, "v.example", "/a.ts");
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_ALLOW);
+    r = resolve(x, "v.example", "/strict/a.ts");
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_UNENFORCEABLE);
+    mi_host_index_free(x);
+}
+
+static void test_time_and_protocol_acls_and_their_logical_and(void **st)
+{
+    mi_host_index *x = index_of(HOST("v.example",
+        ACL("MI.TimeWindowACL", "{\"times\":[{\"action\":\"deny\",\"windows\":[{\"start\":150,\"end\":160}]},"
+            "{\"action\":\"allow\",\"windows\":[{\"start\":100,\"end\":200}]}]}", "true") ","
+        ACL("MI.ProtocolACL", "{\"protocol-acl\":[{\"action\":\"allow\",\"protocols\":[\"https/1.1\",\"HTTP/1.1\"]}]}", "true"),
+        P("/tls/*") ACL("MI.ProtocolACL", "{\"protocol-acl\":[{\"action\":\"allow\",\"protocols\":[\"https/1.1\"]}]}", "true") "]}}"));
+    mi_resolution r = resolve(x, "v.example", "/a.ts");
+    mi_facts f = facts("192.0.2.1", 120, "http/1.1");
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_ALLOW);
+    f.now = 155;
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_TIME);
+    f.now = 99;
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_TIME);
+    f.now = 200; /* the end second is inside */
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_ALLOW);
+    r = resolve(x, "v.example", "/tls/a.ts");
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_PROTOCOL);
+    f.protocol = "https/1.1";
+    assert_int_equal(mi_acl_check(&r, &f), MI_ACL_ALLOW);
+    mi_host_index_free(x);
+}
+
+static const char *key_of(const mi_host_index *x, const char *host, const char *target, const char *const *drop)
+{
+    static char out[512];
+    mi_resolution r = resolve(x, "v.example", target);
+    size_t n;
+    assert_true(mi_cache_key(&r, host, strlen(host), target, strlen(target), drop, out, sizeof out, &n));
+    assert_int_equal(n, strlen(out));
+    return out;
+}
+
+static void test_cache_key_follows_mi_cache(void **st)
+{
+    static const char *const drop[] = {"URISigningPackage", NULL};
+    mi_host_index *x = index_of(HOST("v.example", G("h"),
+        P("/inc/*") "{\"generic-metadata-type\":\"MI.Cache\",\"generic-metadata-value\":{\"include-query-strings\":[\"q\",\"Lang\"]}}]}},"
+        P("/none/*") "{\"generic-metadata-type\":\"MI.Cache\",\"generic-metadata-value\":{\"include-query-strings\":[]}}]}},"
+        P("/exc/*") "{\"generic-metadata-type\":\"MI.Cache\",\"generic-metadata-value\":{\"exclude-query-strings\":[\"sid\"]}}]}},"
+        P("/pp/*") "{\"generic-metadata-type\":\"MI.Cache\",\"generic-metadata-value\":{\"exclude-path-pattern\":\"/pp/*/v$*/*\"}}]}}"));
+    /* no MI.Cache: the whole query, less the token; host lower case, no port */
+    assert_string_equal(key_of(x, "V.Example:8080", "/a.ts?b=1&URISigningPackage=xyz&c", drop), "v.example/a.ts?b=1&c");
+    assert_string_equal(key_of(x, "v.example", "/a.ts?urisigningpackage=xyz", drop), "v.example/a.ts");
+    /* include: in the list's order, repeated names aggregated, names case-insensitive */
+    assert_string_equal(key_of(x, "v.example", "/inc/a.ts?lang=en&x=1&q=2&q=3", drop), "v.example/inc/a.ts?q=2&q=3&lang=en");
+    assert_string_equal(key_of(x, "v.example", "/none/a.ts?lang=en&x=1", drop), "v.example/none/a.ts");
+    assert_string_equal(key_of(x, "v.example", "/exc/a.ts?sid=9&x=1", drop), "v.example/exc/a.ts?x=1");
+    /* only what the wildcards match counts: two hosts' edge paths share one key */
+    assert_string_equal(key_of(x, "v.example", "/pp/edge1/v*/seg.ts", drop), "v.example/edge1seg.ts");
+    assert_string_equal(key_of(x, "v.example", "/pp/no-match.ts", drop), "v.example/pp/no-match.ts");
+    char small[8];
+    mi_resolution r = resolve(x, "v.example", "/a.ts");
+    assert_false(mi_cache_key(&r, "v.example", 9, "/a.ts", 5, NULL, small, sizeof small, NULL));
     mi_host_index_free(x);
 }
 
@@ -317,6 +436,10 @@ int main(void)
         cmocka_unit_test(test_unknown_mandatory_object_makes_content_unservable_on_dcdn),
         cmocka_unit_test(test_extra_types_in_policy_are_understood),
         cmocka_unit_test(test_indexed_resolution_agrees_with_linear_scan),
+        cmocka_unit_test(test_location_acl_first_matching_rule_decides_and_no_match_denies),
+        cmocka_unit_test(test_location_acl_on_countries_is_unenforceable_only_when_mandatory),
+        cmocka_unit_test(test_time_and_protocol_acls_and_their_logical_and),
+        cmocka_unit_test(test_cache_key_follows_mi_cache),
     };
     return cmocka_run_group_tests_name("metadata", tests, NULL, NULL);
 }
