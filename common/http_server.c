@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -27,7 +28,7 @@
  * cache (tcache, up to 1032 bytes); bigger ones fall back to the heap. */
 #define TARGET_INLINE 256
 #define CT_INLINE 48
-#define HEADER_ARENA 288
+#define HEADER_ARENA 224
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -40,6 +41,26 @@ struct http_server {
     char id_prefix[9];
     _Atomic unsigned long long seq;
 };
+
+/* A body not held in resp_body. */
+typedef enum { SRC_FD, SRC_SHARED, SRC_STREAM } src_kind;
+struct http_stream {
+    struct MHD_Connection *conn;
+    http_req *req; /* NULL once the request is gone */
+    http_stream_read read;
+    void *ud;
+    void (*free_ud)(void *);
+};
+typedef struct {
+    src_kind kind;
+    int fd;
+    uint64_t offset, len;
+    const char *shared;
+    void (*unref)(void *);
+    void *ref;
+    http_stream *stream;
+    bool stream_owned; /* not yet handed to libmicrohttpd */
+} body_src;
 
 struct http_req {
     http_server *srv;
@@ -56,6 +77,13 @@ struct http_req {
     size_t nparams;
     const char *identity;
     char request_id[32];
+    const http_route *route; /* set once routed; a resumed request runs it again */
+    void *parked_state;
+    bool parking; /* the handler parked instead of answering */
+    body_src *src;
+    uint64_t streamed; /* bytes a stream body produced */
+    void (*done_fn)(void *, const http_done_info *);
+    void *done_ud;
     /* response */
     int status;
     char *resp_body;
@@ -234,6 +262,118 @@ void http_add_header(http_req *r, const char *name, const char *value)
     r->nheaders++;
 }
 
+static void src_free(http_req *r)
+{
+    body_src *b = r->src;
+    if (!b)
+        return;
+    if (b->kind == SRC_FD && b->fd >= 0)
+        close(b->fd);
+    if (b->kind == SRC_SHARED && b->unref)
+        b->unref(b->ref);
+    if (b->kind == SRC_STREAM && b->stream) {
+        if (b->stream_owned) { /* never handed to libmicrohttpd */
+            if (b->stream->free_ud)
+                b->stream->free_ud(b->stream->ud);
+            free(b->stream);
+        } else {
+            b->stream->req = NULL; /* libmicrohttpd frees it later */
+        }
+    }
+    free(b);
+    r->src = NULL;
+}
+
+static body_src *new_src(http_req *r, int status, const char *content_type, src_kind kind)
+{
+    src_free(r);
+    free(r->resp_body);
+    r->resp_body = NULL;
+    r->resp_len = 0;
+    body_src *b = calloc(1, sizeof *b);
+    if (!b) {
+        http_reply_take(r, 503, "text/plain", NULL, 0);
+        return NULL;
+    }
+    b->kind = kind;
+    b->fd = -1;
+    r->src = b;
+    r->status = status;
+    set_ct(r, content_type);
+    return b;
+}
+
+void http_reply_fd(http_req *r, int status, const char *content_type, int fd, uint64_t offset, uint64_t len)
+{
+    body_src *b = new_src(r, status, content_type, SRC_FD);
+    if (!b) {
+        close(fd);
+        return;
+    }
+    b->fd = fd;
+    b->offset = offset;
+    b->len = len;
+    r->resp_len = (size_t)len;
+}
+
+void http_reply_shared(http_req *r, int status, const char *content_type, const char *body, size_t len,
+                       void (*unref)(void *), void *ref)
+{
+    body_src *b = new_src(r, status, content_type, SRC_SHARED);
+    if (!b) {
+        unref(ref);
+        return;
+    }
+    b->shared = body;
+    b->len = len;
+    b->unref = unref;
+    b->ref = ref;
+    r->resp_len = len;
+}
+
+void http_reply_stream(http_req *r, int status, const char *content_type, uint64_t len, http_stream_read read,
+                       void *ud, void (*free_ud)(void *))
+{
+    body_src *b = new_src(r, status, content_type, SRC_STREAM);
+    http_stream *s = b ? calloc(1, sizeof *s) : NULL;
+    if (!s) {
+        if (b) {
+            src_free(r);
+            http_reply_take(r, 503, "text/plain", NULL, 0);
+        }
+        if (free_ud)
+            free_ud(ud);
+        return;
+    }
+    s->conn = r->conn;
+    s->read = read;
+    s->ud = ud;
+    s->free_ud = free_ud;
+    b->stream = s;
+    b->stream_owned = true;
+    b->len = len;
+}
+
+void http_stream_pause(http_stream *s) { MHD_suspend_connection(s->conn); }
+void http_stream_wake(http_stream *s) { MHD_resume_connection(s->conn); }
+
+void http_park(http_req *r, void *state)
+{
+    r->parked_state = state;
+    r->parking = true;
+    MHD_suspend_connection(r->conn);
+}
+
+void *http_parked_state(const http_req *r) { return r->parking ? NULL : r->parked_state; }
+
+void http_resume(http_req *r) { MHD_resume_connection(r->conn); }
+
+void http_on_done(http_req *r, void (*fn)(void *ud, const http_done_info *info), void *ud)
+{
+    r->done_fn = fn;
+    r->done_ud = ud;
+}
+
 /* --- routing ------------------------------------------------------------ */
 
 /* Does path match pattern? Captured segments go to r->params. */
@@ -352,8 +492,9 @@ static void dispatch(http_req *r)
         http_reply_problem(r, 401, "Unauthorized", "a valid bearer token is required", NULL);
         return;
     }
+    r->route = hit;
     hit->fn(r, hit->ctx);
-    if (!r->status)
+    if (!r->status && !r->parking)
         http_reply_problem(r, 500, "Internal Server Error", "handler gave no response", NULL);
 }
 
@@ -406,6 +547,7 @@ _Static_assert(sizeof(http_req) <= 1032, "http_req should fit glibc's tcache");
 
 static void free_req(http_req *r)
 {
+    src_free(r);
     release(r, r->target);
     free(r->body);
     for (size_t i = 0; i < r->nparams; i++)
@@ -422,19 +564,88 @@ static void free_req(http_req *r)
 static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe)
 {
-    if (*con_cls)
-        free_req(*con_cls);
+    http_req *r = *con_cls;
+    if (r) {
+        if (r->done_fn) {
+            http_done_info info = {r->status, r->streamed, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK};
+            if (info.completed && !r->streamed)
+                info.body_bytes = r->resp_len;
+            r->done_fn(r->done_ud, &info);
+        }
+        free_req(r);
+    }
     *con_cls = NULL;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    http_stream *s = cls;
+    long long n = s->read(s->ud, s, pos, buf, max);
+    if (n > 0 && s->req)
+        s->req->streamed = pos + (uint64_t)n;
+    if (n == HTTP_STREAM_END)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n < 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    http_stream *s = cls;
+    if (s->req && s->req->src)
+        s->req->src->stream = NULL;
+    if (s->free_ud)
+        s->free_ud(s->ud);
+    free(s);
+}
+
+static void shared_unref(void *cls)
+{
+    body_src *b = cls;
+    b->unref(b->ref);
+    free(b);
+}
+
+static struct MHD_Response *make_response(http_req *r)
+{
+    body_src *b = r->src;
+    if (!b)
+        return MHD_create_response_from_buffer(r->resp_len, r->resp_body ? r->resp_body : (void *)"",
+                                               r->resp_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = NULL;
+    switch (b->kind) {
+    case SRC_FD:
+        resp = MHD_create_response_from_fd_at_offset64(b->len, b->fd, b->offset);
+        if (resp)
+            b->fd = -1; /* libmicrohttpd closes it */
+        break;
+    case SRC_SHARED:
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(b->len, (void *)b->shared, shared_unref, b);
+        if (resp)
+            r->src = NULL; /* freed by shared_unref */
+        break;
+    case SRC_STREAM:
+        resp = MHD_create_response_from_callback(b->len == HTTP_LEN_UNKNOWN ? MHD_SIZE_UNKNOWN : b->len, 64 * 1024,
+                                                 stream_read, b->stream, stream_free);
+        if (resp) {
+            b->stream->req = r;
+            b->stream_owned = false; /* libmicrohttpd's now; the request keeps a view */
+        }
+        break;
+    }
+    return resp;
 }
 
 static enum MHD_Result send_response(http_req *r)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->resp_len, r->resp_body ? r->resp_body : (void *)"", r->resp_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = make_response(r);
     if (!resp)
         return MHD_NO;
-    r->resp_body = NULL; /* now libmicrohttpd's */
-    if (r->content_type && r->resp_len)
+    if (!r->src)
+        r->resp_body = NULL; /* now libmicrohttpd's */
+    bool has_body = r->resp_len || r->src;
+    if (r->content_type && has_body)
         MHD_add_response_header(resp, "Content-Type", r->content_type);
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
     for (size_t i = 0; i < r->nheaders; i++)
@@ -485,7 +696,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->body[r->body_len] = 0;
         return MHD_YES;
     }
-    dispatch(r);
+    if (r->route && r->parked_state) { /* resumed after http_park */
+        r->parking = false;
+        r->route->fn(r, r->route->ctx);
+        if (!r->parking && !r->status)
+            http_reply_problem(r, 500, "Internal Server Error", "handler gave no response", NULL);
+    } else {
+        dispatch(r);
+    }
+    if (r->parking)
+        return MHD_YES;
     return send_response(r);
 }
 
@@ -541,6 +761,8 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    if (conf->suspendable)
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, conf->bind, &sin->sin_addr) == 1) {

@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/jcheck.h"
 #include "common/metrics.h"
@@ -52,6 +53,7 @@ typedef struct {
     const http_token *tokens; /* NULL/0: no authentication on this listener */
     size_t ntokens;
     metrics *metrics;
+    bool suspendable; /* handlers may park requests and stream (http_park, http_reply_stream) */
 } http_server_conf;
 
 /* The request head and the response head share one buffer per connection,
@@ -98,5 +100,51 @@ void http_reply_problem(http_req *r, int status, const char *title, const char *
 /* A problem whose "errors" member names the JSON path of the bad value. */
 void http_reply_invalid(http_req *r, int status, const char *title, const jerr *e);
 void http_add_header(http_req *r, const char *name, const char *value);
+
+/* --- bodies not held in the request -------------------------------------- */
+/* len bytes of fd from offset, sent with sendfile(2); fd is closed when the
+ * response is done (also on failure). */
+void http_reply_fd(http_req *r, int status, const char *content_type, int fd, uint64_t offset,
+                   uint64_t len);
+/* A body owned by someone else: unref(ref) is called once it is sent. */
+void http_reply_shared(http_req *r, int status, const char *content_type, const char *body, size_t len,
+                       void (*unref)(void *), void *ref);
+
+/* A body produced while it is sent (suspendable listeners only). read()
+ * copies up to max bytes from position pos into buf and returns how many,
+ * or HTTP_STREAM_END, HTTP_STREAM_ERROR (the connection is closed), or
+ * HTTP_STREAM_WAIT after calling http_stream_pause(s) (under the lock of
+ * whatever will call http_stream_wake, so the wake cannot come first).
+ * len: the body's length, or HTTP_LEN_UNKNOWN (chunked). free_ud(ud) runs
+ * when the response is gone. */
+typedef struct http_stream http_stream;
+typedef long long (*http_stream_read)(void *ud, http_stream *s, uint64_t pos, char *buf, size_t max);
+#define HTTP_STREAM_WAIT 0
+#define HTTP_STREAM_END (-1)
+#define HTTP_STREAM_ERROR (-2)
+#define HTTP_LEN_UNKNOWN UINT64_MAX
+void http_reply_stream(http_req *r, int status, const char *content_type, uint64_t len, http_stream_read read,
+                       void *ud, void (*free_ud)(void *));
+void http_stream_pause(http_stream *s); /* from read() only */
+void http_stream_wake(http_stream *s);  /* any thread, once per pause */
+
+/* --- answering later (suspendable listeners only) ------------------------- */
+/* The handler cannot answer yet: the connection is suspended until
+ * http_resume(r) (any thread, exactly once; call http_park under the lock
+ * of whoever will resume, so the resume cannot come first). The handler
+ * then runs again for the same request, with http_parked_state(r) giving
+ * state back; the state stays the handler's to free. */
+void http_park(http_req *r, void *state);
+void *http_parked_state(const http_req *r);
+void http_resume(http_req *r);
+
+/* --- completion ------------------------------------------------------------- */
+typedef struct {
+    int status;
+    uint64_t body_bytes; /* sent (as far as known: a whole body once completed) */
+    bool completed;      /* the response went out entirely */
+} http_done_info;
+/* fn runs once when the request is over (sent, failed or abandoned). */
+void http_on_done(http_req *r, void (*fn)(void *ud, const http_done_info *info), void *ud);
 
 #endif
