@@ -9,6 +9,90 @@
 #include "interfaces/fci.h"
 #include "interfaces/mi_server.h"
 
+static bool num_in(json_t *o, const char *key, const char *path, double lo, double hi, double *out, jerr *e)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v)
+        return true;
+    char p[JPATH_MAX];
+    jpath_key(p, path, key);
+    if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
+        char why[96];
+        snprintf(why, sizeof why, "expected a number from %g to %g", lo, hi);
+        return jfail(e, p, why);
+    }
+    *out = json_number_value(v);
+    return true;
+}
+
+/* The surrogate's cache, freshness heuristic and acquisition settings.
+ * Defaults: 10 GiB and 1M objects on disk, 512 MiB in memory for objects
+ * up to 1 MiB, objects up to 4 GiB, watermarks 0.9/0.8; heuristic 10% of
+ * the Last-Modified age between 60 s and 1 day; stale-if-error grace 300 s;
+ * 8 acquisition threads, 2 s connect, 10 s stall, 300 s per transfer. */
+static bool cache_section(dcdn *d, json_t *sg, jerr *e)
+{
+    static const char *const ckeys[] = {"dir", "disk_bytes", "disk_objects", "memory_bytes", "memory_object_max_bytes",
+                                        "max_object_bytes", "high_water", "low_water", NULL};
+    static const char *const fkeys[] = {"age_multiplier", "min_ttl_s", "max_ttl_s", NULL};
+    static const char *const akeys[] = {"threads", "connect_timeout_ms", "stall_timeout_s", "timeout_s", NULL};
+    cache_conf *c = &d->cache_conf;
+    *c = (cache_conf){.dir = NULL, .disk_bytes = 10ULL << 30, .disk_objects = 1000000, .memory_bytes = 512ULL << 20,
+                      .memory_object_max = 1ULL << 20, .max_object_bytes = 4ULL << 30, .bypass_max_bytes = 256ULL << 20,
+                      .high_water = 0.9, .low_water = 0.8, .heuristic = {0.1, 60, 86400}, .stale_if_error_s = 300,
+                      .threads = 8, .connect_timeout_ms = 2000, .stall_timeout_s = 10, .timeout_s = 300};
+    json_t *cs = NULL, *fs = NULL, *as = NULL;
+    long long sie = 300, db = (long long)c->disk_bytes, dob = (long long)c->disk_objects, mb = (long long)c->memory_bytes,
+              mom = (long long)c->memory_object_max, mo = (long long)c->max_object_bytes, mn = 60, mx = 86400, th = 8,
+              ct = 2000, st = 10, to = 300;
+    if (!jget_obj(sg, "cache", "$.surrogate", false, &cs, e) || !jget_obj(sg, "freshness", "$.surrogate", false, &fs, e) ||
+        !jget_obj(sg, "acquisition", "$.surrogate", false, &as, e) ||
+        !jget_int(sg, "stale_if_error_s", "$.surrogate", false, 0, 86400 * 7, &sie, e) ||
+        !jget_bool(sg, "access_log", "$.surrogate", false, &d->access_log, e))
+        return false;
+    if (d->has_surrogate && !cs)
+        return jfail(e, "$.surrogate.cache", "needed by the surrogate listener (at least \"dir\")");
+    if (cs && (!jonly(cs, "$.surrogate.cache", ckeys, e) || !jget_str(cs, "dir", "$.surrogate.cache", true, &c->dir, e) ||
+               !jget_int(cs, "disk_bytes", "$.surrogate.cache", false, 1 << 20, INT64_MAX, &db, e) ||
+               !jget_int(cs, "disk_objects", "$.surrogate.cache", false, 1, INT64_MAX, &dob, e) ||
+               !jget_int(cs, "memory_bytes", "$.surrogate.cache", false, 0, INT64_MAX, &mb, e) ||
+               !jget_int(cs, "memory_object_max_bytes", "$.surrogate.cache", false, 0, INT64_MAX, &mom, e) ||
+               !jget_int(cs, "max_object_bytes", "$.surrogate.cache", false, 1, INT64_MAX, &mo, e) ||
+               !num_in(cs, "high_water", "$.surrogate.cache", 0.1, 1.0, &c->high_water, e) ||
+               !num_in(cs, "low_water", "$.surrogate.cache", 0.05, 1.0, &c->low_water, e)))
+        return false;
+    if (c->low_water > c->high_water)
+        return jfail(e, "$.surrogate.cache.low_water", "must not be above high_water");
+    if (c->dir && strlen(c->dir) > 200)
+        return jfail(e, "$.surrogate.cache.dir", "at most 200 characters");
+    if (fs && (!jonly(fs, "$.surrogate.freshness", fkeys, e) ||
+               !num_in(fs, "age_multiplier", "$.surrogate.freshness", 0, 10, &c->heuristic.age_multiplier, e) ||
+               !jget_int(fs, "min_ttl_s", "$.surrogate.freshness", false, 0, INT64_MAX, &mn, e) ||
+               !jget_int(fs, "max_ttl_s", "$.surrogate.freshness", false, 0, INT64_MAX, &mx, e)))
+        return false;
+    if (mx < mn)
+        return jfail(e, "$.surrogate.freshness.max_ttl_s", "must not be below min_ttl_s");
+    if (as && (!jonly(as, "$.surrogate.acquisition", akeys, e) ||
+               !jget_int(as, "threads", "$.surrogate.acquisition", false, 1, 256, &th, e) ||
+               !jget_int(as, "connect_timeout_ms", "$.surrogate.acquisition", false, 1, 600000, &ct, e) ||
+               !jget_int(as, "stall_timeout_s", "$.surrogate.acquisition", false, 1, 3600, &st, e) ||
+               !jget_int(as, "timeout_s", "$.surrogate.acquisition", false, 1, 86400, &to, e)))
+        return false;
+    c->disk_bytes = (uint64_t)db;
+    c->disk_objects = (uint64_t)dob;
+    c->memory_bytes = (uint64_t)mb;
+    c->memory_object_max = (uint64_t)mom;
+    c->max_object_bytes = (uint64_t)mo;
+    c->heuristic.min_ttl_s = mn;
+    c->heuristic.max_ttl_s = mx;
+    c->stale_if_error_s = sie;
+    c->threads = (unsigned)th;
+    c->connect_timeout_ms = ct;
+    c->stall_timeout_s = st;
+    c->timeout_s = to;
+    return true;
+}
+
 /* capabilities: the FCI advertisement; router: coverage zones and limits;
  * surrogate: this instance registers itself as a surrogate. */
 static bool router_conf(dcdn *d, json_t *root, jerr *e)
@@ -16,7 +100,8 @@ static bool router_conf(dcdn *d, json_t *root, jerr *e)
     static const char *const rkeys[] = {"coverage_zones", "uri_hashing", "surrogate_max_load",
                                         "surrogate_dead_after_s", "ri_max_age_s", "last_resort", NULL};
     static const char *const zkeys[] = {"prefix", "surrogate", "metric", NULL};
-    static const char *const skeys[] = {"id", "url", "heartbeat_s", NULL};
+    static const char *const skeys[] = {"id", "url", "heartbeat_s", "cache", "freshness", "acquisition",
+                                        "stale_if_error_s", "access_log", NULL};
     json_t *caps = NULL, *r = NULL, *sg = NULL, *zones = NULL;
     if (!jget_obj(root, "capabilities", "$", false, &caps, e) ||
         !jget_obj(root, "router", "$", false, &r, e) ||
@@ -86,7 +171,11 @@ static bool router_conf(dcdn *d, json_t *root, jerr *e)
         if (!mi_service_id_ok(d->self_id) || strlen(d->self_url) > 500)
             return jfail(e, "$.surrogate", "id 1-64 of [A-Za-z0-9._-], url at most 500 characters");
         d->self_heartbeat_s = (int)hb;
+        if (!cache_section(d, sg, e))
+            return false;
     }
+    if (d->has_surrogate && !sg)
+        return jfail(e, "$.surrogate", "the surrogate listener needs a surrogate section");
     return true;
 }
 
@@ -98,7 +187,7 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
     static const char *const up_keys[] = {"id", "metadata_url", "token", "refresh_s", "fci_url",
                                           "heartbeat_s", "ri_token", "uri_signing_keys", NULL};
     static const char *const md_keys[] = {"extra_types", NULL};
-    static const char *const listener_names[] = {"operator", "peer", "delivery", NULL};
+    static const char *const listener_names[] = {"operator", "peer", "delivery", "surrogate", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
         return false;
@@ -116,6 +205,7 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
         !daemon_listener_conf(root, "operator", true, 0, &d->op_conf, &present, e) ||
         !daemon_listener_conf(root, "peer", false, 0, &d->peer_conf, &d->has_peer, e) ||
         !daemon_listener_conf(root, "delivery", false, DELIVERY_HEADER_BYTES, &d->delivery_conf, &d->has_delivery, e) ||
+        !daemon_listener_conf(root, "surrogate", false, DELIVERY_HEADER_BYTES, &d->surrogate_conf, &d->has_surrogate, e) ||
         !jget_str(root, "operator_token", "$", false, &op, e) ||
         !jget_arr(root, "upstreams", "$", true, &ups, e) ||
         !jget_obj(root, "metadata", "$", false, &md, e))

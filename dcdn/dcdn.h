@@ -13,6 +13,7 @@
 #include "common/metrics.h"
 #include "common/snapshot.h"
 #include "common/store.h"
+#include "dcdn/cache.h"
 #include "interfaces/metadata.h"
 #include "interfaces/mi_client.h"
 #include "signing/hop.h"
@@ -54,7 +55,25 @@ typedef struct {
     size_t n;
 } surrogate_set;
 
+typedef struct dcdn dcdn;
+
+/* One delivery, as the CDNI log record needs it (issue: logging). */
 typedef struct {
+    dcdn *d;
+    long long start_ms, end_ms;
+    char client[46], method[12], host[256], uri[2048];
+    int status;
+    uint64_t bytes;     /* body bytes sent */
+    bool completed;     /* the whole response went out */
+    bool cached;        /* served from the cache (s-cached) */
+    char cache[16];     /* HIT, MISS, REVALIDATED, REFRESH, STALE, BYPASS, REFUSED, ERROR */
+    char ccid[256], sid[80];
+    char auth[16];      /* open, token, cookie */
+} delivery_record;
+
+typedef struct prepo_job prepo_job;
+
+struct dcdn {
     json_t *config;
     const char *cdn_id, *redis_url;
     /* router role */
@@ -105,7 +124,23 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool refresh_now, reload_from_redis, stop;
-} dcdn;
+
+    /* surrogate role (delivery from the cache) */
+    bool has_surrogate;
+    http_server_conf surrogate_conf;
+    cache_conf cache_conf;
+    cache *cache;
+    bool access_log;
+    void (*on_delivery)(void *ud, const delivery_record *r);
+    void *on_delivery_ud;
+    metric_cell *m_served[3], *m_refused;
+    pthread_t prepo_th;
+    bool prepo_started, prepo_stop;
+    pthread_mutex_t prepo_mu;
+    pthread_cond_t prepo_cv;
+    prepo_job *prepo_jobs;
+    unsigned long long prepo_seq;
+};
 
 /* dcdn/router.c: surrogate selection, RI server (RFC 7975), end-user redirects */
 #define ROUTER_PEER_ROUTES 2
@@ -117,6 +152,16 @@ void router_op_routes(dcdn *d, http_route *out);
 bool router_start(dcdn *d);
 void router_stop(dcdn *d);
 double router_load(dcdn *d); /* mean load of live surrogates, 0 if none */
+
+/* dcdn/surrogate.c: delivery, the cache's operator API */
+#define SURROGATE_ROUTES 1
+void surrogate_routes(dcdn *d, http_route *out);
+#define SURROGATE_OP_ROUTES 4
+void surrogate_op_routes(dcdn *d, http_route *out);
+bool surrogate_start(dcdn *d);
+void surrogate_quiesce(dcdn *d);
+void surrogate_stop(dcdn *d);
+void surrogate_access_log(void *ud, const delivery_record *r);
 
 /* dcdn/config.c */
 bool dcdn_config_load(dcdn *d, const char *file, jerr *e);

@@ -90,13 +90,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "dcdn: cannot start the router\n");
         return 1;
     }
+    if (d.has_surrogate && !surrogate_start(&d)) {
+        fprintf(stderr, "dcdn: cannot open the cache in %s\n", d.cache_conf.dir);
+        return 1;
+    }
     d.ops = (daemon_ops){d.metrics, ready, &d};
-    enum { N_OP = DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES };
+    enum { N_OP = DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES + SURROGATE_OP_ROUTES };
     http_route routes[N_OP], peer_routes[ROUTER_PEER_ROUTES + 1],
-        delivery_routes[ROUTER_DELIVERY_ROUTES + 1];
+        delivery_routes[ROUTER_DELIVERY_ROUTES + 1], surrogate_routes_[SURROGATE_ROUTES + 1];
+    size_t n_op = N_OP - (d.has_surrogate ? 0 : SURROGATE_OP_ROUTES);
     daemon_ops_routes(&d.ops, routes);
     resolve_api_routes(&d, routes + DAEMON_OPS_ROUTES);
     router_op_routes(&d, routes + DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES);
+    if (d.has_surrogate)
+        surrogate_op_routes(&d, routes + DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES);
+    surrogate_routes_[0] = routes[0]; /* /healthz */
+    surrogate_routes(&d, surrogate_routes_ + 1);
     router_peer_routes(&d, peer_routes);
     peer_routes[ROUTER_PEER_ROUTES] = routes[0]; /* /healthz */
     delivery_routes[0] = routes[0];
@@ -104,8 +113,8 @@ int main(int argc, char **argv)
     d.op_conf.tokens = d.op_tokens;
     d.op_conf.ntokens = d.n_op;
     d.op_conf.metrics = d.metrics;
-    http_server *op = http_server_start(&d.op_conf, routes, N_OP);
-    http_server *peer = NULL, *delivery = NULL;
+    http_server *op = http_server_start(&d.op_conf, routes, n_op);
+    http_server *peer = NULL, *delivery = NULL, *surrogate = NULL;
     if (d.has_peer) {
         d.peer_conf.tokens = d.peer_tokens;
         d.peer_conf.ntokens = d.n_peer;
@@ -116,17 +125,29 @@ int main(int argc, char **argv)
         d.delivery_conf.metrics = d.metrics;
         delivery = http_server_start(&d.delivery_conf, delivery_routes, ROUTER_DELIVERY_ROUTES + 1);
     }
+    if (d.has_surrogate) {
+        d.surrogate_conf.metrics = d.metrics;
+        d.surrogate_conf.suspendable = true;
+        if (!d.surrogate_conf.name || !strcmp(d.surrogate_conf.name, ""))
+            d.surrogate_conf.name = "surrogate";
+        surrogate = http_server_start(&d.surrogate_conf, surrogate_routes_, SURROGATE_ROUTES + 1);
+    }
     int rc = 0;
-    if (!op || (d.has_peer && !peer) || (d.has_delivery && !delivery)) {
+    if (!op || (d.has_peer && !peer) || (d.has_delivery && !delivery) || (d.has_surrogate && !surrogate)) {
         rc = 1;
     } else {
         log_kv(LOG_INFO, "dcdn started", "cdn_id", d.cdn_id, NULL);
         daemon_wait_for_signal();
         log_kv(LOG_INFO, "stopping", NULL);
     }
+    if (d.has_surrogate)
+        surrogate_quiesce(&d); /* wakes parked requests before their listener goes */
     http_server_stop(op);
     http_server_stop(peer);
     http_server_stop(delivery);
+    http_server_stop(surrogate);
+    if (d.has_surrogate)
+        surrogate_stop(&d);
     router_stop(&d);
     dcdn_sync_stop(&d);
     store_close(d.store);

@@ -190,14 +190,14 @@ class Env:
             "surrogate": {"id": "se-a", "url": SURROGATE_A, "heartbeat_s": 1},
         }
 
-    def start_daemon(self, name, config):
+    def start_daemon(self, name, config, binary=None):
         path = os.path.join(self.dir, name + ".json")
         with open(path, "w") as f:
             json.dump(config, f)
         log = open(os.path.join(self.dir, name + ".log"), "ab")
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-        p = subprocess.Popen([os.path.join(BIN, name), "-c", path], stdout=log, stderr=log, env=env)
+        p = subprocess.Popen([os.path.join(BIN, binary or name), "-c", path], stdout=log, stderr=log, env=env)
         self.procs[name] = p
         ports = [l["port"] for l in config["listeners"].values()]
         assert wait_for(lambda: p.poll() is None and all(self._listening(x) for x in ports)), \
@@ -223,7 +223,7 @@ class Env:
         failures = []
         for name in list(self.procs):
             rc = self.stop(name)
-            if name in ("ucdn", "dcdn") and rc not in (0, None):
+            if name.startswith(("ucdn", "dcdn")) and rc not in (0, None):
                 failures.append("%s exited %s:\n%s" % (name, rc, self.log(name)[-3000:]))
         shutil.rmtree(self.dir, ignore_errors=True)
         return failures
@@ -1137,6 +1137,305 @@ def test_vod_manifest_served_stale_within_grace_and_dash_collections(env):
     assert "origin unavailable; serving the last VoD copy" in env.log("ucdn")
 
 
+
+# --- surrogate: delivery, cache, acquisition --------------------------------------------------
+
+class ChunkOrigin:
+    """An origin for media objects: ETag/Last-Modified, conditional GETs,
+    per-path hit counts, optional delay, failure and Cache-Control."""
+
+    def __init__(self, files, cache_control="max-age=60", delay=0.0):
+        import http.server
+        import threading
+        outer = self
+        self.files, self.cc, self.delay, self.fail = dict(files), cache_control, delay, False
+        self.hits, self.conditional, self.lock = {}, 0, threading.Lock()
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                with outer.lock:
+                    outer.hits[path] = outer.hits.get(path, 0) + 1
+                if outer.fail:
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = outer.files.get(path)
+                if body is None:
+                    b = b"not here"
+                    self.send_response(404)
+                    self.send_header("Cache-Control", "max-age=5")
+                    self.send_header("Content-Length", str(len(b)))
+                    self.end_headers()
+                    self.wfile.write(b)
+                    return
+                etag = '"%x"' % (hash(body) & 0xffffffff)
+                if self.headers.get("If-None-Match") == etag:
+                    with outer.lock:
+                        outer.conditional += 1
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    if outer.cc:
+                        self.send_header("Cache-Control", outer.cc)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp2t")
+                self.send_header("ETag", etag)
+                if outer.cc:
+                    self.send_header("Cache-Control", outer.cc)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if outer.delay:  # the head first, then the body after a while
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    time.sleep(outer.delay)
+                    self.wfile.write(body[len(body) // 2:])
+                else:
+                    self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def surrogate_env(env, endpoints, cache=None, paths=()):
+    """Publishes a service whose sources are endpoints, and starts a
+    surrogate-role dcdn sharing the dCDN's Redis. Returns its ports."""
+    doc = {"host": "video.example.com",
+           "metadata": [{"generic-metadata-type": "MI.SourceMetadata",
+                         "generic-metadata-value": {"sources": [{"endpoints": [e], "protocol": "http/1.1"}
+                                                                for e in endpoints]}},
+                        {"generic-metadata-type": "MI.Grouping", "generic-metadata-value": {"ccid": "col-1"}}],
+           "paths": list(paths)}
+    assert env.csp("PUT", "/csp/v1/services/vod1", json.dumps(doc))[0] in (200, 201)
+    cfg = env.dcdn_config()
+    sp, op = free_port(), free_port()
+    cfg["listeners"] = {"operator": {"bind": "127.0.0.1", "port": op},
+                        "surrogate": {"bind": "127.0.0.1", "port": sp}}
+    for k in ("capabilities", "router"):
+        cfg.pop(k)
+    cfg["upstreams"][0].pop("ri_token")
+    cfg["upstreams"][0].pop("fci_url")
+    cfg["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1, "access_log": True,
+                        "cache": dict({"dir": os.path.join(env.dir, "cache-se-x")}, **(cache or {})),
+                        "freshness": {"age_multiplier": 0.1, "min_ttl_s": 1, "max_ttl_s": 60},
+                        "stale_if_error_s": 30}
+    env.start_daemon("dcdn-se", cfg, binary="dcdn")
+    env.ports["sop"], env.ports["surr"] = op, sp
+    q = urllib.parse.quote("http://video.example.com/vod/m1/x.ts", safe="")
+    assert wait_for(lambda: http("GET", "http://127.0.0.1:%d/v1/metadata/resolve?url=%s" % (op, q),
+                                 token=OP_TOKEN)[0] == 200, timeout=5)
+    return sp, op
+
+
+def sget(env, target, headers=None):
+    return raw_get(env.ports["surr"], target, headers=headers)
+
+
+def test_surrogate_miss_then_hit_collapsing_and_records(env):
+    import threading
+    body = os.urandom(300000)
+    o = ChunkOrigin({"/vod/m1/seg_1.ts": body, "/vod/m1/seg_2.ts": b"x" * 100}, delay=0.5)
+    try:
+        surrogate_env(env, ["127.0.0.1:%d" % o.port])
+        # eight players ask at once: one acquisition, eight whole bodies
+        out = []
+        ts = [threading.Thread(target=lambda: out.append(sget(env, "/vod/m1/seg_1.ts"))) for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert len(out) == 8 and all(r[0] == 200 and r[2] == body for r in out), [r[0] for r in out]
+        assert o.hits["/vod/m1/seg_1.ts"] == 1, o.hits
+        assert sorted(r[1]["x-cache"] for r in out) == ["MISS"] * 8
+        s, h, b = sget(env, "/vod/m1/seg_1.ts?URISigningPackage=ignored")
+        assert s == 200 and b == body and h["x-cache"] == "HIT" and "age" in h, h
+        assert o.hits["/vod/m1/seg_1.ts"] == 1
+        # a small object comes from memory, a HEAD carries no body
+        o.delay = 0
+        assert sget(env, "/vod/m1/seg_2.ts")[1]["x-cache"] == "MISS"
+        s, h, b = sget(env, "/vod/m1/seg_2.ts")
+        assert s == 200 and b == b"x" * 100 and h["x-cache"] == "HIT"
+        # conditional request from the player
+        s, h, _ = sget(env, "/vod/m1/seg_2.ts", headers={"If-None-Match": h["etag"]})
+        assert s == 304, s
+        # unknown host: problem, not a fetch
+        s, h, b = raw_get(env.ports["surr"], "/vod/m1/seg_1.ts", host="other.example")
+        assert s == 404 and h["content-type"] == "application/problem+json"
+        # the delivery records carry what the CDNI log needs
+        assert wait_for(lambda: '"cache":"HIT"' in env.log("dcdn-se"))
+        rec = [json.loads(l) for l in env.log("dcdn-se").splitlines() if '"msg":"delivery"' in l]
+        hit = [r for r in rec if r["cache"] == "HIT" and r["uri"].startswith("/vod/m1/seg_1.ts")][0]
+        assert hit["ccid"] == "col-1" and hit["status"] == "200" and hit["bytes"] == str(len(body)), hit
+        st = json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % env.ports["sop"], token=OP_TOKEN)[2])
+        assert st["objects"] == 2 and st["memory_objects"] >= 1, st
+    finally:
+        o.stop()
+
+
+def test_surrogate_ranges_revalidation_and_negative_caching(env):
+    body = bytes(range(256)) * 400
+    o = ChunkOrigin({"/vod/m1/r.ts": body}, cache_control="max-age=1")
+    try:
+        surrogate_env(env, ["127.0.0.1:%d" % o.port])
+        # a miss for a range from 0 fills the whole object and answers the range
+        s, h, b = sget(env, "/vod/m1/r.ts", headers={"Range": "bytes=0-99"})
+        assert s == 206 and b == body[:100] and h["content-range"] == "bytes 0-99/%d" % len(body), (s, h)
+        s, h, b = sget(env, "/vod/m1/r.ts", headers={"Range": "bytes=1000-1999"})  # from the fill or the cache
+        assert s == 206 and b == body[1000:2000] and h["x-cache"] in ("HIT", "MISS"), (s, h, len(b))
+        assert wait_for(lambda: json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % env.ports["sop"],
+                                                token=OP_TOKEN)[2])["objects"] == 1)
+        s, h, b = sget(env, "/vod/m1/r.ts", headers={"Range": "bytes=1000-1999"})
+        assert s == 206 and b == body[1000:2000] and h["x-cache"] == "HIT", (s, h)
+        s, h, b = sget(env, "/vod/m1/r.ts", headers={"Range": "bytes=-10"})
+        assert s == 206 and b == body[-10:]
+        s, h, _ = sget(env, "/vod/m1/r.ts", headers={"Range": "bytes=999999-"})
+        assert s == 416 and h["content-range"] == "bytes */%d" % len(body)
+        assert o.hits["/vod/m1/r.ts"] == 1
+        # stale after max-age=1: revalidated with If-None-Match, a 304 keeps the body
+        time.sleep(2.1)
+        s, h, b = sget(env, "/vod/m1/r.ts")
+        assert s == 200 and b == body and h["x-cache"] == "REVALIDATED", h
+        assert o.conditional == 1
+        # a miss for a range not at 0 is passed through and not stored
+        o.files["/vod/m1/p.ts"] = body
+        s, h, b = sget(env, "/vod/m1/p.ts", headers={"Range": "bytes=10-19"})
+        assert s == 200 and b == body and h["x-cache"] == "BYPASS", h  # this origin ignores ranges
+        assert sget(env, "/vod/m1/p.ts")[1]["x-cache"] == "MISS"
+        # errors are cached for the lifetime they state
+        s, h, b = sget(env, "/vod/m1/missing.ts")
+        assert s == 404 and b == b"not here"
+        s, h, b = sget(env, "/vod/m1/missing.ts")
+        assert s == 404 and h["x-cache"] == "HIT", h  # max-age=5 on the 404
+        assert o.hits["/vod/m1/missing.ts"] == 1
+    finally:
+        o.stop()
+
+
+def test_surrogate_source_failover_stale_if_error_and_gateway_errors(env):
+    body = b"chunk" * 1000
+    dead = free_port()  # nobody listens there
+    o = ChunkOrigin({"/vod/m1/f.ts": body}, cache_control="max-age=1")
+    try:
+        surrogate_env(env, ["127.0.0.1:%d" % dead, "127.0.0.1:%d" % o.port])
+        s, h, b = sget(env, "/vod/m1/f.ts")
+        assert s == 200 and b == body, s
+        m = http("GET", "http://127.0.0.1:%d/metrics" % env.ports["sop"], token=OP_TOKEN)[2].decode()
+        assert "cdni_cache_source_failovers_total 1" in m, m
+        # the origin fails: the stale copy is served within the grace
+        o.fail = True
+        time.sleep(2.1)
+        s, h, b = sget(env, "/vod/m1/f.ts")
+        assert s == 200 and b == body and h["x-cache"] == "STALE", h
+        # nothing cached and every source failing: a problem, 502
+        s, h, b = sget(env, "/vod/m1/never.ts")
+        assert s == 502 and h["content-type"] == "application/problem+json", (s, b)
+        assert "answered 500" in json.loads(b)["reason"]
+    finally:
+        o.stop()
+
+
+def test_surrogate_acls_and_unknown_mandatory_metadata_refuse(env):
+    o = ChunkOrigin({"/vod/m1/a.ts": b"a", "/geo/a.ts": b"a", "/late/a.ts": b"a", "/tls/a.ts": b"a"})
+    try:
+        acl = lambda t, v, m=False: {"generic-metadata-type": t, "generic-metadata-value": v,
+                                     "mandatory-to-enforce": m}
+        paths = [
+            {"path-pattern": {"pattern": "/geo/*"}, "path-metadata": {"metadata": [acl("MI.LocationACL", {
+                "locations": [{"action": "deny", "footprints": [
+                    {"footprint-type": "ipv4cidr", "footprint-value": ["127.0.0.0/8"]}]}]})]}},
+            {"path-pattern": {"pattern": "/late/*"}, "path-metadata": {"metadata": [acl("MI.TimeWindowACL", {
+                "times": [{"action": "allow", "windows": [{"start": 0, "end": 1000}]}]})]}},
+            {"path-pattern": {"pattern": "/tls/*"}, "path-metadata": {"metadata": [acl("MI.ProtocolACL", {
+                "protocol-acl": [{"action": "allow", "protocols": ["https/1.1"]}]})]}},
+        ]
+        surrogate_env(env, ["127.0.0.1:%d" % o.port], paths=paths)
+        assert sget(env, "/vod/m1/a.ts")[0] == 200
+        for t, word in (("/geo/a.ts", "location"), ("/late/a.ts", "time"), ("/tls/a.ts", "protocol")):
+            s, h, b = sget(env, t)
+            assert s == 403 and word in json.loads(b)["detail"], (t, s, b)
+            assert o.hits.get(t, 0) == 0
+    finally:
+        o.stop()
+
+
+def test_surrogate_eviction_purge_by_collection_and_preposition(env):
+    files = {"/vod/m1/e%d.ts" % i: os.urandom(200000) for i in range(12)}
+    o = ChunkOrigin(files)
+    try:
+        # 1 MiB of disk: twelve 200 kB objects cannot all stay
+        _, op = surrogate_env(env, ["127.0.0.1:%d" % o.port],
+                              cache={"disk_bytes": 1 << 20, "high_water": 0.9, "low_water": 0.6})
+        for p, b in files.items():
+            s, _, got = sget(env, p)
+            assert s == 200 and got == b
+        st = json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % op, token=OP_TOKEN)[2])
+        assert st["bytes"] <= 0.9 * (1 << 20) and 1 <= st["objects"] < 12, st
+        # a frequently asked object outlives the others (GDSF frequency)
+        for _ in range(5):
+            sget(env, "/vod/m1/e11.ts")
+        for p in list(files)[:6]:
+            sget(env, p)
+        assert sget(env, "/vod/m1/e11.ts")[1]["x-cache"] == "HIT"
+        # every stored object is indexed in Redis under its collection; a purge finds them all
+        members = env.redis_cli("redis_d", "SMEMBERS", "cdni:dcdn-it:cache:se-x:ccid:col-1").split()
+        assert members and all(m.startswith("video.example.com/vod/m1/") for m in members), members
+        s, _, b = http("POST", "http://127.0.0.1:%d/v1/cache/purge" % op, json.dumps({"ccids": ["col-1"]}),
+                       token=OP_TOKEN)
+        assert s == 200 and json.loads(b)["removed"] >= 1, b
+        st = json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % op, token=OP_TOKEN)[2])
+        assert st["objects"] == 0, st
+        assert sget(env, "/vod/m1/e11.ts")[1]["x-cache"] == "MISS"
+        # preposition: fetched ahead of demand under a bandwidth cap
+        urls = ["http://video.example.com/vod/m1/e%d.ts" % i for i in (1, 2)]
+        t0 = time.time()
+        s, _, b = http("POST", "http://127.0.0.1:%d/v1/cache/preposition" % op,
+                       json.dumps({"urls": urls + ["http://unknown.example/x.ts"], "max_bytes_per_s": 400000}),
+                       token=OP_TOKEN)
+        assert s == 202, b
+
+        def job_done():
+            j = json.loads(http("GET", "http://127.0.0.1:%d/v1/cache/preposition" % op, token=OP_TOKEN)[2])["jobs"][0]
+            return j if j["state"] == "done" else None
+        j = wait_for(job_done, timeout=10)
+        assert j and j["fetched"] == 2 and j["failed"] == 1, j
+        assert time.time() - t0 >= 0.9  # 400 kB at 400 kB/s
+        assert sget(env, "/vod/m1/e1.ts")[1]["x-cache"] == "HIT"
+        s, _, b = http("POST", "http://127.0.0.1:%d/v1/cache/preposition" % op, json.dumps({"urls": "x"}),
+                       token=OP_TOKEN)
+        assert s == 400 and json.loads(b)["errors"][0]["path"] == "$.urls"
+    finally:
+        o.stop()
+
+
+def test_surrogate_restart_keeps_its_disk_cache(env):
+    o = ChunkOrigin({"/vod/m1/k.ts": b"keep" * 5000})
+    try:
+        _, op = surrogate_env(env, ["127.0.0.1:%d" % o.port])
+        assert sget(env, "/vod/m1/k.ts")[1]["x-cache"] == "MISS"
+        cfg = json.load(open(os.path.join(env.dir, "dcdn-se.json")))
+        assert env.stop("dcdn-se") == 0
+        env.start_daemon("dcdn-se", cfg, binary="dcdn")
+        q = urllib.parse.quote("http://video.example.com/vod/m1/x.ts", safe="")
+        assert wait_for(lambda: http("GET", "http://127.0.0.1:%d/v1/metadata/resolve?url=%s" % (op, q),
+                                     token=OP_TOKEN)[0] == 200, timeout=5)
+        s, h, b = sget(env, "/vod/m1/k.ts")
+        assert s == 200 and b == b"keep" * 5000 and h["x-cache"] == "HIT", h
+        assert o.hits["/vod/m1/k.ts"] == 1
+    finally:
+        o.stop()
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
@@ -1160,6 +1459,7 @@ def main():
             err = traceback.format_exc()
         if err and keep:
             print(env.log("dcdn")[-4000:])
+            print(env.log("dcdn-se")[-6000:])
             print(env.log("ucdn")[-6000:])
         problems = env.close()
         if problems and not err:

@@ -1,0 +1,1258 @@
+/* The surrogate's cache and its acquisition. See cache.h. */
+#include "dcdn/cache.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/hash.h"
+#include "common/log.h"
+
+#define SHARDS 16
+#define HEAD_MAGIC "CDNIGW-OBJ1 "
+#define MAX_HEAD_LINE 16384
+#define MAX_WAITERS_INIT 8
+
+struct cache_obj {
+    _Atomic int refs;
+    cache_obj *next; /* shard chain */
+    uint64_t hash;
+    char *key;
+    int status;
+    char *content_type, *headers, *etag, *last_modified, *ccid, *pid;
+    uint64_t size, body_offset;
+    long long stored_at, ttl, initial_age, stale_if_error;
+    bool always_revalidate, must_revalidate;
+    char path[300];
+    cache_blob *mem;
+    _Atomic uint32_t hits;
+    _Atomic uint64_t hit_l; /* L at the last hit, as double bits */
+    bool removed;
+};
+
+typedef struct {
+    pthread_mutex_t mu;
+    cache_obj **b;
+    size_t nb, n;
+} shard;
+
+typedef struct waiter {
+    bool is_stream;
+    void *p; /* http_req * or http_stream * */
+} waiter;
+
+struct cache_fill {
+    _Atomic int refs;
+    cache *c;
+    cache_fill *next;  /* fills in flight, by key */
+    cache_fill *qnext; /* the acquisition queue */
+    pthread_mutex_t mu;
+    pthread_cond_t done_cv;
+    fill_state state;
+    bool in_table, private_;
+    char *key, *path_query, *range, *ccid, *pid;
+    cache_source src[CACHE_MAX_SOURCES];
+    size_t n_src;
+    cache_obj *reval;
+    /* the answer */
+    int status;
+    char *content_type, *headers, *etag, *last_modified, *error;
+    char *cc, *expires, *date, *age, *pragma;
+    bool vary;
+    uint64_t length, avail;
+    bool store, done, body_error;
+    hc_verdict verdict;
+    long long req_time, resp_time;
+    int fd; /* temporary file, or -1 with the body in mem */
+    uint64_t off; /* where the body starts in the file */
+    char tmp[300];
+    char *mem;
+    size_t mem_cap;
+    waiter *w;
+    size_t nw, cw;
+    /* worker-only parsing state */
+    bool head_seen, retry;
+    int cur_status;
+};
+
+struct cache {
+    cache_conf conf;
+    shard shards[SHARDS];
+    pthread_mutex_t fills_mu;
+    cache_fill **fills; /* open hash by key */
+    size_t nfills_b;
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv;
+    cache_fill *q_head, *q_tail;
+    bool stop;
+    pthread_t *th;
+    unsigned nth;
+    _Atomic uint64_t bytes, objects, mem_bytes, mem_objects, inflight, gen;
+    _Atomic uint64_t l_bits;
+    pthread_mutex_t evict_mu;
+    metric_cell *m_acq_ok, *m_acq_fail, *m_failover, *m_stored, *m_bypass, *m_evicted, *m_reval304;
+};
+
+static double bits_d(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, sizeof d);
+    return d;
+}
+static uint64_t d_bits(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, sizeof b);
+    return b;
+}
+
+void cache_blob_unref(void *p)
+{
+    cache_blob *b = p;
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+static void obj_free(cache_obj *o)
+{
+    free(o->key);
+    free(o->content_type);
+    free(o->headers);
+    free(o->etag);
+    free(o->last_modified);
+    free(o->ccid);
+    free(o->pid);
+    cache_blob_unref(o->mem);
+    free(o);
+}
+
+void cache_obj_unref(cache_obj *o)
+{
+    if (o && atomic_fetch_sub(&o->refs, 1) == 1)
+        obj_free(o);
+}
+
+static uint64_t key_hash(const char *k, size_t n) { return hash_fnv1a64(k, n); }
+
+/* --- index ---------------------------------------------------------------------- */
+
+static void index_cmd(cache *c, const char *op, const char *kind, const char *value, const char *key, bool *ok)
+{
+    if (!value || !c->conf.store)
+        return;
+    redisReply *r = store_cmd(c->conf.store, "%s %s:%s:%s %s", op, c->conf.index_prefix, kind, value, key);
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        *ok = false;
+    if (r)
+        freeReplyObject(r);
+}
+
+/* Unlinks the file and drops the index entries of an object no longer in
+ * the table (counters already adjusted). */
+static void obj_retire(cache *c, cache_obj *o)
+{
+    unlink(o->path);
+    bool ok = true;
+    index_cmd(c, "SREM", "ccid", o->ccid, o->key, &ok);
+    index_cmd(c, "SREM", "pid", o->pid, o->key, &ok);
+}
+
+static void shard_account_remove(cache *c, cache_obj *o)
+{
+    atomic_fetch_sub(&c->bytes, o->size);
+    atomic_fetch_sub(&c->objects, 1);
+    if (o->mem) {
+        atomic_fetch_sub(&c->mem_bytes, o->mem->len);
+        atomic_fetch_sub(&c->mem_objects, 1);
+    }
+}
+
+/* Puts o in the table (taking the caller's reference), replacing an
+ * object of the same key, which is returned (or NULL). */
+static cache_obj *table_put(cache *c, cache_obj *o)
+{
+    shard *s = &c->shards[o->hash % SHARDS];
+    pthread_mutex_lock(&s->mu);
+    if (s->n + 1 > s->nb) {
+        size_t nb = s->nb ? s->nb * 2 : 256;
+        cache_obj **b = calloc(nb, sizeof *b);
+        for (size_t i = 0; b && i < s->nb; i++)
+            for (cache_obj *x = s->b[i], *nx; x; x = nx) {
+                nx = x->next;
+                x->next = b[(x->hash / SHARDS) % nb];
+                b[(x->hash / SHARDS) % nb] = x;
+            }
+        if (b) {
+            free(s->b);
+            s->b = b;
+            s->nb = nb;
+        }
+    }
+    cache_obj **pp = &s->b[(o->hash / SHARDS) % s->nb], *old = NULL;
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->hash == o->hash && strcmp((*pp)->key, o->key) == 0) {
+            old = *pp;
+            *pp = old->next;
+            old->removed = true;
+            s->n--;
+            shard_account_remove(c, old);
+            break;
+        }
+    o->next = s->b[(o->hash / SHARDS) % s->nb];
+    s->b[(o->hash / SHARDS) % s->nb] = o;
+    s->n++;
+    atomic_fetch_add(&c->bytes, o->size);
+    atomic_fetch_add(&c->objects, 1);
+    if (o->mem) {
+        atomic_fetch_add(&c->mem_bytes, o->mem->len);
+        atomic_fetch_add(&c->mem_objects, 1);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return old;
+}
+
+/* Takes o out of the table if it is still there; true if it was. */
+static bool table_take(cache *c, cache_obj *o)
+{
+    shard *s = &c->shards[o->hash % SHARDS];
+    bool found = false;
+    pthread_mutex_lock(&s->mu);
+    if (s->nb)
+        for (cache_obj **pp = &s->b[(o->hash / SHARDS) % s->nb]; *pp; pp = &(*pp)->next)
+            if (*pp == o) {
+                *pp = o->next;
+                o->removed = true;
+                s->n--;
+                shard_account_remove(c, o);
+                found = true;
+                break;
+            }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+cache_obj *cache_lookup(cache *c, const char *key, size_t klen, long long now, cache_view *v)
+{
+    uint64_t h = key_hash(key, klen);
+    shard *s = &c->shards[h % SHARDS];
+    cache_obj *o = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (s->nb)
+        for (cache_obj *x = s->b[(h / SHARDS) % s->nb]; x; x = x->next)
+            if (x->hash == h && strlen(x->key) == klen && memcmp(x->key, key, klen) == 0) {
+                o = x;
+                break;
+            }
+    if (o) { /* a 304 updates freshness under this lock */
+        atomic_fetch_add(&o->refs, 1);
+        v->mem = o->mem;
+        if (v->mem)
+            atomic_fetch_add(&v->mem->refs, 1);
+        long long age = o->initial_age + (now - o->stored_at);
+        if (age < 0)
+            age = 0;
+        long long grace = o->stale_if_error >= 0 ? o->stale_if_error : c->conf.stale_if_error_s;
+        v->age = age;
+        v->fresh = age < o->ttl && !o->always_revalidate;
+        v->must_revalidate = o->must_revalidate;
+        v->stale_usable = !o->must_revalidate && age < o->ttl + grace;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!o)
+        return NULL;
+    atomic_fetch_add_explicit(&o->hits, 1, memory_order_relaxed);
+    atomic_store_explicit(&o->hit_l, atomic_load_explicit(&c->l_bits, memory_order_relaxed), memory_order_relaxed);
+    v->status = o->status;
+    v->content_type = o->content_type;
+    v->headers = o->headers;
+    v->etag = o->etag;
+    v->last_modified = o->last_modified;
+    v->size = o->size;
+    v->path = o->path;
+    v->body_offset = o->body_offset;
+    return o;
+}
+
+bool cache_remove(cache *c, const char *key, size_t klen)
+{
+    cache_view v;
+    cache_obj *o = cache_lookup(c, key, klen, 0, &v);
+    if (!o)
+        return false;
+    cache_blob_unref(v.mem);
+    bool was = table_take(c, o);
+    if (was) {
+        obj_retire(c, o);
+        cache_obj_unref(o); /* the table's reference */
+    }
+    cache_obj_unref(o);
+    return was;
+}
+
+long long cache_remove_indexed(cache *c, const char *index, const char *value)
+{
+    redisReply *r = store_cmd(c->conf.store, "SMEMBERS %s:%s:%s", c->conf.index_prefix, index, value);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    long long n = 0;
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            n += cache_remove(c, r->element[i]->str, r->element[i]->len);
+    freeReplyObject(r);
+    redisReply *d = store_cmd(c->conf.store, "DEL %s:%s:%s", c->conf.index_prefix, index, value);
+    if (d)
+        freeReplyObject(d);
+    return n;
+}
+
+/* --- eviction ------------------------------------------------------------------ */
+
+typedef struct {
+    cache_obj *o;
+    double prio;
+} ranked;
+
+static int by_prio(const void *a, const void *b)
+{
+    double x = ((const ranked *)a)->prio, y = ((const ranked *)b)->prio;
+    return x < y ? -1 : x > y;
+}
+
+static bool over(uint64_t v, uint64_t max, double mark) { return max && (double)v > (double)max * mark; }
+
+static void evict(cache *c)
+{
+    const cache_conf *k = &c->conf;
+    if (!over(c->bytes, k->disk_bytes, k->high_water) && !over(c->objects, k->disk_objects, k->high_water) &&
+        !over(c->mem_bytes, k->memory_bytes, 1.0))
+        return;
+    if (pthread_mutex_trylock(&c->evict_mu) != 0)
+        return; /* another thread is at it */
+    size_t n = 0, cap = (size_t)c->objects + 64;
+    ranked *all = malloc(cap * sizeof *all);
+    for (int i = 0; all && i < SHARDS; i++) {
+        shard *s = &c->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (size_t j = 0; j < s->nb; j++)
+            for (cache_obj *o = s->b[j]; o && n < cap; o = o->next) {
+                atomic_fetch_add(&o->refs, 1);
+                double kb = (double)o->size / 1024.0;
+                all[n].o = o;
+                all[n].prio = bits_d(o->hit_l) + (double)(o->hits + 1) / (kb < 1 ? 1 : kb);
+                n++;
+            }
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (all)
+        qsort(all, n, sizeof *all, by_prio);
+    size_t i = 0;
+    for (; i < n && (over(c->bytes, k->disk_bytes, k->low_water) || over(c->objects, k->disk_objects, k->low_water)); i++) {
+        if (table_take(c, all[i].o)) {
+            atomic_store(&c->l_bits, d_bits(all[i].prio));
+            obj_retire(c, all[i].o);
+            metric_add(c->m_evicted, 1);
+            cache_obj_unref(all[i].o); /* the table's */
+        }
+    }
+    /* memory copies, within their own budget */
+    for (; i < n && over(c->mem_bytes, k->memory_bytes, k->low_water); i++) {
+        cache_obj *o = all[i].o;
+        shard *s = &c->shards[o->hash % SHARDS];
+        pthread_mutex_lock(&s->mu);
+        cache_blob *m = o->removed ? NULL : o->mem;
+        if (m) {
+            o->mem = NULL;
+            atomic_fetch_sub(&c->mem_bytes, m->len);
+            atomic_fetch_sub(&c->mem_objects, 1);
+        }
+        pthread_mutex_unlock(&s->mu);
+        cache_blob_unref(m);
+    }
+    for (size_t j = 0; j < n; j++)
+        cache_obj_unref(all[j].o);
+    free(all);
+    pthread_mutex_unlock(&c->evict_mu);
+}
+
+/* --- fills ----------------------------------------------------------------------- */
+
+static void fill_free(cache_fill *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->tmp[0])
+        unlink(f->tmp);
+    free(f->key);
+    free(f->path_query);
+    free(f->range);
+    free(f->ccid);
+    free(f->pid);
+    free(f->content_type);
+    free(f->headers);
+    free(f->etag);
+    free(f->last_modified);
+    free(f->error);
+    free(f->cc);
+    free(f->expires);
+    free(f->date);
+    free(f->age);
+    free(f->pragma);
+    free(f->mem);
+    free(f->w);
+    cache_obj_unref(f->reval);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->done_cv);
+    free(f);
+}
+
+void cache_fill_unref(void *p)
+{
+    cache_fill *f = p;
+    if (f && atomic_fetch_sub(&f->refs, 1) == 1)
+        fill_free(f);
+}
+
+static size_t fills_slot(cache *c, const char *key)
+{
+    return (size_t)(key_hash(key, strlen(key)) % c->nfills_b);
+}
+
+static void fills_remove(cache *c, cache_fill *f)
+{
+    pthread_mutex_lock(&c->fills_mu);
+    if (f->in_table) {
+        for (cache_fill **pp = &c->fills[fills_slot(c, f->key)]; *pp; pp = &(*pp)->next)
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+        f->in_table = false;
+        f->next = NULL;
+    }
+    pthread_mutex_unlock(&c->fills_mu);
+}
+
+/* Wakes every waiter; f->mu held. */
+static void wake_all(cache_fill *f)
+{
+    for (size_t i = 0; i < f->nw; i++) {
+        if (f->w[i].is_stream)
+            http_stream_wake(f->w[i].p);
+        else
+            http_resume(f->w[i].p);
+    }
+    f->nw = 0;
+}
+
+static bool add_waiter(cache_fill *f, bool stream, void *p)
+{
+    if (f->nw == f->cw) {
+        size_t cw = f->cw ? f->cw * 2 : MAX_WAITERS_INIT;
+        waiter *w = realloc(f->w, cw * sizeof *w);
+        if (!w)
+            return false;
+        f->w = w;
+        f->cw = cw;
+    }
+    f->w[f->nw++] = (waiter){stream, p};
+    return true;
+}
+
+fill_state cache_fill_head(cache_fill *f, http_req *r, void *park_state, fill_head *h)
+{
+    pthread_mutex_lock(&f->mu);
+    fill_state st = f->state;
+    if (st == FILL_PENDING) {
+        if (add_waiter(f, false, r))
+            http_park(r, park_state);
+        else
+            st = FILL_FAILED;
+    }
+    if (st != FILL_PENDING) {
+        h->state = st;
+        h->status = f->status;
+        h->content_type = f->content_type;
+        h->headers = f->headers ? f->headers : "";
+        h->error = f->error;
+        h->length = f->length;
+        h->stored = f->store;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return st;
+}
+
+long long cache_fill_read(cache_fill *f, http_stream *s, uint64_t pos, char *buf, size_t max)
+{
+    pthread_mutex_lock(&f->mu);
+    if (pos < f->avail) {
+        size_t n = f->avail - pos < max ? (size_t)(f->avail - pos) : max;
+        long long got;
+        if (f->fd >= 0) {
+            ssize_t k = pread(f->fd, buf, n, (off_t)(f->off + pos));
+            got = k > 0 ? k : HTTP_STREAM_ERROR;
+        } else {
+            memcpy(buf, f->mem + pos, n);
+            got = (long long)n;
+        }
+        pthread_mutex_unlock(&f->mu);
+        return got;
+    }
+    long long rc;
+    if (f->done)
+        rc = f->body_error ? HTTP_STREAM_ERROR : HTTP_STREAM_END;
+    else if (add_waiter(f, true, s)) {
+        http_stream_pause(s);
+        rc = HTTP_STREAM_WAIT;
+    } else
+        rc = HTTP_STREAM_ERROR;
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+cache_fill *cache_join(cache *c, const char *key)
+{
+    pthread_mutex_lock(&c->fills_mu);
+    cache_fill *f = c->fills[fills_slot(c, key)];
+    while (f && strcmp(f->key, key) != 0)
+        f = f->next;
+    if (f)
+        atomic_fetch_add(&f->refs, 1);
+    pthread_mutex_unlock(&c->fills_mu);
+    return f;
+}
+
+cache_fill *cache_acquire(cache *c, const cache_request *q)
+{
+    bool private_ = q->range != NULL;
+    size_t slot = fills_slot(c, q->key);
+    pthread_mutex_lock(&c->fills_mu);
+    if (!private_)
+        for (cache_fill *f = c->fills[slot]; f; f = f->next)
+            if (strcmp(f->key, q->key) == 0) {
+                atomic_fetch_add(&f->refs, 1);
+                pthread_mutex_unlock(&c->fills_mu);
+                return f; /* collapsed onto the acquisition in flight */
+            }
+    cache_fill *f = calloc(1, sizeof *f);
+    if (!f) {
+        pthread_mutex_unlock(&c->fills_mu);
+        return NULL;
+    }
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->done_cv, NULL);
+    f->c = c;
+    f->refs = 2; /* the caller's and the worker's */
+    f->fd = -1;
+    f->key = strdup(q->key);
+    f->path_query = strdup(q->path_query);
+    f->range = dup_or_null(q->range);
+    f->ccid = dup_or_null(q->ccid);
+    f->pid = dup_or_null(q->purge_id);
+    f->private_ = private_;
+    f->n_src = q->n_sources < CACHE_MAX_SOURCES ? q->n_sources : CACHE_MAX_SOURCES;
+    memcpy(f->src, q->sources, f->n_src * sizeof *f->src);
+    if (q->revalidate) {
+        f->reval = q->revalidate;
+        atomic_fetch_add(&f->reval->refs, 1);
+    }
+    if (!private_) {
+        f->in_table = true;
+        f->next = c->fills[slot];
+        c->fills[slot] = f;
+    }
+    pthread_mutex_unlock(&c->fills_mu);
+    atomic_fetch_add(&c->inflight, 1);
+    pthread_mutex_lock(&c->q_mu);
+    if (c->q_tail)
+        c->q_tail->qnext = f;
+    else
+        c->q_head = f;
+    c->q_tail = f;
+    pthread_cond_signal(&c->q_cv);
+    pthread_mutex_unlock(&c->q_mu);
+    return f;
+}
+
+long long cache_prefetch(cache *c, const cache_request *q)
+{
+    cache_view v;
+    cache_obj *o = cache_lookup(c, q->key, strlen(q->key), wall_ms() / 1000, &v);
+    if (o) {
+        cache_blob_unref(v.mem);
+        bool fresh = v.fresh;
+        cache_obj_unref(o);
+        if (fresh)
+            return 0;
+    }
+    cache_fill *f = cache_acquire(c, q);
+    if (!f)
+        return -1;
+    pthread_mutex_lock(&f->mu);
+    while (!f->done)
+        pthread_cond_wait(&f->done_cv, &f->mu);
+    long long n = f->state == FILL_FAILED || f->body_error ? -1 : (long long)f->avail;
+    pthread_mutex_unlock(&f->mu);
+    cache_fill_unref(f);
+    return n;
+}
+
+void cache_get_stats(cache *c, cache_stats *s)
+{
+    s->objects = c->objects;
+    s->bytes = c->bytes;
+    s->mem_objects = c->mem_objects;
+    s->mem_bytes = c->mem_bytes;
+    s->fills = c->inflight;
+}
+
+/* --- acquisition (worker threads) --------------------------------------------------- */
+
+static void set_str(char **dst, const char *s, size_t n)
+{
+    free(*dst);
+    *dst = strndup(s, n);
+}
+
+static void reset_attempt(cache_fill *f)
+{
+    char **fields[] = {&f->content_type, &f->etag, &f->last_modified, &f->cc, &f->expires, &f->date, &f->age,
+                       &f->pragma, &f->headers};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        free(*fields[i]);
+        *fields[i] = NULL;
+    }
+    f->vary = false;
+    f->length = HTTP_LEN_UNKNOWN;
+    f->head_seen = f->retry = false;
+    f->cur_status = 0;
+}
+
+/* The response headers replayed to clients. */
+typedef struct {
+    char buf[2048];
+    size_t len;
+} hdr_acc;
+static char *extra_headers(cache_fill *f, const char *encoding, const char *crange)
+{
+    hdr_acc a = {{0}, 0};
+    const char *names[] = {"ETag", "Last-Modified", "Cache-Control", "Expires", "Content-Encoding", "Content-Range"};
+    const char *vals[] = {f->etag, f->last_modified, f->cc, f->expires, encoding, crange};
+    for (size_t i = 0; i < 6; i++)
+        if (vals[i] && a.len + strlen(names[i]) + strlen(vals[i]) + 4 < sizeof a.buf)
+            a.len += (size_t)snprintf(a.buf + a.len, sizeof a.buf - a.len, "%s: %s\n", names[i], vals[i]);
+    return strdup(a.buf);
+}
+
+typedef struct {
+    cache_fill *f;
+    char encoding[128], crange[128];
+    size_t attempt, last;
+} xfer;
+
+static bool open_tmp(cache *c, cache_fill *f)
+{
+    if (!c->conf.dir)
+        return false;
+    snprintf(f->tmp, sizeof f->tmp, "%s/tmp/%llu", c->conf.dir, (unsigned long long)atomic_fetch_add(&c->gen, 1));
+    f->fd = open(f->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (f->fd < 0) {
+        f->tmp[0] = 0;
+        return false;
+    }
+    /* the head line, so the object survives a restart */
+    json_t *h = json_pack("{s:s, s:i, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:b, s:b, s:s?, s:s?}", "key", f->key,
+                          "status", f->status, "content_type", f->content_type, "headers", f->headers, "etag", f->etag,
+                          "last_modified", f->last_modified, "ttl", (json_int_t)f->verdict.ttl, "stored_at",
+                          (json_int_t)f->resp_time, "initial_age", (json_int_t)f->verdict.initial_age,
+                          "stale_if_error", (json_int_t)f->verdict.stale_if_error, "always_revalidate",
+                          f->verdict.always_revalidate, "must_revalidate", f->verdict.must_revalidate, "ccid", f->ccid,
+                          "pid", f->pid);
+    char *js = h ? json_dumps(h, JSON_COMPACT) : NULL;
+    json_decref(h);
+    size_t jl = js ? strlen(js) : 0;
+    bool ok = js && jl + sizeof HEAD_MAGIC + 1 < MAX_HEAD_LINE;
+    if (ok) {
+        char *line = malloc(jl + sizeof HEAD_MAGIC + 2);
+        int n = sprintf(line, "%s%s\n", HEAD_MAGIC, js);
+        ok = write(f->fd, line, (size_t)n) == n;
+        f->off = (uint64_t)n;
+        free(line);
+    }
+    free(js);
+    if (!ok) {
+        close(f->fd);
+        unlink(f->tmp);
+        f->fd = -1;
+        f->tmp[0] = 0;
+    }
+    return ok;
+}
+
+/* The end of a response head. false: abort this attempt (a 5xx with
+ * another source left to try). */
+static bool head_complete(xfer *x)
+{
+    cache_fill *f = x->f;
+    cache *c = f->c;
+    f->resp_time = wall_ms() / 1000;
+    if (f->cur_status >= 500 && x->attempt < x->last) {
+        f->retry = true;
+        return false;
+    }
+    if (f->cur_status >= 500) { /* the last source: relayed only if it says how long to cache it */
+        hc_directives dv;
+        hc_parse_cache_control(f->cc, f->cc ? strlen(f->cc) : 0, &dv);
+        if (dv.max_age < 0 && dv.s_maxage < 0 && !f->expires) {
+            f->retry = true;
+            return false;
+        }
+    }
+    if (f->reval && f->cur_status == 304) {
+        /* RFC 9111 §4.3.4: the stored response is fresh again, with the
+         * 304's freshness headers where it has them */
+        cache_obj *o = f->reval;
+        char date[40];
+        hc_format_date(f->resp_time, date, sizeof date);
+        hc_response r = {.status = o->status, .cache_control = f->cc, .expires = f->expires,
+                         .date = f->date ? f->date : date, .last_modified = o->last_modified, .age = f->age,
+                         .has_validator = true, .request_time = f->req_time, .response_time = f->resp_time};
+        hc_verdict v;
+        hc_evaluate(&r, &c->conf.heuristic, &v);
+        shard *s = &c->shards[o->hash % SHARDS];
+        pthread_mutex_lock(&s->mu);
+        if (f->cc || f->expires) {
+            o->ttl = v.ttl;
+            o->always_revalidate = v.always_revalidate;
+            o->must_revalidate = v.must_revalidate;
+        }
+        o->stored_at = f->resp_time;
+        o->initial_age = v.initial_age;
+        pthread_mutex_unlock(&s->mu);
+        metric_add(c->m_reval304, 1);
+        pthread_mutex_lock(&f->mu);
+        f->status = 304;
+        f->state = FILL_REVALIDATED;
+        wake_all(f);
+        pthread_mutex_unlock(&f->mu);
+        return true;
+    }
+    char date[40];
+    hc_format_date(f->resp_time, date, sizeof date);
+    hc_response r = {.status = f->cur_status, .cache_control = f->cc, .expires = f->expires,
+                     .date = f->date ? f->date : date, .last_modified = f->last_modified, .age = f->age,
+                     .pragma = f->pragma, .has_validator = f->etag || f->last_modified,
+                     .request_time = f->req_time, .response_time = f->resp_time};
+    hc_evaluate(&r, &c->conf.heuristic, &f->verdict);
+    f->status = f->cur_status;
+    f->headers = extra_headers(f, x->encoding[0] ? x->encoding : NULL, x->crange[0] ? x->crange : NULL);
+    f->store = !f->private_ && f->verdict.storable && !f->vary &&
+               (f->length == HTTP_LEN_UNKNOWN || f->length <= c->conf.max_object_bytes);
+    /* the body goes to a file even when it is not kept: memory only if the disk fails */
+    if (!open_tmp(c, f))
+        f->store = false;
+    pthread_mutex_lock(&f->mu);
+    f->state = FILL_BODY;
+    wake_all(f);
+    pthread_mutex_unlock(&f->mu);
+    return true;
+}
+
+static size_t on_header(char *b, size_t sz, size_t nm, void *ud)
+{
+    xfer *x = ud;
+    cache_fill *f = x->f;
+    size_t n = sz * nm;
+    if (n >= 5 && memcmp(b, "HTTP/", 5) == 0) {
+        const char *sp = memchr(b, ' ', n);
+        f->cur_status = sp ? atoi(sp + 1) : 0;
+        return n;
+    }
+    if (n <= 2 && (b[0] == '\r' || b[0] == '\n')) {
+        if (f->cur_status < 200)
+            return n; /* 1xx: the real head follows */
+        f->head_seen = true;
+        if (f->state != FILL_PENDING)
+            return n;
+        return head_complete(x) ? n : 0;
+    }
+    const char *colon = memchr(b, ':', n);
+    if (!colon)
+        return n;
+    size_t kn = (size_t)(colon - b);
+    const char *v = colon + 1;
+    size_t vn = n - kn - 1;
+    while (vn && (*v == ' ' || *v == '\t'))
+        v++, vn--;
+    while (vn && (v[vn - 1] == '\r' || v[vn - 1] == '\n' || v[vn - 1] == ' '))
+        vn--;
+    if (vn > 1024)
+        return n; /* nothing we keep is that long */
+#define IS(name) (kn == sizeof name - 1 && strncasecmp(b, name, kn) == 0)
+    if (IS("Content-Type"))
+        set_str(&f->content_type, v, vn);
+    else if (IS("Content-Length")) {
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(vn < 31 ? vn : 31), v);
+        f->length = strtoull(tmp, NULL, 10);
+    } else if (IS("ETag"))
+        set_str(&f->etag, v, vn);
+    else if (IS("Last-Modified"))
+        set_str(&f->last_modified, v, vn);
+    else if (IS("Cache-Control")) {
+        if (f->cc) { /* several fields are one list */
+            char *j = NULL;
+            if (asprintf(&j, "%s, %.*s", f->cc, (int)vn, v) > 0) {
+                free(f->cc);
+                f->cc = j;
+            }
+        } else
+            set_str(&f->cc, v, vn);
+    } else if (IS("Expires"))
+        set_str(&f->expires, v, vn);
+    else if (IS("Date"))
+        set_str(&f->date, v, vn);
+    else if (IS("Age"))
+        set_str(&f->age, v, vn);
+    else if (IS("Pragma"))
+        set_str(&f->pragma, v, vn);
+    else if (IS("Vary"))
+        f->vary = !(vn == 0);
+    else if (IS("Content-Encoding"))
+        snprintf(x->encoding, sizeof x->encoding, "%.*s", (int)vn, v);
+    else if (IS("Content-Range"))
+        snprintf(x->crange, sizeof x->crange, "%.*s", (int)vn, v);
+#undef IS
+    return n;
+}
+
+/* The disk failed under a fill: its body moves to memory; it is no longer stored. */
+static bool to_memory(cache_fill *f, size_t extra)
+{
+    cache *c = f->c;
+    if (f->avail + extra > c->conf.bypass_max_bytes)
+        return false;
+    char *m = malloc(f->avail + extra + 1);
+    if (!m || (f->avail && pread(f->fd, m, f->avail, (off_t)f->off) != (ssize_t)f->avail)) {
+        free(m);
+        return false;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->mem = m;
+    f->mem_cap = f->avail + extra + 1;
+    close(f->fd);
+    f->fd = -1;
+    unlink(f->tmp);
+    f->tmp[0] = 0;
+    f->store = false;
+    pthread_mutex_unlock(&f->mu);
+    log_kv(LOG_WARN, "cache disk write failed; serving without storing", "key", f->key, NULL);
+    return true;
+}
+
+static size_t on_body(char *b, size_t sz, size_t nm, void *ud)
+{
+    xfer *x = ud;
+    cache_fill *f = x->f;
+    size_t n = sz * nm;
+    if (f->state != FILL_BODY)
+        return n; /* a 304's or an aborted attempt's body */
+    if (f->fd >= 0 && pwrite(f->fd, b, n, (off_t)(f->off + f->avail)) != (ssize_t)n && !to_memory(f, n))
+        return 0;
+    if (f->fd < 0) {
+        if (f->avail + n > f->c->conf.bypass_max_bytes)
+            return 0;
+        pthread_mutex_lock(&f->mu);
+        if (f->avail + n > f->mem_cap) {
+            size_t cap = (f->avail + n) * 2;
+            char *m = realloc(f->mem, cap);
+            if (!m) {
+                pthread_mutex_unlock(&f->mu);
+                return 0;
+            }
+            f->mem = m;
+            f->mem_cap = cap;
+        }
+        memcpy(f->mem + f->avail, b, n);
+        pthread_mutex_unlock(&f->mu);
+    }
+    pthread_mutex_lock(&f->mu);
+    f->avail += n;
+    if (f->store && f->avail > f->c->conf.max_object_bytes)
+        f->store = false;
+    wake_all(f);
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+static void mkdirs(const char *dir, const char *sub)
+{
+    char p[320];
+    snprintf(p, sizeof p, "%s/%s", dir, sub);
+    mkdir(p, 0700);
+}
+
+/* A complete, storable fill becomes a cache object. */
+static void commit(cache *c, cache_fill *f)
+{
+    bool ok = true;
+    index_cmd(c, "SADD", "ccid", f->ccid, f->key, &ok);
+    index_cmd(c, "SADD", "pid", f->pid, f->key, &ok);
+    if (!ok) {
+        metric_add(c->m_bypass, 1);
+        log_kv(LOG_WARN, "cache index unreachable; object served without being stored", "key", f->key, NULL);
+        return;
+    }
+    cache_obj *o = calloc(1, sizeof *o);
+    o->refs = 1;
+    o->key = strdup(f->key);
+    o->hash = key_hash(o->key, strlen(o->key));
+    char sub[3];
+    snprintf(sub, sizeof sub, "%02x", (unsigned)(o->hash >> 56));
+    mkdirs(c->conf.dir, sub);
+    snprintf(o->path, sizeof o->path, "%s/%s/%016llx-%llu", c->conf.dir, sub, (unsigned long long)o->hash,
+             (unsigned long long)atomic_fetch_add(&c->gen, 1));
+    if (rename(f->tmp, o->path) != 0) {
+        free(o->key);
+        free(o);
+        return;
+    }
+    f->tmp[0] = 0;
+    o->status = f->status;
+    o->content_type = dup_or_null(f->content_type);
+    o->headers = dup_or_null(f->headers);
+    o->etag = dup_or_null(f->etag);
+    o->last_modified = dup_or_null(f->last_modified);
+    o->ccid = dup_or_null(f->ccid);
+    o->pid = dup_or_null(f->pid);
+    o->size = f->avail;
+    o->body_offset = f->off;
+    o->stored_at = f->resp_time;
+    o->ttl = f->verdict.ttl;
+    o->initial_age = f->verdict.initial_age;
+    o->stale_if_error = f->verdict.stale_if_error;
+    o->always_revalidate = f->verdict.always_revalidate;
+    o->must_revalidate = f->verdict.must_revalidate;
+    o->hit_l = c->l_bits;
+    if (o->size <= c->conf.memory_object_max && c->conf.memory_bytes) {
+        cache_blob *m = malloc(sizeof *m + o->size + 1);
+        if (m && pread(f->fd, m->data, o->size, (off_t)f->off) == (ssize_t)o->size) {
+            m->refs = 1;
+            m->len = o->size;
+            o->mem = m;
+        } else
+            free(m);
+    }
+    cache_obj *old = table_put(c, o);
+    if (old) {
+        obj_retire(c, old);
+        cache_obj_unref(old);
+    }
+    metric_add(c->m_stored, 1);
+    evict(c);
+}
+
+static void acquire(cache *c, CURL *h, cache_fill *f)
+{
+    xfer x = {.f = f};
+    x.last = f->n_src ? f->n_src - 1 : 0;
+    CURLcode rc = CURLE_COULDNT_CONNECT;
+    bool timeouts_only = true;
+    char why[300] = "the content has no source";
+    for (x.attempt = 0; x.attempt < f->n_src; x.attempt++) {
+        const cache_source *s = &f->src[x.attempt];
+        reset_attempt(f);
+        x.encoding[0] = x.crange[0] = 0;
+        char url[4096];
+        snprintf(url, sizeof url, "%s://%s%s", s->tls ? "https" : "http", s->endpoint, f->path_query);
+        struct curl_slist *hl = NULL;
+        char tmp[700];
+        if (s->auth_header[0])
+            hl = curl_slist_append(hl, s->auth_header);
+        if (f->reval && f->reval->etag) {
+            snprintf(tmp, sizeof tmp, "If-None-Match: %s", f->reval->etag);
+            hl = curl_slist_append(hl, tmp);
+        } else if (f->reval && f->reval->last_modified) {
+            snprintf(tmp, sizeof tmp, "If-Modified-Since: %s", f->reval->last_modified);
+            hl = curl_slist_append(hl, tmp);
+        }
+        if (f->range) {
+            snprintf(tmp, sizeof tmp, "Range: %s", f->range);
+            hl = curl_slist_append(hl, tmp);
+        }
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+        f->req_time = wall_ms() / 1000;
+        rc = curl_easy_perform(h);
+        curl_slist_free_all(hl);
+        if (f->state != FILL_PENDING)
+            break;
+        if (f->retry) {
+            snprintf(why, sizeof why, "%s answered %d", s->endpoint, f->cur_status);
+            timeouts_only = false;
+        } else {
+            snprintf(why, sizeof why, "%s: %s", s->endpoint, curl_easy_strerror(rc));
+            if (rc != CURLE_OPERATION_TIMEDOUT && rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST)
+                timeouts_only = false;
+        }
+        if (x.attempt + 1 < f->n_src) {
+            metric_add(c->m_failover, 1);
+            log_kv(LOG_WARN, "source failed; trying the next", "key", f->key, "reason", why, NULL);
+        }
+    }
+    pthread_mutex_lock(&f->mu);
+    if (f->state == FILL_PENDING) {
+        f->state = FILL_FAILED;
+        f->status = timeouts_only ? 504 : 502;
+        f->error = strdup(why);
+    } else if (f->state == FILL_BODY) {
+        f->body_error = rc != CURLE_OK || (f->length != HTTP_LEN_UNKNOWN && f->avail != f->length);
+    }
+    f->done = true;
+    wake_all(f);
+    pthread_cond_broadcast(&f->done_cv);
+    pthread_mutex_unlock(&f->mu);
+    bool ok = f->state == FILL_BODY ? !f->body_error : f->state == FILL_REVALIDATED;
+    metric_add(ok ? c->m_acq_ok : c->m_acq_fail, 1);
+    if (f->state == FILL_FAILED)
+        log_kv(LOG_WARN, "acquisition failed", "key", f->key, "reason", why, NULL);
+    if (f->state == FILL_BODY && f->store && !f->body_error)
+        commit(c, f);
+    else if (f->state == FILL_BODY && !f->private_)
+        metric_add(c->m_bypass, 1);
+    fills_remove(c, f);
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    cache *c = ud;
+    return c->stop ? 1 : 0; /* shutting down: in-flight transfers end now */
+}
+
+static void *worker(void *arg)
+{
+    cache *c = arg;
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->conf.connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->conf.stall_timeout_s);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, c->conf.timeout_s);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "cdni-gateway-surrogate");
+    for (;;) {
+        pthread_mutex_lock(&c->q_mu);
+        while (!c->q_head && !c->stop)
+            pthread_cond_wait(&c->q_cv, &c->q_mu);
+        cache_fill *f = c->q_head;
+        if (f) {
+            c->q_head = f->qnext;
+            if (!c->q_head)
+                c->q_tail = NULL;
+        }
+        pthread_mutex_unlock(&c->q_mu);
+        if (!f)
+            break;
+        if (!c->stop)
+            acquire(c, h, f);
+        else { /* shutting down: fail what is queued */
+            pthread_mutex_lock(&f->mu);
+            f->state = f->state == FILL_PENDING ? FILL_FAILED : f->state;
+            f->status = 503;
+            f->done = f->body_error = true;
+            wake_all(f);
+            pthread_cond_broadcast(&f->done_cv);
+            pthread_mutex_unlock(&f->mu);
+            fills_remove(c, f);
+        }
+        atomic_fetch_sub(&c->inflight, 1);
+        cache_fill_unref(f);
+    }
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+/* --- start, restore, stop -------------------------------------------------------- */
+
+/* Objects already on disk (a restart) go back into the table. */
+static void restore(cache *c)
+{
+    char p[400];
+    size_t n = 0;
+    for (int i = 0; i < 256; i++) {
+        snprintf(p, sizeof p, "%s/%02x", c->conf.dir, i);
+        DIR *d = opendir(p);
+        if (!d)
+            continue;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (de->d_name[0] == '.')
+                continue;
+            char fp[700];
+            snprintf(fp, sizeof fp, "%s/%s", p, de->d_name);
+            FILE *fh = fopen(fp, "re");
+            char *line = malloc(MAX_HEAD_LINE);
+            json_t *h = NULL;
+            struct stat st;
+            if (fh && line && fgets(line, MAX_HEAD_LINE, fh) && strncmp(line, HEAD_MAGIC, strlen(HEAD_MAGIC)) == 0 &&
+                fstat(fileno(fh), &st) == 0)
+                h = json_loads(line + strlen(HEAD_MAGIC), 0, NULL);
+            const char *key = json_string_value(json_object_get(h, "key"));
+            size_t ll = line ? strlen(line) : 0;
+            if (key && (uint64_t)st.st_size >= ll && strlen(fp) < sizeof ((cache_obj *)0)->path) {
+                cache_obj *o = calloc(1, sizeof *o);
+                o->refs = 1;
+                o->key = strdup(key);
+                o->hash = key_hash(key, strlen(key));
+                o->status = (int)json_integer_value(json_object_get(h, "status"));
+                o->content_type = dup_or_null(json_string_value(json_object_get(h, "content_type")));
+                o->headers = dup_or_null(json_string_value(json_object_get(h, "headers")));
+                o->etag = dup_or_null(json_string_value(json_object_get(h, "etag")));
+                o->last_modified = dup_or_null(json_string_value(json_object_get(h, "last_modified")));
+                o->ccid = dup_or_null(json_string_value(json_object_get(h, "ccid")));
+                o->pid = dup_or_null(json_string_value(json_object_get(h, "pid")));
+                o->ttl = json_integer_value(json_object_get(h, "ttl"));
+                o->stored_at = json_integer_value(json_object_get(h, "stored_at"));
+                o->initial_age = json_integer_value(json_object_get(h, "initial_age"));
+                o->stale_if_error = json_integer_value(json_object_get(h, "stale_if_error"));
+                o->always_revalidate = json_is_true(json_object_get(h, "always_revalidate"));
+                o->must_revalidate = json_is_true(json_object_get(h, "must_revalidate"));
+                o->body_offset = ll;
+                o->size = (uint64_t)st.st_size - ll;
+                memcpy(o->path, fp, strlen(fp) + 1); /* length checked above */
+                cache_obj *old = table_put(c, o);
+                if (old) {
+                    unlink(old->path);
+                    cache_obj_unref(old);
+                }
+                n++;
+            } else {
+                unlink(fp); /* not one of ours, or torn */
+            }
+            json_decref(h);
+            free(line);
+            if (fh)
+                fclose(fh);
+        }
+        closedir(d);
+    }
+    if (n) {
+        char num[32];
+        snprintf(num, sizeof num, "%zu", n);
+        log_kv(LOG_INFO, "cache restored from disk", "objects", num, NULL);
+    }
+}
+
+static void wipe_tmp(const char *dir)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/tmp", dir);
+    DIR *d = opendir(p);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.') {
+            char fp[700];
+            snprintf(fp, sizeof fp, "%s/%s", p, de->d_name);
+            unlink(fp);
+        }
+    closedir(d);
+}
+
+cache *cache_open(const cache_conf *conf)
+{
+    cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->conf = *conf;
+    if (mkdir(conf->dir, 0700) != 0 && errno != EEXIST) {
+        log_kv(LOG_ERROR, "cannot create the cache directory", "dir", conf->dir, "reason", strerror(errno), NULL);
+        free(c);
+        return NULL;
+    }
+    mkdirs(conf->dir, "tmp");
+    wipe_tmp(conf->dir); /* fills a previous run left unfinished */
+    for (int i = 0; i < SHARDS; i++)
+        pthread_mutex_init(&c->shards[i].mu, NULL);
+    pthread_mutex_init(&c->fills_mu, NULL);
+    pthread_mutex_init(&c->q_mu, NULL);
+    pthread_cond_init(&c->q_cv, NULL);
+    pthread_mutex_init(&c->evict_mu, NULL);
+    c->nfills_b = 1024;
+    c->fills = calloc(c->nfills_b, sizeof *c->fills);
+    metrics *m = conf->metrics;
+    c->m_acq_ok = metrics_series(m, "cdni_cache_acquisitions_total", "result=\"ok\"", "counter", "acquisitions from sources");
+    c->m_acq_fail = metrics_series(m, "cdni_cache_acquisitions_total", "result=\"failed\"", "counter", "acquisitions from sources");
+    c->m_failover = metrics_series(m, "cdni_cache_source_failovers_total", "", "counter", "acquisitions moved on to the next source");
+    c->m_stored = metrics_series(m, "cdni_cache_stored_total", "", "counter", "objects stored");
+    c->m_bypass = metrics_series(m, "cdni_cache_bypass_total", "", "counter", "acquired objects served without being stored");
+    c->m_evicted = metrics_series(m, "cdni_cache_evicted_total", "", "counter", "objects evicted (GDSF)");
+    c->m_reval304 = metrics_series(m, "cdni_cache_revalidated_total", "", "counter", "stale objects a 304 made fresh again");
+    restore(c);
+    evict(c);
+    c->nth = conf->threads ? conf->threads : 4;
+    c->th = calloc(c->nth, sizeof *c->th);
+    for (unsigned i = 0; i < c->nth; i++)
+        pthread_create(&c->th[i], NULL, worker, c);
+    return c;
+}
+
+void cache_close(cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->q_mu);
+    c->stop = true;
+    pthread_cond_broadcast(&c->q_cv);
+    pthread_mutex_unlock(&c->q_mu);
+    for (unsigned i = 0; i < c->nth; i++)
+        pthread_join(c->th[i], NULL);
+    free(c->th);
+    c->th = NULL;
+    c->nth = 0;
+}
+
+void cache_free(cache *c)
+{
+    if (!c)
+        return;
+    cache_close(c);
+    for (int i = 0; i < SHARDS; i++) {
+        shard *s = &c->shards[i];
+        for (size_t j = 0; j < s->nb; j++)
+            for (cache_obj *o = s->b[j], *nx; o; o = nx) {
+                nx = o->next;
+                cache_obj_unref(o);
+            }
+        free(s->b);
+    }
+    free(c->fills);
+    free(c);
+}

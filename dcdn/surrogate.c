@@ -1,0 +1,801 @@
+/* dcdn surrogate role: delivery of delegated content to end users.
+ *
+ * A request: metadata for Host + target (refused if a mandatory-to-enforce
+ * object is not understood), authorization (URI signing or session cookie,
+ * trusting the upstream's keys and the tokens our router minted), the ACLs
+ * (location, time window, protocol), then the cache: a fresh object is
+ * served from memory or with sendfile; a stale one is revalidated; a miss
+ * joins or starts an acquisition and streams from it. A source that fails
+ * leaves a stale object usable within its grace (stale-if-error), else
+ * 502/504 with a problem body.
+ *
+ * Every response ends in one delivery record handed to d->on_delivery
+ * (times, bytes, status, cache outcome, CCID, session, auth method): the
+ * CDNI logging producer's input. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <time.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/url.h"
+#include "dcdn/dcdn.h"
+#include "manifest/manifest.h"
+
+/* What a parked request keeps until its fill has an answer. */
+typedef struct {
+    cache_fill *fill;
+    cache_obj *stale;     /* the object being revalidated or refreshed, if any */
+    char *range;          /* the client's Range */
+    char *key;
+    bool private_range;
+    delivery_record *rec; /* borrowed: freed by the completion hook */
+} pending;
+
+typedef struct {
+    cache_fill *fill;
+    uint64_t base, limit;
+} stream_view;
+
+static long long view_read(void *ud, http_stream *s, uint64_t pos, char *out, size_t max)
+{
+    stream_view *v = ud;
+    if (pos >= v->limit)
+        return HTTP_STREAM_END;
+    if (max > v->limit - pos)
+        max = (size_t)(v->limit - pos);
+    return cache_fill_read(v->fill, s, v->base + pos, out, max);
+}
+
+static void view_free(void *ud)
+{
+    stream_view *v = ud;
+    cache_fill_unref(v->fill);
+    free(v);
+}
+
+static void pending_free(pending *p)
+{
+    if (!p)
+        return;
+    cache_fill_unref(p->fill);
+    cache_obj_unref(p->stale);
+    free(p->range);
+    free(p->key);
+    free(p);
+}
+
+/* --- delivery records ------------------------------------------------------------------ */
+
+static void record_done(void *ud, const http_done_info *info)
+{
+    delivery_record *rec = ud;
+    rec->end_ms = wall_ms();
+    rec->status = info->status;
+    rec->bytes = info->body_bytes;
+    rec->completed = info->completed;
+    if (rec->d->on_delivery)
+        rec->d->on_delivery(rec->d->on_delivery_ud, rec);
+    free(rec);
+}
+
+/* The default consumer until the logging producer takes over: one JSON
+ * line per delivery when surrogate.access_log is set. */
+void surrogate_access_log(void *ud, const delivery_record *r)
+{
+    char st[8], by[24], ms[24];
+    snprintf(st, sizeof st, "%d", r->status);
+    snprintf(by, sizeof by, "%llu", (unsigned long long)r->bytes);
+    snprintf(ms, sizeof ms, "%lld", r->end_ms - r->start_ms);
+    log_kv(LOG_INFO, "delivery", "client", r->client, "method", r->method, "host", r->host, "uri", r->uri,
+           "status", st, "bytes", by, "ms", ms, "cache", r->cache, "ccid", r->ccid, "sid", r->sid, "auth",
+           r->auth, "completed", r->completed ? "true" : "false", NULL);
+}
+
+/* s-sid: what identifies the playback session: the token's jti if it has
+ * one, else a digest of what every request of one session token shares. */
+static void session_id(const hop_result *hr, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (hr->method == HOP_OPEN || !hr->claims)
+        return;
+    const char *jti = json_string_value(json_object_get(hr->claims, "jti"));
+    if (jti) {
+        snprintf(out, cap, "%s", jti);
+        return;
+    }
+    char *s = json_dumps(hr->claims, JSON_COMPACT | JSON_SORT_KEYS);
+    if (s) {
+        snprintf(out, cap, "%016llx", (unsigned long long)hash_fnv1a64(s, strlen(s)));
+        free(s);
+    }
+}
+
+/* --- answers ----------------------------------------------------------------------------- */
+
+static void replay_headers(http_req *r, const char *lines)
+{
+    for (const char *p = lines; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        const char *colon = memchr(p, ':', n);
+        if (colon) {
+            char name[64], val[1100];
+            size_t kn = (size_t)(colon - p);
+            if (kn < sizeof name && n - kn - 2 < sizeof val && n >= kn + 2) {
+                memcpy(name, p, kn);
+                name[kn] = 0;
+                memcpy(val, colon + 2, n - kn - 2);
+                val[n - kn - 2] = 0;
+                http_add_header(r, name, val);
+            }
+        }
+        p = nl ? nl + 1 : p + n;
+    }
+}
+
+/* A stored object; false if its file went away meanwhile (evicted). */
+static bool serve_object(dcdn *d, http_req *r, const cache_view *v, const char *outcome, delivery_record *rec)
+{
+    char age[24];
+    snprintf(age, sizeof age, "%lld", v->age);
+    if (v->status == 200 && hc_not_modified(http_header(r, "If-None-Match"), http_header(r, "If-Modified-Since"),
+                                            v->etag, v->last_modified)) {
+        replay_headers(r, v->headers);
+        http_add_header(r, "Age", age);
+        http_add_header(r, "X-Cache", outcome);
+        snprintf(rec->cache, sizeof rec->cache, "%s", outcome);
+        rec->cached = true;
+        http_reply(r, 304, NULL, NULL, 0);
+        return true;
+    }
+    uint64_t first = 0, len = v->size;
+    int status = v->status;
+    char crange[96] = "";
+    const char *rh = http_header(r, "Range");
+    if (status == 200 && rh) {
+        hc_range_status rs = hc_range(rh, strlen(rh), v->size, &first, &len);
+        if (rs == HC_RANGE_UNSATISFIABLE) {
+            snprintf(crange, sizeof crange, "bytes */%llu", (unsigned long long)v->size);
+            http_add_header(r, "Content-Range", crange);
+            http_reply_problem(r, 416, "Range Not Satisfiable", "the range is outside the object", NULL);
+            return true;
+        }
+        if (rs == HC_RANGE_OK) {
+            status = 206;
+            snprintf(crange, sizeof crange, "bytes %llu-%llu/%llu", (unsigned long long)first,
+                     (unsigned long long)(first + len - 1), (unsigned long long)v->size);
+        } else {
+            first = 0;
+            len = v->size;
+        }
+    }
+    int fd = -1;
+    if (!v->mem) {
+        fd = open(v->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return false;
+    }
+    replay_headers(r, v->headers);
+    if (crange[0])
+        http_add_header(r, "Content-Range", crange);
+    if (v->status == 200)
+        http_add_header(r, "Accept-Ranges", "bytes");
+    http_add_header(r, "Age", age);
+    http_add_header(r, "X-Cache", outcome);
+    snprintf(rec->cache, sizeof rec->cache, "%s", outcome);
+    rec->cached = strcmp(outcome, "MISS") != 0;
+    if (v->mem) {
+        atomic_fetch_add(&v->mem->refs, 1);
+        http_reply_shared(r, status, v->content_type, v->mem->data + first, (size_t)len, cache_blob_unref, v->mem);
+    } else {
+        http_reply_fd(r, status, v->content_type, fd, v->body_offset + first, len);
+    }
+    metric_add(d->m_served[strcmp(outcome, "HIT") == 0 ? 0 : strcmp(outcome, "STALE") == 0 ? 2 : 1], 1);
+    return true;
+}
+
+/* The head of a fill is known: answer from it. */
+static void serve_fill(dcdn *d, http_req *r, pending *p, const fill_head *h, delivery_record *rec)
+{
+    const char *outcome = p->stale ? "REFRESH" : p->private_range ? "BYPASS" : h->stored ? "MISS" : "BYPASS";
+    uint64_t first = 0, len = h->length;
+    int status = h->status;
+    char crange[96] = "";
+    if (!p->private_range && p->range && status == 200 && h->length != HTTP_LEN_UNKNOWN) {
+        /* a range from byte 0 on a miss: the whole object is filled, the range answered */
+        if (hc_range(p->range, strlen(p->range), h->length, &first, &len) == HC_RANGE_OK) {
+            status = 206;
+            snprintf(crange, sizeof crange, "bytes %llu-%llu/%llu", (unsigned long long)first,
+                     (unsigned long long)(first + len - 1), (unsigned long long)h->length);
+        } else {
+            first = 0;
+            len = h->length;
+        }
+    }
+    stream_view *sv = malloc(sizeof *sv);
+    if (!sv) {
+        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    sv->fill = p->fill;
+    p->fill = NULL; /* the stream's now */
+    sv->base = first;
+    sv->limit = len == HTTP_LEN_UNKNOWN ? UINT64_MAX : len;
+    replay_headers(r, h->headers);
+    if (crange[0])
+        http_add_header(r, "Content-Range", crange);
+    if (status == 200 && h->length != HTTP_LEN_UNKNOWN)
+        http_add_header(r, "Accept-Ranges", "bytes");
+    http_add_header(r, "X-Cache", outcome);
+    snprintf(rec->cache, sizeof rec->cache, "%s", outcome);
+    metric_add(d->m_served[1], 1);
+    http_reply_stream(r, status, h->content_type, len, view_read, sv, view_free);
+}
+
+/* --- the request ----------------------------------------------------------------------- */
+
+static upstream *resolve(dcdn *d, const char *host, const char *target, mi_resolution *res, snap_ref **ref)
+{
+    for (size_t i = 0; host && i < d->n_ups; i++) {
+        upstream *up = &d->ups[i];
+        mi_host_index *x = snapshot_acquire(&up->snap, ref);
+        if (x && mi_resolve(x, host, strlen(host), target, strlen(target), res) == MI_RESOLVED)
+            return up;
+        snapshot_release(&up->snap, *ref);
+    }
+    return NULL;
+}
+
+/* The sources of MI.SourceMetadata, in order; one source's endpoints
+ * rotated by the key so equal endpoints share the load. */
+static size_t sources_of(const mi_resolution *res, uint64_t kh, cache_source *out)
+{
+    size_t n = 0, i, j;
+    json_t *s;
+    json_array_foreach(json_object_get(mi_effective_value(res, "MI.SourceMetadata"), "sources"), i, s)
+    {
+        json_t *eps = json_object_get(s, "endpoints");
+        size_t ne = json_array_size(eps);
+        const char *proto = json_string_value(json_object_get(s, "protocol"));
+        json_t *auth = json_object_get(s, "acquisition-auth");
+        char hdr[600] = "";
+        if (auth) {
+            const char *t = json_string_value(json_object_get(auth, "auth-type"));
+            json_t *av = json_object_get(auth, "auth-value");
+            const char *hn = json_string_value(json_object_get(av, "header-name"));
+            const char *hv = json_string_value(json_object_get(av, "header-value"));
+            if (!t || strcmp(t, "CDNIGW.HeaderAuth") != 0 || !hn || !hv || strpbrk(hn, ":\r\n") ||
+                strpbrk(hv, "\r\n") || strlen(hn) + strlen(hv) + 3 > sizeof hdr)
+                continue; /* an authentication we cannot give: not a usable source */
+            if (snprintf(hdr, sizeof hdr, "%s: %s", hn, hv) >= (int)sizeof hdr)
+                continue;
+        }
+        for (j = 0; j < ne && n < CACHE_MAX_SOURCES; j++) {
+            const char *ep = json_string_value(json_array_get(eps, (j + kh) % ne));
+            if (!ep || strlen(ep) >= sizeof out[n].endpoint)
+                continue;
+            out[n].tls = proto && strncasecmp(proto, "https", 5) == 0;
+            snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", ep);
+            memcpy(out[n].auth_header, hdr, sizeof hdr);
+            n++;
+        }
+    }
+    return n;
+}
+
+static const char *problem_title(int status)
+{
+    return status == 504 ? "Gateway Timeout" : status == 503 ? "Service Unavailable" : "Bad Gateway";
+}
+
+static void finish(dcdn *d, http_req *r, pending *p, delivery_record *rec)
+{
+    fill_head h;
+    if (cache_fill_head(p->fill, r, p, &h) == FILL_PENDING)
+        return; /* parked; we run again when the head is known */
+    long long now = wall_ms() / 1000;
+    if (h.state == FILL_REVALIDATED) {
+        cache_view v;
+        cache_obj *o = cache_lookup(d->cache, p->key, strlen(p->key), now, &v);
+        bool ok = o && serve_object(d, r, &v, "REVALIDATED", rec);
+        cache_blob_unref(o ? v.mem : NULL);
+        cache_obj_unref(o);
+        if (!ok)
+            http_reply_problem(r, 503, "Service Unavailable", "the object went away; try again", NULL);
+    } else if (h.state == FILL_FAILED) {
+        cache_view v;
+        cache_obj *o = p->stale ? cache_lookup(d->cache, p->key, strlen(p->key), now, &v) : NULL;
+        bool ok = o && v.stale_usable && serve_object(d, r, &v, "STALE", rec);
+        if (o)
+            cache_blob_unref(v.mem);
+        cache_obj_unref(o);
+        if (!ok) {
+            snprintf(rec->cache, sizeof rec->cache, "ERROR");
+            http_reply_problem(r, h.status, problem_title(h.status), "the content cannot be acquired from its sources",
+                               json_pack("{s:s}", "reason", h.error ? h.error : "unknown"));
+        }
+    } else {
+        serve_fill(d, r, p, &h, rec);
+    }
+    pending_free(p);
+}
+
+static void refuse(dcdn *d, http_req *r, delivery_record *rec, int status, const char *title, const char *why)
+{
+    metric_add(d->m_refused, 1);
+    snprintf(rec->cache, sizeof rec->cache, "REFUSED");
+    http_reply_problem(r, status, title, why, NULL);
+}
+
+static void deliver(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    pending *p = http_parked_state(r);
+    if (p) { /* resumed: the fill has an answer */
+        finish(d, r, p, p->rec);
+        return;
+    }
+    delivery_record *rec = calloc(1, sizeof *rec);
+    if (!rec) {
+        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    rec->d = d;
+    rec->start_ms = wall_ms();
+    http_on_done(r, record_done, rec);
+    unsigned char ip[16];
+    bool v6 = false, known = http_peer_addr(r, ip, &v6);
+    if (known)
+        inet_ntop(v6 ? AF_INET6 : AF_INET, ip, rec->client, sizeof rec->client);
+    const char *host = http_header(r, "Host"), *path = http_path(r), *query = http_raw_query(r);
+    snprintf(rec->method, sizeof rec->method, "%s", http_method(r));
+    snprintf(rec->host, sizeof rec->host, "%s", host ? host : "");
+    char target[URL_MAX_LEN + 2];
+    int tn = snprintf(target, sizeof target, "%s%s%s", path, *query ? "?" : "", query);
+    if (tn < 0 || (size_t)tn >= sizeof target) {
+        refuse(d, r, rec, 414, "URI Too Long", NULL);
+        return;
+    }
+    memcpy(rec->uri, target, (size_t)tn < sizeof rec->uri ? (size_t)tn + 1 : sizeof rec->uri - 1);
+    rec->uri[sizeof rec->uri - 1] = 0;
+    snap_ref *ref = NULL;
+    mi_resolution res;
+    upstream *up = host ? resolve(d, host, target, &res, &ref) : NULL;
+    if (!up) {
+        refuse(d, r, rec, 404, "Not Found", "this CDN does not deliver content for this host");
+        return;
+    }
+    hop_result hr = {.allowed = true};
+    char key[URL_MAX_LEN + 300];
+    size_t klen = 0;
+    const char *why = NULL;
+    int deny = 0;
+    if (res.blocking) {
+        deny = 403;
+        why = "the content's metadata has a mandatory-to-enforce object this CDN does not understand";
+    }
+    if (!deny && d->us.present) {
+        json_t *grp = mi_effective_value(&res, "MI.Grouping");
+        us_trust trust = {NULL, &up->us_keys, false};
+        hop_request q = {.scheme = "http", .host = host, .target = target, .cookie = http_header(r, "Cookie"),
+                         .client_ip = rec->client, .now = rec->start_ms / 1000,
+                         .policy = mi_effective_value(&res, "MI.UriSigning"),
+                         .collection = json_string_value(json_object_get(grp, "ccid")),
+                         .top_manifest = mf_kind_of_path(target, strcspn(target, "?")) != MF_UNKNOWN};
+        bool ok = hop_check(&d->us.conf, &trust, up->us_keys.n ? 1 : 0, &q, &hr);
+        hop_record(&d->us, &hr, rec->client, host, path);
+        if (!ok) {
+            deny = 403;
+            why = "the request is not authorized for this content";
+        }
+    }
+    snprintf(rec->auth, sizeof rec->auth, "%s", hop_method_name(hr.method));
+    session_id(&hr, rec->sid, sizeof rec->sid);
+    if (!deny) {
+        mi_facts f = {.v6 = v6, .now = rec->start_ms / 1000, .protocol = "http/1.1"};
+        memcpy(f.ip, ip, 16);
+        mi_acl_verdict acl = mi_acl_check(&res, &f);
+        if (acl != MI_ACL_ALLOW) {
+            deny = 403;
+            why = mi_acl_reason(acl);
+        }
+    }
+    /* what the source is asked for: the target without our token */
+    const char *src_target = hr.target ? hr.target : target;
+    const char *pkg = hr.package[0] ? hr.package : US_DEFAULT_PACKAGE;
+    const char *drop[] = {pkg, NULL};
+    cache_source srcs[CACHE_MAX_SOURCES];
+    size_t nsrc = 0;
+    const char *ccid = NULL, *pid = NULL;
+    if (!deny) {
+        if (!mi_cache_key(&res, host, strlen(host), src_target, strlen(src_target), drop, key, sizeof key, &klen)) {
+            deny = 414;
+            why = "the request target is too long to cache";
+        }
+        nsrc = sources_of(&res, hash_fnv1a64(key, klen), srcs);
+        ccid = json_string_value(json_object_get(mi_effective_value(&res, "MI.Grouping"), "ccid"));
+        pid = json_string_value(json_object_get(mi_effective_value(&res, "CDNIGW.PurgeIdentifier"), "purge-id"));
+        snprintf(rec->ccid, sizeof rec->ccid, "%s", ccid ? ccid : "");
+    }
+    /* everything below works on copies: the metadata snapshot goes back now */
+    char pidc[256] = "", ccidc[256] = "";
+    snprintf(pidc, sizeof pidc, "%s", pid ? pid : "");
+    snprintf(ccidc, sizeof ccidc, "%s", ccid ? ccid : "");
+    char src_path[URL_MAX_LEN + 2];
+    snprintf(src_path, sizeof src_path, "%s", src_target);
+    snapshot_release(&up->snap, ref);
+    for (int c = 0; c < 2 && !deny; c++)
+        if (hr.set_cookie[c])
+            http_add_header(r, "Set-Cookie", hr.set_cookie[c]);
+    hop_result_free(&hr);
+    if (deny) {
+        refuse(d, r, rec, deny, deny == 403 ? "Forbidden" : "URI Too Long", why);
+        return;
+    }
+    long long now = rec->start_ms / 1000;
+    cache_view v;
+    cache_obj *o = cache_lookup(d->cache, key, klen, now, &v);
+    if (o && v.fresh) {
+        bool ok = serve_object(d, r, &v, "HIT", rec);
+        cache_blob_unref(v.mem);
+        cache_obj_unref(o);
+        if (ok)
+            return;
+        o = NULL; /* evicted under our feet: a miss */
+    } else if (o) {
+        cache_blob_unref(v.mem);
+    }
+    const char *rh = http_header(r, "Range");
+    long long first = rh ? hc_range_first(rh, strlen(rh)) : -1;
+    pending *pd = calloc(1, sizeof *pd);
+    if (!pd) {
+        cache_obj_unref(o);
+        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    pd->rec = rec;
+    pd->key = strdup(key);
+    pd->stale = o;
+    pd->range = rh ? strdup(rh) : NULL;
+    /* a miss for a range not starting at 0 is passed through, not stored,
+     * unless the whole object is on its way already */
+    pd->private_range = !o && rh && first != 0 && first != -1;
+    if (pd->private_range && (pd->fill = cache_join(d->cache, key)) != NULL) {
+        pd->private_range = false;
+        finish(d, r, pd, rec);
+        return;
+    }
+    cache_request q = {.key = key, .path_query = src_path, .sources = srcs, .n_sources = nsrc,
+                       .ccid = ccidc[0] ? ccidc : NULL, .purge_id = pidc[0] ? pidc : NULL,
+                       .range = pd->private_range ? rh : NULL,
+                       .revalidate = o && (v.etag || v.last_modified) ? o : NULL};
+    pd->fill = cache_acquire(d->cache, &q);
+    if (!pd->fill) {
+        pending_free(pd);
+        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    finish(d, r, pd, rec);
+}
+
+/* --- preposition: fetch into the cache ahead of demand --------------------------------- */
+
+/* Jobs run one at a time on their own thread: each URL is resolved like a
+ * delivery (its host must be one we deliver), fetched unless fresh, within
+ * the job's time window and under its bandwidth cap (bytes/s, averaged
+ * over the job). */
+struct prepo_job {
+    prepo_job *next;
+    unsigned long long id;
+    json_t *urls;
+    long long not_before, not_after, max_bps;
+    size_t fetched, fresh, failed, skipped;
+    long long bytes;
+    const char *state; /* queued, running, done, expired */
+};
+
+static bool prefetch_url(dcdn *d, const char *url, long long *bytes)
+{
+    url_ref u;
+    if (!url || url_parse(url, strlen(url), &u) != URL_OK || !u.authority || u.host.len == 0 || u.host.len > 255)
+        return false;
+    char host[300], target[URL_MAX_LEN + 2];
+    snprintf(host, sizeof host, "%.*s", (int)(u.host.len + (u.port.len ? u.port.len + 1 : 0)), url + u.host.off);
+    snprintf(target, sizeof target, "%s", url + u.path.off);
+    if (!target[0])
+        snprintf(target, sizeof target, "/");
+    snap_ref *ref = NULL;
+    mi_resolution res;
+    upstream *up = resolve(d, host, target, &res, &ref);
+    if (!up)
+        return false;
+    const char *drop[] = {US_DEFAULT_PACKAGE, NULL};
+    char key[URL_MAX_LEN + 300];
+    size_t klen;
+    bool ok = !res.blocking && mi_cache_key(&res, host, strlen(host), target, strlen(target), drop, key, sizeof key, &klen);
+    cache_source srcs[CACHE_MAX_SOURCES];
+    size_t n = ok ? sources_of(&res, hash_fnv1a64(key, klen), srcs) : 0;
+    const char *ccid = json_string_value(json_object_get(mi_effective_value(&res, "MI.Grouping"), "ccid"));
+    const char *pid = json_string_value(json_object_get(mi_effective_value(&res, "CDNIGW.PurgeIdentifier"), "purge-id"));
+    char ccidc[256] = "", pidc[256] = "";
+    snprintf(ccidc, sizeof ccidc, "%s", ccid ? ccid : "");
+    snprintf(pidc, sizeof pidc, "%s", pid ? pid : "");
+    snapshot_release(&up->snap, ref);
+    if (!ok)
+        return false;
+    cache_request q = {.key = key, .path_query = target, .sources = srcs, .n_sources = n,
+                       .ccid = ccidc[0] ? ccidc : NULL, .purge_id = pidc[0] ? pidc : NULL};
+    *bytes = cache_prefetch(d->cache, &q);
+    return *bytes >= 0;
+}
+
+static void run_job(dcdn *d, prepo_job *j)
+{
+    long long start = wall_ms();
+    pthread_mutex_lock(&d->prepo_mu);
+    j->state = "running";
+    pthread_mutex_unlock(&d->prepo_mu);
+    size_t i;
+    json_t *u;
+    json_array_foreach(j->urls, i, u)
+    {
+        long long now = wall_ms() / 1000;
+        if (d->prepo_stop || (j->not_after && now > j->not_after)) {
+            pthread_mutex_lock(&d->prepo_mu);
+            j->skipped = json_array_size(j->urls) - i;
+            j->state = "expired";
+            pthread_mutex_unlock(&d->prepo_mu);
+            return;
+        }
+        long long got = 0;
+        bool ok = prefetch_url(d, json_string_value(u), &got);
+        pthread_mutex_lock(&d->prepo_mu);
+        if (!ok)
+            j->failed++;
+        else if (got == 0)
+            j->fresh++;
+        else
+            j->fetched++;
+        j->bytes += got > 0 ? got : 0;
+        pthread_mutex_unlock(&d->prepo_mu);
+        if (j->max_bps > 0) { /* pace: sleep until the average is under the cap */
+            long long due = start + j->bytes * 1000 / j->max_bps;
+            pthread_mutex_lock(&d->prepo_mu);
+            while (!d->prepo_stop && wall_ms() < due) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 50 * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&d->prepo_cv, &d->prepo_mu, &ts);
+            }
+            pthread_mutex_unlock(&d->prepo_mu);
+        }
+    }
+    pthread_mutex_lock(&d->prepo_mu);
+    j->state = "done";
+    pthread_mutex_unlock(&d->prepo_mu);
+}
+
+static void *prepo_thread(void *arg)
+{
+    dcdn *d = arg;
+    pthread_mutex_lock(&d->prepo_mu);
+    while (!d->prepo_stop) {
+        prepo_job *j = NULL;
+        long long now = wall_ms() / 1000;
+        for (prepo_job *x = d->prepo_jobs; x; x = x->next)
+            if (strcmp(x->state, "queued") == 0 && x->not_before <= now) {
+                j = x;
+                break;
+            }
+        if (!j) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&d->prepo_cv, &d->prepo_mu, &ts);
+            continue;
+        }
+        pthread_mutex_unlock(&d->prepo_mu);
+        run_job(d, j);
+        pthread_mutex_lock(&d->prepo_mu);
+    }
+    pthread_mutex_unlock(&d->prepo_mu);
+    return NULL;
+}
+
+static json_t *job_json(const prepo_job *j)
+{
+    return json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "id", (json_int_t)j->id, "state", j->state, "urls",
+                     (json_int_t)json_array_size(j->urls), "fetched", (json_int_t)j->fetched, "fresh",
+                     (json_int_t)j->fresh, "failed", (json_int_t)j->failed, "skipped", (json_int_t)j->skipped,
+                     "bytes", (json_int_t)j->bytes);
+}
+
+static void preposition_api(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    size_t len;
+    const char *body = http_body(r, &len);
+    jerr e = {0};
+    json_t *v = jparse(body, len, 4 << 20, &e);
+    static const char *const keys[] = {"urls", "not_before", "not_after", "max_bytes_per_s", NULL};
+    json_t *urls = NULL;
+    long long nb = 0, na = 0, bps = 0;
+    if (!v || !json_is_object(v) || !jonly(v, "$", keys, &e) || !jget_arr(v, "urls", "$", true, &urls, &e) ||
+        !jstr_array(urls, "$.urls", &e) || !jget_int(v, "not_before", "$", false, 0, INT64_MAX, &nb, &e) ||
+        !jget_int(v, "not_after", "$", false, 0, INT64_MAX, &na, &e) ||
+        !jget_int(v, "max_bytes_per_s", "$", false, 0, INT64_MAX, &bps, &e) ||
+        (na && na < nb && jfail(&e, "$.not_after", "before not_before"))) {
+        if (!e.reason[0])
+            jfail(&e, "$", "expected an object");
+        http_reply_invalid(r, 400, "Invalid preposition request", &e);
+        json_decref(v);
+        return;
+    }
+    prepo_job *j = calloc(1, sizeof *j);
+    j->urls = json_incref(urls);
+    j->not_before = nb;
+    j->not_after = na;
+    j->max_bps = bps;
+    j->state = "queued";
+    json_decref(v);
+    pthread_mutex_lock(&d->prepo_mu);
+    j->id = ++d->prepo_seq;
+    j->next = d->prepo_jobs;
+    d->prepo_jobs = j;
+    json_t *out = job_json(j);
+    pthread_cond_broadcast(&d->prepo_cv);
+    pthread_mutex_unlock(&d->prepo_mu);
+    http_reply_json(r, 202, NULL, out);
+}
+
+static void preposition_list(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    json_t *a = json_array();
+    pthread_mutex_lock(&d->prepo_mu);
+    for (prepo_job *j = d->prepo_jobs; j; j = j->next)
+        json_array_append_new(a, job_json(j));
+    pthread_mutex_unlock(&d->prepo_mu);
+    http_reply_json(r, 200, NULL, json_pack("{s:o}", "jobs", a));
+}
+
+static bool preposition_start(dcdn *d)
+{
+    pthread_mutex_init(&d->prepo_mu, NULL);
+    pthread_cond_init(&d->prepo_cv, NULL);
+    d->prepo_started = pthread_create(&d->prepo_th, NULL, prepo_thread, d) == 0;
+    return d->prepo_started;
+}
+
+static void preposition_stop(dcdn *d)
+{
+    if (!d->prepo_started)
+        return;
+    pthread_mutex_lock(&d->prepo_mu);
+    d->prepo_stop = true;
+    pthread_cond_broadcast(&d->prepo_cv);
+    pthread_mutex_unlock(&d->prepo_mu);
+    pthread_join(d->prepo_th, NULL);
+    for (prepo_job *j = d->prepo_jobs, *nx; j; j = nx) {
+        nx = j->next;
+        json_decref(j->urls);
+        free(j);
+    }
+    d->prepo_started = false;
+}
+
+/* --- operator API: purge and preposition (the triggers issue drives these) ------------- */
+
+static void cache_purge_api(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    size_t len;
+    const char *body = http_body(r, &len);
+    jerr e = {0};
+    json_t *v = jparse(body, len, 1 << 20, &e);
+    static const char *const keys[] = {"keys", "ccids", "purge_ids", NULL};
+    json_t *ks = NULL, *cc = NULL, *pi = NULL;
+    if (!v || !json_is_object(v) || !jonly(v, "$", keys, &e) || !jget_arr(v, "keys", "$", false, &ks, &e) ||
+        !jget_arr(v, "ccids", "$", false, &cc, &e) || !jget_arr(v, "purge_ids", "$", false, &pi, &e) ||
+        (ks && !jstr_array(ks, "$.keys", &e)) || (cc && !jstr_array(cc, "$.ccids", &e)) ||
+        (pi && !jstr_array(pi, "$.purge_ids", &e))) {
+        if (!e.reason[0])
+            jfail(&e, "$", "expected an object");
+        http_reply_invalid(r, 400, "Invalid purge", &e);
+        json_decref(v);
+        return;
+    }
+    long long n = 0;
+    bool index_down = false;
+    size_t i;
+    json_t *x;
+    json_array_foreach(ks, i, x)
+        n += cache_remove(d->cache, json_string_value(x), json_string_length(x));
+    json_array_foreach(cc, i, x)
+    {
+        long long k = cache_remove_indexed(d->cache, "ccid", json_string_value(x));
+        index_down |= k < 0;
+        n += k > 0 ? k : 0;
+    }
+    json_array_foreach(pi, i, x)
+    {
+        long long k = cache_remove_indexed(d->cache, "pid", json_string_value(x));
+        index_down |= k < 0;
+        n += k > 0 ? k : 0;
+    }
+    json_decref(v);
+    if (index_down) {
+        http_reply_problem(r, 503, "Service Unavailable", "the cache index (Redis) is unreachable", NULL);
+        return;
+    }
+    http_reply_json(r, 200, NULL, json_pack("{s:I}", "removed", (json_int_t)n));
+}
+
+static void cache_stats_api(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    cache_stats s;
+    cache_get_stats(d->cache, &s);
+    http_reply_json(r, 200, NULL,
+                    json_pack("{s:I, s:I, s:I, s:I, s:I}", "objects", (json_int_t)s.objects, "bytes",
+                              (json_int_t)s.bytes, "memory_objects", (json_int_t)s.mem_objects, "memory_bytes",
+                              (json_int_t)s.mem_bytes, "acquisitions_in_flight", (json_int_t)s.fills));
+}
+
+void surrogate_op_routes(dcdn *d, http_route *out)
+{
+    out[0] = (http_route){"POST", "/v1/cache/purge", cache_purge_api, d, false};
+    out[1] = (http_route){"GET", "/v1/cache", cache_stats_api, d, false};
+    out[2] = (http_route){"POST", "/v1/cache/preposition", preposition_api, d, false};
+    out[3] = (http_route){"GET", "/v1/cache/preposition", preposition_list, d, false};
+}
+
+void surrogate_routes(dcdn *d, http_route *out)
+{
+    out[0] = (http_route){"GET", "/*", deliver, d, true};
+}
+
+bool surrogate_start(dcdn *d)
+{
+    metrics *m = d->metrics;
+    d->m_served[0] = metrics_series(m, "cdni_surrogate_responses_total", "cache=\"hit\"", "counter", "deliveries by cache outcome");
+    d->m_served[1] = metrics_series(m, "cdni_surrogate_responses_total", "cache=\"miss\"", "counter", "deliveries by cache outcome");
+    d->m_served[2] = metrics_series(m, "cdni_surrogate_responses_total", "cache=\"stale\"", "counter", "deliveries by cache outcome");
+    d->m_refused = metrics_series(m, "cdni_surrogate_refusals_total", "", "counter", "requests refused (metadata, authorization, ACL)");
+    d->cache_conf.store = d->store;
+    d->cache_conf.metrics = m;
+    snprintf(d->cache_conf.index_prefix, sizeof d->cache_conf.index_prefix, "cdni:%s:cache:%s", d->cdn_id, d->self_id);
+    d->cache = cache_open(&d->cache_conf);
+    if (!d->cache)
+        return false;
+    if (d->access_log) {
+        d->on_delivery = surrogate_access_log;
+        d->on_delivery_ud = d;
+    }
+    return preposition_start(d);
+}
+
+/* Before the listener stops: acquisition ends and every parked request is woken. */
+void surrogate_quiesce(dcdn *d)
+{
+    preposition_stop(d);
+    cache_close(d->cache);
+}
+
+void surrogate_stop(dcdn *d)
+{
+    cache_free(d->cache);
+    d->cache = NULL;
+}
