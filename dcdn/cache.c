@@ -1027,19 +1027,22 @@ static void acquire(cache *c, CURL *h, cache_fill *f)
     } else if (f->state == FILL_BODY) {
         f->body_error = rc != CURLE_OK || (f->length != HTTP_LEN_UNKNOWN && f->avail != f->length);
     }
-    f->done = true;
-    wake_all(f);
-    pthread_cond_broadcast(&f->done_cv);
     pthread_mutex_unlock(&f->mu);
     bool ok = f->state == FILL_BODY ? !f->body_error : f->state == FILL_REVALIDATED;
     metric_add(ok ? c->m_acq_ok : c->m_acq_fail, 1);
     if (f->state == FILL_FAILED)
         log_kv(LOG_WARN, "acquisition failed", "key", f->key, "reason", why, NULL);
+    /* stored before its readers see the end: whoever asks next finds the object */
     if (f->state == FILL_BODY && f->store && !f->body_error)
         commit(c, f);
     else if (f->state == FILL_BODY && !f->private_)
         metric_add(c->m_bypass, 1);
     fills_remove(c, f);
+    pthread_mutex_lock(&f->mu);
+    f->done = true;
+    wake_all(f);
+    pthread_cond_broadcast(&f->done_cv);
+    pthread_mutex_unlock(&f->mu);
 }
 
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)

@@ -1265,8 +1265,11 @@ def test_surrogate_miss_then_hit_collapsing_and_records(env):
         # a small object comes from memory, a HEAD carries no body
         o.delay = 0
         assert sget(env, "/vod/m1/seg_2.ts")[1]["x-cache"] == "MISS"
+        # stored once the acquisition ends (a player may see its last bytes a moment before)
+        assert wait_for(lambda: json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % env.ports["sop"],
+                                                token=OP_TOKEN)[2])["objects"] == 2)
         s, h, b = sget(env, "/vod/m1/seg_2.ts")
-        assert s == 200 and b == b"x" * 100 and h["x-cache"] == "HIT"
+        assert s == 200 and b == b"x" * 100 and h["x-cache"] == "HIT", h
         # conditional request from the player
         s, h, _ = sget(env, "/vod/m1/seg_2.ts", headers={"If-None-Match": h["etag"]})
         assert s == 304, s
