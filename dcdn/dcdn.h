@@ -171,7 +171,19 @@ bool dcdn_sync_start(dcdn *d);
 void dcdn_sync_stop(dcdn *d);
 void dcdn_sync_kick(dcdn *d, bool from_redis);
 
-/* dcdn/resolve_api.c: /v1/metadata/{resolve,status,refresh} */
+/* dcdn/resolve_api.c: resolution, and /v1/metadata/{resolve,status,refresh} */
+/* The content's metadata from the upstream that publishes host; *ref goes
+ * back to that upstream's snapshot holder. NULL: no upstream does. */
+upstream *dcdn_resolve(dcdn *d, const char *host, const char *target, mi_resolution *res, snap_ref **ref);
+/* A request as received: its Host if we deliver that host, else the
+ * content host the first path segment carries (ri_host_path). */
+typedef struct {
+    char host[262];
+    const char *target; /* within the request's target: path?query for that host */
+    bool prefixed;      /* the host came from the path */
+} dcdn_content;
+upstream *dcdn_resolve_request(dcdn *d, const char *host, const char *target, dcdn_content *c, mi_resolution *res,
+                               snap_ref **ref);
 #define RESOLVE_API_ROUTES 3
 void resolve_api_routes(dcdn *d, http_route *out);
 

@@ -10,6 +10,40 @@
 
 #include "common/url.h"
 #include "dcdn/dcdn.h"
+#include "interfaces/redirection.h"
+
+upstream *dcdn_resolve(dcdn *d, const char *host, const char *target, mi_resolution *res, snap_ref **ref)
+{
+    for (size_t i = 0; host && i < d->n_ups; i++) {
+        upstream *up = &d->ups[i];
+        mi_host_index *x = snapshot_acquire(&up->snap, ref);
+        if (x && mi_resolve(x, host, strlen(host), target, strlen(target), res) == MI_RESOLVED)
+            return up;
+        snapshot_release(&up->snap, *ref);
+    }
+    return NULL;
+}
+
+upstream *dcdn_resolve_request(dcdn *d, const char *host, const char *target, dcdn_content *c, mi_resolution *res,
+                               snap_ref **ref)
+{
+    upstream *up = dcdn_resolve(d, host, target, res, ref);
+    c->prefixed = false;
+    if (up) {
+        snprintf(c->host, sizeof c->host, "%s", host);
+        c->target = target;
+        return up;
+    }
+    const char *rest;
+    if (!ri_split_host_path(target, c->host, sizeof c->host, &rest))
+        return NULL;
+    up = dcdn_resolve(d, c->host, rest, res, ref);
+    if (up) {
+        c->target = rest;
+        c->prefixed = true;
+    }
+    return up;
+}
 
 static void on_resolve(http_req *r, void *ctx)
 {

@@ -185,8 +185,14 @@ static void ri_redirect(http_req *r, void *ctx)
         return;
     }
     char loc[URL_MAX_LEN + 600], sid[sizeof ((surrogate_info *)0)->id];
-    const char *target = q.iface == RI_HTTP ? q.url : "/";
-    if (!location_for(d, &client, target, loc, sizeof loc, sid, sizeof sid)) {
+    char hp[URL_MAX_LEN + 300] = "/";
+    if (q.iface == RI_HTTP && !ri_host_path(q.host, q.url, hp, sizeof hp)) {
+        metric_add(d->m_ri_err, 1);
+        ri_fail(r, 400, RI_ERR_BAD_REQUEST, "$.host: not a host name");
+        ri_request_free(&q);
+        return;
+    }
+    if (!location_for(d, &client, hp, loc, sizeof loc, sid, sizeof sid)) {
         metric_add(d->m_ri_err, 1);
         ri_fail(r, 503, RI_ERR_UNAVAILABLE, "no surrogate available for this client");
         ri_request_free(&q);
@@ -234,20 +240,6 @@ static bool is_manifest(const char *target)
     return mf_kind_of_path(target, strcspn(target, "?")) != MF_UNKNOWN;
 }
 
-/* The content's metadata, from the upstream that publishes this host;
- * *ref must be given back to that upstream's snapshot holder. */
-static upstream *resolve(dcdn *d, const char *host, const char *target, mi_resolution *res, snap_ref **ref)
-{
-    for (size_t i = 0; host && i < d->n_ups; i++) {
-        upstream *up = &d->ups[i];
-        mi_host_index *x = snapshot_acquire(&up->snap, ref);
-        if (x && mi_resolve(x, host, strlen(host), target, strlen(target), res) == MI_RESOLVED)
-            return up;
-        snapshot_release(&up->snap, *ref);
-    }
-    return NULL;
-}
-
 /* URI signing on the end user's request: the metadata decides; the
  * upstream's keys are trusted. */
 static bool authorize(dcdn *d, http_req *r, upstream *up, const mi_resolution *res, const char *client_ip,
@@ -281,18 +273,17 @@ static bool authorize(dcdn *d, http_req *r, upstream *up, const mi_resolution *r
  * (CDNIGW.HASManifest "rewrite": "two-step"): fetched from the content's
  * source (MI.SourceMetadata), its URIs made absolute on the surrogate
  * chosen for this client, and answered here. false: not such a request. */
-static bool two_step(dcdn *d, http_req *r, const mi_resolution *res, const ipt_addr *client, const char *target,
-                     const hop_result *hr)
+static bool two_step(dcdn *d, http_req *r, const mi_resolution *res, const ipt_addr *client, const char *host,
+                     const char *target, const hop_result *hr)
 {
     json_t *has = mi_effective_value(res, "CDNIGW.HASManifest");
     const char *mode = json_string_value(json_object_get(has, "rewrite"));
     if (!mode || strcmp(mode, "two-step") != 0 || !is_manifest(target))
         return false;
-    const char *host = http_header(r, "Host");
     json_t *src = json_array_get(json_object_get(mi_effective_value(res, "MI.SourceMetadata"), "sources"), 0);
     const char *ep = json_string_value(json_array_get(json_object_get(src, "endpoints"), 0));
     const char *proto = json_string_value(json_object_get(src, "protocol"));
-    char surl[URL_MAX_LEN + 300], base[URL_MAX_LEN + 300], sbase[520], sid[sizeof ((surrogate_info *)0)->id];
+    char surl[URL_MAX_LEN + 300], base[URL_MAX_LEN + 300], sbase[800], sid[sizeof ((surrogate_info *)0)->id];
     if (!ep || strlen(ep) > 255) {
         http_reply_problem(r, 502, "Bad Gateway", "the content has no source to fetch the manifest from", NULL);
         return true;
@@ -309,6 +300,9 @@ static bool two_step(dcdn *d, http_req *r, const mi_resolution *res, const ipt_a
     url_ref sr;
     if (url_parse(sbase, strlen(sbase), &sr) == URL_OK && sr.path.off < strlen(sbase))
         sbase[sr.path.off] = 0;
+    /* and the content's host as the first path segment (ri_host_path) */
+    size_t sl0 = strlen(sbase);
+    snprintf(sbase + sl0, sizeof sbase - sl0, "/%s", host);
     http_result res2 = {0};
     static http_client_slot source_clients = HTTP_CLIENT_SLOT_INIT;
     http_client_conf cc = {.connect_timeout_ms = 2000, .timeout_ms = 3000, .retries = 0,
@@ -371,7 +365,7 @@ static void deliver(http_req *r, void *ctx)
     bool v6 = false;
     bool known = http_peer_addr(r, client.bytes, &v6);
     client.v6 = v6;
-    char target[URL_MAX_LEN + 2], loc[URL_MAX_LEN + 600], sid[sizeof ((surrogate_info *)0)->id];
+    char target[URL_MAX_LEN + 2], loc[URL_MAX_LEN + 900], sid[sizeof ((surrogate_info *)0)->id];
     const char *path = http_path(r), *query = http_raw_query(r);
     int n = snprintf(target, sizeof target, "%s%s%s", path, *query ? "?" : "", query);
     if (n < 0 || (size_t)n >= sizeof target) {
@@ -384,22 +378,27 @@ static void deliver(http_req *r, void *ctx)
         inet_ntop(v6 ? AF_INET6 : AF_INET, client.bytes, cip, sizeof cip);
     snap_ref *ref = NULL;
     mi_resolution res;
-    upstream *up = known ? resolve(d, http_header(r, "Host"), target, &res, &ref) : NULL;
+    dcdn_content ct;
+    const char *hosth = http_header(r, "Host");
+    upstream *up = known && hosth ? dcdn_resolve_request(d, hosth, target, &ct, &res, &ref) : NULL;
     bool done = false;
     if (up && d->us.present && !authorize(d, r, up, &res, cip, target, sizeof target, &hr)) {
         http_reply_problem(r, 403, "Forbidden", "the request is not authorized for this content", NULL);
         done = true;
     }
+    /* the content's path (the token is gone from target by now) */
+    const char *ctarget = up && ct.prefixed ? target + 1 + strlen(ct.host) : target;
     if (!done && up)
-        done = two_step(d, r, &res, &client, target, &hr);
+        done = two_step(d, r, &res, &client, ct.host, ctarget, &hr);
     if (up)
         snapshot_release(&up->snap, ref);
     if (done) {
         hop_result_free(&hr);
         return;
     }
-    if (!known ||
-        !location_for(d, &client, target, loc, sizeof loc, sid, sizeof sid)) {
+    char hp[URL_MAX_LEN + 300];
+    if (!known || !ri_host_path(up ? ct.host : hosth ? hosth : "", ctarget, hp, sizeof hp) ||
+        !location_for(d, &client, hp, loc, sizeof loc, sid, sizeof sid)) {
         hop_result_free(&hr);
         http_add_header(r, "Retry-After", "10");
         http_reply_problem(r, 503, "Service Unavailable", "no surrogate available for this client", NULL);

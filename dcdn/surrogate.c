@@ -242,18 +242,6 @@ static void serve_fill(dcdn *d, http_req *r, pending *p, const fill_head *h, del
 
 /* --- the request ----------------------------------------------------------------------- */
 
-static upstream *resolve(dcdn *d, const char *host, const char *target, mi_resolution *res, snap_ref **ref)
-{
-    for (size_t i = 0; host && i < d->n_ups; i++) {
-        upstream *up = &d->ups[i];
-        mi_host_index *x = snapshot_acquire(&up->snap, ref);
-        if (x && mi_resolve(x, host, strlen(host), target, strlen(target), res) == MI_RESOLVED)
-            return up;
-        snapshot_release(&up->snap, *ref);
-    }
-    return NULL;
-}
-
 /* The sources of MI.SourceMetadata, in order; one source's endpoints
  * rotated by the key so equal endpoints share the load. */
 static size_t sources_of(const mi_resolution *res, uint64_t kh, cache_source *out)
@@ -368,7 +356,8 @@ static void deliver(http_req *r, void *ctx)
     rec->uri[sizeof rec->uri - 1] = 0;
     snap_ref *ref = NULL;
     mi_resolution res;
-    upstream *up = host ? resolve(d, host, target, &res, &ref) : NULL;
+    dcdn_content ct;
+    upstream *up = host ? dcdn_resolve_request(d, host, target, &ct, &res, &ref) : NULL;
     if (!up) {
         refuse(d, r, rec, 404, "Not Found", "this CDN does not deliver content for this host");
         return;
@@ -408,15 +397,17 @@ static void deliver(http_req *r, void *ctx)
             why = mi_acl_reason(acl);
         }
     }
-    /* what the source is asked for: the target without our token */
+    /* what the source is asked for: the content's path, without our token */
     const char *src_target = hr.target ? hr.target : target;
+    if (ct.prefixed)
+        src_target += 1 + strlen(ct.host);
     const char *pkg = hr.package[0] ? hr.package : US_DEFAULT_PACKAGE;
     const char *drop[] = {pkg, NULL};
     cache_source srcs[CACHE_MAX_SOURCES];
     size_t nsrc = 0;
     const char *ccid = NULL, *pid = NULL;
     if (!deny) {
-        if (!mi_cache_key(&res, host, strlen(host), src_target, strlen(src_target), drop, key, sizeof key, &klen)) {
+        if (!mi_cache_key(&res, ct.host, strlen(ct.host), src_target, strlen(src_target), drop, key, sizeof key, &klen)) {
             deny = 414;
             why = "the request target is too long to cache";
         }
@@ -514,7 +505,7 @@ static bool prefetch_url(dcdn *d, const char *url, long long *bytes)
         snprintf(target, sizeof target, "/");
     snap_ref *ref = NULL;
     mi_resolution res;
-    upstream *up = resolve(d, host, target, &res, &ref);
+    upstream *up = dcdn_resolve(d, host, target, &res, &ref);
     if (!up)
         return false;
     const char *drop[] = {US_DEFAULT_PACKAGE, NULL};

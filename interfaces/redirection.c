@@ -208,3 +208,40 @@ bool ri_loop_ok(const ri_request *r, const char *self, const char **why)
     }
     return true;
 }
+
+/* --- the content's host across a redirect ------------------------------------ */
+
+static bool host_ok(const char *h, size_t n)
+{
+    if (n == 0 || n > 261)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (!isalnum(c) && !strchr("-._:[]", c))
+            return false;
+    }
+    return true;
+}
+
+bool ri_host_path(const char *host, const char *target, char *out, size_t cap)
+{
+    size_t hn = strlen(host);
+    if (!host_ok(host, hn) || target[0] != '/')
+        return false;
+    int w = snprintf(out, cap, "/%s%s", host, target);
+    return w > 0 && (size_t)w < cap;
+}
+
+bool ri_split_host_path(const char *target, char *host, size_t cap, const char **rest)
+{
+    if (target[0] != '/')
+        return false;
+    const char *s = target + 1;
+    size_t n = strcspn(s, "/?");
+    if (s[n] != '/' || !host_ok(s, n) || n >= cap)
+        return false;
+    memcpy(host, s, n);
+    host[n] = 0;
+    *rest = s + n;
+    return true;
+}

@@ -89,4 +89,19 @@ bool ri_error_parse(const char *buf, size_t len, int *code, char *reason, size_t
  * refused (self already on the path, or path length reached max-hops). */
 bool ri_loop_ok(const ri_request *r, const char *self, const char **why);
 
+/* --- the content's host across a redirect ------------------------------------
+ * A redirect to another CDN's host loses the content's host: the new Host
+ * header names the delivering CDN. So the content host travels as the first
+ * path segment, as RFC 7975's examples do (http://sur1.dcdn.example/
+ * ucdn/example.com): http://dcdn.example/video.example.com/vod/a.ts.
+ * A delivering node that does not deliver the Host it is asked for reads
+ * the content host from there. */
+
+/* "/" host target into out; false if it does not fit or host is not a
+ * host[:port]. */
+bool ri_host_path(const char *host, const char *target, char *out, size_t cap);
+/* Splits "/<host>/<rest>": the host into host (cap bytes), *rest at
+ * "/<rest>". false if the first segment is not a plausible host[:port]. */
+bool ri_split_host_path(const char *target, char *host, size_t cap, const char **rest);
+
 #endif

@@ -74,7 +74,8 @@ bool mf_policy_prepare(mf_policy *p)
     size_t bl = p->base ? strlen(p->base) : 0, tl = p->target ? strlen(p->target) : 0;
     size_t bo = bl ? origin_len(p->base, bl, &ho, &hl) : 0;
     size_t to = tl ? origin_len(p->target, tl, &ho, &hl) : 0;
-    if (!bo || !to || to != tl)
+    /* the target may carry a path prefix ("http://dcdn/video.example.com") */
+    if (!bo || !to || (to != tl && (p->target[to] != '/' || p->target[tl - 1] == '/')))
         return false;
     /* the base's directory: path up to its last '/', before any query */
     size_t q = bo;

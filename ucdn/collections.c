@@ -358,11 +358,12 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
     }
     /* the target: scheme and authority of where the redirect would have gone */
     url_ref lr;
-    char target[300], base[URL_MAX_LEN + 300];
+    char target[600], base[URL_MAX_LEN + 300];
     bool ok = url_parse(location, strlen(location), &lr) == URL_OK && lr.authority && lr.host.len &&
-              lr.path.off < sizeof target;
+              lr.path.off < 300 && strlen(host) < 256;
+    /* ... and the content's host as the first path segment (see ri_host_path) */
     if (ok)
-        snprintf(target, sizeof target, "%.*s", (int)lr.path.off, location);
+        ok = snprintf(target, sizeof target, "%.*s/%s", (int)lr.path.off, location, host) < (int)sizeof target;
     snprintf(base, sizeof base, "%s://%s%s", https ? "https" : "http", host, path);
     char why[300] = "";
     const char *src = NULL;

@@ -460,7 +460,8 @@ static void deliver(http_req *r, void *ctx)
                 snprintf(tb, sizeof tb, "%s://%s", https ? "https" : "http", v->http_target);
                 base = tb;
             }
-            have = url_join(base, d->target, location, sizeof location);
+            char hp[sizeof d->target + 300];
+            have = ri_host_path(d->host, d->target, hp, sizeof hp) && url_join(base, hp, location, sizeof location);
         }
     }
     /* a collection's top-level manifest: served rewritten toward the dCDN (option 3.2) */

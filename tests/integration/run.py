@@ -537,7 +537,7 @@ def test_player_gets_one_redirect_to_a_dcdn_surrogate_and_two_ucdns_agree(env):
     # the dCDN registered its surrogate and advertised; one 302 names the surrogate
     s, h, _ = raw_get(env.ports["udel"], "/vod/m1/seg_1.ts?sid=42")
     assert s == 302, (s, h)
-    assert h["location"] == SURROGATE_A + "/vod/m1/seg_1.ts?sid=42", h
+    assert h["location"] == SURROGATE_A + "/video.example.com/vod/m1/seg_1.ts?sid=42", h
     # the second request for the same URL is answered from the RI cache
     s, h, _ = raw_get(env.ports["udel"], "/vod/m1/seg_1.ts?sid=42")
     assert s == 302 and h["location"].startswith(SURROGATE_A)
@@ -546,7 +546,7 @@ def test_player_gets_one_redirect_to_a_dcdn_surrogate_and_two_ucdns_agree(env):
     assert b'cdni_route_decisions_total{peer="dcdn-it",reason="selected"} 2' in m
     # iterative mode: the dCDN's own router sends the user to the same surrogate
     s, h, _ = raw_get(env.ports["ddel"], "/vod/m1/seg_2.ts?x=1")
-    assert s == 302 and h["location"] == SURROGATE_A + "/vod/m1/seg_2.ts?x=1", h
+    assert s == 302 and h["location"] == SURROGATE_A + "/video.example.com/vod/m1/seg_2.ts?x=1", h
     # outside the footprint: not covered, no fallback configured: 503 problem
     e = explain(env, "10.9.9.9")
     assert e["result"] == "unroutable" and e["candidates"][0]["result"] == "not_covered", e
@@ -566,7 +566,7 @@ def test_player_gets_one_redirect_to_a_dcdn_surrogate_and_two_ucdns_agree(env):
     assert wait_for(lambda: env._listening(cfg["listeners"]["delivery"]["port"]))
     assert routed(env, port=cfg["listeners"]["operator"]["port"])
     s, h, _ = raw_get(cfg["listeners"]["delivery"]["port"], "/vod/m1/seg_9.ts")
-    assert s == 302 and h["location"] == SURROGATE_A + "/vod/m1/seg_9.ts"
+    assert s == 302 and h["location"] == SURROGATE_A + "/video.example.com/vod/m1/seg_9.ts"
 
 
 def test_long_urls_are_redirected_whole_or_refused_with_414_never_cut(env):
@@ -578,9 +578,9 @@ def test_long_urls_are_redirected_whole_or_refused_with_414_never_cut(env):
     target = "/vod/m1/" + "a" * (limit - len("/vod/m1/") - len(".ts?t=1")) + ".ts?t=1"
     assert len(target) == limit
     s, h, _ = raw_get(env.ports["udel"], target)
-    assert s == 302 and h["location"] == SURROGATE_A + target, (s, len(h.get("location", "")))
+    assert s == 302 and h["location"] == SURROGATE_A + "/video.example.com" + target, (s, len(h.get("location", "")))
     s, h, _ = raw_get(env.ports["ddel"], target)
-    assert s == 302 and h["location"] == SURROGATE_A + target, (s, len(h.get("location", "")))
+    assert s == 302 and h["location"] == SURROGATE_A + "/video.example.com" + target, (s, len(h.get("location", "")))
     for port in (env.ports["udel"], env.ports["ddel"]):
         s, h, b = raw_get(port, target + "x")
         assert s == 414 and h["content-type"] == "application/problem+json", (s, h)
@@ -657,7 +657,7 @@ def test_dcdn_that_stops_answering_ri_is_failed_over_within_one_timeout(env):
     t0 = time.time()
     s, h, _ = raw_get(env.ports["udel"], "/vod/m1/seg_3.ts?t=1")
     took = time.time() - t0
-    assert s == 302 and h["location"] == "http://rr.dcdn2.test/vod/m1/seg_3.ts?t=1", (s, h)
+    assert s == 302 and h["location"] == "http://rr.dcdn2.test/video.example.com/vod/m1/seg_3.ts?t=1", (s, h)
     assert took < 3, took  # one RI timeout, plus sanitizer overhead; not a benchmark
     # the RI circuit is open now: explain shows why dcdn-it is not used
     e = explain(env, "127.0.0.1")
@@ -673,7 +673,7 @@ def test_routing_continues_on_the_last_snapshot_while_redis_is_down(env):
     env.stop("redis_u")
     env.stop("redis_d")
     s, h, _ = raw_get(env.ports["udel"], "/vod/m1/seg_7.ts")
-    assert s == 302 and h["location"] == SURROGATE_A + "/vod/m1/seg_7.ts", (s, h)
+    assert s == 302 and h["location"] == SURROGATE_A + "/video.example.com/vod/m1/seg_7.ts", (s, h)
     s, h, _ = raw_get(env.ports["ddel"], "/vod/m1/seg_7.ts")
     assert s == 302 and h["location"].startswith(SURROGATE_A)
 
@@ -685,7 +685,7 @@ def test_dcdn_ri_server_errors_loops_and_authentication(env):
     assert wait_for(lambda: http("POST", url, json.dumps(req), token=RI_TOKEN)[0] == 200)
     s, h, b = http("POST", url, json.dumps(req), token=RI_TOKEN)
     assert "ptype=RedirectionResponse" in h["Content-Type"] and "max-age=30" in h["Cache-Control"]
-    assert json.loads(b) == {"code": 302, "headers": {"location": SURROGATE_A + "/vod/m1/a.ts?k=v"}}
+    assert json.loads(b) == {"code": 302, "headers": {"location": SURROGATE_A + "/video.example.com/vod/m1/a.ts?k=v"}}
     # a client outside 127/8 falls to the catch-all zone, whose surrogate is not registered:
     # no surrogate and no last resort
     s, h, b = http("POST", url, json.dumps(dict(req, **{"c-ip": "192.0.2.1"})), token=RI_TOKEN)
@@ -695,7 +695,7 @@ def test_dcdn_ri_server_errors_loops_and_authentication(env):
                 '{"url": "http://se-b.dcdn.test", "load": 0.2}', token=OP_TOKEN)[0] == 204
     s, _, b = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
         http("POST", url, json.dumps(dict(req, **{"c-ip": "192.0.2.1"})), token=RI_TOKEN)))
-    assert json.loads(b)["headers"]["location"] == "http://se-b.dcdn.test/vod/m1/a.ts?k=v"
+    assert json.loads(b)["headers"]["location"] == "http://se-b.dcdn.test/video.example.com/vod/m1/a.ts?k=v"
     # loop: the dCDN is already on the path
     s, h, b = http("POST", url, json.dumps(dict(req, **{"cdn-path": ["ucdn-it", "dcdn-it"]})), token=RI_TOKEN)
     assert s == 409 and json.loads(b)["error-code"] == 508 and "ptype=RedirectionError" in h["Content-Type"]
@@ -855,11 +855,11 @@ def test_uri_signing_each_hop_checks_and_re_signs_with_its_own_key(env):
     assert s == 302 and token_in(h["location"]) is None, h
     # the CSP's token is checked and replaced: the dCDN gets a token of the uCDN's
     s, h, _ = raw_get(env.ports["udel"], "/vod/m1/seg_1.ts?sid=7&URISigningPackage=" + csp)
-    assert s == 302 and h["location"].startswith(SURROGATE_A + "/vod/m1/seg_1.ts?sid=7&"), h
+    assert s == 302 and h["location"].startswith(SURROGATE_A + "/video.example.com/vod/m1/seg_1.ts?sid=7&"), h
     assert csp not in h["location"]
     c = verify(keys["ucdn"][1], h["location"], "dcdn-it")
     assert c["iss"] == "ucdn-it" and c["aud"] == "dcdn-it" and c["exp"] == now + 600, c
-    assert c["cdniuc"].startswith("regex:http://se-a\\.dcdn\\.test:8080/vod/m1/"), c
+    assert c["cdniuc"].startswith("regex:http://se-a\\.dcdn\\.test:8080/video\\.example\\.com/vod/m1/"), c
     # the dCDN is told, in the metadata, that its tokens come from the uCDN
     s, doc = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
         env.resolve("http://video.example.com/vod/m1/seg_1.ts")))
@@ -868,7 +868,7 @@ def test_uri_signing_each_hop_checks_and_re_signs_with_its_own_key(env):
     # iterative mode: the dCDN's router checks the uCDN's token and signs its own
     ut = sign(keys["ucdn"][0], iss="ucdn-it", aud="dcdn-it", exp=now + 600, cdniuc=M1)
     s, h, _ = raw_get(env.ports["ddel"], "/vod/m1/seg_2.ts?URISigningPackage=" + ut)
-    assert s == 302 and h["location"].startswith(SURROGATE_A + "/vod/m1/seg_2.ts?"), h
+    assert s == 302 and h["location"].startswith(SURROGATE_A + "/video.example.com/vod/m1/seg_2.ts?"), h
     c = verify(keys["dcdn"][1], h["location"], "dcdn-it")
     assert c["iss"] == "dcdn-it" and c["exp"] == now + 600, c
     # the CSP's own token means nothing to the dCDN (it never had the CSP's key)
@@ -1007,9 +1007,9 @@ def test_collection_manifest_is_served_pointing_at_the_dcdn(env):
     s, h, body = raw_get(env.ports["udel"], "/vod/m1/master.m3u8")
     assert s == 200 and h["content-type"] == "application/vnd.apple.mpegurl", (s, h, body)
     text = body.decode()
-    assert 'URI="%s/vod/m1/audio/en.m3u8"' % SURROGATE_A in text, text
-    assert "\n%s/vod/m1/720p/index.m3u8\n" % SURROGATE_A in text, text
-    assert "\n%s/vod/m1/1080p/index.m3u8\n" % SURROGATE_A in text, text
+    assert 'URI="%s/video.example.com/vod/m1/audio/en.m3u8"' % SURROGATE_A in text, text
+    assert "\n%s/video.example.com/vod/m1/720p/index.m3u8\n" % SURROGATE_A in text, text
+    assert "\n%s/video.example.com/vod/m1/1080p/index.m3u8\n" % SURROGATE_A in text, text
     assert 'URI="https://ads.thirdparty.example/t.json"' in text
     assert "#EXT-X-STREAM-INF:BANDWIDTH=2500000\n" in text
     # revalidation
@@ -1058,7 +1058,7 @@ def test_signed_manifest_carries_one_token_for_the_dcdn(env):
     assert len(toks) == 1 and None not in toks, lines  # one token, on every URI of ours
     c = verify(keys["ucdn"][1], lines[0], "dcdn-it")
     assert c["iss"] == "ucdn-it" and c["exp"] == now + 600, c
-    assert c["cdniuc"] == "regex:http://se-a\\.dcdn\\.test:8080/vod/m1/[^?#]*([?].*)?", c
+    assert c["cdniuc"] == "regex:http://se-a\\.dcdn\\.test:8080/video\\.example\\.com/vod/m1/[^?#]*([?].*)?", c
     assert "https://ads.thirdparty.example/t.json" in body.decode()
     assert h["set-cookie"].startswith("CDNISession="), h  # a top-level manifest starts the session
 
@@ -1088,17 +1088,26 @@ def test_two_step_manifest_rewrite_ucdn_then_dcdn(env):
         router = "http://127.0.0.1:%d" % env.ports["ddel"]
         s, h, b = raw_get(env.ports["udel"], "/vod/m1/master.m3u8")
         assert s == 200, (s, b)
-        assert "\n%s/vod/m1/720p/index.m3u8\n" % router in b.decode(), b
+        assert "\n%s/video.example.com/vod/m1/720p/index.m3u8\n" % router in b.decode(), b
         # step two, the dCDN router: the media playlist from the source, pointed at its surrogate
         wait_for(lambda: env.resolve("http://video.example.com/vod/m1/720p/index.m3u8")[0] == 200)
         s, h, b = raw_get(env.ports["ddel"], "/vod/m1/720p/index.m3u8")
         assert s == 200 and h["content-type"] == "application/vnd.apple.mpegurl", (s, b)
-        assert b.decode() == media.replace("seg_", SURROGATE_A + "/vod/m1/720p/seg_"), b
+        assert b.decode() == media.replace("seg_", SURROGATE_A + "/video.example.com/vod/m1/720p/seg_"), b
         assert h["x-surrogate"] == "se-a"
         assert media_origin.hits == 1
         # chunks are still redirected
         s, h, _ = raw_get(env.ports["ddel"], "/vod/m1/720p/seg_1.ts")
-        assert s == 302 and h["location"] == SURROGATE_A + "/vod/m1/720p/seg_1.ts", h
+        assert s == 302 and h["location"] == SURROGATE_A + "/video.example.com/vod/m1/720p/seg_1.ts", h
+        # as the player really asks: the router's own host, the content's in the path
+        s, h, b2 = raw_get(env.ports["ddel"], "/video.example.com/vod/m1/720p/index.m3u8",
+                           host="127.0.0.1:%d" % env.ports["ddel"])
+        assert s == 200 and b2 == b, (s, b2)
+        s, h, _ = raw_get(env.ports["ddel"], "/video.example.com/vod/m1/720p/seg_1.ts",
+                          host="127.0.0.1:%d" % env.ports["ddel"])
+        assert s == 302 and h["location"] == SURROGATE_A + "/video.example.com/vod/m1/720p/seg_1.ts", h
+        s, h, _ = raw_get(env.ports["ddel"], "/vod/m1/720p/seg_1.ts", host="127.0.0.1:%d" % env.ports["ddel"])
+        assert s == 302, s  # an unknown host is still routed (the surrogate decides)
     finally:
         origin.stop()
         media_origin.stop()
@@ -1126,7 +1135,7 @@ def test_vod_manifest_served_stale_within_grace_and_dash_collections(env):
         assert s == 200 and "warning" not in h, h
         s, h, b = raw_get(env.ports["udel"], "/vod/m1/manifest.mpd")
         assert s == 200 and h["content-type"] == "application/dash+xml", (s, h, b)
-        assert "<BaseURL>%s/vod/m1/</BaseURL>" % SURROGATE_A in b.decode(), b
+        assert "<BaseURL>%s/video.example.com/vod/m1/</BaseURL>" % SURROGATE_A in b.decode(), b
     finally:
         origin.stop()
         dash.stop()
@@ -1436,6 +1445,78 @@ def test_surrogate_restart_keeps_its_disk_cache(env):
         s, h, b = sget(env, "/vod/m1/k.ts")
         assert s == 200 and b == b"keep" * 5000 and h["x-cache"] == "HIT", h
         assert o.hits["/vod/m1/k.ts"] == 1
+    finally:
+        o.stop()
+
+
+def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
+    """The whole walk: CSP token -> uCDN (master rewritten toward the dCDN,
+    one uCDN token) -> surrogate (variant, session cookie) -> segments by
+    cookie, acquired once from the origin and then served from the cache."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import play
+    keys = signing_env(env)
+    media = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nseg_1.ts\n#EXTINF:4,\nseg_2.ts\n#EXT-X-ENDLIST\n"
+    segs = {"/vod/m1/720p/seg_%d.ts" % i: os.urandom(150000) for i in (1, 2)}
+    o = ChunkOrigin(dict(segs, **{"/vod/m1/720p/index.m3u8": media.encode()}))
+    try:
+        # the service as signing_env published it, its source now the origin
+        rec = json.loads(env.csp("GET", "/csp/v1/services/vod1")[2])
+        doc = dict(rec["service"], host=rec["host"])
+        doc["metadata"][0]["generic-metadata-value"]["sources"] = [
+            {"endpoints": ["127.0.0.1:%d" % o.port], "protocol": "http/1.1"}]
+        s, _, b = env.csp("PUT", "/csp/v1/services/vod1", json.dumps(doc))
+        assert s in (200, 201), (s, b)
+        master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=2500000\n720p/index.m3u8\n"
+        assert put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
+                                          "manifest": master})[0] == 201
+        # the dCDN: its router sends this footprint to surrogate se-x, which shares its key
+        sp, op = free_port(), free_port()
+        env.stop("dcdn")
+        router = env.dcdn_config()
+        router["upstreams"][0]["uri_signing_keys"] = keys["ucdn"][1]
+        router["uri_signing"] = {"signing_key": keys["dcdn"][0], "session_cookie_s": 300}
+        router["capabilities"]["capabilities"][2]["capability-value"]["metadata"].append("MI.UriSigning")
+        router["router"]["coverage_zones"] = [{"prefix": "127.0.0.0/8", "surrogate": "se-x", "metric": 1}]
+        router.pop("surrogate")
+        env.start_daemon("dcdn", router)
+        se = json.loads(json.dumps(router))
+        se["listeners"] = {"operator": {"bind": "127.0.0.1", "port": op},
+                           "surrogate": {"bind": "127.0.0.1", "port": sp}}
+        for k in ("capabilities", "router"):
+            se.pop(k)
+        for k in ("ri_token", "fci_url"):
+            se["upstreams"][0].pop(k)
+        se["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1,
+                           "cache": {"dir": os.path.join(env.dir, "cache-e2e")}}
+        env.start_daemon("dcdn-se", se, binary="dcdn")
+        assert wait_for(lambda: "se-x" in http("GET", "http://127.0.0.1:%d/v1/surrogates" % env.ports["dop"],
+                                               token=OP_TOKEN)[2].decode(), timeout=5)
+        assert wait_for(lambda: routed(env), timeout=10), explain(env, "127.0.0.1")
+        now = int(time.time())
+        csp = sign(keys["csp"][0], iss="acme-issuer", aud="ucdn-it", exp=now + 600, cdniuc=M1)
+        url = "http://video.example.com/vod/m1/master.m3u8?URISigningPackage=" + csp
+        connect = {"video.example.com": "127.0.0.1:%d" % env.ports["udel"]}
+
+        def played():
+            p, ok = play.play(url, connect, segments=2)
+            return p if ok else None
+        p = wait_for(played, timeout=10)
+        assert p, "the session did not play"
+        what = {e["what"]: e for e in p.log}
+        assert what["master"]["hops"][0]["url"].startswith("http://video.example.com/")
+        variant = what["variant"]["hops"][0]["url"]
+        assert variant.startswith("http://127.0.0.1:%d/video.example.com/vod/m1/720p/index.m3u8?" % sp), variant
+        assert csp not in variant  # the uCDN's token, not the CSP's
+        assert [what["segment %d" % i]["hops"][-1]["x-cache"] for i in (1, 2)] == ["MISS", "MISS"]
+        assert "CDNISession" in str(p.cookies.get("127.0.0.1:%d" % sp)), p.cookies
+        # a second viewer: everything from the cache, the origin asked once per object
+        p2 = wait_for(played, timeout=5)
+        assert [e["hops"][-1]["x-cache"] for e in p2.log[1:]] == ["HIT", "HIT", "HIT"], p2.log
+        assert all(n == 1 for n in o.hits.values()), o.hits
+        # a segment without token or cookie is refused at the surrogate
+        s, h, b = raw_get(sp, "/video.example.com/vod/m1/720p/seg_1.ts", host="127.0.0.1:%d" % sp)
+        assert s == 403 and h["content-type"] == "application/problem+json", (s, b)
     finally:
         o.stop()
 
