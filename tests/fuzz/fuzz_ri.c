@@ -1,5 +1,5 @@
 /* libFuzzer target: RI (RFC 7975) request, response and error bodies, and
- * the IP address / prefix text parsers. */
+ * the IP address / prefix text parsers, the content host in a path. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ri_response p;
     if (ri_response_parse(s, size, &p, &e))
         ri_response_free(&p);
+    char *z = malloc(size + 1), host[64], out[256];
+    if (z) {
+        memcpy(z, data, size);
+        z[size] = 0;
+        const char *rest;
+        if (ri_split_host_path(z, host, sizeof host, &rest))
+            ri_host_path(host, rest, out, sizeof out);
+        free(z);
+    }
     int code;
     char reason[128];
     ri_error_parse(s, size, &code, reason, sizeof reason);

@@ -225,6 +225,26 @@ static void ri_bad(const char *doc, const char *path, bool response)
         fail_msg("error at %s (%s), want %s", e.path, e.reason, path);
 }
 
+static void test_content_host_travels_in_the_path(void **st)
+{
+    char out[64], host[32];
+    const char *rest;
+    assert_true(ri_host_path("video.example.com:8080", "/vod/a.ts?x=1", out, sizeof out));
+    assert_string_equal(out, "/video.example.com:8080/vod/a.ts?x=1");
+    assert_true(ri_split_host_path(out, host, sizeof host, &rest));
+    assert_string_equal(host, "video.example.com:8080");
+    assert_string_equal(rest, "/vod/a.ts?x=1");
+    assert_true(ri_host_path("[2001:db8::1]", "/a", out, sizeof out));
+    assert_false(ri_host_path("bad host", "/a", out, sizeof out));
+    assert_false(ri_host_path("h", "a", out, sizeof out));
+    assert_false(ri_host_path("video.example.com", "/a", out, 10)); /* does not fit */
+    assert_false(ri_split_host_path("/only-one-segment", host, sizeof host, &rest));
+    assert_false(ri_split_host_path("/a%2f/b", host, sizeof host, &rest));
+    assert_false(ri_split_host_path("//b", host, sizeof host, &rest));
+    assert_false(ri_split_host_path("/a?b/c", host, sizeof host, &rest));
+    assert_false(ri_split_host_path("/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/x", host, sizeof host, &rest));
+}
+
 static void test_ri_errors(void **st)
 {
     ri_bad("{\"interface\":\"smtp\"}", "$.interface", false);
@@ -271,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_footprint_semantics),
         cmocka_unit_test(test_ri_http_request_and_response),
         cmocka_unit_test(test_ri_errors),
+        cmocka_unit_test(test_content_host_travels_in_the_path),
     };
     return cmocka_run_group_tests_name("fci+ri", tests, NULL, NULL);
 }

@@ -51,6 +51,21 @@ static void same_except(const char *a, const char *b, const char *const *changed
     }
 }
 
+static void test_target_with_a_path_prefix(void **st)
+{
+    const char *in = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/index.m3u8\n"
+                     "#EXT-X-STREAM-INF:BANDWIDTH=2\nhttp://video.example.com/vod/m1/1080p/index.m3u8\n";
+    hls_stats s;
+    char *out = rewrite(in, strlen(in), "http://dcdn.example:9084/video.example.com", true, NULL, &s, HLS_OK);
+    assert_non_null(strstr(out, "\nhttp://dcdn.example:9084/video.example.com/vod/m1/720p/index.m3u8\n"));
+    assert_non_null(strstr(out, "\nhttp://dcdn.example:9084/video.example.com/vod/m1/1080p/index.m3u8\n"));
+    free(out);
+    mf_policy p = {.base = "https://video.example.com/a.m3u8", .target = "http://dcdn.example/x/"};
+    assert_false(mf_policy_prepare(&p)); /* a prefix ends without '/' */
+    p.target = "http://dcdn.example?x";
+    assert_false(mf_policy_prepare(&p));
+}
+
 static void test_master_every_uri_site_and_nothing_else(void **st)
 {
     size_t n;
@@ -199,7 +214,7 @@ static void test_hook_refusals_and_limits(void **st)
     assert_true(mf_policy_prepare(&shortest));
     mf_policy bad = {.base = "/relative", .target = "http://se1"};
     assert_false(mf_policy_prepare(&bad));
-    bad = (mf_policy){.base = "http://a/b", .target = "http://se1/path"};
+    bad = (mf_policy){.base = "http://a/b", .target = "http://se1/path/"}; /* a prefix ends without a slash */;
     assert_false(mf_policy_prepare(&bad));
     free(in);
 }
@@ -208,6 +223,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_master_every_uri_site_and_nothing_else),
+        cmocka_unit_test(test_target_with_a_path_prefix),
         cmocka_unit_test(test_media_crlf_keys_map_and_identity),
         cmocka_unit_test(test_ll_hls_parts_hints_reports),
         cmocka_unit_test(test_ad_breaks_third_parties_and_unreadable_tags),
