@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: a uCDN and a dCDN on loopback, each with its own private
-# redis-server, configured from examples/; publishes the sample delivery
-# service and prints what to try. Ctrl-C stops everything it started.
+# redis-server, configured from examples/, and a small origin with sample
+# HLS content; publishes the sample delivery service, plays one HLS session
+# through uCDN -> dCDN surrogate -> cache, and prints what to try. Ctrl-C
+# stops everything it started.
 set -u
 cd "$(dirname "$0")/.."
 state=$(mktemp -d /tmp/cdni-run.XXXXXX)
@@ -14,7 +16,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-for port in 6391 6392 8080 8081 8082 8083 9082 9083 9084; do
+for port in 6391 6392 8080 8081 8082 8083 8090 9082 9083 9084 9085; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
     echo "port $port on 127.0.0.1 is in use: stop what holds it (or edit examples/*.json)"; exit 1
   fi
@@ -24,6 +26,25 @@ for port in 6391 6392; do
     >"$state/redis-$port.log" 2>&1 &
   pids+=($!)
 done
+# the CSP's origin: HLS renditions of collection m1 (segments of random bytes)
+python3 - "$state/origin" <<'PY'
+import os, sys
+root = sys.argv[1]
+for rend, n in (("720p", 4), ("1080p", 4), ("audio/en", 4)):
+    d = os.path.join(root, "vod/m1", rend)
+    os.makedirs(d)
+    with open(os.path.join(d, "index.m3u8"), "w") as f:
+        f.write("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-PLAYLIST-TYPE:VOD\n")
+        for i in range(1, n + 1):
+            f.write("#EXTINF:4.0,\nseg_%03d.ts\n" % i)
+        f.write("#EXT-X-ENDLIST\n")
+    for i in range(1, n + 1):
+        with open(os.path.join(d, "seg_%03d.ts" % i), "wb") as f:
+            f.write(os.urandom(256 * 1024))
+PY
+python3 -m http.server 8090 --bind 127.0.0.1 --directory "$state/origin" >"$state/origin.log" 2>&1 &
+pids+=($!)
+mkdir -p build/run-cache
 sleep 0.3
 bin/ucdn -c examples/ucdn.json 2>"$state/ucdn.log" & pids+=($!)
 bin/dcdn -c examples/dcdn.json 2>"$state/dcdn.log" & pids+=($!)
@@ -50,6 +71,16 @@ exp=$(( $(date +%s) + 86400 ))
 tok=$(bin/cdnictl token sign --key examples/keys/acme-media.private.jwk --claims \
   "{\"iss\":\"acme-media\",\"aud\":\"ucdn-a\",\"exp\":$exp,\"cdniuc\":\"regex:http://video\\\\.example\\\\.com/vod/m1/.*\"}")
 
+# one viewer plays the start of the session, then a second one: the second is served from the cache
+for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:9085/healthz && break; sleep 0.1; done
+play_url="http://video.example.com/vod/m1/master.m3u8?URISigningPackage=$tok"
+echo; echo "Playing collection m1 (first viewer: the surrogate acquires from the origin):"
+python3 scripts/play.py "$play_url" --connect video.example.com=127.0.0.1:8083 --segments 3 \
+  || echo "  (playback failed; logs in $state)"
+echo; echo "Second viewer (served from the surrogate's cache):"
+python3 scripts/play.py "$play_url" --connect video.example.com=127.0.0.1:8083 --segments 3 \
+  || echo "  (playback failed; logs in $state)"
+
 cat <<TXT
 
 cdni-gateway is running (logs: $state/*.log)
@@ -61,8 +92,19 @@ cdni-gateway is running (logs: $state/*.log)
   dCDN  operator  http://127.0.0.1:9082   (operator token: operator-dcdn-example-token)
         peer/RI   http://127.0.0.1:9083   (uCDN token: ri-ucdn-a-example-token)
         delivery  http://127.0.0.1:9084   (end users, iterative mode)
+        surrogate http://127.0.0.1:9085   (surrogate se1: delivery from its cache)
+  CSP origin      http://127.0.0.1:8090   (sample HLS content)
 
 Try:
+  # play the session yourself: master from the uCDN, the rest from the dCDN's surrogate
+  python3 scripts/play.py '$play_url' \\
+    --connect video.example.com=127.0.0.1:8083 --segments 4
+
+  # the surrogate's cache, and purging collection m1 from it
+  curl -s -H 'Authorization: Bearer operator-dcdn-example-token' http://127.0.0.1:9082/v1/cache
+  curl -s -X POST -H 'Authorization: Bearer operator-dcdn-example-token' \\
+    -d '{"ccids": ["m1-collection"]}' http://127.0.0.1:9082/v1/cache/purge
+
   # /vod/m1/ is URI-signed (MI.UriSigning): without a token, 403
   curl -sI -H 'Host: video.example.com' 'http://127.0.0.1:8083/vod/m1/seg_001.ts?session=42'
 
@@ -79,11 +121,11 @@ Try:
 
   # the same rewrite offline
   bin/cdnictl manifest rewrite --base http://video.example.com/vod/m1/master.m3u8 \\
-    --map video.example.com=http://127.0.0.1:9085 --absolute examples/master.m3u8
+    --map video.example.com=http://127.0.0.1:9085/video.example.com --absolute examples/master.m3u8
 
   # check a token as a CDN would (the uCDN's, from a Location above)
   bin/cdnictl token verify --keys examples/keys/ucdn-a.jwks --aud dcdn-b \\
-    --uri http://127.0.0.1:9085/vod/m1/seg_001.ts TOKEN
+    --uri http://127.0.0.1:9085/video.example.com/vod/m1/seg_001.ts TOKEN
 
   # why it went there, and what happens for a client outside the dCDN's footprint
   bin/cdnictl route explain --ucdn http://127.0.0.1:8082 --token operator-ucdn-example-token \\
