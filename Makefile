@@ -116,6 +116,7 @@ $(REL)/bench/bench_token: BENCH_LIBS = $(shell pkg-config --libs cjose libjwt 2>
 bench: deps $(BENCH_BINS) bin/ucdn bin/dcdn
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	@echo "== tests/bench/redirect.sh"; tests/bench/redirect.sh
+	@echo "== tests/bench/surrogate.sh"; tests/bench/surrogate.sh
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)

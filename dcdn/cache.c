@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,7 +99,7 @@ struct cache {
     bool stop;
     pthread_t *th;
     unsigned nth;
-    _Atomic uint64_t bytes, objects, mem_bytes, mem_objects, inflight, gen;
+    _Atomic uint64_t bytes, objects, mem_bytes, mem_objects, map_bytes, map_objects, inflight, gen;
     _Atomic uint64_t l_bits;
     pthread_mutex_t evict_mu;
     metric_cell *m_acq_ok, *m_acq_fail, *m_failover, *m_stored, *m_bypass, *m_evicted, *m_reval304;
@@ -120,8 +121,24 @@ static uint64_t d_bits(double d)
 void cache_blob_unref(void *p)
 {
     cache_blob *b = p;
-    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+        if (b->map)
+            munmap(b->map, b->map_len);
         free(b);
+    }
+}
+
+/* Counts a blob in (sign 1) or out (-1) of its tier's budget. */
+static void blob_account(cache *c, const cache_blob *b, int sign)
+{
+    _Atomic uint64_t *bytes = b->map ? &c->map_bytes : &c->mem_bytes, *n = b->map ? &c->map_objects : &c->mem_objects;
+    if (sign > 0) {
+        atomic_fetch_add(bytes, b->len);
+        atomic_fetch_add(n, 1);
+    } else {
+        atomic_fetch_sub(bytes, b->len);
+        atomic_fetch_sub(n, 1);
+    }
 }
 
 static void obj_free(cache_obj *o)
@@ -172,10 +189,8 @@ static void shard_account_remove(cache *c, cache_obj *o)
 {
     atomic_fetch_sub(&c->bytes, o->size);
     atomic_fetch_sub(&c->objects, 1);
-    if (o->mem) {
-        atomic_fetch_sub(&c->mem_bytes, o->mem->len);
-        atomic_fetch_sub(&c->mem_objects, 1);
-    }
+    if (o->mem)
+        blob_account(c, o->mem, -1);
 }
 
 /* Puts o in the table (taking the caller's reference), replacing an
@@ -214,10 +229,8 @@ static cache_obj *table_put(cache *c, cache_obj *o)
     s->n++;
     atomic_fetch_add(&c->bytes, o->size);
     atomic_fetch_add(&c->objects, 1);
-    if (o->mem) {
-        atomic_fetch_add(&c->mem_bytes, o->mem->len);
-        atomic_fetch_add(&c->mem_objects, 1);
-    }
+    if (o->mem)
+        blob_account(c, o->mem, 1);
     pthread_mutex_unlock(&s->mu);
     return old;
 }
@@ -284,6 +297,52 @@ cache_obj *cache_lookup(cache *c, const char *key, size_t klen, long long now, c
     return o;
 }
 
+static void evict(cache *c);
+static bool over(uint64_t v, uint64_t max, double mark) { return max && (double)v > (double)max * mark; }
+
+cache_blob *cache_map(cache *c, cache_obj *o, const cache_view *v)
+{
+    if (!c->conf.mapped_bytes || !c->conf.mapped_objects || v->size == 0 ||
+        c->map_objects >= c->conf.mapped_objects * 2)
+        return NULL; /* far over budget: eviction has not caught up yet */
+    int fd = open(v->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), start = v->body_offset / page * page;
+    size_t mlen = (size_t)(v->body_offset - start + v->size);
+    void *base = mmap(NULL, mlen, PROT_READ, MAP_SHARED, fd, (off_t)start);
+    close(fd);
+    if (base == MAP_FAILED)
+        return NULL;
+    cache_blob *b = malloc(sizeof *b);
+    if (!b) {
+        munmap(base, mlen);
+        return NULL;
+    }
+    b->refs = 2; /* the object's and the caller's */
+    b->len = v->size;
+    b->data = (const char *)base + (v->body_offset - start);
+    b->map = base;
+    b->map_len = mlen;
+    shard *s = &c->shards[o->hash % SHARDS];
+    pthread_mutex_lock(&s->mu);
+    if (o->removed || o->mem) { /* gone, or another request mapped it first */
+        cache_blob *have = o->removed ? NULL : o->mem;
+        if (have)
+            atomic_fetch_add(&have->refs, 1);
+        pthread_mutex_unlock(&s->mu);
+        b->refs = 1;
+        cache_blob_unref(b);
+        return have;
+    }
+    o->mem = b;
+    blob_account(c, b, 1);
+    pthread_mutex_unlock(&s->mu);
+    if (over(c->map_bytes, c->conf.mapped_bytes, 1.0) || over(c->map_objects, c->conf.mapped_objects, 1.0))
+        evict(c);
+    return b;
+}
+
 bool cache_remove(cache *c, const char *key, size_t klen)
 {
     cache_view v;
@@ -332,13 +391,12 @@ static int by_prio(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static bool over(uint64_t v, uint64_t max, double mark) { return max && (double)v > (double)max * mark; }
-
 static void evict(cache *c)
 {
     const cache_conf *k = &c->conf;
     if (!over(c->bytes, k->disk_bytes, k->high_water) && !over(c->objects, k->disk_objects, k->high_water) &&
-        !over(c->mem_bytes, k->memory_bytes, 1.0))
+        !over(c->mem_bytes, k->memory_bytes, 1.0) && !over(c->map_bytes, k->mapped_bytes, 1.0) &&
+        !over(c->map_objects, k->mapped_objects, 1.0))
         return;
     if (pthread_mutex_trylock(&c->evict_mu) != 0)
         return; /* another thread is at it */
@@ -368,16 +426,22 @@ static void evict(cache *c)
             cache_obj_unref(all[i].o); /* the table's */
         }
     }
-    /* memory copies, within their own budget */
-    for (; i < n && over(c->mem_bytes, k->memory_bytes, k->low_water); i++) {
+    /* memory copies and mappings, within their own budgets, lowest priority first */
+    for (i = 0; i < n; i++) {
+        bool mem_over = over(c->mem_bytes, k->memory_bytes, k->low_water);
+        bool map_over = over(c->map_bytes, k->mapped_bytes, k->low_water) ||
+                        over(c->map_objects, k->mapped_objects, k->low_water);
+        if (!mem_over && !map_over)
+            break;
         cache_obj *o = all[i].o;
         shard *s = &c->shards[o->hash % SHARDS];
         pthread_mutex_lock(&s->mu);
         cache_blob *m = o->removed ? NULL : o->mem;
-        if (m) {
+        if (m && ((m->map && map_over) || (!m->map && mem_over))) {
             o->mem = NULL;
-            atomic_fetch_sub(&c->mem_bytes, m->len);
-            atomic_fetch_sub(&c->mem_objects, 1);
+            blob_account(c, m, -1);
+        } else {
+            m = NULL;
         }
         pthread_mutex_unlock(&s->mu);
         cache_blob_unref(m);
@@ -618,6 +682,8 @@ void cache_get_stats(cache *c, cache_stats *s)
     s->bytes = c->bytes;
     s->mem_objects = c->mem_objects;
     s->mem_bytes = c->mem_bytes;
+    s->map_objects = c->map_objects;
+    s->map_bytes = c->map_bytes;
     s->fills = c->inflight;
 }
 
@@ -951,9 +1017,11 @@ static void commit(cache *c, cache_fill *f)
     o->hit_l = c->l_bits;
     if (o->size <= c->conf.memory_object_max && c->conf.memory_bytes) {
         cache_blob *m = malloc(sizeof *m + o->size + 1);
-        if (m && pread(f->fd, m->data, o->size, (off_t)f->off) == (ssize_t)o->size) {
+        if (m && pread(f->fd, m->bytes, o->size, (off_t)f->off) == (ssize_t)o->size) {
             m->refs = 1;
             m->len = o->size;
+            m->data = m->bytes;
+            m->map = NULL;
             o->mem = m;
         } else
             free(m);

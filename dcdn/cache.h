@@ -34,6 +34,7 @@
 typedef struct {
     const char *dir;
     uint64_t disk_bytes, disk_objects, memory_bytes, memory_object_max, max_object_bytes, bypass_max_bytes;
+    uint64_t mapped_bytes, mapped_objects; /* budget of file mappings (disk objects served like memory) */
     double high_water, low_water;
     hc_heuristic heuristic;
     long long stale_if_error_s; /* grace when the response does not say */
@@ -54,11 +55,16 @@ typedef struct {
 typedef struct cache cache;
 typedef struct cache_fill cache_fill;
 
-/* A blob of memory shared by the cache and the responses sending it. */
+/* A body in memory shared by the cache and the responses sending it: a
+ * heap copy (the memory tier) or a mapping of the object's file (the page
+ * cache serves it; no second copy). */
 typedef struct {
     _Atomic int refs;
     size_t len;
-    char data[];
+    const char *data;
+    void *map; /* mmap'd region, or NULL for a heap copy */
+    size_t map_len;
+    char bytes[];
 } cache_blob;
 void cache_blob_unref(void *b);
 
@@ -84,6 +90,9 @@ void cache_close(cache *c);
 void cache_free(cache *c);
 
 cache_obj *cache_lookup(cache *c, const char *key, size_t klen, long long now, cache_view *v);
+/* A disk object's body mapped (once; kept with the object within the
+ * mapping budget): a referenced blob, or NULL (then send the file). */
+cache_blob *cache_map(cache *c, cache_obj *o, const cache_view *v);
 void cache_obj_unref(cache_obj *o);
 /* Removes one object; true if it was there. */
 bool cache_remove(cache *c, const char *key, size_t klen);
@@ -135,7 +144,7 @@ long long cache_fill_read(cache_fill *f, http_stream *s, uint64_t pos, char *buf
 long long cache_prefetch(cache *c, const cache_request *q);
 
 typedef struct {
-    uint64_t objects, bytes, mem_objects, mem_bytes, fills;
+    uint64_t objects, bytes, mem_objects, mem_bytes, map_objects, map_bytes, fills;
 } cache_stats;
 void cache_get_stats(cache *c, cache_stats *s);
 

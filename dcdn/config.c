@@ -27,23 +27,26 @@ static bool num_in(json_t *o, const char *key, const char *path, double lo, doub
 
 /* The surrogate's cache, freshness heuristic and acquisition settings.
  * Defaults: 10 GiB and 1M objects on disk, 512 MiB in memory for objects
- * up to 1 MiB, objects up to 4 GiB, watermarks 0.9/0.8; heuristic 10% of
+ * up to 1 MiB, mappings of larger ones for 16 GiB / 16384 objects, objects up to 4 GiB, watermarks 0.9/0.8; heuristic 10% of
  * the Last-Modified age between 60 s and 1 day; stale-if-error grace 300 s;
  * 8 acquisition threads, 2 s connect, 10 s stall, 300 s per transfer. */
 static bool cache_section(dcdn *d, json_t *sg, jerr *e)
 {
     static const char *const ckeys[] = {"dir", "disk_bytes", "disk_objects", "memory_bytes", "memory_object_max_bytes",
-                                        "max_object_bytes", "high_water", "low_water", NULL};
+                                        "mapped_bytes", "mapped_objects", "max_object_bytes", "high_water",
+                                        "low_water", NULL};
     static const char *const fkeys[] = {"age_multiplier", "min_ttl_s", "max_ttl_s", NULL};
     static const char *const akeys[] = {"threads", "connect_timeout_ms", "stall_timeout_s", "timeout_s", NULL};
     cache_conf *c = &d->cache_conf;
     *c = (cache_conf){.dir = NULL, .disk_bytes = 10ULL << 30, .disk_objects = 1000000, .memory_bytes = 512ULL << 20,
-                      .memory_object_max = 1ULL << 20, .max_object_bytes = 4ULL << 30, .bypass_max_bytes = 256ULL << 20,
+                      .memory_object_max = 1ULL << 20, .mapped_bytes = 16ULL << 30, .mapped_objects = 16384,
+                      .max_object_bytes = 4ULL << 30, .bypass_max_bytes = 256ULL << 20,
                       .high_water = 0.9, .low_water = 0.8, .heuristic = {0.1, 60, 86400}, .stale_if_error_s = 300,
                       .threads = 8, .connect_timeout_ms = 2000, .stall_timeout_s = 10, .timeout_s = 300};
     json_t *cs = NULL, *fs = NULL, *as = NULL;
     long long sie = 300, db = (long long)c->disk_bytes, dob = (long long)c->disk_objects, mb = (long long)c->memory_bytes,
-              mom = (long long)c->memory_object_max, mo = (long long)c->max_object_bytes, mn = 60, mx = 86400, th = 8,
+              mom = (long long)c->memory_object_max, mpb = (long long)c->mapped_bytes,
+              mpo = (long long)c->mapped_objects, mo = (long long)c->max_object_bytes, mn = 60, mx = 86400, th = 8,
               ct = 2000, st = 10, to = 300;
     if (!jget_obj(sg, "cache", "$.surrogate", false, &cs, e) || !jget_obj(sg, "freshness", "$.surrogate", false, &fs, e) ||
         !jget_obj(sg, "acquisition", "$.surrogate", false, &as, e) ||
@@ -57,6 +60,8 @@ static bool cache_section(dcdn *d, json_t *sg, jerr *e)
                !jget_int(cs, "disk_objects", "$.surrogate.cache", false, 1, INT64_MAX, &dob, e) ||
                !jget_int(cs, "memory_bytes", "$.surrogate.cache", false, 0, INT64_MAX, &mb, e) ||
                !jget_int(cs, "memory_object_max_bytes", "$.surrogate.cache", false, 0, INT64_MAX, &mom, e) ||
+               !jget_int(cs, "mapped_bytes", "$.surrogate.cache", false, 0, INT64_MAX, &mpb, e) ||
+               !jget_int(cs, "mapped_objects", "$.surrogate.cache", false, 0, 1000000, &mpo, e) ||
                !jget_int(cs, "max_object_bytes", "$.surrogate.cache", false, 1, INT64_MAX, &mo, e) ||
                !num_in(cs, "high_water", "$.surrogate.cache", 0.1, 1.0, &c->high_water, e) ||
                !num_in(cs, "low_water", "$.surrogate.cache", 0.05, 1.0, &c->low_water, e)))
@@ -82,6 +87,8 @@ static bool cache_section(dcdn *d, json_t *sg, jerr *e)
     c->disk_objects = (uint64_t)dob;
     c->memory_bytes = (uint64_t)mb;
     c->memory_object_max = (uint64_t)mom;
+    c->mapped_bytes = (uint64_t)mpb;
+    c->mapped_objects = (uint64_t)mpo;
     c->max_object_bytes = (uint64_t)mo;
     c->heuristic.min_ttl_s = mn;
     c->heuristic.max_ttl_s = mx;

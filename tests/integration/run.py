@@ -1432,10 +1432,13 @@ def test_surrogate_eviction_purge_by_collection_and_preposition(env):
 
 
 def test_surrogate_restart_keeps_its_disk_cache(env):
-    o = ChunkOrigin({"/vod/m1/k.ts": b"keep" * 5000})
+    o = ChunkOrigin({"/vod/m1/k.ts": b"keep" * 50000, "/vod/m1/small.ts": b"s" * 1000})
     try:
         _, op = surrogate_env(env, ["127.0.0.1:%d" % o.port])
         assert sget(env, "/vod/m1/k.ts")[1]["x-cache"] == "MISS"
+        assert sget(env, "/vod/m1/small.ts")[1]["x-cache"] == "MISS"
+        assert wait_for(lambda: json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % op,
+                                                token=OP_TOKEN)[2])["objects"] == 2)
         cfg = json.load(open(os.path.join(env.dir, "dcdn-se.json")))
         assert env.stop("dcdn-se") == 0
         env.start_daemon("dcdn-se", cfg, binary="dcdn")
@@ -1443,8 +1446,17 @@ def test_surrogate_restart_keeps_its_disk_cache(env):
         assert wait_for(lambda: http("GET", "http://127.0.0.1:%d/v1/metadata/resolve?url=%s" % (op, q),
                                      token=OP_TOKEN)[0] == 200, timeout=5)
         s, h, b = sget(env, "/vod/m1/k.ts")
-        assert s == 200 and b == b"keep" * 5000 and h["x-cache"] == "HIT", h
+        assert s == 200 and b == b"keep" * 50000 and h["x-cache"] == "HIT", h
         assert o.hits["/vod/m1/k.ts"] == 1
+        # back from disk: a 200 kB body is mapped once and served from the mapping
+        st = json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % op, token=OP_TOKEN)[2])
+        assert st["mapped_objects"] == 1 and st["memory_objects"] == 0, st
+        s, h, b = sget(env, "/vod/m1/k.ts", headers={"Range": "bytes=199990-"})
+        assert s == 206 and b == (b"keep" * 50000)[199990:], (s, len(b))
+        # a small one is sent from its file (sendfile)
+        s, h, b = sget(env, "/vod/m1/small.ts")
+        assert s == 200 and b == b"s" * 1000 and h["x-cache"] == "HIT", h
+        assert o.hits["/vod/m1/small.ts"] == 1
     finally:
         o.stop()
 
