@@ -1159,6 +1159,7 @@ class ChunkOrigin:
         outer = self
         self.files, self.cc, self.delay, self.fail = dict(files), cache_control, delay, False
         self.hits, self.conditional, self.lock = {}, 0, threading.Lock()
+        self.require, self.redirects = None, {}  # (header, value) asked of every request; path -> Location
 
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -1167,8 +1168,14 @@ class ChunkOrigin:
                 path = self.path.split("?")[0]
                 with outer.lock:
                     outer.hits[path] = outer.hits.get(path, 0) + 1
-                if outer.fail:
-                    self.send_response(500)
+                if outer.fail or (outer.require and self.headers.get(outer.require[0]) != outer.require[1]):
+                    self.send_response(500 if outer.fail else 403)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if path in outer.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", outer.redirects[path])
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -1218,13 +1225,17 @@ class ChunkOrigin:
         self.srv.server_close()
 
 
-def surrogate_env(env, endpoints, cache=None, paths=()):
+def surrogate_env(env, endpoints, cache=None, paths=(), auth=None):
     """Publishes a service whose sources are endpoints, and starts a
     surrogate-role dcdn sharing the dCDN's Redis. Returns its ports."""
+    sources = [{"endpoints": [e], "protocol": "http/1.1"} for e in endpoints]
+    if auth:
+        for src in sources:
+            src["acquisition-auth"] = {"auth-type": "CDNIGW.HeaderAuth",
+                                       "auth-value": {"header-name": auth[0], "header-value": auth[1]}}
     doc = {"host": "video.example.com",
            "metadata": [{"generic-metadata-type": "MI.SourceMetadata",
-                         "generic-metadata-value": {"sources": [{"endpoints": [e], "protocol": "http/1.1"}
-                                                                for e in endpoints]}},
+                         "generic-metadata-value": {"sources": sources}},
                         {"generic-metadata-type": "MI.Grouping", "generic-metadata-value": {"ccid": "col-1"}}],
            "paths": list(paths)}
     assert env.csp("PUT", "/csp/v1/services/vod1", json.dumps(doc))[0] in (200, 201)
@@ -1372,9 +1383,24 @@ def test_surrogate_acls_and_unknown_mandatory_metadata_refuse(env):
             {"path-pattern": {"pattern": "/tls/*"}, "path-metadata": {"metadata": [acl("MI.ProtocolACL", {
                 "protocol-acl": [{"action": "allow", "protocols": ["https/1.1"]}]})]}},
         ]
+        paths += [
+            {"path-pattern": {"pattern": "/marked/*"}, "path-metadata": {"metadata": [
+                {"generic-metadata-type": "EXAMPLE.Watermark", "generic-metadata-value": {"id": 1},
+                 "mandatory-to-enforce": True}]}},
+            {"path-pattern": {"pattern": "/country/*"}, "path-metadata": {"metadata": [acl("MI.LocationACL", {
+                "locations": [{"action": "allow", "footprints": [
+                    {"footprint-type": "countrycode", "footprint-value": ["us"]}]}]}, True)]}},
+        ]
+        # a uCDN that understands a type this dCDN does not
+        env.stop("ucdn")
+        cfg = env.ucdn_config()
+        cfg["metadata"]["extra_types"] = ["EXAMPLE.Watermark"]
+        env.start_daemon("ucdn", cfg)
+        o.files.update({"/marked/a.ts": b"a", "/country/a.ts": b"a"})
         surrogate_env(env, ["127.0.0.1:%d" % o.port], paths=paths)
         assert sget(env, "/vod/m1/a.ts")[0] == 200
-        for t, word in (("/geo/a.ts", "location"), ("/late/a.ts", "time"), ("/tls/a.ts", "protocol")):
+        for t, word in (("/geo/a.ts", "location"), ("/late/a.ts", "time"), ("/tls/a.ts", "protocol"),
+                        ("/marked/a.ts", "mandatory-to-enforce"), ("/country/a.ts", "cannot be enforced")):
             s, h, b = sget(env, t)
             assert s == 403 and word in json.loads(b)["detail"], (t, s, b)
             assert o.hits.get(t, 0) == 0
@@ -1460,6 +1486,65 @@ def test_surrogate_restart_keeps_its_disk_cache(env):
     finally:
         o.stop()
 
+
+
+def test_surrogate_head_source_auth_redirects_gateway_timeout_and_redis_down(env):
+    import http.client as hclient
+    other = ChunkOrigin({"/x.ts": b"elsewhere"})
+    o = ChunkOrigin({"/vod/m1/h.ts": b"h" * 5000, "/vod/m1/r.ts": b"r"})
+    o.require = ("X-Origin-Key", "s3cret")
+    o.redirects["/vod/m1/r.ts"] = "http://127.0.0.1:%d/x.ts" % other.port
+    try:
+        surrogate_env(env, ["127.0.0.1:%d" % o.port], auth=("X-Origin-Key", "s3cret"))
+        # the source's authentication goes with every acquisition
+        c = hclient.HTTPConnection("127.0.0.1", env.ports["surr"], timeout=10)
+        for expect in ("MISS", "HIT"):
+            c.request("HEAD", "/vod/m1/h.ts", headers={"Host": "video.example.com"})
+            r = c.getresponse()
+            assert r.status == 200 and r.read() == b"" and r.getheader("X-Cache") == expect, (r.status, expect)
+            assert r.getheader("Content-Length") == "5000"
+            if expect == "MISS":
+                assert wait_for(lambda: json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % env.ports["sop"],
+                                                        token=OP_TOKEN)[2])["objects"] == 1)
+        c.close()
+        assert sget(env, "/vod/m1/h.ts")[2] == b"h" * 5000
+        # a source's redirect is passed on, never followed: nothing is fetched from elsewhere
+        s, h, _ = sget(env, "/vod/m1/r.ts")
+        assert s == 302 and h["location"].endswith("/x.ts"), (s, h)
+        assert other.hits == {}
+        # Redis (the cache index) away: served, not stored; purges say why they cannot run
+        o.files["/vod/m1/n.ts"] = b"n" * 100
+        env.stop("redis_d")
+        for _ in range(2):
+            s, h, b = sget(env, "/vod/m1/n.ts")
+            assert s == 200 and b == b"n" * 100, s
+        assert o.hits["/vod/m1/n.ts"] == 2
+        s, _, b = http("POST", "http://127.0.0.1:%d/v1/cache/purge" % env.ports["sop"],
+                       json.dumps({"ccids": ["col-1"]}), token=OP_TOKEN)
+        assert s == 503 and b"unreachable" in b, (s, b)
+    finally:
+        o.stop()
+        other.stop()
+
+
+def test_surrogate_sources_that_never_answer_give_504(env):
+    surrogate_env(env, ["127.0.0.1:%d" % free_port(), "127.0.0.1:%d" % free_port()])
+    s, h, b = sget(env, "/vod/m1/gone.ts")
+    assert s == 504 and h["content-type"] == "application/problem+json", (s, b)
+    m = http("GET", "http://127.0.0.1:%d/metrics" % env.ports["sop"], token=OP_TOKEN)[2].decode()
+    assert 'cdni_cache_acquisitions_total{result="failed"} 1' in m and "cdni_cache_source_failovers_total 1" in m
+    # a preposition job past its window is skipped whole
+    s, _, b = http("POST", "http://127.0.0.1:%d/v1/cache/preposition" % env.ports["sop"],
+                   json.dumps({"urls": ["http://video.example.com/vod/m1/a.ts"], "not_after": 1000}),
+                   token=OP_TOKEN)
+    assert s == 202, b
+
+    def expired():
+        j = json.loads(http("GET", "http://127.0.0.1:%d/v1/cache/preposition" % env.ports["sop"],
+                            token=OP_TOKEN)[2])["jobs"][0]
+        return j if j["state"] == "expired" else None
+    j = wait_for(expired, timeout=5)
+    assert j and j["skipped"] == 1 and j["fetched"] == 0, j
 
 def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
     """The whole walk: CSP token -> uCDN (master rewritten toward the dCDN,
