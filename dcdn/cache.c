@@ -562,8 +562,13 @@ fill_state cache_fill_head(cache_fill *f, http_req *r, void *park_state, fill_he
 long long cache_fill_read(cache_fill *f, http_stream *s, uint64_t pos, char *buf, size_t max)
 {
     pthread_mutex_lock(&f->mu);
-    if (pos < f->avail) {
-        size_t n = f->avail - pos < max ? (size_t)(f->avail - pos) : max;
+    /* the last byte waits for the end of the fill: a client that has the
+     * whole object knows the next request finds it stored */
+    uint64_t avail = f->avail;
+    if (!f->done && f->length != HTTP_LEN_UNKNOWN && avail >= f->length && avail)
+        avail = f->length - 1;
+    if (pos < avail) {
+        size_t n = avail - pos < max ? (size_t)(avail - pos) : max;
         long long got;
         if (f->fd >= 0) {
             ssize_t k = pread(f->fd, buf, n, (off_t)(f->off + pos));

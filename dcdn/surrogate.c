@@ -287,6 +287,34 @@ static size_t sources_of(const mi_resolution *res, uint64_t kh, cache_source *ou
     return n;
 }
 
+/* What acquiring one request needs, copied out of the metadata (whose
+ * snapshot goes back before the cache is asked). */
+typedef struct {
+    char key[URL_MAX_LEN + 300];
+    size_t klen;
+    cache_source src[CACHE_MAX_SOURCES];
+    size_t nsrc;
+    char ccid[256], pid[256];
+} plan;
+
+static bool plan_for(const mi_resolution *res, const char *host, const char *target, const char *const *drop, plan *p)
+{
+    if (!mi_cache_key(res, host, strlen(host), target, strlen(target), drop, p->key, sizeof p->key, &p->klen))
+        return false;
+    p->nsrc = sources_of(res, hash_fnv1a64(p->key, p->klen), p->src);
+    const char *ccid = json_string_value(json_object_get(mi_effective_value(res, "MI.Grouping"), "ccid"));
+    const char *pid = json_string_value(json_object_get(mi_effective_value(res, "CDNIGW.PurgeIdentifier"), "purge-id"));
+    snprintf(p->ccid, sizeof p->ccid, "%s", ccid ? ccid : "");
+    snprintf(p->pid, sizeof p->pid, "%s", pid ? pid : "");
+    return true;
+}
+
+static cache_request plan_request(const plan *p, const char *path_query)
+{
+    return (cache_request){.key = p->key, .path_query = path_query, .sources = p->src, .n_sources = p->nsrc,
+                           .ccid = p->ccid[0] ? p->ccid : NULL, .purge_id = p->pid[0] ? p->pid : NULL};
+}
+
 static const char *problem_title(int status)
 {
     return status == 504 ? "Gateway Timeout" : status == 503 ? "Service Unavailable" : "Bad Gateway";
@@ -331,6 +359,54 @@ static void refuse(dcdn *d, http_req *r, delivery_record *rec, int status, const
     http_reply_problem(r, status, title, why, NULL);
 }
 
+/* A request that may be served: from the cache, or from an acquisition. */
+static void from_cache(dcdn *d, http_req *r, delivery_record *rec, const plan *pl, const char *src_path)
+{
+    long long now = rec->start_ms / 1000;
+    cache_view v;
+    cache_obj *o = cache_lookup(d->cache, pl->key, pl->klen, now, &v);
+    if (o && v.fresh) {
+        bool ok = serve_object(d, r, o, &v, "HIT", rec);
+        cache_blob_unref(v.mem);
+        cache_obj_unref(o);
+        if (ok)
+            return;
+        o = NULL; /* evicted under our feet: a miss */
+    } else if (o) {
+        cache_blob_unref(v.mem);
+    }
+    const char *rh = http_header(r, "Range");
+    long long first = rh ? hc_range_first(rh, strlen(rh)) : -1;
+    pending *pd = calloc(1, sizeof *pd);
+    if (!pd) {
+        cache_obj_unref(o);
+        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    pd->rec = rec;
+    pd->key = strdup(pl->key);
+    pd->stale = o;
+    pd->range = rh ? strdup(rh) : NULL;
+    /* a miss for a range not starting at 0 is passed through, not stored,
+     * unless the whole object is on its way already */
+    pd->private_range = !o && rh && first != 0 && first != -1;
+    if (pd->private_range && (pd->fill = cache_join(d->cache, pl->key)) != NULL) {
+        pd->private_range = false;
+        finish(d, r, pd, rec);
+        return;
+    }
+    cache_request q = plan_request(pl, src_path);
+    q.range = pd->private_range ? rh : NULL;
+    q.revalidate = o && (v.etag || v.last_modified) ? o : NULL;
+    pd->fill = cache_acquire(d->cache, &q);
+    if (!pd->fill) {
+        pending_free(pd);
+        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
+        return;
+    }
+    finish(d, r, pd, rec);
+}
+
 static void deliver(http_req *r, void *ctx)
 {
     dcdn *d = ctx;
@@ -371,8 +447,6 @@ static void deliver(http_req *r, void *ctx)
         return;
     }
     hop_result hr = {.allowed = true};
-    char key[URL_MAX_LEN + 300];
-    size_t klen = 0;
     const char *why = NULL;
     int deny = 0;
     if (res.blocking) {
@@ -411,23 +485,15 @@ static void deliver(http_req *r, void *ctx)
         src_target += 1 + strlen(ct.host);
     const char *pkg = hr.package[0] ? hr.package : US_DEFAULT_PACKAGE;
     const char *drop[] = {pkg, NULL};
-    cache_source srcs[CACHE_MAX_SOURCES];
-    size_t nsrc = 0;
-    const char *ccid = NULL, *pid = NULL;
-    if (!deny) {
-        if (!mi_cache_key(&res, ct.host, strlen(ct.host), src_target, strlen(src_target), drop, key, sizeof key, &klen)) {
-            deny = 414;
-            why = "the request target is too long to cache";
-        }
-        nsrc = sources_of(&res, hash_fnv1a64(key, klen), srcs);
-        ccid = json_string_value(json_object_get(mi_effective_value(&res, "MI.Grouping"), "ccid"));
-        pid = json_string_value(json_object_get(mi_effective_value(&res, "CDNIGW.PurgeIdentifier"), "purge-id"));
-        snprintf(rec->ccid, sizeof rec->ccid, "%s", ccid ? ccid : "");
+    plan pl_, *pl = &pl_; /* on the stack: this is the hit path */
+    if (!deny && !plan_for(&res, ct.host, src_target, drop, pl)) {
+        deny = 414;
+        why = "the request target is too long to cache";
     }
+    _Static_assert(sizeof rec->ccid == sizeof pl->ccid, "the record carries the plan's ccid");
+    if (!deny)
+        memcpy(rec->ccid, pl->ccid, sizeof rec->ccid);
     /* everything below works on copies: the metadata snapshot goes back now */
-    char pidc[256] = "", ccidc[256] = "";
-    snprintf(pidc, sizeof pidc, "%s", pid ? pid : "");
-    snprintf(ccidc, sizeof ccidc, "%s", ccid ? ccid : "");
     char src_path[URL_MAX_LEN + 2];
     snprintf(src_path, sizeof src_path, "%s", src_target);
     snapshot_release(&up->snap, ref);
@@ -439,50 +505,7 @@ static void deliver(http_req *r, void *ctx)
         refuse(d, r, rec, deny, deny == 403 ? "Forbidden" : "URI Too Long", why);
         return;
     }
-    long long now = rec->start_ms / 1000;
-    cache_view v;
-    cache_obj *o = cache_lookup(d->cache, key, klen, now, &v);
-    if (o && v.fresh) {
-        bool ok = serve_object(d, r, o, &v, "HIT", rec);
-        cache_blob_unref(v.mem);
-        cache_obj_unref(o);
-        if (ok)
-            return;
-        o = NULL; /* evicted under our feet: a miss */
-    } else if (o) {
-        cache_blob_unref(v.mem);
-    }
-    const char *rh = http_header(r, "Range");
-    long long first = rh ? hc_range_first(rh, strlen(rh)) : -1;
-    pending *pd = calloc(1, sizeof *pd);
-    if (!pd) {
-        cache_obj_unref(o);
-        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
-        return;
-    }
-    pd->rec = rec;
-    pd->key = strdup(key);
-    pd->stale = o;
-    pd->range = rh ? strdup(rh) : NULL;
-    /* a miss for a range not starting at 0 is passed through, not stored,
-     * unless the whole object is on its way already */
-    pd->private_range = !o && rh && first != 0 && first != -1;
-    if (pd->private_range && (pd->fill = cache_join(d->cache, key)) != NULL) {
-        pd->private_range = false;
-        finish(d, r, pd, rec);
-        return;
-    }
-    cache_request q = {.key = key, .path_query = src_path, .sources = srcs, .n_sources = nsrc,
-                       .ccid = ccidc[0] ? ccidc : NULL, .purge_id = pidc[0] ? pidc : NULL,
-                       .range = pd->private_range ? rh : NULL,
-                       .revalidate = o && (v.etag || v.last_modified) ? o : NULL};
-    pd->fill = cache_acquire(d->cache, &q);
-    if (!pd->fill) {
-        pending_free(pd);
-        http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
-        return;
-    }
-    finish(d, r, pd, rec);
+    from_cache(d, r, rec, pl, src_path);
 }
 
 /* --- preposition: fetch into the cache ahead of demand --------------------------------- */
@@ -517,22 +540,16 @@ static bool prefetch_url(dcdn *d, const char *url, long long *bytes)
     if (!up)
         return false;
     const char *drop[] = {US_DEFAULT_PACKAGE, NULL};
-    char key[URL_MAX_LEN + 300];
-    size_t klen;
-    bool ok = !res.blocking && mi_cache_key(&res, host, strlen(host), target, strlen(target), drop, key, sizeof key, &klen);
-    cache_source srcs[CACHE_MAX_SOURCES];
-    size_t n = ok ? sources_of(&res, hash_fnv1a64(key, klen), srcs) : 0;
-    const char *ccid = json_string_value(json_object_get(mi_effective_value(&res, "MI.Grouping"), "ccid"));
-    const char *pid = json_string_value(json_object_get(mi_effective_value(&res, "CDNIGW.PurgeIdentifier"), "purge-id"));
-    char ccidc[256] = "", pidc[256] = "";
-    snprintf(ccidc, sizeof ccidc, "%s", ccid ? ccid : "");
-    snprintf(pidc, sizeof pidc, "%s", pid ? pid : "");
+    plan *pl = malloc(sizeof *pl);
+    bool ok = pl && !res.blocking && plan_for(&res, host, target, drop, pl);
     snapshot_release(&up->snap, ref);
-    if (!ok)
+    if (!ok) {
+        free(pl);
         return false;
-    cache_request q = {.key = key, .path_query = target, .sources = srcs, .n_sources = n,
-                       .ccid = ccidc[0] ? ccidc : NULL, .purge_id = pidc[0] ? pidc : NULL};
+    }
+    cache_request q = plan_request(pl, target);
     *bytes = cache_prefetch(d->cache, &q);
+    free(pl);
     return *bytes >= 0;
 }
 
