@@ -469,6 +469,13 @@ static void deliver(http_req *r, void *ctx)
         }
     }
     snprintf(rec->auth, sizeof rec->auth, "%s", hop_method_name(hr.method));
+    if (hr.target) { /* the record keeps no credential: the URI without the token */
+        size_t tl = strlen(hr.target);
+        if (tl >= sizeof rec->uri)
+            tl = sizeof rec->uri - 1;
+        memcpy(rec->uri, hr.target, tl);
+        rec->uri[tl] = 0;
+    }
     session_id(&hr, rec->sid, sizeof rec->sid);
     if (!deny) {
         mi_facts f = {.v6 = v6, .now = rec->start_ms / 1000, .protocol = "http/1.1"};

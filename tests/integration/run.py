@@ -1584,7 +1584,7 @@ def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
             se.pop(k)
         for k in ("ri_token", "fci_url"):
             se["upstreams"][0].pop(k)
-        se["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1,
+        se["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1, "access_log": True,
                            "cache": {"dir": os.path.join(env.dir, "cache-e2e")}}
         env.start_daemon("dcdn-se", se, binary="dcdn")
         assert wait_for(lambda: "se-x" in http("GET", "http://127.0.0.1:%d/v1/surrogates" % env.ports["dop"],
@@ -1611,6 +1611,9 @@ def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
         p2 = wait_for(played, timeout=5)
         assert [e["hops"][-1]["x-cache"] for e in p2.log[1:]] == ["HIT", "HIT", "HIT"], p2.log
         assert all(n == 1 for n in o.hits.values()), o.hits
+        # delivery records keep no credential
+        recs = [l for l in env.log("dcdn-se").splitlines() if '"msg":"delivery"' in l]
+        assert recs and not any("URISigningPackage" in l for l in recs), recs[:2]
         # a segment without token or cookie is refused at the surrogate
         s, h, b = raw_get(sp, "/video.example.com/vod/m1/720p/seg_1.ts", host="127.0.0.1:%d" % sp)
         assert s == 403 and h["content-type"] == "application/problem+json", (s, b)
