@@ -1,0 +1,617 @@
+/* CDNI Logging files (RFC 7937). See logging.h. */
+#include "interfaces/logging.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* --- fields ------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    bool mandatory; /* "one and only one instance" */
+} known[LF_N_KNOWN] = {
+    [LF_DATE] = {"date", true},
+    [LF_TIME] = {"time", true},
+    [LF_TIME_TAKEN] = {"time-taken", true},
+    [LF_C_GROUPID] = {"c-groupid", true},
+    [LF_S_IP] = {"s-ip", false},
+    [LF_S_HOSTNAME] = {"s-hostname", false},
+    [LF_S_PORT] = {"s-port", false},
+    [LF_CS_METHOD] = {"cs-method", true},
+    [LF_CS_URI] = {"cs-uri", false},
+    [LF_U_URI] = {"u-uri", true},
+    [LF_PROTOCOL] = {"protocol", true},
+    [LF_SC_STATUS] = {"sc-status", true},
+    [LF_SC_TOTAL_BYTES] = {"sc-total-bytes", true},
+    [LF_SC_ENTITY_BYTES] = {"sc-entity-bytes", false},
+    [LF_CS_HEADER] = {"cs", false},
+    [LF_SC_HEADER] = {"sc", false},
+    [LF_S_CCID] = {"s-ccid", false},
+    [LF_S_SID] = {"s-sid", false},
+    [LF_S_CACHED] = {"s-cached", false},
+    [LF_S_URI_SIGNING] = {"s-uri-signing", false},
+    [LF_S_URI_SIGNING_DENY_REASON] = {"s-uri-signing-deny-reason", false},
+};
+
+void li_field_name(const li_field *f, char *out, size_t cap)
+{
+    if (f->id == LF_CS_HEADER || f->id == LF_SC_HEADER)
+        snprintf(out, cap, "%s(%s)", known[f->id].name, f->header);
+    else
+        snprintf(out, cap, "%s", known[f->id].name);
+}
+
+/* An HTTP field name (RFC 9110 token). */
+static bool token_ok(const char *s, size_t n)
+{
+    if (n == 0 || n >= LI_HEADER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && !strchr("!#$%&'*+-.^_`|~", c))
+            return false;
+    }
+    return true;
+}
+
+bool li_field_parse(const char *s, size_t n, li_field *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < LF_N_KNOWN; i++) {
+        size_t kn = strlen(known[i].name);
+        if (i == LF_CS_HEADER || i == LF_SC_HEADER) {
+            if (n > kn + 2 && strncasecmp(s, known[i].name, kn) == 0 && s[kn] == '(' && s[n - 1] == ')' &&
+                token_ok(s + kn + 1, n - kn - 2)) {
+                out->id = (li_field_id)i;
+                memcpy(out->header, s + kn + 1, n - kn - 2);
+                out->header[n - kn - 2] = 0;
+                return true;
+            }
+        } else if (n == kn && strncasecmp(s, known[i].name, n) == 0) {
+            out->id = (li_field_id)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool fields_check(const li_fields *f, const char **why)
+{
+    bool seen[LF_N_KNOWN] = {false};
+    for (size_t i = 0; i < f->n; i++) {
+        li_field_id id = f->f[i].id;
+        if (id == LF_CS_HEADER || id == LF_SC_HEADER) {
+            /* sc(name): zero or one per name; cs() may repeat (§3.4.1) */
+            for (size_t j = 0; id == LF_SC_HEADER && j < i; j++)
+                if (f->f[j].id == id && strcasecmp(f->f[j].header, f->f[i].header) == 0) {
+                    *why = "a field appears twice in the fields directive";
+                    return false;
+                }
+            continue;
+        }
+        if (seen[id]) {
+            *why = "a field appears twice in the fields directive";
+            return false;
+        }
+        seen[id] = true;
+    }
+    for (int i = 0; i < LF_N_KNOWN; i++)
+        if (known[i].mandatory && !seen[i]) {
+            *why = "the fields directive lacks a mandatory field (date, time, time-taken, c-groupid, cs-method, "
+                   "u-uri, protocol, sc-status, sc-total-bytes)";
+            return false;
+        }
+    return true;
+}
+
+bool li_fields_parse(const char *s, size_t n, li_fields *out, const char **why)
+{
+    out->n = 0;
+    size_t i = 0;
+    while (i <= n) {
+        size_t e = i;
+        while (e < n && s[e] != '\t')
+            e++;
+        if (out->n == LI_MAX_FIELDS) {
+            *why = "too many fields";
+            return false;
+        }
+        if (!li_field_parse(s + i, e - i, &out->f[out->n])) {
+            *why = "an unknown field name in the fields directive";
+            return false;
+        }
+        out->n++;
+        i = e + 1;
+    }
+    return fields_check(out, why);
+}
+
+bool li_fields_from_names(const char *const *names, li_fields *out, const char **why)
+{
+    out->n = 0;
+    for (size_t i = 0; names[i]; i++) {
+        if (out->n == LI_MAX_FIELDS) {
+            *why = "too many fields";
+            return false;
+        }
+        if (!li_field_parse(names[i], strlen(names[i]), &out->f[out->n])) {
+            *why = "an unknown field name";
+            return false;
+        }
+        out->n++;
+    }
+    return fields_check(out, why);
+}
+
+/* --- writing ------------------------------------------------------------------ */
+
+static const char hexu[] = "0123456789ABCDEF";
+
+void li_put_qstring(buf *out, const char *s)
+{
+    if (!s) {
+        buf_add(out, "-", 1);
+        return;
+    }
+    size_t n = strlen(s);
+    if (!buf_grow(out, 3 * n + 2))
+        return;
+    char *p = out->data + out->len;
+    *p++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '%') {
+            *p++ = '%';
+            *p++ = hexu[c >> 4];
+            *p++ = hexu[c & 15];
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    *p++ = '"';
+    out->len = (size_t)(p - out->data);
+    out->data[out->len] = 0;
+}
+
+void li_put_nhtab(buf *out, const char *s)
+{
+    if (!s || !*s) {
+        buf_add(out, "-", 1);
+        return;
+    }
+    size_t n = strlen(s);
+    if (!buf_grow(out, 3 * n))
+        return;
+    char *p = out->data + out->len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f) { /* HTAB, CR, LF, NUL and the rest: percent-encoded (§3.4.1) */
+            *p++ = '%';
+            *p++ = hexu[c >> 4];
+            *p++ = hexu[c & 15];
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    out->len = (size_t)(p - out->data);
+    out->data[out->len] = 0;
+}
+
+/* Decimal digits of v (v >= 0) at p; returns the end. */
+static char *put_u(char *p, unsigned long long v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static void put_num(buf *out, long long v)
+{
+    if (v < 0) {
+        buf_add(out, "-", 1);
+        return;
+    }
+    char tmp[24];
+    buf_add(out, tmp, (size_t)(put_u(tmp, (unsigned long long)v) - tmp));
+}
+
+bool li_writer_init(li_writer *w)
+{
+    memset(w, 0, sizeof *w);
+    w->date_s = -1;
+    w->sha = EVP_MD_CTX_new();
+    return w->sha && EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
+}
+
+void li_writer_free(li_writer *w)
+{
+    EVP_MD_CTX_free(w->sha);
+    w->sha = NULL;
+}
+
+void li_writer_feed(li_writer *w, const char *s, size_t n) { EVP_DigestUpdate(w->sha, s, n); }
+
+static bool emit(li_writer *w, buf *out, size_t from)
+{
+    if (!buf_ok(out))
+        return false;
+    EVP_DigestUpdate(w->sha, out->data + from, out->len - from);
+    return true;
+}
+
+bool li_write_head(li_writer *w, buf *out, const char *uuid_urn, const char *claimed_origin, const li_fields *f)
+{
+    size_t from = out->len;
+    buf_adds(out, "#version:\t" LI_VERSION "\r\n#UUID:\t");
+    li_put_nhtab(out, uuid_urn);
+    if (claimed_origin) {
+        buf_adds(out, "\r\n#claimed-origin:\t");
+        li_put_nhtab(out, claimed_origin);
+    }
+    buf_adds(out, "\r\n#record-type:\t" LI_RECORD_HTTP "\r\n#fields:");
+    for (size_t i = 0; i < f->n; i++) {
+        char name[LI_HEADER_NAME_MAX + 8];
+        li_field_name(&f->f[i], name, sizeof name);
+        buf_add(out, "\t", 1);
+        buf_adds(out, name);
+    }
+    buf_add(out, "\r\n", 2);
+    return emit(w, out, from);
+}
+
+static void put_time(li_writer *w, buf *out, long long end_ms, bool date)
+{
+    long long s = end_ms / 1000;
+    if (s != w->date_s) { /* one gmtime per second of records */
+        time_t t = (time_t)s;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        snprintf(w->date_txt, sizeof w->date_txt, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+        snprintf(w->time_txt, sizeof w->time_txt, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
+        w->date_s = s;
+    }
+    if (date) {
+        buf_add(out, w->date_txt, 10);
+        return;
+    }
+    char t[13];
+    memcpy(t, w->time_txt, 8);
+    int ms = (int)(end_ms % 1000);
+    t[8] = '.';
+    t[9] = (char)('0' + ms / 100);
+    t[10] = (char)('0' + ms / 10 % 10);
+    t[11] = (char)('0' + ms % 10);
+    buf_add(out, t, 12);
+}
+
+bool li_write_record(li_writer *w, buf *out, const li_fields *f, const li_record *r)
+{
+    size_t from = out->len;
+    for (size_t i = 0; i < f->n; i++) {
+        if (i)
+            buf_add(out, "\t", 1);
+        const li_field *x = &f->f[i];
+        switch (x->id) {
+        case LF_DATE:
+            put_time(w, out, r->end_ms, true);
+            break;
+        case LF_TIME:
+            put_time(w, out, r->end_ms, false);
+            break;
+        case LF_TIME_TAKEN: { /* seconds with milliseconds */
+            if (r->taken_us < 0) {
+                buf_add(out, "-", 1);
+                break;
+            }
+            long long ms = (r->taken_us + 500) / 1000;
+            char tmp[32], *p = put_u(tmp, (unsigned long long)(ms / 1000));
+            *p++ = '.';
+            *p++ = (char)('0' + ms % 1000 / 100);
+            *p++ = (char)('0' + ms % 100 / 10);
+            *p++ = (char)('0' + ms % 10);
+            buf_add(out, tmp, (size_t)(p - tmp));
+            break;
+        }
+        case LF_C_GROUPID:
+            li_put_nhtab(out, r->c_groupid);
+            break;
+        case LF_S_IP:
+            li_put_nhtab(out, r->s_ip);
+            break;
+        case LF_S_HOSTNAME:
+            li_put_nhtab(out, r->s_hostname);
+            break;
+        case LF_S_PORT:
+            put_num(out, r->s_port > 0 ? r->s_port : -1);
+            break;
+        case LF_CS_METHOD:
+            li_put_nhtab(out, r->cs_method);
+            break;
+        case LF_CS_URI:
+            li_put_nhtab(out, r->cs_uri);
+            break;
+        case LF_U_URI:
+            li_put_nhtab(out, r->u_uri);
+            break;
+        case LF_PROTOCOL:
+            li_put_nhtab(out, r->protocol);
+            break;
+        case LF_SC_STATUS:
+            if (r->sc_status >= 100 && r->sc_status <= 999)
+                put_num(out, r->sc_status);
+            else
+                buf_add(out, "-", 1);
+            break;
+        case LF_SC_TOTAL_BYTES:
+            put_num(out, r->sc_total_bytes);
+            break;
+        case LF_SC_ENTITY_BYTES:
+            put_num(out, r->sc_entity_bytes);
+            break;
+        case LF_CS_HEADER:
+        case LF_SC_HEADER:
+            li_put_qstring(out, r->header ? r->header(r->header_ud, x->id == LF_SC_HEADER, x->header) : NULL);
+            break;
+        case LF_S_CCID:
+            li_put_qstring(out, r->s_ccid && *r->s_ccid ? r->s_ccid : NULL);
+            break;
+        case LF_S_SID:
+            li_put_qstring(out, r->s_sid && *r->s_sid ? r->s_sid : NULL);
+            break;
+        case LF_S_CACHED:
+            buf_add(out, r->s_cached == 1 ? "1" : r->s_cached == 0 ? "0" : "-", 1);
+            break;
+        case LF_S_URI_SIGNING: {
+            if (r->s_uri_signing < 0 || r->s_uri_signing > 999) {
+                buf_add(out, "-", 1);
+                break;
+            }
+            char t[3] = {(char)('0' + r->s_uri_signing / 100), (char)('0' + r->s_uri_signing / 10 % 10),
+                         (char)('0' + r->s_uri_signing % 10)};
+            buf_add(out, t, 3);
+            break;
+        }
+        case LF_S_URI_SIGNING_DENY_REASON:
+            li_put_qstring(out, r->s_uri_signing_deny_reason);
+            break;
+        case LF_N_KNOWN:
+            break;
+        }
+    }
+    buf_add(out, "\r\n", 2);
+    return emit(w, out, from);
+}
+
+bool li_write_hash(li_writer *w, buf *out)
+{
+    unsigned char md[32];
+    unsigned int ml = 0;
+    if (!EVP_DigestFinal_ex(w->sha, md, &ml))
+        return false;
+    char line[16 + 64 + 3] = "#SHA256-hash:\t";
+    size_t p = strlen(line);
+    for (int i = 0; i < 32; i++) {
+        line[p++] = "0123456789abcdef"[md[i] >> 4];
+        line[p++] = "0123456789abcdef"[md[i] & 15];
+    }
+    line[p++] = '\r';
+    line[p++] = '\n';
+    buf_add(out, line, p);
+    EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL); /* a fresh file may follow */
+    return buf_ok(out);
+}
+
+/* --- reading ------------------------------------------------------------------- */
+
+static bool dir_is(const char *s, size_t n, const char *name)
+{
+    size_t k = strlen(name);
+    return n == k && strncasecmp(s, name, k) == 0;
+}
+
+static int hexv(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static void copy_val(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = 0;
+}
+
+bool li_parse(const char *text, size_t len, li_record_fn fn, void *ud, li_summary *s, const char **why)
+{
+    memset(s, 0, sizeof *s);
+    li_fields fields = {.n = 0};
+    bool have_type = false, have_fields = false, first = true;
+    int n_uuid = 0, n_claimed = 0, n_est = 0;
+    size_t hash_at = 0;
+    const char *hash_hex = NULL;
+    size_t i = 0;
+    while (i < len) {
+        const char *line = text + i;
+        const char *nl = memchr(line, '\n', len - i);
+        if (!nl || nl == line || nl[-1] != '\r') {
+            *why = "lines must end in CRLF";
+            return false;
+        }
+        size_t n = (size_t)(nl - line) - 1;
+        if (n > LI_MAX_LINE) {
+            *why = "a line is too long";
+            return false;
+        }
+        if (memchr(line, '\r', n)) {
+            *why = "a bare CR inside a line";
+            return false;
+        }
+        size_t next = (size_t)(nl - text) + 1;
+        if (hash_hex) {
+            *why = "the SHA256-hash directive must be the last line";
+            return false;
+        }
+        if (n && line[0] == '#') {
+            const char *colon = memchr(line, ':', n);
+            if (!colon || (size_t)(colon - line) + 1 >= n || colon[1] != '\t') {
+                *why = "a directive is not #name:<HTAB>value";
+                return false;
+            }
+            const char *name = line + 1, *val = colon + 2;
+            size_t nn = (size_t)(colon - name), vn = n - (size_t)(val - line);
+            if (first && !dir_is(name, nn, "version")) {
+                *why = "the first line must be the version directive";
+                return false;
+            }
+            if (dir_is(name, nn, "version")) {
+                if (!first) {
+                    *why = "the version directive appears twice";
+                    return false;
+                }
+                copy_val(s->version, sizeof s->version, val, vn);
+                if (strcasecmp(s->version, LI_VERSION) != 0) {
+                    *why = "not a cdni/1.0 logging file";
+                    return false;
+                }
+            } else if (dir_is(name, nn, "UUID")) {
+                n_uuid++;
+                copy_val(s->uuid, sizeof s->uuid, val, vn);
+            } else if (dir_is(name, nn, "claimed-origin")) {
+                n_claimed++;
+                copy_val(s->claimed_origin, sizeof s->claimed_origin, val, vn);
+            } else if (dir_is(name, nn, "established-origin")) {
+                n_est++;
+                copy_val(s->established_origin, sizeof s->established_origin, val, vn);
+            } else if (dir_is(name, nn, "record-type")) {
+                if (!dir_is(val, vn, LI_RECORD_HTTP)) {
+                    *why = "a record type other than cdni_http_request_v1";
+                    return false;
+                }
+                have_type = true;
+                have_fields = false; /* a new record type needs its fields */
+            } else if (dir_is(name, nn, "fields")) {
+                if (!have_type) {
+                    *why = "a fields directive before any record-type";
+                    return false;
+                }
+                if (!li_fields_parse(val, vn, &fields, why))
+                    return false;
+                have_fields = true;
+                s->fields_directives++;
+            } else if (dir_is(name, nn, "SHA256-hash")) {
+                if (vn != 64) {
+                    *why = "the SHA256-hash value is not 64 hex digits";
+                    return false;
+                }
+                for (size_t k = 0; k < 64; k++)
+                    if (hexv(val[k]) < 0) {
+                        *why = "the SHA256-hash value is not 64 hex digits";
+                        return false;
+                    }
+                hash_hex = val;
+                hash_at = i;
+            } /* remark and unknown directives: ignored */
+            first = false;
+        } else {
+            if (first) {
+                *why = "the first line must be the version directive";
+                return false;
+            }
+            if (!have_fields) {
+                *why = "a record before its record-type and fields directives";
+                return false;
+            }
+            const char *vals[LI_MAX_FIELDS];
+            size_t lens[LI_MAX_FIELDS], nv = 0, k = 0;
+            bool ok = true;
+            while (k <= n && ok) {
+                size_t e = k;
+                while (e < n && line[e] != '\t')
+                    e++;
+                if (nv == fields.n)
+                    ok = false;
+                else {
+                    vals[nv] = line + k;
+                    lens[nv] = e - k;
+                    nv++;
+                }
+                k = e + 1;
+            }
+            if (ok && nv == fields.n) {
+                s->records++;
+                if (fn)
+                    fn(ud, &fields, vals, lens);
+            } else {
+                s->ignored_records++; /* §3.4.1: ignored, the others accepted */
+            }
+        }
+        i = next;
+    }
+    if (first) {
+        *why = "an empty file";
+        return false;
+    }
+    if (n_uuid != 1 || n_claimed > 1 || n_est > 1) {
+        *why = n_uuid != 1 ? "the UUID directive must appear exactly once"
+                           : "an origin directive appears more than once";
+        return false;
+    }
+    if (!have_type) {
+        *why = "no record-type directive";
+        return false;
+    }
+    if (hash_hex) {
+        s->has_hash = true;
+        unsigned char md[32];
+        unsigned int ml = 0;
+        EVP_Digest(text, hash_at, md, &ml, EVP_sha256(), NULL);
+        s->hash_ok = true;
+        for (int k = 0; k < 32; k++)
+            if (hexv(hash_hex[2 * k]) != md[k] >> 4 || hexv(hash_hex[2 * k + 1]) != (md[k] & 15))
+                s->hash_ok = false;
+        if (!s->hash_ok) {
+            *why = "the SHA256-hash does not match the file: it is corrupted";
+            return false;
+        }
+    }
+    return true;
+}
+
+bool li_unquote(const char *v, size_t n, char *out, size_t cap, bool *absent)
+{
+    *absent = n == 1 && v[0] == '-';
+    if (*absent) {
+        if (cap)
+            out[0] = 0;
+        return true;
+    }
+    if (n < 2 || v[0] != '"' || v[n - 1] != '"' || cap == 0)
+        return false;
+    size_t o = 0;
+    for (size_t i = 1; i + 1 < n; i++) {
+        char c = v[i];
+        if (c == '"')
+            return false;
+        if (c == '%') {
+            if (i + 2 >= n - 1 || hexv(v[i + 1]) < 0 || hexv(v[i + 2]) < 0)
+                return false;
+            c = (char)(hexv(v[i + 1]) * 16 + hexv(v[i + 2]));
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return false;
+        out[o++] = c;
+    }
+    out[o] = 0;
+    return true;
+}

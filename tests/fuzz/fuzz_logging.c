@@ -1,0 +1,46 @@
+/* libFuzzer target: CDNI logging files (RFC 7937) through the receiver's
+ * parser, field lists, and the QSTRING escaping, which must round-trip. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interfaces/logging.h"
+
+static void on_rec(void *ud, const li_fields *f, const char *const *v, const size_t *len)
+{
+    char out[256];
+    bool absent;
+    for (size_t i = 0; i < f->n; i++)
+        li_unquote(v[i], len[i], out, sizeof out, &absent);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *s = (const char *)data;
+    li_summary sum;
+    const char *why;
+    li_parse(s, size, on_rec, NULL, &sum, &why);
+    li_fields f;
+    li_fields_parse(s, size, &f, &why);
+    /* escaping round trip on the input as a C string */
+    char *z = malloc(size + 1);
+    if (!z)
+        return 0;
+    memcpy(z, data, size);
+    z[size] = 0;
+    buf b;
+    buf_init(&b, 0, 0);
+    li_put_qstring(&b, z);
+    char *back = malloc(strlen(z) + 1);
+    bool absent;
+    if (!li_unquote(b.data, b.len, back, strlen(z) + 1, &absent) || strcmp(back, z) != 0)
+        abort();
+    buf_truncate(&b, 0);
+    li_put_nhtab(&b, z);
+    if (memchr(b.data, '\t', b.len) || memchr(b.data, '\r', b.len) || memchr(b.data, '\n', b.len))
+        abort();
+    free(back);
+    buf_free(&b);
+    free(z);
+    return 0;
+}

@@ -1,0 +1,209 @@
+/* CDNI Logging (RFC 7937): the RFC's example file, every field of
+ * cdni_http_request_v1 (and RFC 9246's), escaping, the SHA256-hash
+ * directive, and the directive rules a receiver enforces. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interfaces/logging.h"
+#include "testutil.h"
+
+typedef struct {
+    size_t n;
+    char first_ua[256], last_uri[256];
+    bool absent;
+} seen;
+
+static void on_rec(void *ud, const li_fields *f, const char *const *v, const size_t *len)
+{
+    seen *s = ud;
+    s->n++;
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->f[i].id == LF_CS_HEADER && strcmp(f->f[i].header, "User-Agent") == 0 && s->n == 1)
+            assert_true(li_unquote(v[i], len[i], s->first_ua, sizeof s->first_ua, &s->absent));
+        if (f->f[i].id == LF_U_URI)
+            snprintf(s->last_uri, sizeof s->last_uri, "%.*s", (int)len[i], v[i]);
+    }
+}
+
+static void test_rfc7937_figure4_parses_and_its_hash_holds(void **st)
+{
+    size_t len;
+    char *b = read_data("rfc7937/figure4.log", &len);
+    li_summary s;
+    seen r = {0};
+    const char *why = NULL;
+    assert_true(li_parse(b, len, on_rec, &r, &s, &why));
+    assert_int_equal(s.records, 3);
+    assert_int_equal(r.n, 3);
+    assert_true(s.has_hash && s.hash_ok);
+    assert_string_equal(s.uuid, "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+    assert_string_equal(s.claimed_origin, "cdni-logging-entity.dcdn-1.example.com");
+    assert_string_equal(r.first_ua, "Mozilla/5.0 (Windows; U; Windows NT 6.0; en-US) AppleWebKit/533.4 (KHTML, "
+                                    "like Gecko) Chrome/5.0.375.127 Safari/533.4");
+    assert_string_equal(r.last_uri, "http://cdni-ucdn.dcdn-1.example.com/video/picture11.mp4");
+    /* one byte changed: corrupted */
+    char *t = memmem(b, len, "6729891", 7);
+    t[0] = '7';
+    assert_false(li_parse(b, len, NULL, NULL, &s, &why));
+    assert_false(s.hash_ok);
+    assert_non_null(strstr(why, "corrupted"));
+    free(b);
+}
+
+static const char *hdr(void *ud, bool response, const char *name)
+{
+    if (!response && strcmp(name, "User-Agent") == 0)
+        return "Player \"X\"\t100%";
+    if (response && strcmp(name, "Content-Type") == 0)
+        return "video/mp2t";
+    return NULL;
+}
+
+static const char *const ALL[] = {"date", "time", "time-taken", "c-groupid", "s-ip", "s-hostname", "s-port",
+                                  "cs-method", "cs-uri", "u-uri", "protocol", "sc-status", "sc-total-bytes",
+                                  "sc-entity-bytes", "cs(User-Agent)", "sc(Content-Type)", "cs(Referer)", "s-ccid",
+                                  "s-sid", "s-cached", "s-uri-signing", "s-uri-signing-deny-reason", NULL};
+
+static void test_every_field_written_then_read_back(void **st)
+{
+    li_fields f;
+    const char *why = NULL;
+    assert_true(li_fields_from_names(ALL, &f, &why));
+    li_writer w;
+    assert_true(li_writer_init(&w));
+    buf out;
+    buf_init(&out, 0, 0);
+    assert_true(li_write_head(&w, &out, "urn:uuid:00000000-0000-4000-8000-000000000001", "se1.dcdn.example", &f));
+    li_record r = {.end_ms = 1368751086825LL, .taken_us = 9058400, .c_groupid = "192.0.2.0/24",
+                   .s_ip = "192.0.2.9", .s_hostname = "se1.dcdn.example", .s_port = 8080, .cs_method = "GET",
+                   .cs_uri = "http://se1.dcdn.example/video.example.com/a b\tc.ts",
+                   .u_uri = "http://video.example.com/a.ts", .protocol = "HTTP/1.1", .sc_status = 206,
+                   .sc_total_bytes = 1300, .sc_entity_bytes = 1000, .s_ccid = "col\"1", .s_sid = "s-42",
+                   .s_cached = 1, .s_uri_signing = 200, .header = hdr};
+    assert_true(li_write_record(&w, &out, &f, &r));
+    li_record unknown = {.end_ms = 1368751087000LL, .taken_us = -1, .sc_status = 0, .sc_total_bytes = -1,
+                         .sc_entity_bytes = -1, .s_cached = -1, .s_uri_signing = 403,
+                         .s_uri_signing_deny_reason = "aud"};
+    assert_true(li_write_record(&w, &out, &f, &unknown));
+    assert_true(li_write_hash(&w, &out));
+    li_writer_free(&w);
+    const char *line = strstr(out.data, "\r\n2013-05-17\t") + 2;
+    const char *want = "2013-05-17\t00:38:06.825\t9.058\t192.0.2.0/24\t192.0.2.9\tse1.dcdn.example\t8080\tGET\t"
+                       "http://se1.dcdn.example/video.example.com/a b%09c.ts\thttp://video.example.com/a.ts\t"
+                       "HTTP/1.1\t206\t1300\t1000\t\"Player %22X%22%09100%25\"\t\"video/mp2t\"\t-\t\"col%221\"\t"
+                       "\"s-42\"\t1\t200\t-\r\n";
+    assert_memory_equal(line, want, strlen(want));
+    const char *line2 = line + strlen(want);
+    const char *want2 = "2013-05-17\t00:38:07.000\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t403\t\"aud\"\r\n";
+    assert_memory_equal(line2, want2, strlen(want2));
+    assert_memory_equal(line2 + strlen(want2), "#SHA256-hash:\t", 14);
+    li_summary s;
+    seen sn = {0};
+    assert_true(li_parse(out.data, out.len, on_rec, &sn, &s, &why));
+    assert_int_equal(s.records, 2);
+    assert_true(s.hash_ok);
+    assert_string_equal(sn.first_ua, "Player \"X\"\t100%");
+    buf_free(&out);
+}
+
+static void test_field_names_and_the_mandatory_set(void **st)
+{
+    li_fields f;
+    const char *why = NULL;
+    const char *missing[] = {"date", "time", "time-taken", "c-groupid", "cs-method", "u-uri", "protocol",
+                             "sc-status", NULL};
+    assert_false(li_fields_from_names(missing, &f, &why));
+    assert_non_null(strstr(why, "mandatory"));
+    const char *twice[] = {"date", "time", "time-taken", "c-groupid", "cs-method", "u-uri", "protocol",
+                           "sc-status", "sc-total-bytes", "DATE", NULL};
+    assert_false(li_fields_from_names(twice, &f, &why));
+    const char *bad[] = {"date", "cs(bad header)", NULL};
+    assert_false(li_fields_from_names(bad, &f, &why));
+    li_field x;
+    assert_true(li_field_parse("CS(user-agent)", 14, &x));
+    assert_int_equal(x.id, LF_CS_HEADER);
+    assert_string_equal(x.header, "user-agent");
+    char name[80];
+    li_field_name(&x, name, sizeof name);
+    assert_string_equal(name, "cs(user-agent)");
+    assert_false(li_field_parse("cs()", 4, &x));
+    assert_false(li_field_parse("s-unknown", 9, &x));
+}
+
+static void expect_ignored(const char *text, const char *reason)
+{
+    li_summary s;
+    const char *why = NULL;
+    if (li_parse(text, strlen(text), NULL, NULL, &s, &why))
+        fail_msg("accepted: %s", text);
+    if (!strstr(why, reason))
+        fail_msg("refused for \"%s\", want \"%s\"", why, reason);
+}
+
+#define HEAD "#version:\tcdni/1.0\r\n#UUID:\turn:uuid:1\r\n#record-type:\tcdni_http_request_v1\r\n"
+#define FIELDS "#fields:\tdate\ttime\ttime-taken\tc-groupid\tcs-method\tu-uri\tprotocol\tsc-status\tsc-total-bytes\r\n"
+#define REC "2024-01-01\t00:00:00.000\t0.001\t-\tGET\thttp://a/b\tHTTP/1.1\t200\t10\r\n"
+
+static void test_directive_rules_a_receiver_enforces(void **st)
+{
+    expect_ignored("#UUID:\turn:uuid:1\r\n", "first line");
+    expect_ignored(HEAD "#version:\tcdni/1.0\r\n" FIELDS, "twice");
+    expect_ignored("#version:\tcdni/2.0\r\n", "cdni/1.0");
+    expect_ignored("#version:\tcdni/1.0\r\n#record-type:\tcdni_http_request_v1\r\n" FIELDS, "UUID");
+    expect_ignored(HEAD "#UUID:\turn:uuid:2\r\n" FIELDS, "UUID");
+    expect_ignored("#version:\tcdni/1.0\r\n#UUID:\tu\r\n" FIELDS, "before any record-type");
+    expect_ignored(HEAD REC, "before its record-type and fields");
+    expect_ignored(HEAD FIELDS "#SHA256-hash:\t" "0000000000000000000000000000000000000000000000000000000000000000\r\n" REC,
+                   "last line");
+    expect_ignored(HEAD FIELDS REC "#SHA256-hash:\tabc\r\n", "64 hex");
+    expect_ignored("#version:\tcdni/1.0\n", "CRLF");
+    expect_ignored(HEAD FIELDS "2024\r01\r\n", "bare CR");
+    expect_ignored("", "empty");
+    /* a record with the wrong number of values is ignored, the others kept;
+     * unknown directives and remarks are ignored; no hash is allowed */
+    li_summary s;
+    const char *why = NULL;
+    const char *ok = HEAD "#remark:\tfree text\r\n#x-unknown:\tv\r\n" FIELDS REC "2024-01-01\t00:00:00.000\r\n" REC;
+    assert_true(li_parse(ok, strlen(ok), NULL, NULL, &s, &why));
+    assert_int_equal(s.records, 2);
+    assert_int_equal(s.ignored_records, 1);
+    assert_false(s.has_hash);
+}
+
+static void test_qstring_escaping_and_unquoting(void **st)
+{
+    buf b;
+    buf_init(&b, 0, 0);
+    li_put_qstring(&b, "a\"b%c\r\n\x01\xc3\xa9");
+    assert_string_equal(b.data, "\"a%22b%25c%0D%0A%01%C3%A9\"");
+    char out[64];
+    bool absent;
+    assert_true(li_unquote(b.data, b.len, out, sizeof out, &absent));
+    assert_false(absent);
+    assert_string_equal(out, "a\"b%c\r\n\x01\xc3\xa9");
+    buf_truncate(&b, 0);
+    li_put_qstring(&b, NULL);
+    assert_string_equal(b.data, "-");
+    assert_true(li_unquote("-", 1, out, sizeof out, &absent) && absent);
+    assert_false(li_unquote("\"a\"b\"", 5, out, sizeof out, &absent));
+    assert_false(li_unquote("\"%4\"", 4, out, sizeof out, &absent));
+    assert_false(li_unquote("abc", 3, out, sizeof out, &absent));
+    assert_false(li_unquote("\"abcdef\"", 8, out, 4, &absent)); /* does not fit */
+    buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rfc7937_figure4_parses_and_its_hash_holds),
+        cmocka_unit_test(test_every_field_written_then_read_back),
+        cmocka_unit_test(test_field_names_and_the_mandatory_set),
+        cmocka_unit_test(test_directive_rules_a_receiver_enforces),
+        cmocka_unit_test(test_qstring_escaping_and_unquoting),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
