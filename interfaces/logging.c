@@ -150,57 +150,89 @@ bool li_fields_from_names(const char *const *names, li_fields *out, const char *
 
 static const char hexu[] = "0123456789ABCDEF";
 
-void li_put_qstring(buf *out, const char *s)
+/* How many leading bytes of s (n bytes) need no escaping: SP and visible
+ * ASCII, and for a QSTRING not '"' or '%' either. Eight bytes at a time
+ * (bit tricks on a 64-bit word; a false alarm only means the byte loop
+ * takes over earlier). */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static size_t plain_prefix(const char *s, size_t n, bool q)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        uint64_t bad = ((x - ONES * 0x20) & ~x) | x | (x + ONES); /* < 0x20, >= 0x80, 0x7f */
+        if (q) {
+            uint64_t a = x ^ (ONES * '"'), b = x ^ (ONES * '%');
+            bad |= ((a - ONES) & ~a) | ((b - ONES) & ~b);
+        }
+        if (bad & HIGHS)
+            break;
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f || (q && (c == '"' || c == '%')))
+            break;
+    }
+    return i;
+}
+
+/* Escaped forms, written at p (room for 3 * n + 2 bytes); return the end. */
+static char *esc_body(char *p, const char *s, size_t n, bool q)
+{
+    size_t i = plain_prefix(s, n, q);
+    memcpy(p, s, i); /* the usual case: nothing to escape */
+    p += i;
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f || (q && (c == '"' || c == '%'))) {
+            *p++ = '%';
+            *p++ = hexu[c >> 4];
+            *p++ = hexu[c & 15];
+        } else {
+            *p++ = (char)c;
+        }
+    }
+    return p;
+}
+
+static char *esc_qstring(char *p, const char *s, size_t n)
+{
+    *p++ = '"';
+    p = esc_body(p, s, n, true);
+    *p++ = '"';
+    return p;
+}
+
+/* NHTABSTRING: HTAB, CR, LF, NUL and any other non-printing byte
+ * percent-encoded (§3.4.1); an empty value is "-". */
+static char *esc_nhtab(char *p, const char *s, size_t n)
+{
+    if (!n) {
+        *p++ = '-';
+        return p;
+    }
+    return esc_body(p, s, n, false);
+}
+
+static void put_esc(buf *out, const char *s, bool q)
 {
     if (!s) {
         buf_add(out, "-", 1);
         return;
     }
     size_t n = strlen(s);
-    if (!buf_grow(out, 3 * n + 2))
+    if (!buf_grow(out, 3 * n + 3))
         return;
-    char *p = out->data + out->len;
-    *p++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '%') {
-            *p++ = '%';
-            *p++ = hexu[c >> 4];
-            *p++ = hexu[c & 15];
-        } else {
-            *p++ = (char)c;
-        }
-    }
-    *p++ = '"';
+    char *p = q ? esc_qstring(out->data + out->len, s, n) : esc_nhtab(out->data + out->len, s, n);
     out->len = (size_t)(p - out->data);
     out->data[out->len] = 0;
 }
 
-void li_put_nhtab(buf *out, const char *s)
-{
-    if (!s || !*s) {
-        buf_add(out, "-", 1);
-        return;
-    }
-    size_t n = strlen(s);
-    if (!buf_grow(out, 3 * n))
-        return;
-    char *p = out->data + out->len;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f) { /* HTAB, CR, LF, NUL and the rest: percent-encoded (§3.4.1) */
-            *p++ = '%';
-            *p++ = hexu[c >> 4];
-            *p++ = hexu[c & 15];
-        } else {
-            *p++ = (char)c;
-        }
-    }
-    out->len = (size_t)(p - out->data);
-    out->data[out->len] = 0;
-}
+void li_put_qstring(buf *out, const char *s) { put_esc(out, s, true); }
+void li_put_nhtab(buf *out, const char *s) { put_esc(out, s && *s ? s : NULL, false); }
 
-/* Decimal digits of v (v >= 0) at p; returns the end. */
 static char *put_u(char *p, unsigned long long v)
 {
     char tmp[24];
@@ -212,16 +244,6 @@ static char *put_u(char *p, unsigned long long v)
     while (n)
         *p++ = tmp[--n];
     return p;
-}
-
-static void put_num(buf *out, long long v)
-{
-    if (v < 0) {
-        buf_add(out, "-", 1);
-        return;
-    }
-    char tmp[24];
-    buf_add(out, tmp, (size_t)(put_u(tmp, (unsigned long long)v) - tmp));
 }
 
 bool li_writer_init(li_writer *w)
@@ -238,19 +260,28 @@ void li_writer_free(li_writer *w)
     w->sha = NULL;
 }
 
-void li_writer_feed(li_writer *w, const char *s, size_t n) { EVP_DigestUpdate(w->sha, s, n); }
-
-static bool emit(li_writer *w, buf *out, size_t from)
+/* Hashes what out holds beyond the mark. */
+static bool hash_pending(li_writer *w, buf *out)
 {
-    if (!buf_ok(out))
+    if (!buf_ok(out) || w->mark > out->len)
         return false;
-    EVP_DigestUpdate(w->sha, out->data + from, out->len - from);
+    EVP_DigestUpdate(w->sha, out->data + w->mark, out->len - w->mark);
+    w->mark = out->len;
     return true;
+}
+
+bool li_writer_flush(li_writer *w, buf *out, bool (*sink)(void *ud, const char *p, size_t n), void *ud)
+{
+    if (!hash_pending(w, out))
+        return false;
+    bool ok = !out->len || sink(ud, out->data, out->len);
+    buf_truncate(out, 0);
+    w->mark = 0;
+    return ok;
 }
 
 bool li_write_head(li_writer *w, buf *out, const char *uuid_urn, const char *claimed_origin, const li_fields *f)
 {
-    size_t from = out->len;
     buf_adds(out, "#version:\t" LI_VERSION "\r\n#UUID:\t");
     li_put_nhtab(out, uuid_urn);
     if (claimed_origin) {
@@ -265,137 +296,148 @@ bool li_write_head(li_writer *w, buf *out, const char *uuid_urn, const char *cla
         buf_adds(out, name);
     }
     buf_add(out, "\r\n", 2);
-    return emit(w, out, from);
+    return buf_ok(out);
 }
 
-static void put_time(li_writer *w, buf *out, long long end_ms, bool date)
+static void clock_text(li_writer *w, long long end_ms)
 {
     long long s = end_ms / 1000;
     if (s != w->date_s) { /* one gmtime per second of records */
         time_t t = (time_t)s;
         struct tm tm;
         gmtime_r(&t, &tm);
-        snprintf(w->date_txt, sizeof w->date_txt, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-        snprintf(w->time_txt, sizeof w->time_txt, "%02d:%02d:%02d", tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (!strftime(w->date_txt, sizeof w->date_txt, "%Y-%m-%d", &tm)) /* years past 9999 */
+            memcpy(w->date_txt, "9999-12-31", 11);
+        strftime(w->time_txt, sizeof w->time_txt, "%H:%M:%S", &tm);
         w->date_s = s;
     }
-    if (date) {
-        buf_add(out, w->date_txt, 10);
-        return;
+}
+
+static char *put_dec3(char *p, unsigned v) /* 3 digits, leading zeros */
+{
+    p[0] = (char)('0' + v / 100 % 10);
+    p[1] = (char)('0' + v / 10 % 10);
+    p[2] = (char)('0' + v % 10);
+    return p + 3;
+}
+
+static char *put_numv(char *p, long long v)
+{
+    if (v < 0) {
+        *p++ = '-';
+        return p;
     }
-    char t[13];
-    memcpy(t, w->time_txt, 8);
-    int ms = (int)(end_ms % 1000);
-    t[8] = '.';
-    t[9] = (char)('0' + ms / 100);
-    t[10] = (char)('0' + ms / 10 % 10);
-    t[11] = (char)('0' + ms % 10);
-    buf_add(out, t, 12);
+    return put_u(p, (unsigned long long)v);
+}
+
+/* An escaped string field; "-" when absent. */
+static char *put_str(char *p, const char *s, size_t n, bool q)
+{
+    if (!s) {
+        *p++ = '-';
+        return p;
+    }
+    return q ? esc_qstring(p, s, n) : esc_nhtab(p, s, n);
+}
+
+/* Room for a string field of n bytes at *p (escaped: up to 3n + 2); the
+ * buffer may move. */
+static bool room(buf *out, char **p, size_t n, size_t rest)
+{
+    out->len = (size_t)(*p - out->data);
+    if (out->len + 3 * n + rest + 3 > out->cap && !buf_grow(out, 3 * n + rest + 3))
+        return false;
+    *p = out->data + out->len;
+    return true;
 }
 
 bool li_write_record(li_writer *w, buf *out, const li_fields *f, const li_record *r)
 {
-    size_t from = out->len;
+    size_t fixed = 32 * f->n + 2; /* every non-string field fits in 32 bytes */
+    if (!buf_grow(out, fixed))
+        return false;
+    clock_text(w, r->end_ms);
+    char *p = out->data + out->len;
     for (size_t i = 0; i < f->n; i++) {
         if (i)
-            buf_add(out, "\t", 1);
-        const li_field *x = &f->f[i];
-        switch (x->id) {
+            *p++ = '\t';
+        const char *v = NULL;
+        bool q = false;
+        switch (f->f[i].id) {
         case LF_DATE:
-            put_time(w, out, r->end_ms, true);
-            break;
+            memcpy(p, w->date_txt, 10);
+            p += 10;
+            continue;
         case LF_TIME:
-            put_time(w, out, r->end_ms, false);
-            break;
-        case LF_TIME_TAKEN: { /* seconds with milliseconds */
+            memcpy(p, w->time_txt, 8);
+            p[8] = '.';
+            p = put_dec3(p + 9, (unsigned)(r->end_ms % 1000));
+            continue;
+        case LF_TIME_TAKEN: /* seconds, with milliseconds */
             if (r->taken_us < 0) {
-                buf_add(out, "-", 1);
-                break;
+                *p++ = '-';
+            } else {
+                long long ms = (r->taken_us + 500) / 1000;
+                p = put_u(p, (unsigned long long)(ms / 1000));
+                *p++ = '.';
+                p = put_dec3(p, (unsigned)(ms % 1000));
             }
-            long long ms = (r->taken_us + 500) / 1000;
-            char tmp[32], *p = put_u(tmp, (unsigned long long)(ms / 1000));
-            *p++ = '.';
-            *p++ = (char)('0' + ms % 1000 / 100);
-            *p++ = (char)('0' + ms % 100 / 10);
-            *p++ = (char)('0' + ms % 10);
-            buf_add(out, tmp, (size_t)(p - tmp));
-            break;
-        }
-        case LF_C_GROUPID:
-            li_put_nhtab(out, r->c_groupid);
-            break;
-        case LF_S_IP:
-            li_put_nhtab(out, r->s_ip);
-            break;
-        case LF_S_HOSTNAME:
-            li_put_nhtab(out, r->s_hostname);
-            break;
+            continue;
         case LF_S_PORT:
-            put_num(out, r->s_port > 0 ? r->s_port : -1);
-            break;
-        case LF_CS_METHOD:
-            li_put_nhtab(out, r->cs_method);
-            break;
-        case LF_CS_URI:
-            li_put_nhtab(out, r->cs_uri);
-            break;
-        case LF_U_URI:
-            li_put_nhtab(out, r->u_uri);
-            break;
-        case LF_PROTOCOL:
-            li_put_nhtab(out, r->protocol);
-            break;
+            p = put_numv(p, r->s_port > 0 ? r->s_port : -1);
+            continue;
         case LF_SC_STATUS:
-            if (r->sc_status >= 100 && r->sc_status <= 999)
-                put_num(out, r->sc_status);
-            else
-                buf_add(out, "-", 1);
-            break;
+            p = put_numv(p, r->sc_status >= 100 && r->sc_status <= 999 ? r->sc_status : -1);
+            continue;
         case LF_SC_TOTAL_BYTES:
-            put_num(out, r->sc_total_bytes);
-            break;
+            p = put_numv(p, r->sc_total_bytes);
+            continue;
         case LF_SC_ENTITY_BYTES:
-            put_num(out, r->sc_entity_bytes);
-            break;
+            p = put_numv(p, r->sc_entity_bytes);
+            continue;
+        case LF_S_CACHED:
+            *p++ = r->s_cached == 1 ? '1' : r->s_cached == 0 ? '0' : '-';
+            continue;
+        case LF_S_URI_SIGNING:
+            if (r->s_uri_signing < 0 || r->s_uri_signing > 999)
+                *p++ = '-';
+            else
+                p = put_dec3(p, (unsigned)r->s_uri_signing);
+            continue;
+        case LF_C_GROUPID: v = r->c_groupid; break;
+        case LF_S_IP: v = r->s_ip; break;
+        case LF_S_HOSTNAME: v = r->s_hostname; break;
+        case LF_CS_METHOD: v = r->cs_method; break;
+        case LF_CS_URI: v = r->cs_uri; break;
+        case LF_U_URI: v = r->u_uri; break;
+        case LF_PROTOCOL: v = r->protocol; break;
         case LF_CS_HEADER:
         case LF_SC_HEADER:
-            li_put_qstring(out, r->header ? r->header(r->header_ud, x->id == LF_SC_HEADER, x->header) : NULL);
+            v = r->header ? r->header(r->header_ud, f->f[i].id == LF_SC_HEADER, f->f[i].header) : NULL;
+            q = true;
             break;
-        case LF_S_CCID:
-            li_put_qstring(out, r->s_ccid && *r->s_ccid ? r->s_ccid : NULL);
-            break;
-        case LF_S_SID:
-            li_put_qstring(out, r->s_sid && *r->s_sid ? r->s_sid : NULL);
-            break;
-        case LF_S_CACHED:
-            buf_add(out, r->s_cached == 1 ? "1" : r->s_cached == 0 ? "0" : "-", 1);
-            break;
-        case LF_S_URI_SIGNING: {
-            if (r->s_uri_signing < 0 || r->s_uri_signing > 999) {
-                buf_add(out, "-", 1);
-                break;
-            }
-            char t[3] = {(char)('0' + r->s_uri_signing / 100), (char)('0' + r->s_uri_signing / 10 % 10),
-                         (char)('0' + r->s_uri_signing % 10)};
-            buf_add(out, t, 3);
-            break;
+        case LF_S_CCID: v = r->s_ccid && *r->s_ccid ? r->s_ccid : NULL; q = true; break;
+        case LF_S_SID: v = r->s_sid && *r->s_sid ? r->s_sid : NULL; q = true; break;
+        case LF_S_URI_SIGNING_DENY_REASON: v = r->s_uri_signing_deny_reason; q = true; break;
+        case LF_N_KNOWN: continue;
         }
-        case LF_S_URI_SIGNING_DENY_REASON:
-            li_put_qstring(out, r->s_uri_signing_deny_reason);
-            break;
-        case LF_N_KNOWN:
-            break;
-        }
+        size_t n = v ? strlen(v) : 0;
+        if (!room(out, &p, n, fixed))
+            return false;
+        p = put_str(p, v && (q || n) ? v : NULL, n, q);
     }
-    buf_add(out, "\r\n", 2);
-    return emit(w, out, from);
+    *p++ = '\r';
+    *p++ = '\n';
+    out->len = (size_t)(p - out->data);
+    out->data[out->len] = 0;
+    return true;
 }
 
 bool li_write_hash(li_writer *w, buf *out)
 {
     unsigned char md[32];
     unsigned int ml = 0;
-    if (!EVP_DigestFinal_ex(w->sha, md, &ml))
+    if (!hash_pending(w, out) || !EVP_DigestFinal_ex(w->sha, md, &ml))
         return false;
     char line[16 + 64 + 3] = "#SHA256-hash:\t";
     size_t p = strlen(line);
@@ -406,6 +448,7 @@ bool li_write_hash(li_writer *w, buf *out)
     line[p++] = '\r';
     line[p++] = '\n';
     buf_add(out, line, p);
+    w->mark = out->len; /* the hash line itself is not hashed */
     EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL); /* a fresh file may follow */
     return buf_ok(out);
 }

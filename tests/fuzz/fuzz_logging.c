@@ -35,10 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool absent;
     if (!li_unquote(b.data, b.len, back, strlen(z) + 1, &absent) || strcmp(back, z) != 0)
         abort();
+    for (size_t i = 0; i < b.len; i++) /* QSTRING: printable ASCII only, '"' only at the ends */
+        if ((unsigned char)b.data[i] < 0x20 || (unsigned char)b.data[i] >= 0x7f ||
+            (b.data[i] == '"' && i != 0 && i != b.len - 1))
+            abort();
     buf_truncate(&b, 0);
     li_put_nhtab(&b, z);
-    if (memchr(b.data, '\t', b.len) || memchr(b.data, '\r', b.len) || memchr(b.data, '\n', b.len))
-        abort();
+    for (size_t i = 0; i < b.len; i++) /* NHTABSTRING: SP and VCHAR only */
+        if ((unsigned char)b.data[i] < 0x20 || (unsigned char)b.data[i] >= 0x7f)
+            abort();
     free(back);
     buf_free(&b);
     free(z);
