@@ -15,6 +15,8 @@
 
 #include "common/http_client.h"
 #include "common/jcheck.h"
+#include "common/gz.h"
+#include "interfaces/logging.h"
 #include "interfaces/metadata.h"
 #include "interfaces/mi_server.h"
 #include "manifest/manifest.h"
@@ -44,7 +46,9 @@ static void usage_main(FILE *f)
             "                                      URI-signing keys (JWK)\n"
             "  token sign --key JWK --claims JSON  print an RFC 9246 signed JWT\n"
             "  token verify --keys JWKS --uri URI TOKEN\n"
-            "                                      check a token as a CDN would\n\n"
+            "                                      check a token as a CDN would\n"
+            "  log verify FILE | log parse FILE    an RFC 7937 logging file (gzip or plain): check\n"
+            "                                      its directives and SHA256-hash; records as JSON lines\n\n"
             "Run 'cdnictl COMMAND SUBCOMMAND --help' for details.\n");
 }
 
@@ -96,6 +100,12 @@ static int usage_for(const char *cmd, int code)
                    "32-byte oct secret (HS256, shared with the one peer that checks it).\n"
                    "public: the JWK Set a peer needs to check tokens signed with that key (an\n"
                    "oct key has no public half and is printed whole).\n");
+    else if (strcmp(cmd, "log verify") == 0 || strcmp(cmd, "log parse") == 0)
+        fprintf(f, "usage: cdnictl log verify FILE | log parse FILE\n\n"
+                   "A CDNI logging file (RFC 7937), gzip'd or plain. verify: exit 0 when its\n"
+                   "directives follow the RFC and its SHA256-hash matches, else 1 with the reason.\n"
+                   "parse: one JSON object per accepted record, field name -> value (QSTRINGs\n"
+                   "decoded; null for \"-\"); the summary on stderr.\n");
     else if (strcmp(cmd, "peer") == 0)
         fprintf(f, "usage: cdnictl peer list | pull ID [--ucdn URL] [--token TOKEN]\n\n"
                    "list: each dCDN peer's availability, load and advertised capabilities.\n"
@@ -564,6 +574,71 @@ static int token_verify(const char *tok)
     return c == US_VERIFIED ? 0 : 1;
 }
 
+/* --- log verify / parse ---------------------------------------------------------- */
+
+#define LOG_FILE_MAX (1024u << 20)
+
+static void print_record(void *ud, const li_fields *f, const char *const *v, const size_t *len)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < f->n; i++) {
+        char name[LI_HEADER_NAME_MAX + 8];
+        li_field_name(&f->f[i], name, sizeof name);
+        json_t *val;
+        if (len[i] == 1 && v[i][0] == '-') {
+            val = json_null();
+        } else if (li_field_is_qstring(f->f[i].id)) {
+            char *dec = malloc(len[i] + 1);
+            bool absent;
+            val = dec && li_unquote(v[i], len[i], dec, len[i] + 1, &absent) ? json_stringn(dec, strlen(dec))
+                                                                             : json_stringn(v[i], len[i]);
+            free(dec);
+        } else {
+            val = json_stringn(v[i], len[i]);
+        }
+        json_object_set_new(o, name, val ? val : json_null());
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    if (s)
+        puts(s);
+    free(s);
+    json_decref(o);
+}
+
+static int log_cmd(const char *file, bool parse)
+{
+    size_t len;
+    char *raw = slurp(file, &len);
+    if (!raw) {
+        fprintf(stderr, "cdnictl: cannot read %s\n", file);
+        return 1;
+    }
+    buf plain;
+    buf_init(&plain, 0, 0);
+    const char *text = raw, *why = NULL;
+    size_t tl = len;
+    if (gz_is_gzip(raw, len)) {
+        if (!gz_inflate(raw, len, LOG_FILE_MAX, &plain, &why)) {
+            fprintf(stderr, "%s: %s\n", file, why);
+            free(raw);
+            buf_free(&plain);
+            return 1;
+        }
+        text = plain.data;
+        tl = plain.len;
+    }
+    li_summary s;
+    bool ok = li_parse(text, tl, parse ? print_record : NULL, NULL, &s, &why);
+    if (ok)
+        fprintf(parse ? stderr : stdout, "%s: ok: %zu records (%zu ignored), %s, SHA256-hash %s\n", file, s.records,
+                s.ignored_records, s.uuid, s.has_hash ? "verified" : "absent");
+    else
+        fprintf(stderr, "%s: %s\n", file, why);
+    free(raw);
+    buf_free(&plain);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     g_ucdn = getenv("CDNI_UCDN_URL");
@@ -623,6 +698,11 @@ int main(int argc, char **argv)
         if (nops > 1 || !g_base || !maps_ok)
             return usage_for(cmd, 2);
         return manifest_rewrite(nops ? ops[0] : NULL);
+    }
+    if (strcmp(argv[1], "log") == 0 && (strcmp(argv[2], "verify") == 0 || strcmp(argv[2], "parse") == 0)) {
+        if (nops != 1)
+            return usage_for(cmd, 2);
+        return log_cmd(ops[0], strcmp(argv[2], "parse") == 0);
     }
     if (strcmp(argv[1], "key") == 0 && strcmp(argv[2], "generate") == 0) {
         if (nops != 2)

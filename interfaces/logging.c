@@ -658,3 +658,9 @@ bool li_unquote(const char *v, size_t n, char *out, size_t cap, bool *absent)
     out[o] = 0;
     return true;
 }
+
+bool li_field_is_qstring(li_field_id id)
+{
+    return id == LF_CS_HEADER || id == LF_SC_HEADER || id == LF_S_CCID || id == LF_S_SID ||
+           id == LF_S_URI_SIGNING_DENY_REASON;
+}

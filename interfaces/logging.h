@@ -148,6 +148,9 @@ typedef void (*li_record_fn)(void *ud, const li_fields *fields, const char *cons
  * that does not match (then *why says so and s->hash_ok is false). */
 bool li_parse(const char *text, size_t len, li_record_fn fn, void *ud, li_summary *s, const char **why);
 
+/* Is the field's value a QSTRING (cs(), sc(), s-ccid, s-sid, s-uri-signing-deny-reason)? */
+bool li_field_is_qstring(li_field_id id);
+
 /* A QSTRING's content, percent-decoding into out (cap bytes, NUL added).
  * false if v is not a QSTRING. "-" is reported as not available. */
 bool li_unquote(const char *v, size_t n, char *out, size_t cap, bool *absent);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/gz.h"
 #include "interfaces/logging.h"
 
 static void on_rec(void *ud, const li_fields *f, const char *const *v, const size_t *len)
@@ -22,6 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     li_parse(s, size, on_rec, NULL, &sum, &why);
     li_fields f;
     li_fields_parse(s, size, &f, &why);
+    if (gz_is_gzip(s, size)) { /* a gzip'd file, as cdnictl and the collector read them */
+        buf g;
+        buf_init(&g, 0, 0);
+        if (gz_inflate(s, size, 1 << 20, &g, &why))
+            li_parse(g.data, g.len, on_rec, NULL, &sum, &why);
+        buf_free(&g);
+    }
     /* escaping round trip on the input as a C string */
     char *z = malloc(size + 1);
     if (!z)

@@ -1620,6 +1620,31 @@ def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
     finally:
         o.stop()
 
+
+def test_cdnictl_log_verify_and_parse(env):
+    import gzip
+    src = os.path.join(ROOT, "tests/data/rfc7937/figure4.log")
+    data = open(src, "rb").read()
+    gz = os.path.join(env.dir, "f4.log.gz")
+    with open(gz, "wb") as f:
+        f.write(gzip.compress(data))
+    r = ctl("log", "verify", gz)
+    assert r.returncode == 0 and "3 records" in r.stdout and "verified" in r.stdout, r.stdout + r.stderr
+    r = ctl("log", "parse", src)
+    recs = [json.loads(l) for l in r.stdout.splitlines()]
+    assert r.returncode == 0 and len(recs) == 3, r.stderr
+    assert recs[2]["u-uri"] == "http://cdni-ucdn.dcdn-1.example.com/video/picture11.mp4"
+    assert recs[0]["cs(Referer)"] == "host1.example.com" and recs[2]["s-cached"] == "0"
+    bad = os.path.join(env.dir, "bad.log")
+    with open(bad, "wb") as f:
+        f.write(data.replace(b"6729891", b"6729892"))
+    r = ctl("log", "verify", bad)
+    assert r.returncode == 1 and "corrupted" in r.stderr, r.stderr
+    with open(bad, "wb") as f:
+        f.write(gzip.compress(data)[:60])
+    r = ctl("log", "verify", bad)
+    assert r.returncode == 1 and "truncated" in r.stderr, r.stderr
+
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
+#include "common/gz.h"
 #include "interfaces/logging.h"
 #include "testutil.h"
 
@@ -196,6 +199,35 @@ static void test_qstring_escaping_and_unquoting(void **st)
     buf_free(&b);
 }
 
+static void test_gzip_files_inflate_whole_or_not_at_all(void **st)
+{
+    const char *text = "#version:\tcdni/1.0\r\n";
+    unsigned char z[256];
+    z_stream zs = {0};
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (unsigned char *)text;
+    zs.avail_in = (uInt)strlen(text);
+    zs.next_out = z;
+    zs.avail_out = sizeof z;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t zn = sizeof z - zs.avail_out;
+    deflateEnd(&zs);
+    assert_true(gz_is_gzip((char *)z, zn));
+    buf out;
+    buf_init(&out, 0, 0);
+    const char *why = NULL;
+    assert_true(gz_inflate((char *)z, zn, 1024, &out, &why));
+    assert_string_equal(out.data, text);
+    buf_truncate(&out, 0);
+    assert_false(gz_inflate((char *)z, zn - 4, 1024, &out, &why)); /* the trailer cut */
+    buf_truncate(&out, 0);
+    assert_false(gz_inflate((char *)z, zn, 4, &out, &why)); /* over the limit */
+    assert_non_null(strstr(why, "too large"));
+    buf_truncate(&out, 0);
+    assert_false(gz_inflate("\x1f\x8bxxxxxxxxxx", 12, 1024, &out, &why));
+    buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_field_names_and_the_mandatory_set),
         cmocka_unit_test(test_directive_rules_a_receiver_enforces),
         cmocka_unit_test(test_qstring_escaping_and_unquoting),
+        cmocka_unit_test(test_gzip_files_inflate_whole_or_not_at_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
