@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/url.h"
 #include "dcdn/dcdn.h"
+#include "interfaces/logging.h"
 #include "interfaces/fci.h"
 #include "interfaces/mi_server.h"
 
@@ -186,13 +187,42 @@ static bool router_conf(dcdn *d, json_t *root, jerr *e)
     return true;
 }
 
+/* logging: CDNI logging files for the upstreams (dcdn/logger.c). */
+static bool logging_conf(dcdn *d, json_t *root, jerr *e)
+{
+    static const char *const keys[] = {"dir", "rotate_s", "rotate_bytes", "gzip_level", "retention_s",
+                                       "claimed_origin", NULL};
+    json_t *l = NULL;
+    long long rs = 60, rb = 64LL << 20, lvl = 6, ret = 7 * 86400;
+    if (!jget_obj(root, "logging", "$", false, &l, e))
+        return false;
+    if (!l)
+        return true;
+    if (!jonly(l, "$.logging", keys, e) || !jget_str(l, "dir", "$.logging", true, &d->log_dir, e) ||
+        !jget_int(l, "rotate_s", "$.logging", false, 1, 86400, &rs, e) ||
+        !jget_int(l, "rotate_bytes", "$.logging", false, 4096, 1LL << 34, &rb, e) ||
+        !jget_int(l, "gzip_level", "$.logging", false, 1, 9, &lvl, e) ||
+        !jget_int(l, "retention_s", "$.logging", false, 60, 366LL * 86400, &ret, e) ||
+        !jget_str(l, "claimed_origin", "$.logging", false, &d->log_origin, e))
+        return false;
+    if (strlen(d->log_dir) > 300)
+        return jfail(e, "$.logging.dir", "at most 300 characters");
+    d->log_rotate_s = (int)rs;
+    d->log_rotate_bytes = rb;
+    d->log_level = (int)lvl;
+    d->log_retention_s = ret;
+    if (!d->log_origin)
+        d->log_origin = d->cdn_id;
+    return true;
+}
+
 bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "operator_token", "upstreams", "metadata", "capabilities",
-                                            "router", "surrogate", "uri_signing", NULL};
+                                            "router", "surrogate", "uri_signing", "logging", NULL};
     static const char *const up_keys[] = {"id", "metadata_url", "token", "refresh_s", "fci_url",
-                                          "heartbeat_s", "ri_token", "uri_signing_keys", NULL};
+                                          "heartbeat_s", "ri_token", "uri_signing_keys", "log_fields", NULL};
     static const char *const md_keys[] = {"extra_types", NULL};
     static const char *const listener_names[] = {"operator", "peer", "delivery", "surrogate", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
@@ -263,6 +293,23 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
                 return false;
         }
         up->heartbeat_s = (int)hb;
+        json_t *lf = NULL;
+        if (!jget_arr(u, "log_fields", p, false, &lf, e))
+            return false;
+        if (lf) {
+            char lp[JPATH_MAX];
+            jpath_key(lp, p, "log_fields");
+            if (!jstr_array(lf, lp, e))
+                return false;
+            if (json_array_size(lf) >= sizeof up->log_fields / sizeof up->log_fields[0])
+                return jfail(e, lp, "too many fields");
+            for (size_t k = 0; k < json_array_size(lf); k++)
+                up->log_fields[k] = json_string_value(json_array_get(lf, k));
+            li_fields chk;
+            const char *why = NULL;
+            if (!li_fields_from_names(up->log_fields, &chk, &why))
+                return jfail(e, lp, why);
+        }
         if (ri_token) {
             if (strlen(ri_token) < 16) {
                 char tp[JPATH_MAX];
@@ -290,7 +337,7 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
     }
     if (d->has_peer && d->n_peer == 0)
         return jfail(e, "$.upstreams", "the peer listener needs an ri_token on at least one upstream");
-    if (!router_conf(d, root, e) || !hop_keys_parse(root, d->cdn_id, &d->us, e))
+    if (!router_conf(d, root, e) || !hop_keys_parse(root, d->cdn_id, &d->us, e) || !logging_conf(d, root, e))
         return false;
     for (size_t k = 0; k < d->n_ups; k++)
         if (d->ups[k].us_keys.n && !d->us.present)

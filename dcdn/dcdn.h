@@ -34,6 +34,7 @@ typedef struct {
     char last_error[512];
     unsigned long long generation; /* changes applied */
     jwk_set us_keys; /* keys of the upstream's URI-signing tokens; n 0: none */
+    const char *log_fields[48]; /* CDNI log fields this upstream asked for (NULL-terminated) */
 } upstream;
 
 /* A coverage zone rule (Cisco style): client prefix -> surrogate, metric. */
@@ -69,7 +70,15 @@ typedef struct {
     char cache[16];     /* HIT, MISS, REVALIDATED, REFRESH, STALE, BYPASS, REFUSED, ERROR */
     char ccid[256], sid[80];
     char auth[16];      /* open, token, cookie */
+    int upstream;       /* index of the upstream CDN whose content it was; -1: none */
+    int us_code;        /* RFC 9246 verification code (0: not checked) */
+    char us_reason[128];
+    char u_uri[2048];   /* the content's URL as the uCDN knows it */
+    char ua[256];       /* User-Agent */
+    int s_port;
 } delivery_record;
+
+typedef struct logger logger;
 
 typedef struct prepo_job prepo_job;
 
@@ -134,6 +143,11 @@ struct dcdn {
     void (*on_delivery)(void *ud, const delivery_record *r);
     void *on_delivery_ud;
     metric_cell *m_served[3], *m_refused;
+    /* CDNI logging producer (dcdn/logger.c) */
+    logger *logger;
+    const char *log_dir, *log_origin;
+    int log_rotate_s, log_level;
+    long long log_rotate_bytes, log_retention_s;
     pthread_t prepo_th;
     bool prepo_started, prepo_stop;
     pthread_mutex_t prepo_mu;
@@ -162,6 +176,14 @@ bool surrogate_start(dcdn *d);
 void surrogate_quiesce(dcdn *d);
 void surrogate_stop(dcdn *d);
 void surrogate_access_log(void *ud, const delivery_record *r);
+
+/* dcdn/logger.c: CDNI logging files (RFC 7937) per upstream, and their
+ * Atom feed on the peer listener */
+bool logger_start(dcdn *d);
+void logger_stop(dcdn *d);
+void logger_record(dcdn *d, const delivery_record *r);
+#define LOGGER_PEER_ROUTES 2
+void logger_peer_routes(dcdn *d, http_route *out);
 
 /* dcdn/config.c */
 bool dcdn_config_load(dcdn *d, const char *file, jerr *e);

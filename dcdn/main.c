@@ -90,13 +90,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "dcdn: cannot start the router\n");
         return 1;
     }
+    if (!logger_start(&d)) {
+        fprintf(stderr, "dcdn: cannot start the CDNI log producer in %s\n", d.log_dir);
+        return 1;
+    }
     if (d.has_surrogate && !surrogate_start(&d)) {
         fprintf(stderr, "dcdn: cannot open the cache in %s\n", d.cache_conf.dir);
         return 1;
     }
     d.ops = (daemon_ops){d.metrics, ready, &d};
     enum { N_OP = DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES + SURROGATE_OP_ROUTES };
-    http_route routes[N_OP], peer_routes[ROUTER_PEER_ROUTES + 1],
+    http_route routes[N_OP], peer_routes[ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES + 1],
         delivery_routes[ROUTER_DELIVERY_ROUTES + 1], surrogate_routes_[SURROGATE_ROUTES + 1];
     size_t n_op = N_OP - (d.has_surrogate ? 0 : SURROGATE_OP_ROUTES);
     daemon_ops_routes(&d.ops, routes);
@@ -107,7 +111,8 @@ int main(int argc, char **argv)
     surrogate_routes_[0] = routes[0]; /* /healthz */
     surrogate_routes(&d, surrogate_routes_ + 1);
     router_peer_routes(&d, peer_routes);
-    peer_routes[ROUTER_PEER_ROUTES] = routes[0]; /* /healthz */
+    logger_peer_routes(&d, peer_routes + ROUTER_PEER_ROUTES);
+    peer_routes[ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES] = routes[0]; /* /healthz */
     delivery_routes[0] = routes[0];
     router_delivery_routes(&d, delivery_routes + 1);
     d.op_conf.tokens = d.op_tokens;
@@ -119,7 +124,7 @@ int main(int argc, char **argv)
         d.peer_conf.tokens = d.peer_tokens;
         d.peer_conf.ntokens = d.n_peer;
         d.peer_conf.metrics = d.metrics;
-        peer = http_server_start(&d.peer_conf, peer_routes, ROUTER_PEER_ROUTES + 1);
+        peer = http_server_start(&d.peer_conf, peer_routes, ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES + 1);
     }
     if (d.has_delivery) {
         d.delivery_conf.metrics = d.metrics;
@@ -148,6 +153,7 @@ int main(int argc, char **argv)
     http_server_stop(surrogate);
     if (d.has_surrogate)
         surrogate_stop(&d);
+    logger_stop(&d); /* after the listeners: every delivery record is in */
     router_stop(&d);
     dcdn_sync_stop(&d);
     store_close(d.store);

@@ -81,6 +81,8 @@ static void record_done(void *ud, const http_done_info *info)
     rec->status = info->status;
     rec->bytes = info->body_bytes;
     rec->completed = info->completed;
+    if (rec->d->logger)
+        logger_record(rec->d, rec);
     if (rec->d->on_delivery)
         rec->d->on_delivery(rec->d->on_delivery_ud, rec);
     free(rec);
@@ -422,6 +424,11 @@ static void deliver(http_req *r, void *ctx)
     }
     rec->d = d;
     rec->start_ms = wall_ms();
+    rec->upstream = -1;
+    rec->s_port = d->surrogate_conf.port;
+    const char *ua = http_header(r, "User-Agent");
+    if (ua)
+        snprintf(rec->ua, sizeof rec->ua, "%s", ua);
     http_on_done(r, record_done, rec);
     unsigned char ip[16];
     bool v6 = false, known = http_peer_addr(r, ip, &v6);
@@ -469,6 +476,10 @@ static void deliver(http_req *r, void *ctx)
         }
     }
     snprintf(rec->auth, sizeof rec->auth, "%s", hop_method_name(hr.method));
+    rec->upstream = (int)(up - d->ups);
+    rec->us_code = (int)hr.code;
+    if (!hr.allowed || (hr.code != US_VERIFIED && hr.code != US_NOT_CHECKED))
+        snprintf(rec->us_reason, sizeof rec->us_reason, "%s", us_code_text(hr.code));
     if (hr.target) { /* the record keeps no credential: the URI without the token */
         size_t tl = strlen(hr.target);
         if (tl >= sizeof rec->uri)
@@ -500,6 +511,10 @@ static void deliver(http_req *r, void *ctx)
     _Static_assert(sizeof rec->ccid == sizeof pl->ccid, "the record carries the plan's ccid");
     if (!deny)
         memcpy(rec->ccid, pl->ccid, sizeof rec->ccid);
+    /* u-uri: the content's URL as the uCDN knows it (cut to the record's room) */
+    if (snprintf(rec->u_uri, sizeof rec->u_uri, "http://%.*s%.*s", 255, ct.host, (int)(sizeof rec->u_uri - 270),
+                 src_target) < 0)
+        rec->u_uri[0] = 0;
     /* everything below works on copies: the metadata snapshot goes back now */
     char src_path[URL_MAX_LEN + 2];
     snprintf(src_path, sizeof src_path, "%s", src_target);

@@ -8,6 +8,7 @@ per test and a closing "N passed, N failed" line; exits non-zero on failure.
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -1225,7 +1226,7 @@ class ChunkOrigin:
         self.srv.server_close()
 
 
-def surrogate_env(env, endpoints, cache=None, paths=(), auth=None):
+def surrogate_env(env, endpoints, cache=None, paths=(), auth=None, logging=None):
     """Publishes a service whose sources are endpoints, and starts a
     surrogate-role dcdn sharing the dCDN's Redis. Returns its ports."""
     sources = [{"endpoints": [e], "protocol": "http/1.1"} for e in endpoints]
@@ -1245,8 +1246,13 @@ def surrogate_env(env, endpoints, cache=None, paths=(), auth=None):
                         "surrogate": {"bind": "127.0.0.1", "port": sp}}
     for k in ("capabilities", "router"):
         cfg.pop(k)
-    cfg["upstreams"][0].pop("ri_token")
     cfg["upstreams"][0].pop("fci_url")
+    if logging is None:
+        cfg["upstreams"][0].pop("ri_token")
+    else:  # the uCDN pulls its logs from our peer listener with its token
+        env.ports["speer"] = free_port()
+        cfg["listeners"]["peer"] = {"bind": "127.0.0.1", "port": env.ports["speer"]}
+        cfg["logging"] = dict({"dir": os.path.join(env.dir, "logs-se-x"), "rotate_s": 1}, **logging)
     cfg["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1, "access_log": True,
                         "cache": dict({"dir": os.path.join(env.dir, "cache-se-x")}, **(cache or {})),
                         "freshness": {"age_multiplier": 0.1, "min_ttl_s": 1, "max_ttl_s": 60},
@@ -1545,6 +1551,69 @@ def test_surrogate_sources_that_never_answer_give_504(env):
         return j if j["state"] == "expired" else None
     j = wait_for(expired, timeout=5)
     assert j and j["skipped"] == 1 and j["fetched"] == 0, j
+
+
+def log_records(env):
+    """Every record of every file the surrogate's feed lists: (uuids, records)."""
+    import gzip
+    import xml.etree.ElementTree as ET
+    base = "http://127.0.0.1:%d" % env.ports["speer"]
+    s, h, b = http("GET", base + "/li/v1/feed", token=RI_TOKEN)
+    assert s == 200 and h["Content-Type"] == "application/atom+xml", (s, b)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    uuids, recs = [], []
+    for e in ET.fromstring(b).findall("a:entry", ns):
+        uuids.append(e.find("a:id", ns).text)
+        src = e.find("a:content", ns).get("src")
+        assert e.find("a:content", ns).get("type") == "application/cdni; ptype=logging-file"
+        s, h, gz = http("GET", base + src, token=RI_TOKEN)
+        assert s == 200 and h["Content-Encoding"] == "gzip", s
+        path = os.path.join(env.dir, src.rsplit("/", 1)[1])
+        with open(path, "wb") as f:
+            f.write(gz)
+        r = ctl("log", "verify", path)
+        assert r.returncode == 0 and "SHA256-hash verified" in r.stdout, r.stdout + r.stderr
+        assert ("urn:uuid:" + src.rsplit("/", 1)[1][:36]) in r.stdout
+        recs += [json.loads(l) for l in ctl("log", "parse", path).stdout.splitlines()]
+    return uuids, recs
+
+
+def test_surrogate_cdni_logs_behind_an_atom_feed_and_through_kill_9(env):
+    o = ChunkOrigin({"/vod/m1/l%d.ts" % i: b"l" * (1000 + i) for i in range(30)})
+    try:
+        surrogate_env(env, ["127.0.0.1:%d" % o.port], logging={})
+        for i in range(3):
+            sget(env, "/vod/m1/l%d.ts" % i, headers={"User-Agent": "Player \"1\""})
+        sget(env, "/vod/m1/l0.ts")  # a hit
+        # the feed needs the uCDN's token
+        assert http("GET", "http://127.0.0.1:%d/li/v1/feed" % env.ports["speer"])[0] == 401
+        got = wait_for(lambda: (lambda u, r: (u, r) if len(r) == 4 else None)(*log_records(env)), timeout=10)
+        assert got, log_records(env)
+        uuids, recs = got
+        by_uri = {}
+        for r in recs:
+            by_uri.setdefault(r["u-uri"], []).append(r)
+        first = by_uri["http://video.example.com/vod/m1/l0.ts"]
+        assert sorted(r["s-cached"] for r in first) == ["0", "1"], first
+        r = first[0]
+        assert r["s-ccid"] == "col-1" and r["sc-status"] == "200" and r["sc-entity-bytes"] == "1000", r
+        assert r["c-groupid"] == "127.0.0.0/24" and r["s-hostname"] == "se-x" and r["cs-method"] == "GET"
+        assert r["cs(User-Agent)"] == 'Player "1"' and r["sc-total-bytes"] is None and r["s-uri-signing"] == "000"
+        # kill -9 in the middle: every delivery that completed is in exactly one file
+        for i in range(3, 23):
+            assert sget(env, "/vod/m1/l%d.ts" % i)[0] == 200
+        time.sleep(0.2)  # a record is written right after the last byte goes out
+        cfg = json.load(open(os.path.join(env.dir, "dcdn-se.json")))
+        env.stop("dcdn-se", signal.SIGKILL)
+        env.start_daemon("dcdn-se", cfg, binary="dcdn")
+        got = wait_for(lambda: (lambda u, r: (u, r) if len(r) >= 24 else None)(*log_records(env)), timeout=10)
+        assert got, len(log_records(env)[1])
+        uuids, recs = got
+        assert len(recs) == 24 and len(set(uuids)) == len(uuids), (len(recs), uuids)
+        uris = sorted(r["u-uri"] for r in recs)
+        assert uris.count("http://video.example.com/vod/m1/l7.ts") == 1
+    finally:
+        o.stop()
 
 def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
     """The whole walk: CSP token -> uCDN (master rewritten toward the dCDN,

@@ -1,0 +1,584 @@
+/* CDNI logging producer (RFC 7937) and its feed.
+ *
+ * One stream per upstream CDN: every delivery of that upstream's content
+ * becomes one cdni_http_request_v1 record (the fields the upstream asked
+ * for: upstreams[].log_fields), written at once with write(2) to a plain
+ * journal file, <dir>/<upstream>/journal/<uuid>.log, that starts with the
+ * file's directives. A record that was written survives a crash of the
+ * process (kill -9): it is in the page cache.
+ *
+ * Sealing, by the logger thread when a journal is rotate_s old or
+ * rotate_bytes large (and at shutdown): the #SHA256-hash line is appended,
+ * the whole is gzip'd to files/<uuid>.log.gz.tmp, fsync'd, renamed, the
+ * directory fsync'd, and only then is the journal removed. At start, any
+ * journal left behind is sealed the same way (a partial last line is cut;
+ * a journal whose file already exists is only removed), so every written
+ * record ends up in exactly one published file. Empty journals are never
+ * published. Published files older than retention_s are deleted.
+ *
+ * Feed (peer listener, the upstream's own bearer token): GET /li/v1/feed
+ * is an Atom document listing that upstream's files (RFC 7937 §4.1), and
+ * GET /li/v1/files/{uuid}.log.gz serves one, gzip'd. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libxml/xmlwriter.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "dcdn/dcdn.h"
+#include "interfaces/logging.h"
+
+typedef struct {
+    pthread_mutex_t mu;
+    upstream *up;
+    li_fields fields;
+    li_writer w; /* formatting (its hash is computed at sealing) */
+    buf line;
+    int fd;
+    char uuid[40], dir[400], journal[480];
+    long long opened_ms;
+    uint64_t bytes;
+    size_t records;
+} stream;
+
+struct logger {
+    dcdn *d;
+    stream *s;
+    size_t n;
+    pthread_t th;
+    bool started, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    metric_cell *m_records, *m_files, *m_write_fail;
+};
+
+static void new_uuid(char out[40])
+{
+    unsigned char b[16];
+    RAND_bytes(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static void fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* A new journal with the file's directives; st->mu held (or not yet shared). */
+static bool open_journal(logger *lg, stream *st)
+{
+    new_uuid(st->uuid);
+    snprintf(st->journal, sizeof st->journal, "%s/journal/%s.log", st->dir, st->uuid);
+    st->fd = open(st->journal, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (st->fd < 0) {
+        log_kv(LOG_ERROR, "cannot open a log journal", "path", st->journal, "reason", strerror(errno), NULL);
+        return false;
+    }
+    char urn[64];
+    snprintf(urn, sizeof urn, "urn:uuid:%s", st->uuid);
+    buf_truncate(&st->line, 0);
+    li_write_head(&st->w, &st->line, urn, lg->d->log_origin, &st->fields);
+    bool ok = buf_ok(&st->line) && write_all(st->fd, st->line.data, st->line.len);
+    st->opened_ms = wall_ms();
+    st->bytes = st->line.len;
+    st->records = 0;
+    return ok;
+}
+
+/* Seals one journal into files/<uuid>.log.gz; false leaves it for later. */
+static bool seal(logger *lg, const char *dir, const char *journal, const char *uuid)
+{
+    char final[512], tmp[520];
+    snprintf(final, sizeof final, "%s/files/%s.log.gz", dir, uuid);
+    snprintf(tmp, sizeof tmp, "%s.tmp", final);
+    struct stat sb;
+    if (stat(final, &sb) == 0) { /* sealed before a crash, journal not yet removed */
+        unlink(journal);
+        return true;
+    }
+    int fd = open(journal, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    buf b;
+    buf_init(&b, (size_t)sb.st_size + 128, 0);
+    ssize_t got = buf_ok(&b) ? read(fd, b.data, (size_t)sb.st_size) : -1;
+    close(fd);
+    if (got != sb.st_size) {
+        buf_free(&b);
+        return false;
+    }
+    b.len = (size_t)got;
+    /* a line cut by a crash is not a record */
+    while (b.len && !(b.len >= 2 && b.data[b.len - 2] == '\r' && b.data[b.len - 1] == '\n'))
+        b.len--;
+    b.data[b.len] = 0;
+    size_t records = 0;
+    for (size_t i = 0; i < b.len;) {
+        if (b.data[i] != '#')
+            records++;
+        const char *nl = memchr(b.data + i, '\n', b.len - i);
+        i = nl ? (size_t)(nl - b.data) + 1 : b.len;
+    }
+    if (!records) {
+        buf_free(&b);
+        unlink(journal);
+        return true;
+    }
+    li_writer w;
+    bool ok = li_writer_init(&w) && li_write_hash(&w, &b);
+    li_writer_free(&w);
+    /* gzip'd to a temporary, made durable, renamed */
+    int out = ok ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    z_stream z = {0};
+    ok = out >= 0 && deflateInit2(&z, lg->d->log_level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+    if (ok) {
+        unsigned char zb[64 * 1024];
+        z.next_in = (unsigned char *)b.data;
+        z.avail_in = (uInt)b.len;
+        int rc;
+        do {
+            z.next_out = zb;
+            z.avail_out = sizeof zb;
+            rc = deflate(&z, Z_FINISH);
+            ok = ok && write_all(out, (char *)zb, sizeof zb - z.avail_out);
+        } while (ok && rc == Z_OK);
+        ok = ok && rc == Z_STREAM_END;
+        deflateEnd(&z);
+    }
+    ok = ok && fsync(out) == 0;
+    if (out >= 0)
+        close(out);
+    char files[480];
+    snprintf(files, sizeof files, "%s/files", dir);
+    ok = ok && rename(tmp, final) == 0;
+    if (ok) {
+        fsync_dir(files);
+        unlink(journal);
+        metric_add(lg->m_files, 1);
+        char n[24];
+        snprintf(n, sizeof n, "%zu", records);
+        log_kv(LOG_INFO, "CDNI logging file published", "file", final, "records", n, NULL);
+    } else {
+        unlink(tmp);
+        log_kv(LOG_ERROR, "cannot seal a log journal; kept for the next try", "journal", journal, NULL);
+    }
+    buf_free(&b);
+    return ok;
+}
+
+/* Journals a previous run left behind. */
+static void recover(logger *lg, stream *st)
+{
+    char jd[480];
+    snprintf(jd, sizeof jd, "%s/journal", st->dir);
+    DIR *dh = opendir(jd);
+    if (!dh)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dh))) {
+        size_t nl = strlen(de->d_name);
+        if (nl != 36 + 4 || strcmp(de->d_name + 36, ".log") != 0)
+            continue;
+        char uuid[40], path[540];
+        memcpy(uuid, de->d_name, 36);
+        uuid[36] = 0;
+        snprintf(path, sizeof path, "%s/%.40s", jd, de->d_name); /* 40 bytes, checked above */
+        seal(lg, st->dir, path, uuid);
+    }
+    closedir(dh);
+}
+
+static void retire_old(logger *lg, stream *st)
+{
+    char fd_[480];
+    snprintf(fd_, sizeof fd_, "%s/files", st->dir);
+    DIR *dh = opendir(fd_);
+    if (!dh)
+        return;
+    struct dirent *de;
+    long long now = wall_ms() / 1000;
+    while ((de = readdir(dh))) {
+        char p[800];
+        struct stat sb;
+        snprintf(p, sizeof p, "%s/%.255s", fd_, de->d_name);
+        if (de->d_name[0] != '.' && stat(p, &sb) == 0 && now - (long long)sb.st_mtime > lg->d->log_retention_s)
+            unlink(p);
+    }
+    closedir(dh);
+}
+
+/* Rotates a stream's journal if due; the old one is sealed outside the lock. */
+static void rotate(logger *lg, stream *st, bool force)
+{
+    pthread_mutex_lock(&st->mu);
+    bool due = st->records && (force || wall_ms() - st->opened_ms >= (long long)lg->d->log_rotate_s * 1000 ||
+                               st->bytes >= (uint64_t)lg->d->log_rotate_bytes);
+    char journal[480], uuid[40];
+    if (due) {
+        close(st->fd);
+        snprintf(journal, sizeof journal, "%s", st->journal);
+        snprintf(uuid, sizeof uuid, "%s", st->uuid);
+        st->fd = -1;
+        if (!force)
+            open_journal(lg, st); /* on failure fd stays -1: retried by the thread */
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (due)
+        seal(lg, st->dir, journal, uuid);
+}
+
+static void *logger_thread(void *arg)
+{
+    logger *lg = arg;
+    long long last_retire = 0;
+    pthread_mutex_lock(&lg->mu);
+    while (!lg->stop) {
+        pthread_mutex_unlock(&lg->mu);
+        for (size_t i = 0; i < lg->n; i++) {
+            stream *st = &lg->s[i];
+            if (st->fd < 0) { /* a journal that could not be opened: try again */
+                pthread_mutex_lock(&st->mu);
+                if (st->fd < 0)
+                    open_journal(lg, st);
+                pthread_mutex_unlock(&st->mu);
+            }
+            rotate(lg, st, false);
+            if (wall_ms() - last_retire > 60000)
+                retire_old(lg, st);
+        }
+        if (wall_ms() - last_retire > 60000)
+            last_retire = wall_ms();
+        pthread_mutex_lock(&lg->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!lg->stop)
+            pthread_cond_timedwait(&lg->cv, &lg->mu, &ts);
+    }
+    pthread_mutex_unlock(&lg->mu);
+    return NULL;
+}
+
+static const char *const DEFAULT_FIELDS[] = {"date", "time", "time-taken", "c-groupid", "s-hostname", "s-port",
+                                             "cs-method", "cs-uri", "u-uri", "protocol", "sc-status",
+                                             "sc-total-bytes", "sc-entity-bytes", "cs(User-Agent)", "s-ccid",
+                                             "s-sid", "s-cached", "s-uri-signing", NULL};
+
+bool logger_start(dcdn *d)
+{
+    if (!d->log_dir)
+        return true;
+    logger *lg = calloc(1, sizeof *lg);
+    lg->d = d;
+    lg->n = d->n_ups;
+    lg->s = calloc(lg->n, sizeof *lg->s);
+    pthread_mutex_init(&lg->mu, NULL);
+    pthread_cond_init(&lg->cv, NULL);
+    lg->m_records = metrics_series(d->metrics, "cdni_log_records_total", "", "counter", "CDNI log records written");
+    lg->m_files = metrics_series(d->metrics, "cdni_log_files_published_total", "", "counter", "CDNI logging files published");
+    lg->m_write_fail = metrics_series(d->metrics, "cdni_log_write_failures_total", "", "counter",
+                                      "CDNI log records that could not be written");
+    mkdir(d->log_dir, 0700);
+    for (size_t i = 0; i < lg->n; i++) {
+        stream *st = &lg->s[i];
+        st->up = &d->ups[i];
+        pthread_mutex_init(&st->mu, NULL);
+        const char *why = NULL;
+        const char *const *names = st->up->log_fields[0] ? st->up->log_fields : DEFAULT_FIELDS;
+        if (!li_fields_from_names(names, &st->fields, &why) || !li_writer_init(&st->w)) {
+            log_kv(LOG_ERROR, "bad log fields", "upstream", st->up->id, "reason", why ? why : "", NULL);
+            return false;
+        }
+        buf_init(&st->line, 4096, 0);
+        snprintf(st->dir, sizeof st->dir, "%s/%s", d->log_dir, st->up->id);
+        char p[480];
+        mkdir(st->dir, 0700);
+        snprintf(p, sizeof p, "%s/journal", st->dir);
+        mkdir(p, 0700);
+        snprintf(p, sizeof p, "%s/files", st->dir);
+        mkdir(p, 0700);
+        recover(lg, st);
+        if (!open_journal(lg, st))
+            st->fd = -1;
+    }
+    d->logger = lg;
+    lg->started = pthread_create(&lg->th, NULL, logger_thread, lg) == 0;
+    return lg->started;
+}
+
+void logger_stop(dcdn *d)
+{
+    logger *lg = d->logger;
+    if (!lg)
+        return;
+    pthread_mutex_lock(&lg->mu);
+    lg->stop = true;
+    pthread_cond_broadcast(&lg->cv);
+    pthread_mutex_unlock(&lg->mu);
+    if (lg->started)
+        pthread_join(lg->th, NULL);
+    for (size_t i = 0; i < lg->n; i++) {
+        stream *st = &lg->s[i];
+        if (st->fd >= 0) {
+            if (st->records)
+                rotate(lg, st, true); /* seals it */
+            else {
+                close(st->fd);
+                unlink(st->journal);
+            }
+        }
+        li_writer_free(&st->w);
+        buf_free(&st->line);
+    }
+    free(lg->s);
+    free(lg);
+    d->logger = NULL;
+}
+
+/* c-groupid: the client's /24 (IPv4) or /48 (IPv6), not the address. */
+static void group_of(const char *ip, char *out, size_t cap)
+{
+    unsigned char b[16];
+    if (inet_pton(AF_INET, ip, b) == 1) {
+        snprintf(out, cap, "%u.%u.%u.0/24", b[0], b[1], b[2]);
+    } else if (inet_pton(AF_INET6, ip, b) == 1) {
+        memset(b + 6, 0, 10);
+        char t[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, b, t, sizeof t);
+        snprintf(out, cap, "%s/48", t);
+    } else {
+        snprintf(out, cap, "-");
+    }
+}
+
+static const char *rec_header(void *ud, bool response, const char *name)
+{
+    const delivery_record *r = ud;
+    return !response && strcasecmp(name, "User-Agent") == 0 && r->ua[0] ? r->ua : NULL;
+}
+
+void logger_record(dcdn *d, const delivery_record *r)
+{
+    logger *lg = d->logger;
+    if (!lg || r->upstream < 0 || (size_t)r->upstream >= lg->n)
+        return;
+    stream *st = &lg->s[r->upstream];
+    char group[64];
+    group_of(r->client, group, sizeof group);
+    char cs_uri[2400];
+    snprintf(cs_uri, sizeof cs_uri, "http://%s%s", r->host, r->uri);
+    li_record lr = {.end_ms = r->end_ms, .taken_us = (r->end_ms - r->start_ms) * 1000, .c_groupid = group,
+                    .s_hostname = d->self_id, .s_port = r->s_port, .cs_method = r->method, .cs_uri = cs_uri,
+                    .u_uri = r->u_uri[0] ? r->u_uri : cs_uri, .protocol = "HTTP/1.1", .sc_status = r->status,
+                    .sc_total_bytes = -1, /* the head's bytes are not known here: "-" as §3.4.1 allows */
+                    .sc_entity_bytes = (long long)r->bytes, .s_ccid = r->ccid, .s_sid = r->sid,
+                    .s_cached = r->cached ? 1 : 0, .s_uri_signing = r->us_code,
+                    .s_uri_signing_deny_reason = r->us_reason[0] ? r->us_reason : NULL, .header = rec_header,
+                    .header_ud = (void *)r};
+    pthread_mutex_lock(&st->mu);
+    bool ok = st->fd >= 0;
+    if (ok) {
+        buf_truncate(&st->line, 0);
+        ok = li_write_record(&st->w, &st->line, &st->fields, &lr) && write_all(st->fd, st->line.data, st->line.len);
+        if (ok) {
+            st->bytes += st->line.len;
+            st->records++;
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    metric_add(ok ? lg->m_records : lg->m_write_fail, 1);
+}
+
+/* --- the feed ---------------------------------------------------------------------- */
+
+static stream *stream_of(dcdn *d, http_req *r)
+{
+    const char *who = http_identity(r);
+    for (size_t i = 0; d->logger && who && i < d->logger->n; i++)
+        if (strcmp(d->logger->s[i].up->id, who) == 0)
+            return &d->logger->s[i];
+    return NULL;
+}
+
+typedef struct {
+    char name[48];
+    long long mtime, size;
+} pub_file;
+
+static int by_mtime(const void *a, const void *b)
+{
+    const pub_file *x = a, *y = b;
+    return x->mtime < y->mtime ? -1 : x->mtime > y->mtime ? 1 : strcmp(x->name, y->name);
+}
+
+static void iso8601(long long t, char *out, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void feed_get(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    stream *st = stream_of(d, r);
+    if (!st) {
+        http_reply_problem(r, 404, "Not Found", "no CDNI logging for this peer", NULL);
+        return;
+    }
+    char fdir[480];
+    snprintf(fdir, sizeof fdir, "%s/files", st->dir);
+    pub_file *files = NULL;
+    size_t n = 0, cap = 0;
+    DIR *dh = opendir(fdir);
+    struct dirent *de;
+    while (dh && (de = readdir(dh))) {
+        size_t nl = strlen(de->d_name);
+        if (nl != 36 + 7 || strcmp(de->d_name + 36, ".log.gz") != 0)
+            continue;
+        char p[740];
+        struct stat sb;
+        snprintf(p, sizeof p, "%s/%s", fdir, de->d_name);
+        if (stat(p, &sb) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            files = realloc(files, cap * sizeof *files);
+        }
+        memcpy(files[n].name, de->d_name, nl + 1); /* 43 bytes, checked above */
+        files[n].mtime = (long long)sb.st_mtime;
+        files[n].size = (long long)sb.st_size;
+        n++;
+    }
+    if (dh)
+        closedir(dh);
+    if (n)
+        qsort(files, n, sizeof *files, by_mtime);
+    xmlBufferPtr xb = xmlBufferCreate();
+    xmlTextWriterPtr w = xmlNewTextWriterMemory(xb, 0);
+    char t[32], urn[80], href[128];
+    iso8601(n ? files[n - 1].mtime : wall_ms() / 1000, t, sizeof t);
+    xmlTextWriterStartDocument(w, NULL, "utf-8", NULL);
+    xmlTextWriterStartElementNS(w, NULL, BAD_CAST "feed", BAD_CAST "http://www.w3.org/2005/Atom");
+    xmlTextWriterWriteElement(w, BAD_CAST "title", BAD_CAST "CDNI Logging Feed");
+    xmlTextWriterWriteElement(w, BAD_CAST "updated", BAD_CAST t);
+    snprintf(urn, sizeof urn, "tag:%s,2026:cdni-logging:%s", d->cdn_id, st->up->id);
+    xmlTextWriterWriteElement(w, BAD_CAST "id", BAD_CAST urn);
+    const char *links[] = {"self", "current"};
+    for (int i = 0; i < 2; i++) {
+        xmlTextWriterStartElement(w, BAD_CAST "link");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "href", BAD_CAST "/li/v1/feed");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "rel", BAD_CAST links[i]);
+        xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "application/atom+xml");
+        xmlTextWriterEndElement(w);
+    }
+    xmlTextWriterStartElement(w, BAD_CAST "author");
+    xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST(d->log_origin ? d->log_origin : d->cdn_id));
+    xmlTextWriterEndElement(w);
+    for (size_t i = 0; i < n; i++) {
+        char uuid[40], size[24];
+        memcpy(uuid, files[i].name, 36);
+        uuid[36] = 0;
+        iso8601(files[i].mtime, t, sizeof t);
+        snprintf(urn, sizeof urn, "urn:uuid:%s", uuid);
+        snprintf(href, sizeof href, "/li/v1/files/%s", files[i].name);
+        snprintf(size, sizeof size, "%lld", files[i].size);
+        xmlTextWriterStartElement(w, BAD_CAST "entry");
+        xmlTextWriterWriteFormatElement(w, BAD_CAST "title", "CDNI Logging File for %s at %s", st->up->id, t);
+        xmlTextWriterWriteElement(w, BAD_CAST "id", BAD_CAST urn);
+        xmlTextWriterWriteElement(w, BAD_CAST "updated", BAD_CAST t);
+        xmlTextWriterStartElement(w, BAD_CAST "content");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "src", BAD_CAST href);
+        xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "application/cdni; ptype=logging-file");
+        xmlTextWriterEndElement(w);
+        xmlTextWriterStartElement(w, BAD_CAST "link");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "href", BAD_CAST href);
+        xmlTextWriterWriteAttribute(w, BAD_CAST "rel", BAD_CAST "enclosure");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "application/cdni; ptype=logging-file");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "length", BAD_CAST size);
+        xmlTextWriterEndElement(w);
+        xmlTextWriterEndElement(w);
+    }
+    xmlTextWriterEndElement(w);
+    xmlTextWriterEndDocument(w);
+    xmlFreeTextWriter(w);
+    char cc[32];
+    snprintf(cc, sizeof cc, "max-age=%d", d->log_rotate_s);
+    http_add_header(r, "Cache-Control", cc);
+    http_reply(r, 200, "application/atom+xml", (const char *)xmlBufferContent(xb), (size_t)xmlBufferLength(xb));
+    xmlBufferFree(xb);
+    free(files);
+}
+
+static void file_get(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    stream *st = stream_of(d, r);
+    const char *name = http_param(r, 0);
+    bool ok = st && name && strlen(name) == 36 + 7 && strcmp(name + 36, ".log.gz") == 0;
+    for (size_t i = 0; ok && i < 36; i++)
+        ok = (name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f') || name[i] == '-';
+    char p[740];
+    int fd = -1;
+    struct stat sb;
+    if (ok) {
+        snprintf(p, sizeof p, "%s/files/%s", st->dir, name);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        if (fd >= 0)
+            close(fd);
+        http_reply_problem(r, 404, "Not Found", "no such CDNI logging file (or past retention)", NULL);
+        return;
+    }
+    http_add_header(r, "Content-Encoding", "gzip");
+    http_add_header(r, "Cache-Control", "max-age=31536000, immutable");
+    http_reply_fd(r, 200, "application/cdni; ptype=logging-file", fd, 0, (uint64_t)sb.st_size);
+}
+
+void logger_peer_routes(dcdn *d, http_route *out)
+{
+    out[0] = (http_route){"GET", "/li/v1/feed", feed_get, d, false};
+    out[1] = (http_route){"GET", "/li/v1/files/{name}", file_get, d, false};
+}
