@@ -105,6 +105,11 @@ Try:
   curl -s -X POST -H 'Authorization: Bearer operator-dcdn-example-token' \\
     -d '{"ccids": ["m1-collection"]}' http://127.0.0.1:9082/v1/cache/purge
 
+  # the dCDN's CDNI logs for the uCDN (RFC 7937; a file every 10 s while there is traffic)
+  curl -s -H 'Authorization: Bearer ri-ucdn-a-example-token' http://127.0.0.1:9083/li/v1/feed
+  curl -s -H 'Authorization: Bearer ri-ucdn-a-example-token' \\
+    http://127.0.0.1:9083/li/v1/files/UUID.log.gz | gunzip | head   # or: bin/cdnictl log verify FILE
+
   # /vod/m1/ is URI-signed (MI.UriSigning): without a token, 403
   curl -sI -H 'Host: video.example.com' 'http://127.0.0.1:8083/vod/m1/seg_001.ts?session=42'
 
