@@ -44,6 +44,7 @@ for rend, n in (("720p", 4), ("1080p", 4), ("audio/en", 4)):
 PY
 python3 -m http.server 8090 --bind 127.0.0.1 --directory "$state/origin" >"$state/origin.log" 2>&1 &
 pids+=($!)
+rm -rf build/run-cache build/run-logs # each run has new sample content
 mkdir -p build/run-cache
 sleep 0.3
 bin/ucdn -c examples/ucdn.json 2>"$state/ucdn.log" & pids+=($!)
@@ -73,6 +74,11 @@ tok=$(bin/cdnictl token sign --key examples/keys/acme-media.private.jwk --claims
 
 # one viewer plays the start of the session, then a second one: the second is served from the cache
 for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:9085/healthz && break; sleep 0.1; done
+for i in $(seq 100); do # the dCDN has the service's metadata (it polls every 2 s)
+  bin/cdnictl metadata resolve --dcdn http://127.0.0.1:9082 --token operator-dcdn-example-token \
+    http://video.example.com/vod/m1/720p/index.m3u8 2>/dev/null | grep -q '"servable": *true' && break
+  sleep 0.1
+done
 play_url="http://video.example.com/vod/m1/master.m3u8?URISigningPackage=$tok"
 echo; echo "Playing collection m1 (first viewer: the surrogate acquires from the origin):"
 python3 scripts/play.py "$play_url" --connect video.example.com=127.0.0.1:8083 --segments 3 \

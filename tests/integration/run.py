@@ -1680,8 +1680,13 @@ def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
         p2 = wait_for(played, timeout=5)
         assert [e["hops"][-1]["x-cache"] for e in p2.log[1:]] == ["HIT", "HIT", "HIT"], p2.log
         assert all(n == 1 for n in o.hits.values()), o.hits
-        # delivery records keep no credential
+        # delivery records keep no credential, not even a refused one's
+        s, _, _ = raw_get(sp, "/video.example.com/vod/m1/720p/seg_2.ts?a=1&URISigningPackage=e30.e30.AAAA",
+                          host="127.0.0.1:%d" % sp)
+        assert s == 403, s
+        time.sleep(0.2)
         recs = [l for l in env.log("dcdn-se").splitlines() if '"msg":"delivery"' in l]
+        assert any('"uri":"/video.example.com/vod/m1/720p/seg_2.ts?a=1"' in l for l in recs), recs[-1]
         assert recs and not any("URISigningPackage" in l for l in recs), recs[:2]
         # a segment without token or cookie is refused at the surrogate
         s, h, b = raw_get(sp, "/video.example.com/vod/m1/720p/seg_1.ts", host="127.0.0.1:%d" % sp)
