@@ -76,6 +76,7 @@ typedef struct {
     char u_uri[2048];   /* the content's URL as the uCDN knows it */
     char ua[256];       /* User-Agent */
     int s_port;
+    bool redirect;      /* a router's answer (302 or manifest), not a delivery: s-cached "-" */
 } delivery_record;
 
 typedef struct logger logger;

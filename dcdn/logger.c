@@ -1,7 +1,8 @@
 /* CDNI logging producer (RFC 7937) and its feed.
  *
- * One stream per upstream CDN: every delivery of that upstream's content
- * becomes one cdni_http_request_v1 record (the fields the upstream asked
+ * One stream per upstream CDN: every delivery of that upstream's content,
+ * and every redirect the router answers for it, becomes one
+ * cdni_http_request_v1 record (the fields the upstream asked
  * for: upstreams[].log_fields), written at once with write(2) to a plain
  * journal file, <dir>/<upstream>/journal/<uuid>.log, that starts with the
  * file's directives. A record that was written survives a crash of the
@@ -412,7 +413,7 @@ void logger_record(dcdn *d, const delivery_record *r)
                     .u_uri = r->u_uri[0] ? r->u_uri : cs_uri, .protocol = "HTTP/1.1", .sc_status = r->status,
                     .sc_total_bytes = -1, /* the head's bytes are not known here: "-" as §3.4.1 allows */
                     .sc_entity_bytes = (long long)r->bytes, .s_ccid = r->ccid, .s_sid = r->sid,
-                    .s_cached = r->cached ? 1 : 0, .s_uri_signing = r->us_code,
+                    .s_cached = r->redirect ? -1 : r->cached ? 1 : 0, .s_uri_signing = r->us_code,
                     .s_uri_signing_deny_reason = r->us_reason[0] ? r->us_reason : NULL, .header = rec_header,
                     .header_ud = (void *)r};
     pthread_mutex_lock(&st->mu);

@@ -358,6 +358,17 @@ static bool two_step(dcdn *d, http_req *r, const mi_resolution *res, const ipt_a
     return true;
 }
 
+static void router_record_done(void *ud, const http_done_info *info)
+{
+    delivery_record *rec = ud;
+    rec->end_ms = wall_ms();
+    rec->status = info->status;
+    rec->bytes = info->body_bytes;
+    rec->completed = info->completed;
+    logger_record(rec->d, rec);
+    free(rec);
+}
+
 static void deliver(http_req *r, void *ctx)
 {
     dcdn *d = ctx;
@@ -388,6 +399,32 @@ static void deliver(http_req *r, void *ctx)
     }
     /* the content's path (the token is gone from target by now) */
     const char *ctarget = up && ct.prefixed ? target + 1 + strlen(ct.host) : target;
+    if (up && d->logger) { /* a CDNI log record for the redirect (or manifest) we answer */
+        delivery_record *rec = calloc(1, sizeof *rec);
+        if (rec) {
+            rec->d = d;
+            rec->start_ms = wall_ms();
+            rec->upstream = (int)(up - d->ups);
+            rec->redirect = true;
+            rec->us_code = (int)hr.code;
+            rec->s_port = d->delivery_conf.port;
+            snprintf(rec->client, sizeof rec->client, "%s", cip);
+            snprintf(rec->method, sizeof rec->method, "%s", http_method(r));
+            snprintf(rec->host, sizeof rec->host, "%s", hosth);
+            snprintf(rec->uri, sizeof rec->uri, "%.*s", (int)(sizeof rec->uri - 1), hr.target ? hr.target : target);
+            us_drop_package(rec->uri, hr.package[0] ? hr.package : US_DEFAULT_PACKAGE);
+            snprintf(rec->u_uri, sizeof rec->u_uri, "http://%.*s%.*s", 255, ct.host, (int)(sizeof rec->u_uri - 270),
+                     ctarget);
+            us_drop_package(rec->u_uri, hr.package[0] ? hr.package : US_DEFAULT_PACKAGE);
+            snprintf(rec->ccid, sizeof rec->ccid, "%s",
+                     json_string_value(json_object_get(mi_effective_value(&res, "MI.Grouping"), "ccid"))
+                         ? json_string_value(json_object_get(mi_effective_value(&res, "MI.Grouping"), "ccid"))
+                         : "");
+            const char *ua = http_header(r, "User-Agent");
+            snprintf(rec->ua, sizeof rec->ua, "%s", ua ? ua : "");
+            http_on_done(r, router_record_done, rec);
+        }
+    }
     if (!done && up)
         done = two_step(d, r, &res, &client, ct.host, ctarget, &hr);
     if (up)

@@ -101,31 +101,6 @@ void surrogate_access_log(void *ud, const delivery_record *r)
            r->auth, "completed", r->completed ? "true" : "false", NULL);
 }
 
-/* Removes the default URI-signing package parameter from a path?query in
- * place (the metadata may name another; authorization strips that one). */
-static void drop_token(char *uri)
-{
-    char *q = strchr(uri, '?');
-    if (!q)
-        return;
-    size_t pn = strlen(US_DEFAULT_PACKAGE);
-    char *p = q + 1;
-    while (*p) {
-        char *e = p + strcspn(p, "&");
-        if (strncasecmp(p, US_DEFAULT_PACKAGE, pn) == 0 && (p[pn] == '=' || p + pn == e)) {
-            char *from = *e ? e + 1 : e;
-            if (!*e && p > q + 1)
-                p--; /* the last parameter: its '&' goes too */
-            memmove(p, from, strlen(from) + 1);
-            continue;
-        }
-        p = *e ? e + 1 : e;
-    }
-    size_t n = strlen(uri);
-    if (n && uri[n - 1] == '?')
-        uri[n - 1] = 0;
-}
-
 /* s-sid: what identifies the playback session: the token's jti if it has
  * one, else a digest of what every request of one session token shares. */
 static void session_id(const hop_result *hr, char *out, size_t cap)
@@ -470,7 +445,7 @@ static void deliver(http_req *r, void *ctx)
     }
     memcpy(rec->uri, target, (size_t)tn < sizeof rec->uri ? (size_t)tn + 1 : sizeof rec->uri - 1);
     rec->uri[sizeof rec->uri - 1] = 0;
-    drop_token(rec->uri); /* records keep no credential, refused requests' neither */
+    us_drop_package(rec->uri, US_DEFAULT_PACKAGE); /* records keep no credential, refused requests' neither */
     snap_ref *ref = NULL;
     mi_resolution res;
     dcdn_content ct;
@@ -541,6 +516,7 @@ static void deliver(http_req *r, void *ctx)
     if (snprintf(rec->u_uri, sizeof rec->u_uri, "http://%.*s%.*s", 255, ct.host, (int)(sizeof rec->u_uri - 270),
                  src_target) < 0)
         rec->u_uri[0] = 0;
+    us_drop_package(rec->u_uri, pkg);
     /* everything below works on copies: the metadata snapshot goes back now */
     char src_path[URL_MAX_LEN + 2];
     snprintf(src_path, sizeof src_path, "%s", src_target);

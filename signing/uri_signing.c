@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/b64url.h"
 #include "common/hash.h"
@@ -808,4 +809,27 @@ bool us_cookie(const char *package, const char *token, const char *uri, long lon
                      (int)(end ? end : 1), end ? p : "/", max_age > 0 ? max_age : 0,
                      https ? "; Secure" : "");
     return w > 0 && (size_t)w < cap;
+}
+
+void us_drop_package(char *uri, const char *package)
+{
+    char *q = strchr(uri, '?');
+    if (!q)
+        return;
+    size_t pn = strlen(package);
+    char *p = q + 1;
+    while (*p) {
+        char *e = p + strcspn(p, "&");
+        if (strncasecmp(p, package, pn) == 0 && (p[pn] == '=' || p + pn == e)) {
+            char *from = *e ? e + 1 : e;
+            if (!*e && p > q + 1)
+                p--; /* the last parameter: its '&' goes too */
+            memmove(p, from, strlen(from) + 1);
+            continue;
+        }
+        p = *e ? e + 1 : e;
+    }
+    size_t n = strlen(uri);
+    if (n && uri[n - 1] == '?')
+        uri[n - 1] = 0;
 }

@@ -1553,11 +1553,10 @@ def test_surrogate_sources_that_never_answer_give_504(env):
     assert j and j["skipped"] == 1 and j["fetched"] == 0, j
 
 
-def log_records(env):
-    """Every record of every file the surrogate's feed lists: (uuids, records)."""
-    import gzip
+def log_records(env, port=None):
+    """Every record of every file a dcdn's feed lists: (uuids, records)."""
     import xml.etree.ElementTree as ET
-    base = "http://127.0.0.1:%d" % env.ports["speer"]
+    base = "http://127.0.0.1:%d" % (port or env.ports["speer"])
     s, h, b = http("GET", base + "/li/v1/feed", token=RI_TOKEN)
     assert s == 200 and h["Content-Type"] == "application/atom+xml", (s, b)
     ns = {"a": "http://www.w3.org/2005/Atom"}
@@ -1614,6 +1613,22 @@ def test_surrogate_cdni_logs_behind_an_atom_feed_and_through_kill_9(env):
         assert uris.count("http://video.example.com/vod/m1/l7.ts") == 1
     finally:
         o.stop()
+
+
+def test_router_redirects_are_logged_too(env):
+    env.stop("dcdn")
+    cfg = env.dcdn_config()
+    cfg["logging"] = {"dir": os.path.join(env.dir, "logs-router"), "rotate_s": 1}
+    env.start_daemon("dcdn", cfg)
+    assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
+    assert wait_for(lambda: env.resolve("http://video.example.com/vod/m1/a.ts")[0] == 200, timeout=5)
+    s, h, _ = raw_get(env.ports["ddel"], "/vod/m1/seg_9.ts?URISigningPackage=x", headers={"User-Agent": "p"})
+    assert s == 302, s
+    got = wait_for(lambda: (lambda u, r: r if r else None)(*log_records(env, env.ports["dpeer"])), timeout=10)
+    assert got and len(got) == 1, got
+    r = got[0]
+    assert r["sc-status"] == "302" and r["s-cached"] is None and r["s-ccid"] == "m1", r
+    assert r["u-uri"] == "http://video.example.com/vod/m1/seg_9.ts" and "URISigningPackage" not in r["cs-uri"], r
 
 def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
     """The whole walk: CSP token -> uCDN (master rewritten toward the dCDN,

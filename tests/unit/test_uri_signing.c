@@ -449,9 +449,26 @@ static void test_remembered_tokens_are_checked_again(void **st)
     us_policy_free(&p);
 }
 
+static void test_package_dropped_from_uris_before_logging(void **st)
+{
+    char a[] = "/a.ts?x=1&URISigningPackage=tok&y=2", b[] = "/a.ts?urisigningpackage=tok",
+         c[] = "/a.ts?x=1&URISigningPackage=tok", d[] = "/a.ts?URISigningPackagex=1", e[] = "/a.ts";
+    us_drop_package(a, US_DEFAULT_PACKAGE);
+    us_drop_package(b, US_DEFAULT_PACKAGE);
+    us_drop_package(c, US_DEFAULT_PACKAGE);
+    us_drop_package(d, US_DEFAULT_PACKAGE);
+    us_drop_package(e, US_DEFAULT_PACKAGE);
+    assert_string_equal(a, "/a.ts?x=1&y=2");
+    assert_string_equal(b, "/a.ts");
+    assert_string_equal(c, "/a.ts?x=1");
+    assert_string_equal(d, "/a.ts?URISigningPackagex=1");
+    assert_string_equal(e, "/a.ts");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_package_dropped_from_uris_before_logging),
         cmocka_unit_test(test_rfc_simple_example_hash_container),
         cmocka_unit_test(test_rfc_complex_example_jwe_client_ip_audience_and_jti),
         cmocka_unit_test(test_every_refusal_code),
