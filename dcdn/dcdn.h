@@ -183,6 +183,9 @@ void surrogate_access_log(void *ud, const delivery_record *r);
 bool logger_start(dcdn *d);
 void logger_stop(dcdn *d);
 void logger_record(dcdn *d, const delivery_record *r);
+/* The completion hook of a request with a delivery record (malloc'd): the
+ * record is completed, logged, handed to d->on_delivery, freed. */
+void delivery_done(void *ud, const http_done_info *info);
 #define LOGGER_PEER_ROUTES 2
 void logger_peer_routes(dcdn *d, http_route *out);
 

@@ -430,6 +430,20 @@ void logger_record(dcdn *d, const delivery_record *r)
     metric_add(ok ? lg->m_records : lg->m_write_fail, 1);
 }
 
+void delivery_done(void *ud, const http_done_info *info)
+{
+    delivery_record *rec = ud;
+    rec->end_ms = wall_ms();
+    rec->status = info->status;
+    rec->bytes = info->body_bytes;
+    rec->completed = info->completed;
+    if (rec->d->logger)
+        logger_record(rec->d, rec);
+    if (rec->d->on_delivery)
+        rec->d->on_delivery(rec->d->on_delivery_ud, rec);
+    free(rec);
+}
+
 /* --- the feed ---------------------------------------------------------------------- */
 
 static stream *stream_of(dcdn *d, http_req *r)

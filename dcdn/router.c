@@ -358,17 +358,6 @@ static bool two_step(dcdn *d, http_req *r, const mi_resolution *res, const ipt_a
     return true;
 }
 
-static void router_record_done(void *ud, const http_done_info *info)
-{
-    delivery_record *rec = ud;
-    rec->end_ms = wall_ms();
-    rec->status = info->status;
-    rec->bytes = info->body_bytes;
-    rec->completed = info->completed;
-    logger_record(rec->d, rec);
-    free(rec);
-}
-
 static void deliver(http_req *r, void *ctx)
 {
     dcdn *d = ctx;
@@ -422,7 +411,7 @@ static void deliver(http_req *r, void *ctx)
                          : "");
             const char *ua = http_header(r, "User-Agent");
             snprintf(rec->ua, sizeof rec->ua, "%s", ua ? ua : "");
-            http_on_done(r, router_record_done, rec);
+            http_on_done(r, delivery_done, rec);
         }
     }
     if (!done && up)

@@ -74,20 +74,6 @@ static void pending_free(pending *p)
 
 /* --- delivery records ------------------------------------------------------------------ */
 
-static void record_done(void *ud, const http_done_info *info)
-{
-    delivery_record *rec = ud;
-    rec->end_ms = wall_ms();
-    rec->status = info->status;
-    rec->bytes = info->body_bytes;
-    rec->completed = info->completed;
-    if (rec->d->logger)
-        logger_record(rec->d, rec);
-    if (rec->d->on_delivery)
-        rec->d->on_delivery(rec->d->on_delivery_ud, rec);
-    free(rec);
-}
-
 /* The default consumer until the logging producer takes over: one JSON
  * line per delivery when surrogate.access_log is set. */
 void surrogate_access_log(void *ud, const delivery_record *r)
@@ -429,7 +415,7 @@ static void deliver(http_req *r, void *ctx)
     const char *ua = http_header(r, "User-Agent");
     if (ua)
         snprintf(rec->ua, sizeof rec->ua, "%s", ua);
-    http_on_done(r, record_done, rec);
+    http_on_done(r, delivery_done, rec);
     unsigned char ip[16];
     bool v6 = false, known = http_peer_addr(r, ip, &v6);
     if (known)
