@@ -75,6 +75,7 @@ struct cache_fill {
     bool store, done, body_error;
     hc_verdict verdict;
     long long req_time, resp_time;
+    json_t *head; /* what the file's head line says of the object */
     int fd; /* temporary file, or -1 with the body in mem */
     uint64_t off; /* where the body starts in the file */
     char tmp[300];
@@ -278,7 +279,6 @@ cache_obj *cache_lookup(cache *c, const char *key, size_t klen, long long now, c
         long long grace = o->stale_if_error >= 0 ? o->stale_if_error : c->conf.stale_if_error_s;
         v->age = age;
         v->fresh = age < o->ttl && !o->always_revalidate;
-        v->must_revalidate = o->must_revalidate;
         v->stale_usable = !o->must_revalidate && age < o->ttl + grace;
     }
     pthread_mutex_unlock(&s->mu);
@@ -477,6 +477,7 @@ static void fill_free(cache_fill *f)
     free(f->pragma);
     free(f->mem);
     free(f->w);
+    json_decref(f->head);
     cache_obj_unref(f->reval);
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->done_cv);
@@ -747,7 +748,8 @@ static bool open_tmp(cache *c, cache_fill *f)
         f->tmp[0] = 0;
         return false;
     }
-    /* the head line, so the object survives a restart */
+    /* the head line, so the object survives a restart; commit builds the
+     * object from the same description */
     json_t *h = json_pack("{s:s, s:i, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:b, s:b, s:s?, s:s?}", "key", f->key,
                           "status", f->status, "content_type", f->content_type, "headers", f->headers, "etag", f->etag,
                           "last_modified", f->last_modified, "ttl", (json_int_t)f->verdict.ttl, "stored_at",
@@ -756,7 +758,7 @@ static bool open_tmp(cache *c, cache_fill *f)
                           f->verdict.always_revalidate, "must_revalidate", f->verdict.must_revalidate, "ccid", f->ccid,
                           "pid", f->pid);
     char *js = h ? json_dumps(h, JSON_COMPACT) : NULL;
-    json_decref(h);
+    f->head = h;
     size_t jl = js ? strlen(js) : 0;
     bool ok = js && jl + sizeof HEAD_MAGIC + 1 < MAX_HEAD_LINE;
     if (ok) {
@@ -983,6 +985,38 @@ static void mkdirs(const char *dir, const char *sub)
     mkdir(p, 0700);
 }
 
+/* An object as its file's head line describes it (body at off, size bytes). */
+static cache_obj *obj_from_head(json_t *h, uint64_t off, uint64_t size)
+{
+    const char *key = json_string_value(json_object_get(h, "key"));
+    cache_obj *o = key ? calloc(1, sizeof *o) : NULL;
+    if (!o)
+        return NULL;
+#define HSTR(name) dup_or_null(json_string_value(json_object_get(h, name)))
+#define HINT(name) json_integer_value(json_object_get(h, name))
+    o->refs = 1;
+    o->key = strdup(key);
+    o->hash = key_hash(key, strlen(key));
+    o->status = (int)HINT("status");
+    o->content_type = HSTR("content_type");
+    o->headers = HSTR("headers");
+    o->etag = HSTR("etag");
+    o->last_modified = HSTR("last_modified");
+    o->ccid = HSTR("ccid");
+    o->pid = HSTR("pid");
+    o->ttl = HINT("ttl");
+    o->stored_at = HINT("stored_at");
+    o->initial_age = HINT("initial_age");
+    o->stale_if_error = HINT("stale_if_error");
+    o->always_revalidate = json_is_true(json_object_get(h, "always_revalidate"));
+    o->must_revalidate = json_is_true(json_object_get(h, "must_revalidate"));
+#undef HSTR
+#undef HINT
+    o->body_offset = off;
+    o->size = size;
+    return o;
+}
+
 /* A complete, storable fill becomes a cache object. */
 static void commit(cache *c, cache_fill *f)
 {
@@ -994,36 +1028,20 @@ static void commit(cache *c, cache_fill *f)
         log_kv(LOG_WARN, "cache index unreachable; object served without being stored", "key", f->key, NULL);
         return;
     }
-    cache_obj *o = calloc(1, sizeof *o);
-    o->refs = 1;
-    o->key = strdup(f->key);
-    o->hash = key_hash(o->key, strlen(o->key));
-    char sub[3];
-    snprintf(sub, sizeof sub, "%02x", (unsigned)(o->hash >> 56));
+    uint64_t hash = key_hash(f->key, strlen(f->key));
+    char sub[3], path[sizeof ((cache_obj *)0)->path];
+    snprintf(sub, sizeof sub, "%02x", (unsigned)(hash >> 56));
     mkdirs(c->conf.dir, sub);
-    snprintf(o->path, sizeof o->path, "%s/%s/%016llx-%llu", c->conf.dir, sub, (unsigned long long)o->hash,
+    snprintf(path, sizeof path, "%s/%s/%016llx-%llu", c->conf.dir, sub, (unsigned long long)hash,
              (unsigned long long)atomic_fetch_add(&c->gen, 1));
-    if (rename(f->tmp, o->path) != 0) {
-        free(o->key);
-        free(o);
+    cache_obj *o = obj_from_head(f->head, f->off, f->avail);
+    if (!o || rename(f->tmp, path) != 0) {
+        if (o)
+            obj_free(o);
         return;
     }
     f->tmp[0] = 0;
-    o->status = f->status;
-    o->content_type = dup_or_null(f->content_type);
-    o->headers = dup_or_null(f->headers);
-    o->etag = dup_or_null(f->etag);
-    o->last_modified = dup_or_null(f->last_modified);
-    o->ccid = dup_or_null(f->ccid);
-    o->pid = dup_or_null(f->pid);
-    o->size = f->avail;
-    o->body_offset = f->off;
-    o->stored_at = f->resp_time;
-    o->ttl = f->verdict.ttl;
-    o->initial_age = f->verdict.initial_age;
-    o->stale_if_error = f->verdict.stale_if_error;
-    o->always_revalidate = f->verdict.always_revalidate;
-    o->must_revalidate = f->verdict.must_revalidate;
+    memcpy(o->path, path, sizeof path);
     o->hit_l = c->l_bits;
     if (o->size <= c->conf.memory_object_max && c->conf.memory_bytes) {
         cache_blob *m = malloc(sizeof *m + o->size + 1);
@@ -1204,28 +1222,12 @@ static void restore(cache *c)
             if (fh && line && fgets(line, MAX_HEAD_LINE, fh) && strncmp(line, HEAD_MAGIC, strlen(HEAD_MAGIC)) == 0 &&
                 fstat(fileno(fh), &st) == 0)
                 h = json_loads(line + strlen(HEAD_MAGIC), 0, NULL);
-            const char *key = json_string_value(json_object_get(h, "key"));
+            bool key = json_is_string(json_object_get(h, "key"));
             size_t ll = line ? strlen(line) : 0;
-            if (key && (uint64_t)st.st_size >= ll && strlen(fp) < sizeof ((cache_obj *)0)->path) {
-                cache_obj *o = calloc(1, sizeof *o);
-                o->refs = 1;
-                o->key = strdup(key);
-                o->hash = key_hash(key, strlen(key));
-                o->status = (int)json_integer_value(json_object_get(h, "status"));
-                o->content_type = dup_or_null(json_string_value(json_object_get(h, "content_type")));
-                o->headers = dup_or_null(json_string_value(json_object_get(h, "headers")));
-                o->etag = dup_or_null(json_string_value(json_object_get(h, "etag")));
-                o->last_modified = dup_or_null(json_string_value(json_object_get(h, "last_modified")));
-                o->ccid = dup_or_null(json_string_value(json_object_get(h, "ccid")));
-                o->pid = dup_or_null(json_string_value(json_object_get(h, "pid")));
-                o->ttl = json_integer_value(json_object_get(h, "ttl"));
-                o->stored_at = json_integer_value(json_object_get(h, "stored_at"));
-                o->initial_age = json_integer_value(json_object_get(h, "initial_age"));
-                o->stale_if_error = json_integer_value(json_object_get(h, "stale_if_error"));
-                o->always_revalidate = json_is_true(json_object_get(h, "always_revalidate"));
-                o->must_revalidate = json_is_true(json_object_get(h, "must_revalidate"));
-                o->body_offset = ll;
-                o->size = (uint64_t)st.st_size - ll;
+            cache_obj *o = key && (uint64_t)st.st_size >= ll && strlen(fp) < sizeof ((cache_obj *)0)->path
+                               ? obj_from_head(h, ll, (uint64_t)st.st_size - ll)
+                               : NULL;
+            if (o) {
                 memcpy(o->path, fp, strlen(fp) + 1); /* length checked above */
                 cache_obj *old = table_put(c, o);
                 if (old) {

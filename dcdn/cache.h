@@ -76,8 +76,7 @@ typedef struct {
     const char *etag, *last_modified;
     uint64_t size;
     long long age;  /* now */
-    bool fresh, stale_usable; /* stale_usable: within stale-if-error grace */
-    bool must_revalidate;
+    bool fresh, stale_usable; /* stale_usable: within stale-if-error grace (never with must-revalidate) */
     const char *path; /* disk file */
     uint64_t body_offset;
     cache_blob *mem; /* referenced for the caller, or NULL */
