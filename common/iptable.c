@@ -55,7 +55,7 @@ static u128 span_mask(unsigned w, unsigned len) /* host bits of a /len */
     return ((u128)1 << host) - 1;
 }
 
-static void mask_addr(ipt_addr *a, unsigned len)
+void ipt_mask(ipt_addr *a, unsigned len)
 {
     unsigned nb = a->v6 ? 16 : 4;
     for (unsigned i = 0; i < nb; i++) {
@@ -85,7 +85,7 @@ bool iptb_add(iptable_builder *b, const ipt_addr *a, unsigned len, uint32_t valu
     }
     ipt_entry *e = &b->e[b->n++];
     e->addr = *a;
-    mask_addr(&e->addr, len);
+    ipt_mask(&e->addr, len);
     e->len = (uint8_t)len;
     e->value = value;
     e->parent = IPT_NONE;
@@ -430,7 +430,7 @@ bool ipt_parse_prefix(const char *s, size_t n, ipt_addr *out, unsigned *len)
     }
     if (l > width(out))
         return false;
-    mask_addr(out, l);
+    ipt_mask(out, l);
     *len = l;
     return true;
 }
@@ -447,6 +447,6 @@ bool ipt_contains(const ipt_addr *a, unsigned len, const ipt_addr *x)
     if (a->v6 != x->v6 || len > width(a))
         return false;
     ipt_addr m = *x;
-    mask_addr(&m, len);
+    ipt_mask(&m, len);
     return memcmp(m.bytes, a->bytes, a->v6 ? 16 : 4) == 0;
 }

@@ -61,5 +61,7 @@ bool ipt_parse_prefix(const char *s, size_t n, ipt_addr *out, unsigned *len);
 void ipt_format_prefix(const ipt_addr *a, unsigned len, char *buf, size_t cap);
 /* Does prefix (a,len) contain address x? */
 bool ipt_contains(const ipt_addr *a, unsigned len, const ipt_addr *x);
+/* Keeps the first len bits of a, zeroing the rest. */
+void ipt_mask(ipt_addr *a, unsigned len);
 
 #endif

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "common/daemon.h"
 #include "common/http_server.h"
@@ -58,15 +59,16 @@ typedef struct {
 
 typedef struct dcdn dcdn;
 
-/* One delivery, as the CDNI log record needs it (issue: logging). */
+/* One delivery (or router answer), as the CDNI log record needs it. */
 typedef struct {
     dcdn *d;
     long long start_ms, end_ms;
+    ipt_addr client_addr; /* the end user, binary; client: the same as text */
     char client[46], method[12], host[256], uri[2048];
     int status;
     uint64_t bytes;     /* body bytes sent */
     bool completed;     /* the whole response went out */
-    bool cached;        /* served from the cache (s-cached) */
+    bool redirect;      /* a router's answer (302 or manifest), not a delivery: s-cached "-" */
     char cache[16];     /* HIT, MISS, REVALIDATED, REFRESH, STALE, BYPASS, REFUSED, ERROR */
     char ccid[256], sid[80];
     char auth[16];      /* open, token, cookie */
@@ -76,7 +78,6 @@ typedef struct {
     char u_uri[2048];   /* the content's URL as the uCDN knows it */
     char ua[256];       /* User-Agent */
     int s_port;
-    bool redirect;      /* a router's answer (302 or manifest), not a delivery: s-cached "-" */
 } delivery_record;
 
 typedef struct logger logger;
@@ -146,6 +147,9 @@ struct dcdn {
     metric_cell *m_served[3], *m_refused;
     /* CDNI logging producer (dcdn/logger.c) */
     logger *logger;
+    pthread_mutex_t rec_mu;   /* records given back, for reuse */
+    delivery_record **rec_free;
+    size_t n_rec_free;
     const char *log_dir, *log_origin;
     int log_rotate_s, log_level;
     long long log_rotate_bytes, log_retention_s;
@@ -183,9 +187,18 @@ void surrogate_access_log(void *ud, const delivery_record *r);
 bool logger_start(dcdn *d);
 void logger_stop(dcdn *d);
 void logger_record(dcdn *d, const delivery_record *r);
-/* The completion hook of a request with a delivery record (malloc'd): the
- * record is completed, logged, handed to d->on_delivery, freed. */
-void delivery_done(void *ud, const http_done_info *info);
+/* A record for request r, answered on a listener of that port: start time,
+ * client, method, Host and User-Agent filled in; when the request is over
+ * it is completed, logged, handed to d->on_delivery and given back.
+ * Records are reused (no allocation per request). NULL: out of memory. */
+delivery_record *delivery_record_begin(dcdn *d, http_req *r, int port);
+/* The record's URIs without the token named package: uri as received and,
+ * if content_host is given, u-uri = http://content_host + content_target. */
+void delivery_record_uris(delivery_record *rec, const char *uri, const char *content_host, const char *content_target,
+                          const char *package);
+/* Did the cache outcome serve stored content (s-cached 1)? */
+bool delivery_from_cache(const char *outcome);
+void delivery_records_free(dcdn *d);
 #define LOGGER_PEER_ROUTES 2
 void logger_peer_routes(dcdn *d, http_route *out);
 
@@ -208,6 +221,12 @@ typedef struct {
     const char *target; /* within the request's target: path?query for that host */
     bool prefixed;      /* the host came from the path */
 } dcdn_content;
+/* The content's path?query within t, a request target (or the same with
+ * its token removed) that resolved to c. */
+static inline const char *dcdn_content_path(const dcdn_content *c, const char *t)
+{
+    return c->prefixed ? t + 1 + strlen(c->host) : t;
+}
 upstream *dcdn_resolve_request(dcdn *d, const char *host, const char *target, dcdn_content *c, mi_resolution *res,
                                snap_ref **ref);
 #define RESOLVE_API_ROUTES 3

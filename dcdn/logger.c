@@ -40,6 +40,7 @@
 #include "common/log.h"
 #include "dcdn/dcdn.h"
 #include "interfaces/logging.h"
+#include "signing/uri_signing.h"
 
 typedef struct {
     pthread_mutex_t mu;
@@ -376,22 +377,6 @@ void logger_stop(dcdn *d)
     d->logger = NULL;
 }
 
-/* c-groupid: the client's /24 (IPv4) or /48 (IPv6), not the address. */
-static void group_of(const char *ip, char *out, size_t cap)
-{
-    unsigned char b[16];
-    if (inet_pton(AF_INET, ip, b) == 1) {
-        snprintf(out, cap, "%u.%u.%u.0/24", b[0], b[1], b[2]);
-    } else if (inet_pton(AF_INET6, ip, b) == 1) {
-        memset(b + 6, 0, 10);
-        char t[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET6, b, t, sizeof t);
-        snprintf(out, cap, "%s/48", t);
-    } else {
-        snprintf(out, cap, "-");
-    }
-}
-
 static const char *rec_header(void *ud, bool response, const char *name)
 {
     const delivery_record *r = ud;
@@ -404,8 +389,12 @@ void logger_record(dcdn *d, const delivery_record *r)
     if (!lg || r->upstream < 0 || (size_t)r->upstream >= lg->n)
         return;
     stream *st = &lg->s[r->upstream];
-    char group[64];
-    group_of(r->client, group, sizeof group);
+    char group[64] = "-"; /* c-groupid: the client's /24 (IPv4) or /48 (IPv6), not its address */
+    if (r->client[0]) {
+        ipt_addr g = r->client_addr;
+        ipt_mask(&g, g.v6 ? 48 : 24);
+        ipt_format_prefix(&g, g.v6 ? 48 : 24, group, sizeof group);
+    }
     char cs_uri[2400];
     snprintf(cs_uri, sizeof cs_uri, "http://%s%s", r->host, r->uri);
     li_record lr = {.end_ms = r->end_ms, .taken_us = (r->end_ms - r->start_ms) * 1000, .c_groupid = group,
@@ -413,7 +402,7 @@ void logger_record(dcdn *d, const delivery_record *r)
                     .u_uri = r->u_uri[0] ? r->u_uri : cs_uri, .protocol = "HTTP/1.1", .sc_status = r->status,
                     .sc_total_bytes = -1, /* the head's bytes are not known here: "-" as §3.4.1 allows */
                     .sc_entity_bytes = (long long)r->bytes, .s_ccid = r->ccid, .s_sid = r->sid,
-                    .s_cached = r->redirect ? -1 : r->cached ? 1 : 0, .s_uri_signing = r->us_code,
+                    .s_cached = r->redirect ? -1 : delivery_from_cache(r->cache) ? 1 : 0, .s_uri_signing = r->us_code,
                     .s_uri_signing_deny_reason = r->us_reason[0] ? r->us_reason : NULL, .header = rec_header,
                     .header_ud = (void *)r};
     pthread_mutex_lock(&st->mu);
@@ -430,18 +419,95 @@ void logger_record(dcdn *d, const delivery_record *r)
     metric_add(ok ? lg->m_records : lg->m_write_fail, 1);
 }
 
-void delivery_done(void *ud, const http_done_info *info)
+/* --- delivery records ---------------------------------------------------------------- */
+
+#define REC_POOL 256
+
+bool delivery_from_cache(const char *outcome)
+{
+    return !strcmp(outcome, "HIT") || !strcmp(outcome, "REVALIDATED") || !strcmp(outcome, "STALE");
+}
+
+static void delivery_done(void *ud, const http_done_info *info)
 {
     delivery_record *rec = ud;
+    dcdn *d = rec->d;
     rec->end_ms = wall_ms();
     rec->status = info->status;
     rec->bytes = info->body_bytes;
     rec->completed = info->completed;
-    if (rec->d->logger)
-        logger_record(rec->d, rec);
-    if (rec->d->on_delivery)
-        rec->d->on_delivery(rec->d->on_delivery_ud, rec);
+    if (d->logger)
+        logger_record(d, rec);
+    if (d->on_delivery)
+        d->on_delivery(d->on_delivery_ud, rec);
+    pthread_mutex_lock(&d->rec_mu);
+    if (d->n_rec_free < REC_POOL) {
+        d->rec_free[d->n_rec_free++] = rec;
+        rec = NULL;
+    }
+    pthread_mutex_unlock(&d->rec_mu);
     free(rec);
+}
+
+delivery_record *delivery_record_begin(dcdn *d, http_req *r, int port)
+{
+    delivery_record *rec = NULL;
+    pthread_mutex_lock(&d->rec_mu);
+    if (!d->rec_free)
+        d->rec_free = calloc(REC_POOL, sizeof *d->rec_free);
+    if (d->n_rec_free)
+        rec = d->rec_free[--d->n_rec_free];
+    pthread_mutex_unlock(&d->rec_mu);
+    if (!rec && !(rec = malloc(sizeof *rec)))
+        return NULL;
+    /* no memset of the whole record (5 KB): every field is set here or
+     * written before it is read */
+    rec->d = d;
+    rec->start_ms = wall_ms();
+    rec->end_ms = 0;
+    rec->status = 0;
+    rec->bytes = 0;
+    rec->completed = rec->redirect = false;
+    rec->upstream = -1;
+    rec->us_code = 0;
+    rec->s_port = port;
+    rec->client[0] = rec->uri[0] = rec->cache[0] = rec->ccid[0] = rec->sid[0] = rec->auth[0] = 0;
+    rec->us_reason[0] = rec->u_uri[0] = rec->ua[0] = 0;
+    memset(&rec->client_addr, 0, sizeof rec->client_addr);
+    unsigned char ip[16];
+    bool v6 = false;
+    if (http_peer_addr(r, ip, &v6)) {
+        memcpy(rec->client_addr.bytes, ip, 16);
+        rec->client_addr.v6 = v6;
+        inet_ntop(v6 ? AF_INET6 : AF_INET, ip, rec->client, sizeof rec->client);
+    }
+    const char *host = http_header(r, "Host"), *ua = http_header(r, "User-Agent");
+    snprintf(rec->method, sizeof rec->method, "%s", http_method(r));
+    snprintf(rec->host, sizeof rec->host, "%s", host ? host : "");
+    snprintf(rec->ua, sizeof rec->ua, "%s", ua ? ua : "");
+    http_on_done(r, delivery_done, rec);
+    return rec;
+}
+
+void delivery_record_uris(delivery_record *rec, const char *uri, const char *content_host, const char *content_target,
+                          const char *package)
+{
+    snprintf(rec->uri, sizeof rec->uri, "%.*s", (int)(sizeof rec->uri - 1), uri);
+    us_drop_package(rec->uri, package);
+    if (content_host) {
+        snprintf(rec->u_uri, sizeof rec->u_uri, "http://%.*s%.*s", 255, content_host, (int)(sizeof rec->u_uri - 270),
+                 content_target);
+        us_drop_package(rec->u_uri, package);
+    }
+}
+
+void delivery_records_free(dcdn *d)
+{
+    for (size_t i = 0; i < d->n_rec_free; i++)
+        free(d->rec_free[i]);
+    free(d->rec_free);
+    d->rec_free = NULL;
+    d->n_rec_free = 0;
 }
 
 /* --- the feed ---------------------------------------------------------------------- */

@@ -52,6 +52,7 @@ int main(int argc, char **argv)
         printf("%s: ok\n", config);
         return 0;
     }
+    pthread_mutex_init(&d.rec_mu, NULL);
     unsigned char rnd[8];
     RAND_bytes(rnd, sizeof rnd);
     for (int i = 0; i < 8; i++)
@@ -154,6 +155,7 @@ int main(int argc, char **argv)
     if (d.has_surrogate)
         surrogate_stop(&d);
     logger_stop(&d); /* after the listeners: every delivery record is in */
+    delivery_records_free(&d);
     router_stop(&d);
     dcdn_sync_stop(&d);
     store_close(d.store);

@@ -387,31 +387,17 @@ static void deliver(http_req *r, void *ctx)
         done = true;
     }
     /* the content's path (the token is gone from target by now) */
-    const char *ctarget = up && ct.prefixed ? target + 1 + strlen(ct.host) : target;
+    const char *ctarget = up ? dcdn_content_path(&ct, target) : target;
     if (up && d->logger) { /* a CDNI log record for the redirect (or manifest) we answer */
-        delivery_record *rec = calloc(1, sizeof *rec);
+        delivery_record *rec = delivery_record_begin(d, r, d->delivery_conf.port);
         if (rec) {
-            rec->d = d;
-            rec->start_ms = wall_ms();
             rec->upstream = (int)(up - d->ups);
             rec->redirect = true;
             rec->us_code = (int)hr.code;
-            rec->s_port = d->delivery_conf.port;
-            snprintf(rec->client, sizeof rec->client, "%s", cip);
-            snprintf(rec->method, sizeof rec->method, "%s", http_method(r));
-            snprintf(rec->host, sizeof rec->host, "%s", hosth);
-            snprintf(rec->uri, sizeof rec->uri, "%.*s", (int)(sizeof rec->uri - 1), hr.target ? hr.target : target);
-            us_drop_package(rec->uri, hr.package[0] ? hr.package : US_DEFAULT_PACKAGE);
-            snprintf(rec->u_uri, sizeof rec->u_uri, "http://%.*s%.*s", 255, ct.host, (int)(sizeof rec->u_uri - 270),
-                     ctarget);
-            us_drop_package(rec->u_uri, hr.package[0] ? hr.package : US_DEFAULT_PACKAGE);
-            snprintf(rec->ccid, sizeof rec->ccid, "%s",
-                     json_string_value(json_object_get(mi_effective_value(&res, "MI.Grouping"), "ccid"))
-                         ? json_string_value(json_object_get(mi_effective_value(&res, "MI.Grouping"), "ccid"))
-                         : "");
-            const char *ua = http_header(r, "User-Agent");
-            snprintf(rec->ua, sizeof rec->ua, "%s", ua ? ua : "");
-            http_on_done(r, delivery_done, rec);
+            delivery_record_uris(rec, hr.target ? hr.target : target, ct.host, ctarget,
+                                 hr.package[0] ? hr.package : US_DEFAULT_PACKAGE);
+            const char *ccid = json_string_value(json_object_get(mi_effective_value(&res, "MI.Grouping"), "ccid"));
+            snprintf(rec->ccid, sizeof rec->ccid, "%s", ccid ? ccid : "");
         }
     }
     if (!done && up)

@@ -146,7 +146,6 @@ static bool serve_object(dcdn *d, http_req *r, cache_obj *o, cache_view *v, cons
         http_add_header(r, "Age", age);
         http_add_header(r, "X-Cache", outcome);
         snprintf(rec->cache, sizeof rec->cache, "%s", outcome);
-        rec->cached = true;
         http_reply(r, 304, NULL, NULL, 0);
         return true;
     }
@@ -187,7 +186,6 @@ static bool serve_object(dcdn *d, http_req *r, cache_obj *o, cache_view *v, cons
     http_add_header(r, "Age", age);
     http_add_header(r, "X-Cache", outcome);
     snprintf(rec->cache, sizeof rec->cache, "%s", outcome);
-    rec->cached = strcmp(outcome, "MISS") != 0;
     if (v->mem) {
         atomic_fetch_add(&v->mem->refs, 1);
         http_reply_shared(r, status, v->content_type, v->mem->data + first, (size_t)len, cache_blob_unref, v->mem);
@@ -403,35 +401,22 @@ static void deliver(http_req *r, void *ctx)
         finish(d, r, p, p->rec);
         return;
     }
-    delivery_record *rec = calloc(1, sizeof *rec);
+    delivery_record *rec = delivery_record_begin(d, r, d->surrogate_conf.port);
     if (!rec) {
         http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
         return;
     }
-    rec->d = d;
-    rec->start_ms = wall_ms();
-    rec->upstream = -1;
-    rec->s_port = d->surrogate_conf.port;
-    const char *ua = http_header(r, "User-Agent");
-    if (ua)
-        snprintf(rec->ua, sizeof rec->ua, "%s", ua);
-    http_on_done(r, delivery_done, rec);
-    unsigned char ip[16];
-    bool v6 = false, known = http_peer_addr(r, ip, &v6);
-    if (known)
-        inet_ntop(v6 ? AF_INET6 : AF_INET, ip, rec->client, sizeof rec->client);
     const char *host = http_header(r, "Host"), *path = http_path(r), *query = http_raw_query(r);
-    snprintf(rec->method, sizeof rec->method, "%s", http_method(r));
-    snprintf(rec->host, sizeof rec->host, "%s", host ? host : "");
     char target[URL_MAX_LEN + 2];
     int tn = snprintf(target, sizeof target, "%s%s%s", path, *query ? "?" : "", query);
     if (tn < 0 || (size_t)tn >= sizeof target) {
         refuse(d, r, rec, 414, "URI Too Long", NULL);
         return;
     }
-    memcpy(rec->uri, target, (size_t)tn < sizeof rec->uri ? (size_t)tn + 1 : sizeof rec->uri - 1);
-    rec->uri[sizeof rec->uri - 1] = 0;
-    us_drop_package(rec->uri, US_DEFAULT_PACKAGE); /* records keep no credential, refused requests' neither */
+    /* records keep no credential, refused requests' neither */
+    delivery_record_uris(rec, target, NULL, NULL, US_DEFAULT_PACKAGE);
+    bool v6 = rec->client_addr.v6;
+    const unsigned char *ip = rec->client_addr.bytes;
     snap_ref *ref = NULL;
     mi_resolution res;
     dcdn_content ct;
@@ -467,13 +452,7 @@ static void deliver(http_req *r, void *ctx)
     rec->us_code = (int)hr.code;
     if (!hr.allowed || (hr.code != US_VERIFIED && hr.code != US_NOT_CHECKED))
         snprintf(rec->us_reason, sizeof rec->us_reason, "%s", us_code_text(hr.code));
-    if (hr.target) { /* the record keeps no credential: the URI without the token */
-        size_t tl = strlen(hr.target);
-        if (tl >= sizeof rec->uri)
-            tl = sizeof rec->uri - 1;
-        memcpy(rec->uri, hr.target, tl);
-        rec->uri[tl] = 0;
-    }
+
     session_id(&hr, rec->sid, sizeof rec->sid);
     if (!deny) {
         mi_facts f = {.v6 = v6, .now = rec->start_ms / 1000, .protocol = "http/1.1"};
@@ -485,9 +464,7 @@ static void deliver(http_req *r, void *ctx)
         }
     }
     /* what the source is asked for: the content's path, without our token */
-    const char *src_target = hr.target ? hr.target : target;
-    if (ct.prefixed)
-        src_target += 1 + strlen(ct.host);
+    const char *src_target = dcdn_content_path(&ct, hr.target ? hr.target : target);
     const char *pkg = hr.package[0] ? hr.package : US_DEFAULT_PACKAGE;
     const char *drop[] = {pkg, NULL};
     plan pl_, *pl = &pl_; /* on the stack: this is the hit path */
@@ -498,11 +475,7 @@ static void deliver(http_req *r, void *ctx)
     _Static_assert(sizeof rec->ccid == sizeof pl->ccid, "the record carries the plan's ccid");
     if (!deny)
         memcpy(rec->ccid, pl->ccid, sizeof rec->ccid);
-    /* u-uri: the content's URL as the uCDN knows it (cut to the record's room) */
-    if (snprintf(rec->u_uri, sizeof rec->u_uri, "http://%.*s%.*s", 255, ct.host, (int)(sizeof rec->u_uri - 270),
-                 src_target) < 0)
-        rec->u_uri[0] = 0;
-    us_drop_package(rec->u_uri, pkg);
+    delivery_record_uris(rec, hr.target ? hr.target : target, ct.host, src_target, pkg);
     /* everything below works on copies: the metadata snapshot goes back now */
     char src_path[URL_MAX_LEN + 2];
     snprintf(src_path, sizeof src_path, "%s", src_target);
