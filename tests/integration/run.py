@@ -5,6 +5,7 @@ redis-server per CDN on private ports, real HTTP on loopback. No mocks.
 Run through `make integration` (BIN_DIR names the binaries). Prints one line
 per test and a closing "N passed, N failed" line; exits non-zero on failure.
 """
+import http.server as httpd
 import json
 import os
 import shutil
@@ -952,16 +953,32 @@ MASTER = ("#EXTM3U\n#EXT-X-VERSION:7\n"
           "#EXT-X-SESSION-DATA:DATA-ID=\"x\",URI=\"https://ads.thirdparty.example/t.json\"\n")
 
 
-class Origin:
+class LoopbackServer:
+    """An HTTP server of the test's own on 127.0.0.1, in a thread."""
+
+    class Quiet(httpd.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    def serve(self, handler):
+        import threading
+        self.srv = httpd.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+class Origin(LoopbackServer):
     """A tiny origin on loopback, for manifests fetched by URL."""
 
     def __init__(self, body, ctype="application/vnd.apple.mpegurl"):
-        import http.server
-        import threading
         outer = self
         self.body, self.hits = body, 0
 
-        class H(http.server.BaseHTTPRequestHandler):
+        class H(LoopbackServer.Quiet):
             def do_GET(self):
                 outer.hits += 1
                 b = outer.body.encode()
@@ -971,16 +988,7 @@ class Origin:
                 self.end_headers()
                 self.wfile.write(b)
 
-            def log_message(self, *a):
-                pass
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.serve(H)
 
 
 def put_collection(env, cid, body, token=CSP_TOKEN):
@@ -1150,19 +1158,18 @@ def test_vod_manifest_served_stale_within_grace_and_dash_collections(env):
 
 # --- surrogate: delivery, cache, acquisition --------------------------------------------------
 
-class ChunkOrigin:
+class ChunkOrigin(LoopbackServer):
     """An origin for media objects: ETag/Last-Modified, conditional GETs,
     per-path hit counts, optional delay, failure and Cache-Control."""
 
     def __init__(self, files, cache_control="max-age=60", delay=0.0):
-        import http.server
         import threading
         outer = self
         self.files, self.cc, self.delay, self.fail = dict(files), cache_control, delay, False
         self.hits, self.conditional, self.lock = {}, 0, threading.Lock()
         self.require, self.redirects = None, {}  # (header, value) asked of every request; path -> Location
 
-        class H(http.server.BaseHTTPRequestHandler):
+        class H(LoopbackServer.Quiet):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):
@@ -1214,16 +1221,7 @@ class ChunkOrigin:
                 else:
                     self.wfile.write(body)
 
-            def log_message(self, *a):
-                pass
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+        self.serve(H)
 
 
 def surrogate_env(env, endpoints, cache=None, paths=(), auth=None, logging=None):
