@@ -11,17 +11,8 @@
 # rounds of BENCH_SECONDS each; each figure is the median of its rounds.
 set -eu
 cd "$(dirname "$0")/../.."
-DUR=${BENCH_SECONDS:-5}
-ROUNDS=${BENCH_ROUNDS:-5}
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for t in wrk redis-server python3 "$NGINX"; do
-  command -v "$t" >/dev/null || { echo "redirect bench: $t missing (scripts/deps.sh installs it)"; exit 1; }
-done
-dir=$(mktemp -d /tmp/cdni-bench.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. tests/bench/lib.sh
+bench_init redirect wrk redis-server python3
 RP=$(port); CSP=$(port); PEER=$(port); OP=$(port); DEL=$(port); NG=$(port)
 RP2=$(port); CSP2=$(port); PEER2=$(port); OP2=$(port); DEL2=$(port)
 DRP=$(port); DOP=$(port); DPEER=$(port)
@@ -88,9 +79,6 @@ http {
 NGX
 "$NGINX" -c "$dir/nginx.conf" -g 'daemon off;' & pids+=($!)
 
-wait_up() { for i in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a process, all threads
-HZ=$(getconf CLK_TCK)
 # "<requests/s> <server CPU microseconds per request>"
 rps() { # url server-pid
   local t0 out t1

@@ -14,17 +14,8 @@
 # median of its rounds. Goal: at least 0.8x nginx for both.
 set -eu
 cd "$(dirname "$0")/../.."
-DUR=${BENCH_SECONDS:-5}
-ROUNDS=${BENCH_ROUNDS:-5}
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for t in wrk redis-server python3 curl "$NGINX"; do
-  command -v "$t" >/dev/null || { echo "surrogate bench: $t missing (scripts/deps.sh installs it)"; exit 1; }
-done
-dir=$(mktemp -d /tmp/cdni-bench.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. tests/bench/lib.sh
+bench_init surrogate wrk redis-server python3 curl
 URP=$(port); DRP=$(port); CSP=$(port); PEER=$(port); UOP=$(port); UDEL=$(port); DOP=$(port); SURR=$(port); NG=$(port)
 DOP2=$(port); SURR2=$(port)
 
@@ -81,9 +72,6 @@ json.dump({"host": "video.example.com", "metadata": [
     open(d + "/svc.json", "w"))
 PY
 
-wait_up() { for i in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a process, all threads
-HZ=$(getconf CLK_TCK)
 # "<requests/s> <bytes/s> <server CPU microseconds per request>"
 measure() { # url server-pid connections
   local t0 out t1

@@ -1,0 +1,25 @@
+# Shared by the shell benchmarks (sourced, from the repository root):
+#   bench_init NAME TOOL...  checks the tools (nginx included), sets DUR,
+#                            ROUNDS, NGINX, a temporary $dir and $pids, all
+#                            cleaned up on exit
+#   port                     a free loopback port
+#   wait_up URL              waits for a server to answer (10 s)
+#   ticks PID                CPU ticks a process has used (all threads); HZ per second
+bench_init() {
+  local name=$1
+  shift
+  DUR=${BENCH_SECONDS:-5}
+  ROUNDS=${BENCH_ROUNDS:-5}
+  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+  for t in "$@" "$NGINX"; do
+    command -v "$t" >/dev/null || { echo "$name bench: $t missing (scripts/deps.sh installs it)"; exit 1; }
+  done
+  dir=$(mktemp -d /tmp/cdni-bench.XXXXXX)
+  pids=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_up() { for i in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
