@@ -2,6 +2,7 @@
 #include "interfaces/logging.h"
 
 #include <ctype.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -250,35 +251,10 @@ bool li_writer_init(li_writer *w)
 {
     memset(w, 0, sizeof *w);
     w->date_s = -1;
-    w->sha = EVP_MD_CTX_new();
-    return w->sha && EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL);
-}
-
-void li_writer_free(li_writer *w)
-{
-    EVP_MD_CTX_free(w->sha);
-    w->sha = NULL;
-}
-
-/* Hashes what out holds beyond the mark. */
-static bool hash_pending(li_writer *w, buf *out)
-{
-    if (!buf_ok(out) || w->mark > out->len)
-        return false;
-    EVP_DigestUpdate(w->sha, out->data + w->mark, out->len - w->mark);
-    w->mark = out->len;
     return true;
 }
 
-bool li_writer_flush(li_writer *w, buf *out, bool (*sink)(void *ud, const char *p, size_t n), void *ud)
-{
-    if (!hash_pending(w, out))
-        return false;
-    bool ok = !out->len || sink(ud, out->data, out->len);
-    buf_truncate(out, 0);
-    w->mark = 0;
-    return ok;
-}
+void li_writer_free(li_writer *w) { (void)w; }
 
 bool li_write_head(li_writer *w, buf *out, const char *uuid_urn, const char *claimed_origin, const li_fields *f)
 {
@@ -437,7 +413,7 @@ bool li_write_hash(li_writer *w, buf *out)
 {
     unsigned char md[32];
     unsigned int ml = 0;
-    if (!hash_pending(w, out) || !EVP_DigestFinal_ex(w->sha, md, &ml))
+    if (!buf_ok(out) || !EVP_Digest(out->data, out->len, md, &ml, EVP_sha256(), NULL))
         return false;
     char line[16 + 64 + 3] = "#SHA256-hash:\t";
     size_t p = strlen(line);
@@ -448,8 +424,6 @@ bool li_write_hash(li_writer *w, buf *out)
     line[p++] = '\r';
     line[p++] = '\n';
     buf_add(out, line, p);
-    w->mark = out->len; /* the hash line itself is not hashed */
-    EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL); /* a fresh file may follow */
     return buf_ok(out);
 }
 

@@ -19,12 +19,11 @@
  * Values: NHTABSTRING (SP and visible ASCII; anything else percent-
  * encoded here), QSTRING (in double quotes; '"', '%', control and
  * non-ASCII bytes percent-encoded as %XX), DEC, DATE, TIME; "-" for a
- * value not available. Pure: no I/O. The writer appends to a buf and
- * keeps the running SHA-256; the parser is length-bounded. */
+ * value not available. Pure: no I/O. The writer appends to a buf; the
+ * parser is length-bounded. */
 #ifndef INTERFACES_LOGGING_H
 #define INTERFACES_LOGGING_H
 
-#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -107,8 +106,6 @@ typedef struct {
 } li_record;
 
 typedef struct {
-    EVP_MD_CTX *sha;  /* over every byte of the file before out[mark] */
-    size_t mark;      /* bytes of out already hashed */
     long long date_s; /* the second date_txt/time_txt were made for */
     char date_txt[11], time_txt[9];
 } li_writer;
@@ -119,12 +116,8 @@ void li_writer_free(li_writer *w);
 bool li_write_head(li_writer *w, buf *out, const char *uuid_urn, const char *claimed_origin, const li_fields *f);
 /* One record line for the fields f. */
 bool li_write_record(li_writer *w, buf *out, const li_fields *f, const li_record *r);
-/* The final #SHA256-hash line, over every byte of the file before it. */
+/* Appends the final #SHA256-hash line; out holds the whole file so far. */
 bool li_write_hash(li_writer *w, buf *out);
-/* Hands what out holds to sink (the file), hashing it on the way (in bulk:
- * several times faster than per record), and empties out. out must hold
- * only this file's bytes. false if out failed or sink did. */
-bool li_writer_flush(li_writer *w, buf *out, bool (*sink)(void *ud, const char *p, size_t n), void *ud);
 
 /* Escaping, exposed for tests: appends s as a QSTRING / NHTABSTRING. */
 void li_put_qstring(buf *out, const char *s);

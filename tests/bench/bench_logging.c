@@ -1,7 +1,9 @@
-/* CDNI log writing, one core: records formatted (RFC 7937, with the running
- * SHA-256 the #SHA256-hash line needs), deflated (gzip) and written to a
- * file, against zlib alone compressing the same bytes at the same level in
- * the same run (issue goal: at least 0.8x of zlib alone, at levels 1 and 6).
+/* CDNI log writing, one core, the way dcdn/logger.c does it: each record
+ * formatted (RFC 7937) and written at once to a journal file with write(2);
+ * then the journal sealed: read back, its SHA-256 appended as the
+ * #SHA256-hash line, gzip'd to the published file. Against zlib alone
+ * compressing the same bytes at the same level in the same run (issue goal:
+ * at least 0.8x of zlib alone, at levels 1 and 6).
  * Records look like a HAS session's chunk deliveries (about 160 bytes each);
  * their sources cycle through 4,096 distinct deliveries, as a producer's
  * records come from requests it has just handled (hot in cache). */
@@ -90,14 +92,6 @@ static void gz_feed(gz *g, const char *p, size_t n, int flush)
     } while (g->z.avail_out == 0);
 }
 
-static bool null_sink(void *ud, const char *p, size_t n) { return true; }
-
-static bool gz_sink(void *ud, const char *p, size_t n)
-{
-    gz_feed(ud, p, n, Z_NO_FLUSH);
-    return true;
-}
-
 static void gz_close(gz *g)
 {
     gz_feed(g, "", 0, Z_FINISH);
@@ -127,21 +121,16 @@ int main(void)
     li_writer_free(&w);
     printf("logging benchmark: %d records, %.0f bytes each on average, gzip to a file, best of %d rounds\n", RECORDS,
            (double)all.len / RECORDS, ROUNDS);
-    for (int hashing = 0; hashing < 2; hashing++) { /* for the reader: formatting (and hashing) alone */
+    { /* for the reader: formatting alone */
         double best = 1e9;
         for (int round = 0; round < ROUNDS; round++) {
             double t0 = now();
             li_writer_init(&w);
             buf b;
-            buf_init(&b, CHUNK + 4096, 0);
+            buf_init(&b, 4096, 0);
             for (int i = 0; i < RECORDS; i++) {
+                buf_truncate(&b, 0);
                 li_write_record(&w, &b, &f, rec(v, i));
-                if (b.len >= CHUNK) {
-                    if (hashing)
-                        li_writer_flush(&w, &b, null_sink, NULL);
-                    else
-                        buf_truncate(&b, 0);
-                }
             }
             li_writer_free(&w);
             buf_free(&b);
@@ -149,12 +138,11 @@ int main(void)
             if (t < best)
                 best = t;
         }
-        printf("  %-29s %.0f records/s (%.0f ns each)\n", hashing ? "formatting and SHA-256 alone:" : "formatting alone:",
-               RECORDS / best, best / RECORDS * 1e9);
+        printf("  formatting alone: %.0f records/s (%.0f ns each)\n", RECORDS / best, best / RECORDS * 1e9);
     }
-    char path[] = "/tmp/cdni-bench-log.XXXXXX";
-    int tfd = mkstemp(path);
-    close(tfd);
+    char path[] = "/tmp/cdni-bench-log.XXXXXX", journal[] = "/tmp/cdni-bench-journal.XXXXXX";
+    close(mkstemp(path));
+    close(mkstemp(journal));
     int levels[] = {1, 6};
     bool met = true;
     for (int li = 0; li < 2; li++) {
@@ -171,22 +159,35 @@ int main(void)
             double tz = now() - t0;
             if (tz < best_z)
                 best_z = tz;
-            /* ours: format + hash + deflate + write */
+            /* ours: a write(2) per record to the journal, then the seal */
             t0 = now();
-            gz_open(&g, levels[li], path);
+            int jfd = open(journal, O_WRONLY | O_TRUNC | O_APPEND);
             li_writer_init(&w);
             buf b;
-            buf_init(&b, CHUNK + 4096, 0);
+            buf_init(&b, 4096, 0);
             li_write_head(&w, &b, "urn:uuid:00000000-0000-4000-8000-000000000000", "se1.dcdn.example", &f);
+            if (write(jfd, b.data, b.len) != (ssize_t)b.len)
+                return 1;
             for (int i = 0; i < RECORDS; i++) {
+                buf_truncate(&b, 0);
                 li_write_record(&w, &b, &f, rec(v, i));
-                if (b.len >= CHUNK)
-                    li_writer_flush(&w, &b, gz_sink, &g);
+                if (write(jfd, b.data, b.len) != (ssize_t)b.len)
+                    return 1;
             }
-            li_write_hash(&w, &b);
-            li_writer_flush(&w, &b, gz_sink, &g);
-            gz_close(&g);
+            close(jfd);
             li_writer_free(&w);
+            buf_free(&b);
+            jfd = open(journal, O_RDONLY);
+            buf_init(&b, all.len + 128, 0);
+            b.len = (size_t)read(jfd, b.data, all.len + 128);
+            close(jfd);
+            li_writer_init(&w);
+            li_write_hash(&w, &b);
+            li_writer_free(&w);
+            gz_open(&g, levels[li], path);
+            for (size_t off = 0; off < b.len; off += CHUNK)
+                gz_feed(&g, b.data + off, b.len - off < CHUNK ? b.len - off : CHUNK, Z_NO_FLUSH);
+            gz_close(&g);
             buf_free(&b);
             double to = now() - t0;
             if (to < best_o)
@@ -199,6 +200,7 @@ int main(void)
     }
     printf("  goal >= 0.8x zlib alone at levels 1 and 6: %s\n", met ? "met" : "NOT met");
     unlink(path);
+    unlink(journal);
     buf_free(&all);
     free(v);
     return 0;
