@@ -1,6 +1,9 @@
-/* gzip in memory. See gz.h. */
+/* gzip (zlib). See gz.h. */
 #include "common/gz.h"
 
+#include <errno.h>
+#include <unistd.h>
+#include <string.h>
 #include <zlib.h>
 
 bool gz_is_gzip(const char *p, size_t n) { return n >= 2 && (unsigned char)p[0] == 0x1f && (unsigned char)p[1] == 0x8b; }
@@ -50,3 +53,44 @@ bool gz_inflate(const char *in, size_t n, size_t max, buf *out, const char **why
     inflateEnd(&z);
     return true;
 }
+
+bool gz_out_open(gz_out *g, int fd, int level)
+{
+    memset(&g->z, 0, sizeof g->z);
+    g->fd = fd;
+    return deflateInit2(&g->z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+}
+
+bool gz_out_write(gz_out *g, const char *in, size_t n, bool finish)
+{
+    unsigned char out[64 * 1024];
+    int rc = Z_OK;
+    g->z.next_in = (unsigned char *)in;
+    g->z.avail_in = 0;
+    for (;;) {
+        /* zlib counts in uInt: feed at most 1 GiB at a time */
+        if (g->z.avail_in == 0 && n) {
+            size_t feed = n < (1u << 30) ? n : (1u << 30);
+            g->z.avail_in = (uInt)feed;
+            n -= feed;
+        }
+        bool last = finish && !n;
+        g->z.next_out = out;
+        g->z.avail_out = sizeof out;
+        rc = deflate(&g->z, last ? Z_FINISH : Z_NO_FLUSH);
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+            return false;
+        for (size_t have = sizeof out - g->z.avail_out, off = 0; off < have;) {
+            ssize_t k = write(g->fd, out + off, have - off);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                return false;
+            off += (size_t)k;
+        }
+        if (last ? rc == Z_STREAM_END : g->z.avail_in == 0 && !n && g->z.avail_out != 0)
+            return true;
+    }
+}
+
+void gz_out_end(gz_out *g) { deflateEnd(&g->z); }

@@ -200,7 +200,7 @@ static bool logging_conf(dcdn *d, json_t *root, jerr *e)
         return true;
     if (!jonly(l, "$.logging", keys, e) || !jget_str(l, "dir", "$.logging", true, &d->log_dir, e) ||
         !jget_int(l, "rotate_s", "$.logging", false, 1, 86400, &rs, e) ||
-        !jget_int(l, "rotate_bytes", "$.logging", false, 4096, 1LL << 34, &rb, e) ||
+        !jget_int(l, "rotate_bytes", "$.logging", false, 1LL << 20, 1LL << 30, &rb, e) ||
         !jget_int(l, "gzip_level", "$.logging", false, 1, 9, &lvl, e) ||
         !jget_int(l, "retention_s", "$.logging", false, 60, 366LL * 86400, &ret, e) ||
         !jget_str(l, "claimed_origin", "$.logging", false, &d->log_origin, e))

@@ -3,13 +3,14 @@
  * One stream per upstream CDN: every delivery of that upstream's content,
  * and every redirect the router answers for it, becomes one
  * cdni_http_request_v1 record (the fields the upstream asked
- * for: upstreams[].log_fields), written at once with write(2) to a plain
- * journal file, <dir>/<upstream>/journal/<uuid>.log, that starts with the
- * file's directives. A record that was written survives a crash of the
- * process (kill -9): it is in the page cache.
+ * for: upstreams[].log_fields), copied at once into a journal file mapped in
+ * memory (common/journal), <dir>/<upstream>/journal/<uuid>.log, that starts
+ * with the file's directives. A record that was copied survives a crash of
+ * the process (kill -9): it is in the page cache; no system call per record.
  *
- * Sealing, by the logger thread when a journal is rotate_s old or
- * rotate_bytes large (and at shutdown): the #SHA256-hash line is appended,
+ * Sealing (interfaces/logging_file), by the logger thread when a journal
+ * is rotate_s old, or by the writer when the next record would not fit in
+ * rotate_bytes, and at shutdown: the #SHA256-hash line is appended,
  * the whole is gzip'd to files/<uuid>.log.gz.tmp, fsync'd, renamed, the
  * directory fsync'd, and only then is the journal removed. At start, any
  * journal left behind is sealed the same way (a partial last line is cut;
@@ -34,12 +35,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "dcdn/dcdn.h"
 #include "interfaces/logging.h"
+#include "interfaces/logging_file.h"
 #include "signing/uri_signing.h"
 
 typedef struct {
@@ -48,11 +49,12 @@ typedef struct {
     li_fields fields;
     li_writer w; /* formatting (its hash is computed at sealing) */
     buf line;
-    int fd;
+    journal j; /* j.fd < 0: none open */
     char uuid[40], dir[400], journal[480];
     long long opened_ms;
-    uint64_t bytes;
     size_t records;
+    char (*full)[40]; /* journals the writer closed full, for the thread to seal */
+    size_t n_full, cap_full;
 } stream;
 
 struct logger {
@@ -76,132 +78,69 @@ static void new_uuid(char out[40])
              b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static void fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* A new journal with the file's directives; st->mu held (or not yet shared). */
 static bool open_journal(logger *lg, stream *st)
 {
     new_uuid(st->uuid);
     snprintf(st->journal, sizeof st->journal, "%s/journal/%s.log", st->dir, st->uuid);
-    st->fd = open(st->journal, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-    if (st->fd < 0) {
+    if (!journal_create(&st->j, st->journal, (size_t)lg->d->log_rotate_bytes)) {
         log_kv(LOG_ERROR, "cannot open a log journal", "path", st->journal, "reason", strerror(errno), NULL);
+        st->j.fd = -1;
         return false;
     }
     char urn[64];
     snprintf(urn, sizeof urn, "urn:uuid:%s", st->uuid);
     buf_truncate(&st->line, 0);
     li_write_head(&st->w, &st->line, urn, lg->d->log_origin, &st->fields);
-    bool ok = buf_ok(&st->line) && write_all(st->fd, st->line.data, st->line.len);
+    bool ok = buf_ok(&st->line) && journal_append(&st->j, st->line.data, st->line.len);
     st->opened_ms = wall_ms();
-    st->bytes = st->line.len;
     st->records = 0;
     return ok;
 }
 
-/* Seals one journal into files/<uuid>.log.gz; false leaves it for later. */
-static bool seal(logger *lg, const char *dir, const char *journal, const char *uuid)
+/* Seals one journal into files/<uuid>.log.gz and removes it; j: the
+ * journal still open with its records counted, or NULL to open the file.
+ * false leaves it. */
+static bool seal(logger *lg, const char *dir, const char *path, const char *uuid, journal *j, size_t records)
 {
-    char final[512], tmp[520];
+    char final[512];
     snprintf(final, sizeof final, "%s/files/%s.log.gz", dir, uuid);
-    snprintf(tmp, sizeof tmp, "%s.tmp", final);
+    journal tmp;
     struct stat sb;
     if (stat(final, &sb) == 0) { /* sealed before a crash, journal not yet removed */
-        unlink(journal);
+        if (j)
+            journal_close(j);
+        unlink(path);
         return true;
     }
-    int fd = open(journal, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &sb) != 0) {
-        if (fd >= 0)
-            close(fd);
+    if (j && !journal_data(j) && j->len) { /* write(2) mode: map it now */
+        journal_close(j);
+        j = NULL;
+    }
+    if (!j)
+        records = 0; /* counted by li_seal */
+    if (!j) {
+        if (!journal_reopen(&tmp, path)) {
+            log_kv(LOG_ERROR, "cannot read a log journal; kept for the next try", "journal", path, NULL);
+            return false;
+        }
+        j = &tmp;
+    }
+    const char *why = NULL;
+    bool ok = li_seal(j, final, lg->d->log_level, &records, &why);
+    journal_close(j);
+    if (!ok) {
+        log_kv(LOG_ERROR, "cannot seal a log journal; kept for the next try", "journal", path, "reason", why, NULL);
         return false;
     }
-    buf b;
-    buf_init(&b, (size_t)sb.st_size + 128, 0);
-    ssize_t got = buf_ok(&b) ? read(fd, b.data, (size_t)sb.st_size) : -1;
-    close(fd);
-    if (got != sb.st_size) {
-        buf_free(&b);
-        return false;
-    }
-    b.len = (size_t)got;
-    /* a line cut by a crash is not a record */
-    while (b.len && !(b.len >= 2 && b.data[b.len - 2] == '\r' && b.data[b.len - 1] == '\n'))
-        b.len--;
-    b.data[b.len] = 0;
-    size_t records = 0;
-    for (size_t i = 0; i < b.len;) {
-        if (b.data[i] != '#')
-            records++;
-        const char *nl = memchr(b.data + i, '\n', b.len - i);
-        i = nl ? (size_t)(nl - b.data) + 1 : b.len;
-    }
-    if (!records) {
-        buf_free(&b);
-        unlink(journal);
-        return true;
-    }
-    li_writer w;
-    bool ok = li_writer_init(&w) && li_write_hash(&w, &b);
-    li_writer_free(&w);
-    /* gzip'd to a temporary, made durable, renamed */
-    int out = ok ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-    z_stream z = {0};
-    ok = out >= 0 && deflateInit2(&z, lg->d->log_level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
-    if (ok) {
-        unsigned char zb[64 * 1024];
-        z.next_in = (unsigned char *)b.data;
-        z.avail_in = (uInt)b.len;
-        int rc;
-        do {
-            z.next_out = zb;
-            z.avail_out = sizeof zb;
-            rc = deflate(&z, Z_FINISH);
-            ok = ok && write_all(out, (char *)zb, sizeof zb - z.avail_out);
-        } while (ok && rc == Z_OK);
-        ok = ok && rc == Z_STREAM_END;
-        deflateEnd(&z);
-    }
-    ok = ok && fsync(out) == 0;
-    if (out >= 0)
-        close(out);
-    char files[480];
-    snprintf(files, sizeof files, "%s/files", dir);
-    ok = ok && rename(tmp, final) == 0;
-    if (ok) {
-        fsync_dir(files);
-        unlink(journal);
+    unlink(path);
+    if (records) {
         metric_add(lg->m_files, 1);
         char n[24];
         snprintf(n, sizeof n, "%zu", records);
         log_kv(LOG_INFO, "CDNI logging file published", "file", final, "records", n, NULL);
-    } else {
-        unlink(tmp);
-        log_kv(LOG_ERROR, "cannot seal a log journal; kept for the next try", "journal", journal, NULL);
     }
-    buf_free(&b);
-    return ok;
+    return true;
 }
 
 /* Journals a previous run left behind. */
@@ -221,7 +160,7 @@ static void recover(logger *lg, stream *st)
         memcpy(uuid, de->d_name, 36);
         uuid[36] = 0;
         snprintf(path, sizeof path, "%s/%.40s", jd, de->d_name); /* 40 bytes, checked above */
-        seal(lg, st->dir, path, uuid);
+        seal(lg, st->dir, path, uuid, NULL, 0);
     }
     closedir(dh);
 }
@@ -249,20 +188,21 @@ static void retire_old(logger *lg, stream *st)
 static void rotate(logger *lg, stream *st, bool force)
 {
     pthread_mutex_lock(&st->mu);
-    bool due = st->records && (force || wall_ms() - st->opened_ms >= (long long)lg->d->log_rotate_s * 1000 ||
-                               st->bytes >= (uint64_t)lg->d->log_rotate_bytes);
-    char journal[480], uuid[40];
+    bool due = st->records && (force || wall_ms() - st->opened_ms >= (long long)lg->d->log_rotate_s * 1000);
+    char path[480], uuid[40];
+    journal old;
+    size_t records = st->records;
     if (due) {
-        close(st->fd);
-        snprintf(journal, sizeof journal, "%s", st->journal);
+        old = st->j;
+        snprintf(path, sizeof path, "%s", st->journal);
         snprintf(uuid, sizeof uuid, "%s", st->uuid);
-        st->fd = -1;
+        st->j.fd = -1;
         if (!force)
-            open_journal(lg, st); /* on failure fd stays -1: retried by the thread */
+            open_journal(lg, st); /* on failure j.fd stays -1: retried by the thread */
     }
     pthread_mutex_unlock(&st->mu);
     if (due)
-        seal(lg, st->dir, journal, uuid);
+        seal(lg, st->dir, path, uuid, &old, records);
 }
 
 static void *logger_thread(void *arg)
@@ -274,12 +214,20 @@ static void *logger_thread(void *arg)
         pthread_mutex_unlock(&lg->mu);
         for (size_t i = 0; i < lg->n; i++) {
             stream *st = &lg->s[i];
-            if (st->fd < 0) { /* a journal that could not be opened: try again */
-                pthread_mutex_lock(&st->mu);
-                if (st->fd < 0)
-                    open_journal(lg, st);
-                pthread_mutex_unlock(&st->mu);
+            pthread_mutex_lock(&st->mu);
+            if (st->j.fd < 0) /* a journal that could not be opened: try again */
+                open_journal(lg, st);
+            char(*full)[40] = st->full;
+            size_t n_full = st->n_full;
+            st->full = NULL;
+            st->n_full = st->cap_full = 0;
+            pthread_mutex_unlock(&st->mu);
+            for (size_t k = 0; k < n_full; k++) {
+                char path[540];
+                snprintf(path, sizeof path, "%s/journal/%s.log", st->dir, full[k]);
+                seal(lg, st->dir, path, full[k], NULL, 0);
             }
+            free(full);
             rotate(lg, st, false);
             if (wall_ms() - last_retire > 60000)
                 retire_old(lg, st);
@@ -340,8 +288,7 @@ bool logger_start(dcdn *d)
         snprintf(p, sizeof p, "%s/files", st->dir);
         mkdir(p, 0700);
         recover(lg, st);
-        if (!open_journal(lg, st))
-            st->fd = -1;
+        open_journal(lg, st);
     }
     d->logger = lg;
     lg->started = pthread_create(&lg->th, NULL, logger_thread, lg) == 0;
@@ -361,14 +308,20 @@ void logger_stop(dcdn *d)
         pthread_join(lg->th, NULL);
     for (size_t i = 0; i < lg->n; i++) {
         stream *st = &lg->s[i];
-        if (st->fd >= 0) {
+        if (st->j.fd >= 0) {
             if (st->records)
                 rotate(lg, st, true); /* seals it */
             else {
-                close(st->fd);
+                journal_close(&st->j);
                 unlink(st->journal);
             }
         }
+        for (size_t k = 0; k < st->n_full; k++) {
+            char path[540];
+            snprintf(path, sizeof path, "%s/journal/%s.log", st->dir, st->full[k]);
+            seal(lg, st->dir, path, st->full[k], NULL, 0);
+        }
+        free(st->full);
         li_writer_free(&st->w);
         buf_free(&st->line);
     }
@@ -406,15 +359,26 @@ void logger_record(dcdn *d, const delivery_record *r)
                     .s_uri_signing_deny_reason = r->us_reason[0] ? r->us_reason : NULL, .header = rec_header,
                     .header_ud = (void *)r};
     pthread_mutex_lock(&st->mu);
-    bool ok = st->fd >= 0;
-    if (ok) {
-        buf_truncate(&st->line, 0);
-        ok = li_write_record(&st->w, &st->line, &st->fields, &lr) && write_all(st->fd, st->line.data, st->line.len);
-        if (ok) {
-            st->bytes += st->line.len;
-            st->records++;
+    buf_truncate(&st->line, 0);
+    bool ok = st->j.fd >= 0 && li_write_record(&st->w, &st->line, &st->fields, &lr);
+    if (ok && !(ok = journal_append(&st->j, st->line.data, st->line.len)) && st->records) {
+        /* full: the thread seals it (a crash before: the next start does);
+         * the record starts the next journal */
+        journal_close(&st->j);
+        if (st->n_full == st->cap_full) {
+            size_t cap = st->cap_full ? st->cap_full * 2 : 4;
+            void *nf = realloc(st->full, cap * sizeof *st->full);
+            if (nf) {
+                st->full = nf;
+                st->cap_full = cap;
+            }
         }
+        if (st->n_full < st->cap_full)
+            memcpy(st->full[st->n_full++], st->uuid, sizeof st->uuid);
+        ok = open_journal(lg, st) && journal_append(&st->j, st->line.data, st->line.len);
     }
+    if (ok)
+        st->records++;
     pthread_mutex_unlock(&st->mu);
     metric_add(ok ? lg->m_records : lg->m_write_fail, 1);
 }

@@ -409,21 +409,34 @@ bool li_write_record(li_writer *w, buf *out, const li_fields *f, const li_record
     return true;
 }
 
-bool li_write_hash(li_writer *w, buf *out)
+size_t li_hash_line_of(const unsigned char sha256[32], char out[LI_HASH_LINE_MAX])
+{
+    memcpy(out, "#SHA256-hash:\t", 14);
+    size_t p = 14;
+    for (int i = 0; i < 32; i++) {
+        out[p++] = "0123456789abcdef"[sha256[i] >> 4];
+        out[p++] = "0123456789abcdef"[sha256[i] & 15];
+    }
+    out[p++] = '\r';
+    out[p++] = '\n';
+    return p;
+}
+
+size_t li_hash_line(const char *data, size_t n, char out[LI_HASH_LINE_MAX])
 {
     unsigned char md[32];
     unsigned int ml = 0;
-    if (!buf_ok(out) || !EVP_Digest(out->data, out->len, md, &ml, EVP_sha256(), NULL))
+    return EVP_Digest(data, n, md, &ml, EVP_sha256(), NULL) ? li_hash_line_of(md, out) : 0;
+}
+
+bool li_write_hash(li_writer *w, buf *out)
+{
+    (void)w;
+    char line[LI_HASH_LINE_MAX];
+    size_t n = buf_ok(out) ? li_hash_line(out->data, out->len, line) : 0;
+    if (!n)
         return false;
-    char line[16 + 64 + 3] = "#SHA256-hash:\t";
-    size_t p = strlen(line);
-    for (int i = 0; i < 32; i++) {
-        line[p++] = "0123456789abcdef"[md[i] >> 4];
-        line[p++] = "0123456789abcdef"[md[i] & 15];
-    }
-    line[p++] = '\r';
-    line[p++] = '\n';
-    buf_add(out, line, p);
+    buf_add(out, line, n);
     return buf_ok(out);
 }
 

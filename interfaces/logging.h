@@ -118,6 +118,12 @@ bool li_write_head(li_writer *w, buf *out, const char *uuid_urn, const char *cla
 bool li_write_record(li_writer *w, buf *out, const li_fields *f, const li_record *r);
 /* Appends the final #SHA256-hash line; out holds the whole file so far. */
 bool li_write_hash(li_writer *w, buf *out);
+/* That line for data[0..n) (the whole file before it), into out; its length,
+ * 0 on failure. */
+#define LI_HASH_LINE_MAX (14 + 64 + 2)
+size_t li_hash_line(const char *data, size_t n, char out[LI_HASH_LINE_MAX]);
+/* The same line from a SHA-256 the caller computed. */
+size_t li_hash_line_of(const unsigned char sha256[32], char out[LI_HASH_LINE_MAX]);
 
 /* Escaping, exposed for tests: appends s as a QSTRING / NHTABSTRING. */
 void li_put_qstring(buf *out, const char *s);

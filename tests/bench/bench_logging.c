@@ -1,7 +1,8 @@
-/* CDNI log writing, one core, the way dcdn/logger.c does it: each record
- * formatted (RFC 7937) and written at once to a journal file with write(2);
- * then the journal sealed: read back, its SHA-256 appended as the
- * #SHA256-hash line, gzip'd to the published file. Against zlib alone
+/* CDNI log writing, one core, with dcdn/logger.c's own calls: each record
+ * formatted (RFC 7937) and copied at once into the journal file mapped in
+ * memory (common/journal); then the journal sealed (li_seal): its SHA-256
+ * appended as the #SHA256-hash line, gzip'd to the published file, fsync'd
+ * and renamed. Against zlib alone
  * compressing the same bytes at the same level in the same run (issue goal:
  * at least 0.8x of zlib alone, at levels 1 and 6).
  * Records look like a HAS session's chunk deliveries (about 160 bytes each);
@@ -15,7 +16,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/journal.h"
 #include "interfaces/logging.h"
+#include "interfaces/logging_file.h"
 
 #define RECORDS 400000
 #define DISTINCT 4096
@@ -140,13 +143,13 @@ int main(void)
         }
         printf("  formatting alone: %.0f records/s (%.0f ns each)\n", RECORDS / best, best / RECORDS * 1e9);
     }
-    char path[] = "/tmp/cdni-bench-log.XXXXXX", journal[] = "/tmp/cdni-bench-journal.XXXXXX";
+    char path[] = "/tmp/cdni-bench-log.XXXXXX", jpath[] = "/tmp/cdni-bench-journal.XXXXXX";
     close(mkstemp(path));
-    close(mkstemp(journal));
+    close(mkstemp(jpath));
     int levels[] = {1, 6};
     bool met = true;
     for (int li = 0; li < 2; li++) {
-        double best_z = 1e9, best_o = 1e9;
+        double best_z = 1e9, best_o = 1e9, best_j = 0;
         size_t zbytes = 0;
         for (int round = 0; round < ROUNDS; round++) {
             gz g;
@@ -159,48 +162,50 @@ int main(void)
             double tz = now() - t0;
             if (tz < best_z)
                 best_z = tz;
-            /* ours: a write(2) per record to the journal, then the seal */
+            /* ours: each record copied into the mapped journal, then the seal */
             t0 = now();
-            int jfd = open(journal, O_WRONLY | O_TRUNC | O_APPEND);
+            unlink(jpath);
+            journal j;
+            if (!journal_create(&j, jpath, all.len + 4096))
+                return 1;
             li_writer_init(&w);
             buf b;
             buf_init(&b, 4096, 0);
             li_write_head(&w, &b, "urn:uuid:00000000-0000-4000-8000-000000000000", "se1.dcdn.example", &f);
-            if (write(jfd, b.data, b.len) != (ssize_t)b.len)
+            if (!journal_append(&j, b.data, b.len))
                 return 1;
             for (int i = 0; i < RECORDS; i++) {
                 buf_truncate(&b, 0);
                 li_write_record(&w, &b, &f, rec(v, i));
-                if (write(jfd, b.data, b.len) != (ssize_t)b.len)
+                if (!journal_append(&j, b.data, b.len))
                     return 1;
             }
-            close(jfd);
             li_writer_free(&w);
             buf_free(&b);
-            jfd = open(journal, O_RDONLY);
-            buf_init(&b, all.len + 128, 0);
-            b.len = (size_t)read(jfd, b.data, all.len + 128);
-            close(jfd);
-            li_writer_init(&w);
-            li_write_hash(&w, &b);
-            li_writer_free(&w);
-            gz_open(&g, levels[li], path);
-            for (size_t off = 0; off < b.len; off += CHUNK)
-                gz_feed(&g, b.data + off, b.len - off < CHUNK ? b.len - off : CHUNK, Z_NO_FLUSH);
-            gz_close(&g);
-            buf_free(&b);
+            size_t records = RECORDS; /* the writer counts them */
+            double tj = now() - t0;
+            unlink(path);
+            if (!li_seal(&j, path, levels[li], &records, &why) || records != RECORDS) {
+                fprintf(stderr, "seal: %s\n", why);
+                return 1;
+            }
+            journal_close(&j);
             double to = now() - t0;
-            if (to < best_o)
+            if (to < best_o) {
                 best_o = to;
+                best_j = tj;
+            }
         }
         double zr = RECORDS / best_z, orr = RECORDS / best_o;
         printf("  level %d: zlib alone %9.0f lines/s   ours %9.0f records/s   %.2fx   (%.1f:1 compression)\n",
                levels[li], zr, orr, orr / zr, (double)all.len / (double)zbytes);
+        printf("           ours: %.0f ns a record to format and journal, %.0f ns to seal (zlib alone: %.0f ns)\n",
+               best_j / RECORDS * 1e9, (best_o - best_j) / RECORDS * 1e9, best_z / RECORDS * 1e9);
         met = met && orr >= 0.8 * zr;
     }
     printf("  goal >= 0.8x zlib alone at levels 1 and 6: %s\n", met ? "met" : "NOT met");
     unlink(path);
-    unlink(journal);
+    unlink(jpath);
     buf_free(&all);
     free(v);
     return 0;

@@ -7,11 +7,15 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
 #include "common/gz.h"
+#include "common/journal.h"
 #include "interfaces/logging.h"
+#include "interfaces/logging_file.h"
 #include "testutil.h"
 
 typedef struct {
@@ -228,6 +232,95 @@ static void test_gzip_files_inflate_whole_or_not_at_all(void **st)
     buf_free(&out);
 }
 
+static void file_text(const char *path, buf *out)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char z[1 << 16];
+    size_t zn = fread(z, 1, sizeof z, f);
+    fclose(f);
+    const char *why = NULL;
+    assert_true(gz_inflate(z, zn, 1 << 20, out, &why));
+}
+
+/* A journal as a crash leaves it (a record cut mid-line, zero tail) is
+ * sealed with exactly its whole records, and the file's hash holds; the
+ * same journal, full, refuses the next record without writing any of it. */
+static void test_journal_survives_a_cut_and_seals_whole_records(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cdni-journal.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char jpath[128], fpath[128];
+    snprintf(jpath, sizeof jpath, "%s/j.log", dir);
+    snprintf(fpath, sizeof fpath, "%s/f.log.gz", dir);
+    static const char *const names[] = {"date",      "time",           "time-taken", "c-groupid", "cs-method",
+                                        "u-uri",     "protocol",       "sc-status",  "s-ccid",    "sc-total-bytes",
+                                        NULL};
+    li_fields f;
+    const char *why = NULL;
+    assert_true(li_fields_from_names(names, &f, &why));
+    li_writer w;
+    li_writer_init(&w);
+    buf b;
+    buf_init(&b, 0, 0);
+    journal j;
+    assert_true(journal_create(&j, jpath, 4096));
+    li_write_head(&w, &b, "urn:uuid:11111111-2222-4333-8444-555555555555", "dcdn.example", &f);
+    assert_true(journal_append(&j, b.data, b.len));
+    size_t head = b.len;
+    li_record r = {.end_ms = 1763856000123LL, .u_uri = "http://v.example/seg_1.ts", .sc_status = 200,
+                   .s_ccid = "m-1", .s_cached = -1, .s_uri_signing = -1, .taken_us = 1500, .c_groupid = "192.0.2.0/24",
+                   .cs_method = "GET", .protocol = "HTTP/1.1", .sc_total_bytes = 1234};
+    for (int i = 0; i < 3; i++) {
+        buf_truncate(&b, 0);
+        li_write_record(&w, &b, &f, &r);
+        assert_true(journal_append(&j, b.data, b.len));
+    }
+    assert_true(journal_append(&j, "2025-11-23\t00:00", 16)); /* the crash, mid-record */
+    size_t used = j.len;
+    assert_false(journal_append(&j, b.data, 4096)); /* does not fit: nothing written */
+    assert_int_equal(j.len, used);
+    journal_close(&j); /* kill -9 here: the mapping's bytes are in the file */
+
+    assert_true(journal_reopen(&j, jpath));
+    assert_int_equal(j.len, used); /* its data ends at the first NUL of the zero tail */
+    size_t records = 0;
+    assert_true(li_seal(&j, fpath, 6, &records, &why));
+    assert_int_equal(records, 3);
+    journal_close(&j);
+    buf text;
+    buf_init(&text, 0, 0);
+    file_text(fpath, &text);
+    assert_int_equal(text.len, head + 3 * b.len + LI_HASH_LINE_MAX);
+    li_summary sum;
+    seen sn = {0};
+    assert_true(li_parse(text.data, text.len, on_rec, &sn, &sum, &why));
+    assert_true(sum.has_hash && sum.hash_ok);
+    assert_int_equal(sum.records, 3);
+    assert_string_equal(sn.last_uri, "http://v.example/seg_1.ts");
+    struct stat sb;
+    char tmp[140];
+    snprintf(tmp, sizeof tmp, "%s.tmp", fpath);
+    assert_int_not_equal(stat(tmp, &sb), 0); /* renamed, not left */
+
+    /* a journal with directives only is not published */
+    unlink(jpath);
+    unlink(fpath);
+    assert_true(journal_create(&j, jpath, 4096));
+    assert_true(journal_append(&j, text.data, head));
+    records = 0;
+    assert_true(li_seal(&j, fpath, 1, &records, &why));
+    assert_int_equal(records, 0);
+    assert_int_not_equal(stat(fpath, &sb), 0);
+    journal_close(&j);
+    unlink(jpath);
+    rmdir(dir);
+    buf_free(&text);
+    buf_free(&b);
+    li_writer_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_directive_rules_a_receiver_enforces),
         cmocka_unit_test(test_qstring_escaping_and_unquoting),
         cmocka_unit_test(test_gzip_files_inflate_whole_or_not_at_all),
+        cmocka_unit_test(test_journal_survives_a_cut_and_seals_whole_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

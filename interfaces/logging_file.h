@@ -1,0 +1,26 @@
+/* CDNI logging files on disk (RFC 7937): a producer's journal sealed into
+ * the gzip'd file it publishes.
+ *
+ * The journal (common/journal) holds the file's directives and records as
+ * they were written. Sealing leaves out a last line a crash cut, hashes
+ * and gzips the journal a slice at a time (each slice read once while in
+ * cache) to <final>.tmp, ends it with the #SHA256-hash line, fsyncs it,
+ * renames it to <final> and fsyncs the directory: once <final> exists it
+ * is complete and durable. The journal itself is not modified. */
+#ifndef INTERFACES_LOGGING_FILE_H
+#define INTERFACES_LOGGING_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/journal.h"
+#include "interfaces/logging.h"
+
+/* Seals a mapped journal (journal_create's mapping, or journal_reopen).
+ * *records: in, how many records the caller wrote to it, 0 when not known
+ * (a journal left behind: counted here); out, how many it held. A journal
+ * without records is not published: true with *records 0. false with
+ * *why: nothing published. */
+bool li_seal(journal *j, const char *final_path, int level, size_t *records, const char **why);
+
+#endif
