@@ -191,9 +191,9 @@ static bool router_conf(dcdn *d, json_t *root, jerr *e)
 static bool logging_conf(dcdn *d, json_t *root, jerr *e)
 {
     static const char *const keys[] = {"dir", "rotate_s", "rotate_bytes", "gzip_level", "retention_s",
-                                       "claimed_origin", NULL};
+                                       "claimed_origin", "session_idle_s", NULL};
     json_t *l = NULL;
-    long long rs = 60, rb = 64LL << 20, lvl = 6, ret = 7 * 86400;
+    long long rs = 60, rb = 64LL << 20, lvl = 6, ret = 7 * 86400, idle = 120;
     if (!jget_obj(root, "logging", "$", false, &l, e))
         return false;
     if (!l)
@@ -203,8 +203,10 @@ static bool logging_conf(dcdn *d, json_t *root, jerr *e)
         !jget_int(l, "rotate_bytes", "$.logging", false, 1LL << 20, 1LL << 30, &rb, e) ||
         !jget_int(l, "gzip_level", "$.logging", false, 1, 9, &lvl, e) ||
         !jget_int(l, "retention_s", "$.logging", false, 60, 366LL * 86400, &ret, e) ||
-        !jget_str(l, "claimed_origin", "$.logging", false, &d->log_origin, e))
+        !jget_str(l, "claimed_origin", "$.logging", false, &d->log_origin, e) ||
+        !jget_int(l, "session_idle_s", "$.logging", false, 5, 86400, &idle, e))
         return false;
+    d->log_session_idle_s = idle;
     if (strlen(d->log_dir) > 300)
         return jfail(e, "$.logging.dir", "at most 300 characters");
     d->log_rotate_s = (int)rs;

@@ -152,7 +152,8 @@ struct dcdn {
     size_t n_rec_free;
     const char *log_dir, *log_origin;
     int log_rotate_s, log_level;
-    long long log_rotate_bytes, log_retention_s;
+    long long log_rotate_bytes, log_retention_s, log_session_idle_s;
+    struct idle_ids *sessions; /* s-sid of requests without a token */
     pthread_t prepo_th;
     bool prepo_started, prepo_stop;
     pthread_mutex_t prepo_mu;
@@ -198,6 +199,12 @@ void delivery_record_uris(delivery_record *rec, const char *uri, const char *con
                           const char *package);
 /* Did the cache outcome serve stored content (s-cached 1)? */
 bool delivery_from_cache(const char *outcome);
+/* s-sid of the record, once its upstream, client, host and ccid are set:
+ * the jti of the token (or session cookie) hr accepted; else a digest of
+ * its claims; else, for a request without either, an id that lasts while
+ * the same client keeps asking for the same collection (CCID, or host)
+ * within logging.session_idle_s. */
+void delivery_session(dcdn *d, delivery_record *rec, const hop_result *hr);
 void delivery_records_free(dcdn *d);
 #define LOGGER_PEER_ROUTES 2
 void logger_peer_routes(dcdn *d, http_route *out);

@@ -37,6 +37,8 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/hash.h"
+#include "common/idle_ids.h"
 #include "common/log.h"
 #include "dcdn/dcdn.h"
 #include "interfaces/logging.h"
@@ -268,6 +270,7 @@ bool logger_start(dcdn *d)
     lg->m_files = metrics_series(d->metrics, "cdni_log_files_published_total", "", "counter", "CDNI logging files published");
     lg->m_write_fail = metrics_series(d->metrics, "cdni_log_write_failures_total", "", "counter",
                                       "CDNI log records that could not be written");
+    d->sessions = idle_ids_new(1 << 18, d->log_session_idle_s * 1000);
     mkdir(d->log_dir, 0700);
     for (size_t i = 0; i < lg->n; i++) {
         stream *st = &lg->s[i];
@@ -327,6 +330,8 @@ void logger_stop(dcdn *d)
     }
     free(lg->s);
     free(lg);
+    idle_ids_free(d->sessions);
+    d->sessions = NULL;
     d->logger = NULL;
 }
 
@@ -384,6 +389,43 @@ void logger_record(dcdn *d, const delivery_record *r)
 }
 
 /* --- delivery records ---------------------------------------------------------------- */
+
+void delivery_session(dcdn *d, delivery_record *rec, const hop_result *hr)
+{
+    rec->sid[0] = 0;
+    if (hr && hr->method != HOP_OPEN && hr->claims) {
+        const char *jti = json_string_value(json_object_get(hr->claims, "jti"));
+        if (jti) {
+            snprintf(rec->sid, sizeof rec->sid, "%s", jti);
+            return;
+        }
+        char *s = json_dumps(hr->claims, JSON_COMPACT | JSON_SORT_KEYS);
+        if (s) {
+            snprintf(rec->sid, sizeof rec->sid, "%016llx", (unsigned long long)hash_fnv1a64(s, strlen(s)));
+            free(s);
+            return;
+        }
+    }
+    if (!d->sessions || !rec->client[0])
+        return;
+    /* key: the client's address, then the collection */
+    char key[16 + 1 + sizeof rec->ccid];
+    memcpy(key, rec->client_addr.bytes, 16);
+    key[16] = rec->client_addr.v6 ? '6' : '4';
+    const char *coll = rec->ccid, *hs = strstr(rec->u_uri, "://");
+    size_t cl = strlen(coll);
+    if (!cl && hs) { /* no collection: the content's host */
+        coll = hs + 3;
+        cl = strcspn(coll, "/");
+        cl = cl < sizeof rec->ccid ? cl : sizeof rec->ccid;
+    } else if (!cl) {
+        coll = rec->host;
+        cl = strlen(coll);
+    }
+    memcpy(key + 17, coll, cl);
+    uint64_t id = idle_id(d->sessions, key, 17 + cl, rec->start_ms);
+    snprintf(rec->sid, sizeof rec->sid, "%016llx", (unsigned long long)id);
+}
 
 #define REC_POOL 256
 

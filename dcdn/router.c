@@ -398,6 +398,7 @@ static void deliver(http_req *r, void *ctx)
                                  hr.package[0] ? hr.package : US_DEFAULT_PACKAGE);
             const char *ccid = json_string_value(json_object_get(mi_effective_value(&res, "MI.Grouping"), "ccid"));
             snprintf(rec->ccid, sizeof rec->ccid, "%s", ccid ? ccid : "");
+            delivery_session(d, rec, &hr);
         }
     }
     if (!done && up)

@@ -87,25 +87,6 @@ void surrogate_access_log(void *ud, const delivery_record *r)
            r->auth, "completed", r->completed ? "true" : "false", NULL);
 }
 
-/* s-sid: what identifies the playback session: the token's jti if it has
- * one, else a digest of what every request of one session token shares. */
-static void session_id(const hop_result *hr, char *out, size_t cap)
-{
-    out[0] = 0;
-    if (hr->method == HOP_OPEN || !hr->claims)
-        return;
-    const char *jti = json_string_value(json_object_get(hr->claims, "jti"));
-    if (jti) {
-        snprintf(out, cap, "%s", jti);
-        return;
-    }
-    char *s = json_dumps(hr->claims, JSON_COMPACT | JSON_SORT_KEYS);
-    if (s) {
-        snprintf(out, cap, "%016llx", (unsigned long long)hash_fnv1a64(s, strlen(s)));
-        free(s);
-    }
-}
-
 /* --- answers ----------------------------------------------------------------------------- */
 
 static void replay_headers(http_req *r, const char *lines)
@@ -453,7 +434,6 @@ static void deliver(http_req *r, void *ctx)
     if (!hr.allowed || (hr.code != US_VERIFIED && hr.code != US_NOT_CHECKED))
         snprintf(rec->us_reason, sizeof rec->us_reason, "%s", us_code_text(hr.code));
 
-    session_id(&hr, rec->sid, sizeof rec->sid);
     if (!deny) {
         mi_facts f = {.v6 = v6, .now = rec->start_ms / 1000, .protocol = "http/1.1"};
         memcpy(f.ip, ip, 16);
@@ -476,6 +456,7 @@ static void deliver(http_req *r, void *ctx)
     if (!deny)
         memcpy(rec->ccid, pl->ccid, sizeof rec->ccid);
     delivery_record_uris(rec, hr.target ? hr.target : target, ct.host, src_target, pkg);
+    delivery_session(d, rec, &hr);
     /* everything below works on copies: the metadata snapshot goes back now */
     char src_path[URL_MAX_LEN + 2];
     snprintf(src_path, sizeof src_path, "%s", src_target);

@@ -8,6 +8,7 @@ per test and a closing "N passed, N failed" line; exits non-zero on failure.
 import http.server as httpd
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -1596,6 +1597,9 @@ def test_surrogate_cdni_logs_behind_an_atom_feed_and_through_kill_9(env):
         assert r["s-ccid"] == "col-1" and r["sc-status"] == "200" and r["sc-entity-bytes"] == "1000", r
         assert r["c-groupid"] == "127.0.0.0/24" and r["s-hostname"] == "se-x" and r["cs-method"] == "GET"
         assert r["cs(User-Agent)"] == 'Player "1"' and r["sc-total-bytes"] is None and r["s-uri-signing"] == "000"
+        # no token: one client asking for one collection is one session
+        sids = {x["s-sid"] for x in recs}
+        assert len(sids) == 1 and re.fullmatch(r"[0-9a-f]{16}", sids.pop() or ""), recs
         # kill -9 in the middle: every delivery that completed is in exactly one file
         for i in range(3, 23):
             assert sget(env, "/vod/m1/l%d.ts" % i)[0] == 200
