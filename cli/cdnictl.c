@@ -27,6 +27,8 @@ static const char *g_ucdn, *g_dcdn, *g_token, *g_client_ip, *g_key, *g_claims, *
 static const char *g_maps[16];
 static int g_nmaps, g_absolute;
 static int g_json;
+static const char *g_from, *g_to, *g_group_by, *g_format, *g_csp;
+static int g_operator;
 
 static void usage_main(FILE *f)
 {
@@ -48,7 +50,9 @@ static void usage_main(FILE *f)
             "  token verify --keys JWKS --uri URI TOKEN\n"
             "                                      check a token as a CDN would\n"
             "  log verify FILE | log parse FILE    an RFC 7937 logging file (gzip or plain): check\n"
-            "                                      its directives and SHA256-hash; records as JSON lines\n\n"
+            "                                      its directives and SHA256-hash; records as JSON lines\n"
+            "  billing export --from DAY --to DAY [--group-by LIST] [--format csv|json]\n"
+            "                                      usage the uCDN collected from the dCDNs' logs\n\n"
             "Run 'cdnictl COMMAND SUBCOMMAND --help' for details.\n");
 }
 
@@ -106,6 +110,16 @@ static int usage_for(const char *cmd, int code)
                    "directives follow the RFC and its SHA256-hash matches, else 1 with the reason.\n"
                    "parse: one JSON object per accepted record, field name -> value (QSTRINGs\n"
                    "decoded; null for \"-\"); the summary on stderr.\n");
+    else if (strcmp(cmd, "billing export") == 0)
+        fprintf(f, "usage: cdnictl billing export --from YYYY-MM-DD --to YYYY-MM-DD [--group-by LIST]\n"
+                   "                              [--format csv|json] [--operator [--csp CSP]]\n"
+                   "                              [--ucdn URL] [--token TOKEN]\n\n"
+                   "Usage counted from the dCDNs' CDNI logs, days in UTC, both included.\n"
+                   "--group-by: comma-separated day, csp, host, ccid, dcdn (default day), or session\n"
+                   "(one row per playback session: start, end, chunks, bytes, representations).\n"
+                   "With a CSP token, --ucdn is the CSP API and the rows are that CSP's own;\n"
+                   "with --operator, --ucdn is the operator listener and every CSP is included\n"
+                   "(--csp narrows it to one).\n");
     else if (strcmp(cmd, "peer") == 0)
         fprintf(f, "usage: cdnictl peer list | pull ID [--ucdn URL] [--token TOKEN]\n\n"
                    "list: each dCDN peer's availability, load and advertised capabilities.\n"
@@ -136,6 +150,12 @@ static int parse_opts(int argc, char **argv, const char *cmd)
                                          {"base", required_argument, 0, 'B'},
                                          {"map", required_argument, 0, 'M'},
                                          {"absolute", no_argument, 0, 'S'},
+                                         {"from", required_argument, 0, 'F'},
+                                         {"to", required_argument, 0, 'T'},
+                                         {"group-by", required_argument, 0, 'G'},
+                                         {"format", required_argument, 0, 'f'},
+                                         {"csp", required_argument, 0, 'P'},
+                                         {"operator", no_argument, 0, 'O'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     optind = 1;
@@ -161,6 +181,18 @@ static int parse_opts(int argc, char **argv, const char *cmd)
             g_maps[g_nmaps++] = optarg;
         else if (c == 'S')
             g_absolute = 1;
+        else if (c == 'F')
+            g_from = optarg;
+        else if (c == 'T')
+            g_to = optarg;
+        else if (c == 'G')
+            g_group_by = optarg;
+        else if (c == 'f')
+            g_format = optarg;
+        else if (c == 'P')
+            g_csp = optarg;
+        else if (c == 'O')
+            g_operator = 1;
         else if (c == 'c')
             g_client_ip = optarg;
         else if (c == 'j')
@@ -713,6 +745,23 @@ int main(int argc, char **argv)
         if (nops != 1)
             return usage_for(cmd, 2);
         return key_public(ops[0]);
+    }
+    if (strcmp(argv[1], "billing") == 0 && strcmp(argv[2], "export") == 0) {
+        if (nops || !g_from || !g_to)
+            return usage_for(cmd, 2);
+        char path[1024];
+        /* the values go into the query as they are: refuse what would need escaping */
+        const char *vals[] = {g_from, g_to, g_group_by, g_format, g_csp};
+        for (int i = 0; i < 5; i++)
+            if (vals[i] && strspn(vals[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,") !=
+                               strlen(vals[i]))
+                return usage_for(cmd, 2);
+        int n = snprintf(path, sizeof path, "%s?from=%s&to=%s&group-by=%s&format=%s",
+                         g_operator ? "/v1/billing" : "/csp/v1/billing", g_from, g_to, g_group_by ? g_group_by : "day",
+                         g_format ? g_format : "csv");
+        if (g_operator && g_csp)
+            snprintf(path + n, sizeof path - (size_t)n, "&csp=%s", g_csp);
+        return call("GET", g_ucdn, path, NULL, 0);
     }
     if (strcmp(argv[1], "peer") == 0) {
         char path[512];

@@ -170,7 +170,8 @@ int http_client_do(http_client *c, const char *method, const char *url,
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, res);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+        if (!c->conf.keep_encoding)
+            curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
         if (strcmp(method, "HEAD") == 0)
             curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
         else if (strcmp(method, "GET") != 0)

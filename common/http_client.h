@@ -9,6 +9,7 @@
 #define COMMON_HTTP_CLIENT_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct {
@@ -17,6 +18,7 @@ typedef struct {
     int retries;             /* extra attempts, default 2 */
     long backoff_ms;         /* first backoff, doubled each retry, default 100 */
     size_t max_body;         /* responses larger than this fail, default 64 MiB */
+    bool keep_encoding;      /* bodies as sent (gzip stays gzip'd); default: decoded */
 } http_client_conf;
 
 typedef struct {

@@ -206,7 +206,7 @@ bool delivery_from_cache(const char *outcome);
  * within logging.session_idle_s. */
 void delivery_session(dcdn *d, delivery_record *rec, const hop_result *hr);
 void delivery_records_free(dcdn *d);
-#define LOGGER_PEER_ROUTES 2
+#define LOGGER_PEER_ROUTES 3
 void logger_peer_routes(dcdn *d, http_route *out);
 
 /* dcdn/config.c */

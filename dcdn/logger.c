@@ -546,18 +546,56 @@ static void iso8601(long long t, char *out, size_t cap)
     strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void feed_get(http_req *r, void *ctx)
+static void hour_name(long long hour, char out[16])
 {
-    dcdn *d = ctx;
+    time_t tt = (time_t)(hour * 3600);
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, 16, "%Y%m%d%H", &tm);
+}
+
+static bool hour_parse(const char *s, long long *hour)
+{
+    struct tm tm = {0};
+    if (!s || strlen(s) != 10 || strspn(s, "0123456789") != 10)
+        return false;
+    const char *end = strptime(s, "%Y%m%d%H", &tm);
+    if (!end || *end)
+        return false;
+    *hour = (long long)timegm(&tm) / 3600;
+    return true;
+}
+
+static void feed_link(xmlTextWriterPtr w, const char *rel, const char *href)
+{
+    xmlTextWriterStartElement(w, BAD_CAST "link");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "href", BAD_CAST href);
+    xmlTextWriterWriteAttribute(w, BAD_CAST "rel", BAD_CAST rel);
+    xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "application/atom+xml");
+    xmlTextWriterEndElement(w);
+}
+
+/* One feed document: the subscription document (page < 0: the files sealed
+ * this hour) or the archive page of one past hour (RFC 5005 §4: complete,
+ * never changing once the hour is over). Files of older hours are reached
+ * through prev-archive links, hour by hour with files. */
+static void feed_page(http_req *r, dcdn *d, long long page)
+{
     stream *st = stream_of(d, r);
     if (!st) {
         http_reply_problem(r, 404, "Not Found", "no CDNI logging for this peer", NULL);
+        return;
+    }
+    long long now_hour = wall_ms() / 1000 / 3600, hour = page < 0 ? now_hour : page;
+    if (page >= now_hour) {
+        http_reply_problem(r, 404, "Not Found", "no such archive page (the current hour is in /li/v1/feed)", NULL);
         return;
     }
     char fdir[480];
     snprintf(fdir, sizeof fdir, "%s/files", st->dir);
     pub_file *files = NULL;
     size_t n = 0, cap = 0;
+    long long prev = -1, next = -1; /* the nearest hours with files either side */
     DIR *dh = opendir(fdir);
     struct dirent *de;
     while (dh && (de = readdir(dh))) {
@@ -569,9 +607,23 @@ static void feed_get(http_req *r, void *ctx)
         snprintf(p, sizeof p, "%s/%s", fdir, de->d_name);
         if (stat(p, &sb) != 0)
             continue;
+        long long h = (long long)sb.st_mtime / 3600;
+        if (page < 0 && h > hour)
+            h = hour; /* a clock step back: still listed */
+        if (h < hour) {
+            prev = h > prev ? h : prev;
+            continue;
+        }
+        if (h > hour) {
+            next = next < 0 || h < next ? h : next;
+            continue;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            files = realloc(files, cap * sizeof *files);
+            pub_file *nf = realloc(files, cap * sizeof *files);
+            if (!nf)
+                break;
+            files = nf;
         }
         memcpy(files[n].name, de->d_name, nl + 1); /* 43 bytes, checked above */
         files[n].mtime = (long long)sb.st_mtime;
@@ -580,25 +632,42 @@ static void feed_get(http_req *r, void *ctx)
     }
     if (dh)
         closedir(dh);
+    if (page >= 0 && !n) {
+        free(files);
+        http_reply_problem(r, 404, "Not Found", "no files in this hour (or past retention)", NULL);
+        return;
+    }
     if (n)
         qsort(files, n, sizeof *files, by_mtime);
     xmlBufferPtr xb = xmlBufferCreate();
     xmlTextWriterPtr w = xmlNewTextWriterMemory(xb, 0);
-    char t[32], urn[80], href[128];
+    char t[32], urn[80], href[128], hn[16];
     iso8601(n ? files[n - 1].mtime : wall_ms() / 1000, t, sizeof t);
     xmlTextWriterStartDocument(w, NULL, "utf-8", NULL);
     xmlTextWriterStartElementNS(w, NULL, BAD_CAST "feed", BAD_CAST "http://www.w3.org/2005/Atom");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns:fh", BAD_CAST "http://purl.org/syndication/history/1.0");
     xmlTextWriterWriteElement(w, BAD_CAST "title", BAD_CAST "CDNI Logging Feed");
     xmlTextWriterWriteElement(w, BAD_CAST "updated", BAD_CAST t);
     snprintf(urn, sizeof urn, "tag:%s,2026:cdni-logging:%s", d->cdn_id, st->up->id);
     xmlTextWriterWriteElement(w, BAD_CAST "id", BAD_CAST urn);
-    const char *links[] = {"self", "current"};
-    for (int i = 0; i < 2; i++) {
-        xmlTextWriterStartElement(w, BAD_CAST "link");
-        xmlTextWriterWriteAttribute(w, BAD_CAST "href", BAD_CAST "/li/v1/feed");
-        xmlTextWriterWriteAttribute(w, BAD_CAST "rel", BAD_CAST links[i]);
-        xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "application/atom+xml");
-        xmlTextWriterEndElement(w);
+    if (page >= 0)
+        xmlTextWriterWriteElement(w, BAD_CAST "fh:archive", BAD_CAST "");
+    hour_name(hour, hn);
+    snprintf(href, sizeof href, "/li/v1/feed/archive/%s", hn);
+    feed_link(w, "self", page < 0 ? "/li/v1/feed" : href);
+    feed_link(w, "current", "/li/v1/feed");
+    if (prev >= 0) {
+        hour_name(prev, hn);
+        snprintf(href, sizeof href, "/li/v1/feed/archive/%s", hn);
+        feed_link(w, "prev-archive", href);
+    }
+    if (page >= 0) {
+        if (next >= 0 && next < now_hour) {
+            hour_name(next, hn);
+            snprintf(href, sizeof href, "/li/v1/feed/archive/%s", hn);
+        } else
+            snprintf(href, sizeof href, "/li/v1/feed");
+        feed_link(w, "next-archive", href);
     }
     xmlTextWriterStartElement(w, BAD_CAST "author");
     xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST(d->log_origin ? d->log_origin : d->cdn_id));
@@ -630,12 +699,25 @@ static void feed_get(http_req *r, void *ctx)
     xmlTextWriterEndElement(w);
     xmlTextWriterEndDocument(w);
     xmlFreeTextWriter(w);
-    char cc[32];
-    snprintf(cc, sizeof cc, "max-age=%d", d->log_rotate_s);
+    char cc[40];
+    /* an archive page of a past hour only loses files to retention */
+    snprintf(cc, sizeof cc, "max-age=%d", page < 0 ? d->log_rotate_s : 3600);
     http_add_header(r, "Cache-Control", cc);
     http_reply(r, 200, "application/atom+xml", (const char *)xmlBufferContent(xb), (size_t)xmlBufferLength(xb));
     xmlBufferFree(xb);
     free(files);
+}
+
+static void feed_get(http_req *r, void *ctx) { feed_page(r, ctx, -1); }
+
+static void archive_get(http_req *r, void *ctx)
+{
+    long long hour;
+    if (!hour_parse(http_param(r, 0), &hour)) {
+        http_reply_problem(r, 404, "Not Found", "archive pages are named by hour, UTC: YYYYMMDDHH", NULL);
+        return;
+    }
+    feed_page(r, ctx, hour);
 }
 
 static void file_get(http_req *r, void *ctx)
@@ -667,5 +749,6 @@ static void file_get(http_req *r, void *ctx)
 void logger_peer_routes(dcdn *d, http_route *out)
 {
     out[0] = (http_route){"GET", "/li/v1/feed", feed_get, d, false};
-    out[1] = (http_route){"GET", "/li/v1/files/{name}", file_get, d, false};
+    out[1] = (http_route){"GET", "/li/v1/feed/archive/{hour}", archive_get, d, false};
+    out[2] = (http_route){"GET", "/li/v1/files/{name}", file_get, d, false};
 }

@@ -52,7 +52,7 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
 {
     static const char *const keys[] = {"id", "token", "ri_url", "ri_token", "fci_url",
                                        "delivery_url", "priority", "weight", "max_load",
-                                       "enabled", "audience", "uri_signing_key", NULL};
+                                       "enabled", "audience", "uri_signing_key", "li_feed_url", NULL};
     json_t *arr = NULL;
     if (!jget_arr(root, "peers", "$", true, &arr, e))
         return false;
@@ -77,6 +77,7 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
             !jget_str(o, "ri_url", ip, false, &p->ri_url, e) ||
             !jget_str(o, "ri_token", ip, false, &p->ri_token, e) ||
             !jget_str(o, "fci_url", ip, false, &p->fci_url, e) ||
+            !jget_str(o, "li_feed_url", ip, false, &p->li_feed_url, e) ||
             !jget_str(o, "delivery_url", ip, false, &p->delivery_url, e) ||
             !jget_int(o, "priority", ip, false, 0, 1000000, &prio, e) ||
             !jget_int(o, "weight", ip, false, 1, 1000000, &weight, e) ||
@@ -100,13 +101,13 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
             jpath_key(fp, ip, "token");
             return jfail(e, fp, "tokens must be at least 16 characters");
         }
-        if ((p->ri_url || p->fci_url) && (!p->ri_token || strlen(p->ri_token) < 16)) {
+        if ((p->ri_url || p->fci_url || p->li_feed_url) && (!p->ri_token || strlen(p->ri_token) < 16)) {
             jpath_key(fp, ip, "ri_token");
-            return jfail(e, fp, "needed (at least 16 characters) with ri_url or fci_url");
+            return jfail(e, fp, "needed (at least 16 characters) with ri_url, fci_url or li_feed_url");
         }
-        static const char *const url_keys[] = {"ri_url", "fci_url", "delivery_url"};
-        const char *urls[] = {p->ri_url, p->fci_url, p->delivery_url};
-        for (int k = 0; k < 3; k++)
+        static const char *const url_keys[] = {"ri_url", "fci_url", "delivery_url", "li_feed_url"};
+        const char *urls[] = {p->ri_url, p->fci_url, p->delivery_url, p->li_feed_url};
+        for (int k = 0; k < 4; k++)
             if (urls[k] && ((strncmp(urls[k], "http://", 7) && strncmp(urls[k], "https://", 8)) ||
                             strlen(urls[k]) > 1024)) {
                 jpath_key(fp, ip, url_keys[k]);
@@ -159,6 +160,30 @@ static const char **id_list(json_t *o, const char *key, const char *path, jerr *
  *           "redirect_status", "content_hashing", "ri_timeout_ms",
  *           "ri_cache_max_s", "ri_retry_after_s", "max_hops", "fallback_url",
  *           "geo_file", "rules": [{"match": {...}, "only"|"exclude"|"prefer"}]} */
+/* collector: {"poll_s": 30, "archive_dir": null, "require_hash": true,
+ *             "require_gzip": true, "max_file_bytes": 268435456} */
+static bool collector_conf(ucdn *u, json_t *root, jerr *e)
+{
+    static const char *const keys[] = {"poll_s", "archive_dir", "require_hash", "require_gzip", "max_file_bytes",
+                                       NULL};
+    json_t *c = NULL;
+    long long poll = 30, max = 256LL << 20;
+    u->li.require_hash = u->li.require_gzip = true;
+    if (!jget_obj(root, "collector", "$", false, &c, e))
+        return false;
+    if (c && (!jonly(c, "$.collector", keys, e) || !jget_int(c, "poll_s", "$.collector", false, 1, 86400, &poll, e) ||
+              !jget_str(c, "archive_dir", "$.collector", false, &u->li.archive_dir, e) ||
+              !jget_bool(c, "require_hash", "$.collector", false, &u->li.require_hash, e) ||
+              !jget_bool(c, "require_gzip", "$.collector", false, &u->li.require_gzip, e) ||
+              !jget_int(c, "max_file_bytes", "$.collector", false, 4096, 4LL << 30, &max, e)))
+        return false;
+    if (u->li.archive_dir && strlen(u->li.archive_dir) > 400)
+        return jfail(e, "$.collector.archive_dir", "at most 400 characters");
+    u->li.poll_s = (int)poll;
+    u->li.max_file_bytes = max;
+    return true;
+}
+
 static bool routing_conf(ucdn *u, json_t *root, jerr *e)
 {
     static const char *const keys[] = {"heartbeat_timeout_s", "client_ip_header", "trusted_proxies",
@@ -283,7 +308,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "csp_tokens", "peers", "operator_token",
-                                            "metadata", "routing", "uri_signing", "manifests", NULL};
+                                            "metadata", "routing", "uri_signing", "manifests", "collector", NULL};
     static const char *const md_keys[] = {"public_url", "max_age_s", "link_paths", "extra_types", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
@@ -306,7 +331,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
         !daemon_listener_conf(root, "operator", true, 0, &u->op_conf, &present, e) ||
         !tokens(root, "csp_tokens", "csp", true, &u->csp_tokens, &u->n_csp, e) ||
         !daemon_listener_conf(root, "delivery", false, DELIVERY_HEADER_BYTES, &u->delivery_conf, &u->has_delivery, e) ||
-        !peers_conf(u, root, e) || !routing_conf(u, root, e) ||
+        !peers_conf(u, root, e) || !routing_conf(u, root, e) || !collector_conf(u, root, e) ||
         !jget_str(root, "operator_token", "$", false, &op, e) ||
         !jget_obj(root, "metadata", "$", true, &md, e))
         return false;

@@ -123,29 +123,31 @@ int main(int argc, char **argv)
     u.mi = (mi_server_ctx){&u.catalog, u.max_age_s};
     u.ops = (daemon_ops){u.metrics, ready, &u};
     enum { N_PEER = MI_SERVER_ROUTES + PEERING_ROUTES + 1,
-           N_OP = DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES };
-    http_route csp_routes[CSP_API_ROUTES + COLLECTIONS_ROUTES], peer_routes[N_PEER], op_routes[N_OP],
+           N_OP = DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES + COLLECTOR_OP_ROUTES,
+           N_CSP = CSP_API_ROUTES + COLLECTIONS_ROUTES + COLLECTOR_CSP_ROUTES };
+    http_route csp_routes[N_CSP], peer_routes[N_PEER], op_routes[N_OP],
         delivery_routes[ROUTER_ROUTES + 1];
     csp_api_routes(&u, csp_routes);
     collections_routes(&u, csp_routes + CSP_API_ROUTES);
+    collector_csp_routes(&u, csp_routes + CSP_API_ROUTES + COLLECTIONS_ROUTES);
     mi_server_routes(&u.mi, peer_routes);
     peering_routes(&u, peer_routes + MI_SERVER_ROUTES);
     daemon_ops_routes(&u.ops, op_routes);
     peering_op_routes(&u, op_routes + DAEMON_OPS_ROUTES);
     router_op_routes(&u, op_routes + DAEMON_OPS_ROUTES + PEERING_OP_ROUTES);
+    collector_op_routes(&u, op_routes + DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES);
     peer_routes[N_PEER - 1] = op_routes[0]; /* /healthz on the peer listener too */
     delivery_routes[0] = op_routes[0];      /* and on the delivery listener, before the catch-all */
     router_routes(&u, delivery_routes + 1);
 
-    http_server *csp = start(&u.csp_conf, u.csp_tokens, u.n_csp, u.metrics, csp_routes,
-                            CSP_API_ROUTES + COLLECTIONS_ROUTES);
+    http_server *csp = start(&u.csp_conf, u.csp_tokens, u.n_csp, u.metrics, csp_routes, N_CSP);
     http_server *peer = start(&u.peer_conf, u.peer_tokens, u.n_peer, u.metrics, peer_routes, N_PEER);
     http_server *op = start(&u.op_conf, u.op_tokens, u.n_op, u.metrics, op_routes, N_OP);
     http_server *delivery = u.has_delivery ? start(&u.delivery_conf, NULL, 0, u.metrics,
                                                    delivery_routes, ROUTER_ROUTES + 1)
                                            : NULL;
     int rc = 0;
-    if (!csp || !peer || !op || (u.has_delivery && !delivery)) {
+    if (!csp || !peer || !op || (u.has_delivery && !delivery) || !collector_start(&u)) {
         rc = 1;
     } else {
         log_kv(LOG_INFO, "ucdn started", "cdn_id", u.cdn_id, NULL);
@@ -158,6 +160,7 @@ int main(int argc, char **argv)
     http_server_stop(peer);
     http_server_stop(op);
     http_server_stop(delivery);
+    collector_stop(&u);
     store_unsubscribe(u.coll_sub);
     store_unsubscribe(u.peer_sub);
     store_unsubscribe(u.sub);

@@ -101,6 +101,15 @@ typedef struct {
     metric_cell *m_manifests;
     char key_collections[128], channel_collections[128];
 
+    /* CDNI logging collection and billing (ucdn/collector.c) */
+    struct {
+        int poll_s;
+        const char *archive_dir; /* verified and quarantined files, or NULL */
+        bool require_hash, require_gzip;
+        long long max_file_bytes;
+    } li;
+    struct collector *collector;
+
     char key_services[128], key_versions[128], key_svchost[128], key_hosts[128],
         key_version[128], key_history[128], channel[128];
 } ucdn;
@@ -153,6 +162,15 @@ void collections_on_message(const char *msg, void *ud);
 bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path, bool https,
                        const char *location, const route_peer *peer, const char *http_target,
                        const mi_resolution *res, const hop_result *hr, const struct peer_signing *ps);
+
+/* ucdn/collector.c: CDNI logging feeds polled, files verified and counted
+ * once across instances; billing export. */
+bool collector_start(ucdn *u);
+void collector_stop(ucdn *u);
+#define COLLECTOR_CSP_ROUTES 1
+void collector_csp_routes(ucdn *u, http_route *out);
+#define COLLECTOR_OP_ROUTES 2
+void collector_op_routes(ucdn *u, http_route *out);
 
 /* ucdn/csp_api.c */
 void csp_reply_down(http_req *r); /* 503 problem: the store is unreachable, nothing changed */

@@ -15,6 +15,7 @@
 #include "common/gz.h"
 #include "common/journal.h"
 #include "interfaces/logging.h"
+#include "interfaces/li_feed.h"
 #include "interfaces/logging_file.h"
 #include "testutil.h"
 
@@ -321,6 +322,52 @@ static void test_journal_survives_a_cut_and_seals_whole_records(void **st)
     li_writer_free(&w);
 }
 
+/* The collector's reading of a feed page: entries with their file UUID and
+ * link, the archive paging links, and what it refuses. */
+static void test_feed_pages_entries_and_archive_links(void **st)
+{
+    (void)st;
+    const char *xml =
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\" xmlns:fh=\"http://purl.org/syndication/history/1.0\">"
+        "<title>CDNI Logging Feed</title><id>tag:x</id><fh:archive/>"
+        "<link href=\"/li/v1/feed/archive/2026113001\" rel=\"prev-archive\"/>"
+        "<entry><id> urn:uuid:1B4E28BA-2FA1-11D2-883F-0016D3CCA427 </id><updated>2026-11-30T02:00:00Z</updated>"
+        "<content src=\"/li/v1/files/1b4e28ba-2fa1-11d2-883f-0016d3cca427.log.gz\"/>"
+        "<link rel=\"enclosure\" href=\"/x\" length=\"1234\"/></entry>"
+        "<entry><id>tag:not-a-file</id><content src=\"/y\"/></entry>"
+        "<entry><id>urn:uuid:00000000-0000-4000-8000-000000000001</id>"
+        "<link rel=\"enclosure\" href=\"https://logs.dcdn.example/f/1.log.gz\"/></entry>"
+        "</feed>";
+    li_feed f;
+    const char *why = NULL;
+    assert_true(li_feed_parse(xml, strlen(xml), &f, &why));
+    assert_true(f.archive);
+    assert_string_equal(f.prev_archive, "/li/v1/feed/archive/2026113001");
+    assert_int_equal(f.n, 2); /* the entry without a urn:uuid id is skipped */
+    assert_string_equal(f.e[0].uuid, "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
+    assert_string_equal(f.e[0].href, "/li/v1/files/1b4e28ba-2fa1-11d2-883f-0016d3cca427.log.gz");
+    assert_int_equal(f.e[0].length, 1234);
+    assert_string_equal(f.e[1].href, "https://logs.dcdn.example/f/1.log.gz");
+    assert_int_equal(f.e[1].length, -1);
+    char url[LI_FEED_URL_MAX];
+    assert_true(li_feed_resolve("http://127.0.0.1:9081/li/v1/feed", f.e[0].href, url, sizeof url));
+    assert_string_equal(url, "http://127.0.0.1:9081/li/v1/files/1b4e28ba-2fa1-11d2-883f-0016d3cca427.log.gz");
+    assert_true(li_feed_resolve("http://a.example/li/v1/feed", f.e[1].href, url, sizeof url));
+    assert_string_equal(url, "https://logs.dcdn.example/f/1.log.gz");
+    assert_false(li_feed_resolve("http://a.example/feed", "//evil.example/x", url, sizeof url));
+    assert_false(li_feed_resolve("http://a.example/feed", "files/x", url, sizeof url));
+    assert_false(li_feed_resolve("http://a.example/feed", "file:///etc/passwd", url, sizeof url));
+    li_feed_free(&f);
+    /* not a feed; a DTD (entities); cut short */
+    const char *rss = "<rss><channel/></rss>";
+    assert_false(li_feed_parse(rss, strlen(rss), &f, &why));
+    const char *dtd = "<?xml version=\"1.0\"?><!DOCTYPE feed [<!ENTITY a \"aaaa\">]>"
+                      "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>&a;</title></feed>";
+    assert_false(li_feed_parse(dtd, strlen(dtd), &f, &why));
+    assert_false(li_feed_parse(xml, 100, &f, &why));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_qstring_escaping_and_unquoting),
         cmocka_unit_test(test_gzip_files_inflate_whole_or_not_at_all),
         cmocka_unit_test(test_journal_survives_a_cut_and_seals_whole_records),
+        cmocka_unit_test(test_feed_pages_entries_and_archive_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,43 @@
+/* CDNI logging feeds (RFC 7937 §4.1): the Atom document (RFC 4287) a dCDN
+ * publishes its logging files in, with RFC 5005 archive paging.
+ *
+ * Each entry names one logging file: its id (urn:uuid:<file UUID>), where
+ * to get it (content@src, else the enclosure link's href), its length
+ * when given, and its updated time. The feed's links: self, and
+ * prev-archive (the page of older entries, RFC 5005 §4). Relative
+ * references are returned as written; li_feed_resolve makes them absolute
+ * against the feed's own URL. The parser reads at most len bytes, refuses
+ * DTDs and entities (no network, no expansion) and more than LI_FEED_MAX
+ * entries. */
+#ifndef INTERFACES_LI_FEED_H
+#define INTERFACES_LI_FEED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define LI_FEED_MAX 10000
+#define LI_FEED_URL_MAX 1024
+
+typedef struct {
+    char uuid[40];              /* lower-case 8-4-4-4-12 */
+    char href[LI_FEED_URL_MAX]; /* as written */
+    long long length;           /* -1: not given */
+    char updated[40];
+} li_feed_entry;
+
+typedef struct {
+    li_feed_entry *e;
+    size_t n;
+    char prev_archive[LI_FEED_URL_MAX]; /* "" when none */
+    bool archive;                       /* fh:archive: this page is an archive */
+} li_feed;
+
+/* false with *why when the text is not an Atom feed we can use (an entry
+ * without a urn:uuid id or without a link is skipped, not fatal). */
+bool li_feed_parse(const char *text, size_t len, li_feed *out, const char **why);
+void li_feed_free(li_feed *f);
+/* ref (absolute http(s) URL, or absolute path) against base; false when
+ * ref is anything else or the result does not fit. */
+bool li_feed_resolve(const char *base, const char *ref, char *out, size_t cap);
+
+#endif
