@@ -44,7 +44,7 @@ for rend, n in (("720p", 4), ("1080p", 4), ("audio/en", 4)):
 PY
 python3 -m http.server 8090 --bind 127.0.0.1 --directory "$state/origin" >"$state/origin.log" 2>&1 &
 pids+=($!)
-rm -rf build/run-cache build/run-logs # each run has new sample content
+rm -rf build/run-cache build/run-logs build/run-archive # each run has new sample content
 mkdir -p build/run-cache
 sleep 0.3
 bin/ucdn -c examples/ucdn.json 2>"$state/ucdn.log" & pids+=($!)
@@ -115,6 +115,14 @@ Try:
   curl -s -H 'Authorization: Bearer ri-ucdn-a-example-token' http://127.0.0.1:9083/li/v1/feed
   curl -s -H 'Authorization: Bearer ri-ucdn-a-example-token' \\
     http://127.0.0.1:9083/li/v1/files/UUID.log.gz | gunzip | head   # or: bin/cdnictl log verify FILE
+
+  # the uCDN collects those files (every 5 s), checks them, and bills: usage per collection,
+  # then per playback session; the collector's state and any quarantined file
+  bin/cdnictl billing export --ucdn http://127.0.0.1:8080 --token csp-acme-example-token \\
+    --from $(date -u +%F) --to $(date -u +%F) --group-by ccid,dcdn
+  bin/cdnictl billing export --ucdn http://127.0.0.1:8080 --token csp-acme-example-token \\
+    --from $(date -u +%F) --to $(date -u +%F) --group-by session --format json
+  curl -s -H 'Authorization: Bearer operator-ucdn-example-token' http://127.0.0.1:8082/v1/logs
 
   # /vod/m1/ is URI-signed (MI.UriSigning): without a token, 403
   curl -sI -H 'Host: video.example.com' 'http://127.0.0.1:8083/vod/m1/seg_001.ts?session=42'
