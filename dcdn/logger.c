@@ -394,17 +394,9 @@ void delivery_session(dcdn *d, delivery_record *rec, const hop_result *hr)
 {
     rec->sid[0] = 0;
     if (hr && hr->method != HOP_OPEN && hr->claims) {
-        const char *jti = json_string_value(json_object_get(hr->claims, "jti"));
-        if (jti) {
-            snprintf(rec->sid, sizeof rec->sid, "%s", jti);
+        hop_session_id(hr->claims, rec->sid, sizeof rec->sid);
+        if (rec->sid[0])
             return;
-        }
-        char *s = json_dumps(hr->claims, JSON_COMPACT | JSON_SORT_KEYS);
-        if (s) {
-            snprintf(rec->sid, sizeof rec->sid, "%016llx", (unsigned long long)hash_fnv1a64(s, strlen(s)));
-            free(s);
-            return;
-        }
     }
     if (!d->sessions || !rec->client[0])
         return;

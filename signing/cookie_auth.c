@@ -17,7 +17,7 @@ const char *ca_status_text(ca_status s)
 }
 
 char *ca_mint(const jwk *key, jws_alg alg, const char *cdn_id, const char *collection,
-              const char *client_ip, long long now, long ttl_s)
+              const char *client_ip, const char *sid, long long now, long ttl_s)
 {
     json_t *c = json_pack("{s:s, s:s, s:I, s:I, s:s}", "iss", cdn_id, "aud", cdn_id, "iat", (json_int_t)now,
                           "exp", (json_int_t)(now + ttl_s), "ccid", collection);
@@ -25,6 +25,8 @@ char *ca_mint(const jwk *key, jws_alg alg, const char *cdn_id, const char *colle
         return NULL;
     if (client_ip)
         json_object_set_new(c, "cdniip", json_string(client_ip));
+    if (sid && *sid)
+        json_object_set_new(c, "sid", json_string(sid));
     char *s = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(c);
     char *t = s ? jws_sign(key, alg, s, strlen(s)) : NULL;

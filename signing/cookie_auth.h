@@ -7,8 +7,10 @@
  * and chunks of that collection are then authorized by the cookie alone,
  * so a player that cannot carry tokens from URI to URI still plays.
  *
- * Claims: iss and aud (the CDN itself), iat, exp, "ccid" (the collection)
- * and, when bound, "cdniip" (the client address as text). */
+ * Claims: iss and aud (the CDN itself), iat, exp, "ccid" (the collection),
+ * "sid" (the playback session the manifest's token started, so the chunks
+ * the cookie authorizes are logged under the same session) and, when
+ * bound, "cdniip" (the client address as text). */
 #ifndef SIGNING_COOKIE_AUTH_H
 #define SIGNING_COOKIE_AUTH_H
 
@@ -23,9 +25,10 @@
 typedef enum { CA_OK, CA_ABSENT, CA_BAD_SIGNATURE, CA_EXPIRED, CA_OTHER_COLLECTION, CA_OTHER_CLIENT } ca_status;
 const char *ca_status_text(ca_status s);
 
-/* A session token; malloc'd, NULL on failure. client_ip NULL: not bound. */
+/* A session token; malloc'd, NULL on failure. client_ip NULL: not bound;
+ * sid NULL or "": none. */
 char *ca_mint(const jwk *key, jws_alg alg, const char *cdn_id, const char *collection,
-              const char *client_ip, long long now, long ttl_s);
+              const char *client_ip, const char *sid, long long now, long ttl_s);
 
 /* Finds CA_COOKIE_NAME in a Cookie header and checks it: signed by one of
  * keys with iss and aud cdn_id, not expired (skew_s leeway), for this

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/hash.h"
 #include "common/log.h"
 
 const char *hop_method_name(hop_method m)
@@ -38,12 +39,33 @@ static void start_session(const hop_conf *c, const hop_request *rq, const char *
 {
     if (c->session_ttl_s <= 0 || !rq->top_manifest || !c->key)
         return;
-    char *t = ca_mint(c->key, c->alg, c->cdn_id, collection, c->bind_client ? rq->client_ip : NULL, rq->now,
+    char sid[HOP_SID_MAX];
+    hop_session_id(out->claims, sid, sizeof sid);
+    char *t = ca_mint(c->key, c->alg, c->cdn_id, collection, c->bind_client ? rq->client_ip : NULL, sid, rq->now,
                       c->session_ttl_s);
     char v[4096];
     if (t && ca_set_cookie(t, https, c->session_ttl_s, v, sizeof v))
         out->set_cookie[1] = strdup(v);
     free(t);
+}
+
+void hop_session_id(const json_t *claims, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (!claims)
+        return;
+    const char *id = json_string_value(json_object_get(claims, "sid")); /* our session cookie */
+    if (!id)
+        id = json_string_value(json_object_get(claims, "jti"));
+    if (id) {
+        snprintf(out, cap, "%s", id);
+        return;
+    }
+    char *s = json_dumps(claims, JSON_COMPACT | JSON_SORT_KEYS);
+    if (s) {
+        snprintf(out, cap, "%016llx", (unsigned long long)hash_fnv1a64(s, strlen(s)));
+        free(s);
+    }
 }
 
 bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const hop_request *rq,

@@ -75,6 +75,13 @@ bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const h
                hop_result *out);
 void hop_result_free(hop_result *r);
 
+/* The playback session a request belongs to, from the claims that
+ * authorized it: the "sid" of our session cookie (the session its
+ * manifest's token started), else the token's jti, else a digest of its
+ * claims (every request of one session token shares them). "" when none. */
+#define HOP_SID_MAX 80
+void hop_session_id(const json_t *claims, char *out, size_t cap);
+
 /* location (absolute, without a token) with a token for next_aud added in
  * the query under the policy's package name; malloc'd, NULL on failure.
  * key NULL: our own key. The new token's cdniuc: the hash of location,

@@ -1813,6 +1813,12 @@ def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
         assert csp not in variant  # the uCDN's token, not the CSP's
         assert [what["segment %d" % i]["hops"][-1]["x-cache"] for i in (1, 2)] == ["MISS", "MISS"]
         assert "CDNISession" in str(p.cookies.get("127.0.0.1:%d" % sp)), p.cookies
+        # one playback session: the variant (by token) and the segments (by the session cookie the
+        # variant's answer set) carry one session id in the delivery records
+        time.sleep(0.2)
+        first = [json.loads(l) for l in env.log("dcdn-se").splitlines() if '"msg":"delivery"' in l][:3]
+        assert [r["auth"] for r in first] == ["token", "cookie", "cookie"], first
+        assert first[0]["sid"] and len({r["sid"] for r in first}) == 1, first
         # a second viewer: everything from the cache, the origin asked once per object
         p2 = wait_for(played, timeout=5)
         assert [e["hops"][-1]["x-cache"] for e in p2.log[1:]] == ["HIT", "HIT", "HIT"], p2.log

@@ -140,7 +140,7 @@ static void test_session_cookie_and_renewal(void **st)
     jwk_set others = {&other, 1};
     assert_int_equal(ca_check(&others, "ucdn-a", val, "m1", NULL, NOW, 0, NULL), CA_BAD_SIGNATURE);
     assert_int_equal(ca_check(&my_set, "ucdn-a", "x=1", "m1", NULL, NOW, 0, NULL), CA_ABSENT);
-    char *bound = ca_mint(&me, JWS_ES256, "ucdn-a", "m1", "192.0.2.7", NOW, 60);
+    char *bound = ca_mint(&me, JWS_ES256, "ucdn-a", "m1", "192.0.2.7", NULL, NOW, 60);
     snprintf(cookie, sizeof cookie, CA_COOKIE_NAME "=%s", bound);
     assert_int_equal(ca_check(&my_set, "ucdn-a", cookie, "m1", "192.0.2.7", NOW, 0, NULL), CA_OK);
     assert_int_equal(ca_check(&my_set, "ucdn-a", cookie, "m1", "192.0.2.8", NOW, 0, NULL), CA_OTHER_CLIENT);
