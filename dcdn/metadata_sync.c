@@ -116,7 +116,10 @@ static void sync_one(dcdn *d, upstream *up, bool offline)
     snap_ref *ref;
     void *cur = snapshot_acquire(&up->snap, &ref);
     snapshot_release(&up->snap, ref);
-    if (!changed && cur) {
+    /* documents read back from Redis are what a sibling instance fetched:
+     * they replace what the fetcher had (so its next conditional GET is a
+     * 304), hence they are applied even if the fetcher saw no change */
+    if (!changed && cur && !offline) {
         mi_host_index_free(x);
         return;
     }
