@@ -199,7 +199,7 @@ size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const s
     pthread_mutex_lock(&s->mu);
     if (ensure_conn(s)) {
         for (size_t i = 0; i < n; i++)
-            redisAppendCommandArgv(s->c, argc[i], argv[i], argvlen[i]);
+            redisAppendCommandArgv(s->c, argc[i], argv[i], argvlen ? argvlen[i] : NULL);
         for (; got < n; got++) {
             void *rep = NULL;
             if (redisGetReply(s->c, &rep) != REDIS_OK) {

@@ -29,7 +29,8 @@ bool store_up(store *s); /* a PING answered */
 redisReply *store_cmd(store *s, const char *fmt, ...);
 redisReply *store_cmdargv(store *s, int argc, const char **argv, const size_t *argvlen);
 
-/* Pipelining: queue n commands, then read n replies. replies[i] may be NULL
+/* Pipelining: queue n commands, then read n replies (argvlen NULL: the
+ * arguments are NUL-terminated strings). replies[i] may be NULL
  * if the connection broke; returns the number of replies read. */
 size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
                       redisReply **replies);

@@ -378,6 +378,151 @@ long long cache_remove_indexed(cache *c, const char *index, const char *value)
     return n;
 }
 
+/* --- invalidation (RFC 8007 invalidate: revalidate before reuse) ------------------- */
+
+static bool obj_invalidate(cache *c, cache_obj *o)
+{
+    shard *s = &c->shards[o->hash % SHARDS];
+    pthread_mutex_lock(&s->mu);
+    bool was = !o->removed;
+    o->ttl = 0;                 /* never fresh: the next request revalidates */
+    o->must_revalidate = true;  /* and no stale copy is served meanwhile */
+    pthread_mutex_unlock(&s->mu);
+    return was;
+}
+
+long long cache_invalidate(cache *c, const char *const *keys, size_t n, long long now)
+{
+    /* remembered on disk first, so a restart cannot make them fresh again */
+    char p[400];
+    snprintf(p, sizeof p, "%s/invalidations", c->conf.dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    char *w = malloc(64 * 1024);
+    size_t wl = 0;
+    char t[24];
+    int tl = snprintf(t, sizeof t, "%lld\t", now);
+    bool ok = w != NULL;
+    for (size_t i = 0; i < n && ok; i++) {
+        size_t kl = strlen(keys[i]);
+        if (strchr(keys[i], '\n') || kl > 16 * 1024)
+            continue;
+        if (wl + (size_t)tl + kl + 1 > 64 * 1024) {
+            ok = write(fd, w, wl) == (ssize_t)wl;
+            wl = 0;
+        }
+        memcpy(w + wl, t, (size_t)tl);
+        memcpy(w + wl + tl, keys[i], kl);
+        w[wl + (size_t)tl + kl] = '\n';
+        wl += (size_t)tl + kl + 1;
+    }
+    ok = ok && (!wl || write(fd, w, wl) == (ssize_t)wl) && fsync(fd) == 0;
+    close(fd);
+    free(w);
+    if (!ok)
+        return -1;
+    long long hit = 0;
+    for (size_t i = 0; i < n; i++) {
+        cache_view v;
+        cache_obj *o = cache_lookup(c, keys[i], strlen(keys[i]), 0, &v);
+        if (!o)
+            continue;
+        cache_blob_unref(v.mem);
+        hit += obj_invalidate(c, o);
+        cache_obj_unref(o);
+    }
+    return hit;
+}
+
+/* At start: objects stored before their invalidation stay invalidated; the
+ * file is rewritten with only the entries still needed. */
+static void apply_invalidations(cache *c)
+{
+    char p[400], tmp[410];
+    snprintf(p, sizeof p, "%s/invalidations", c->conf.dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    FILE *f = fopen(p, "re");
+    if (!f)
+        return;
+    FILE *out = fopen(tmp, "we");
+    char *line = malloc(MAX_HEAD_LINE);
+    while (line && fgets(line, MAX_HEAD_LINE, f)) {
+        char *tab = strchr(line, '\t'), *nl = strchr(line, '\n');
+        if (!tab || !nl)
+            continue;
+        *nl = 0;
+        long long when = atoll(line);
+        const char *key = tab + 1;
+        cache_view v;
+        cache_obj *o = cache_lookup(c, key, strlen(key), 0, &v);
+        if (!o)
+            continue;
+        cache_blob_unref(v.mem);
+        if (o->stored_at <= when) {
+            obj_invalidate(c, o);
+            if (out)
+                fprintf(out, "%lld\t%s\n", when, key);
+        }
+        cache_obj_unref(o);
+    }
+    free(line);
+    fclose(f);
+    if (out && fflush(out) == 0 && fsync(fileno(out)) == 0) {
+        fclose(out);
+        rename(tmp, p);
+    } else if (out) {
+        fclose(out);
+        unlink(tmp);
+    }
+}
+
+size_t cache_keys(cache *c, char ***out)
+{
+    size_t n = 0, cap = 0;
+    char **k = NULL;
+    for (int i = 0; i < SHARDS; i++) {
+        shard *s = &c->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (size_t b = 0; b < s->nb; b++)
+            for (cache_obj *o = s->b[b]; o; o = o->next) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 1024;
+                    char **nk = realloc(k, cap * sizeof *k);
+                    if (!nk)
+                        goto done;
+                    k = nk;
+                }
+                if (!(k[n] = strdup(o->key)))
+                    goto done;
+                n++;
+            }
+    done:
+        pthread_mutex_unlock(&s->mu);
+    }
+    *out = k;
+    return n;
+}
+
+long long cache_indexed_keys(cache *c, const char *index, const char *value, char ***out)
+{
+    *out = NULL;
+    redisReply *r = store_cmd(c->conf.store, "SMEMBERS %s:%s:%s", c->conf.index_prefix, index, value);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    char **k = calloc(r->elements + 1, sizeof *k);
+    size_t n = 0;
+    for (size_t i = 0; k && i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            k[n++] = strdup(r->element[i]->str);
+    freeReplyObject(r);
+    *out = k;
+    return (long long)n;
+}
+
 /* --- eviction ------------------------------------------------------------------ */
 
 typedef struct {
@@ -1299,6 +1444,7 @@ cache *cache_open(const cache_conf *conf)
     c->m_evicted = metrics_series(m, "cdni_cache_evicted_total", "", "counter", "objects evicted (GDSF)");
     c->m_reval304 = metrics_series(m, "cdni_cache_revalidated_total", "", "counter", "stale objects a 304 made fresh again");
     restore(c);
+    apply_invalidations(c);
     evict(c);
     c->nth = conf->threads ? conf->threads : 4;
     c->th = calloc(c->nth, sizeof *c->th);

@@ -98,6 +98,16 @@ bool cache_remove(cache *c, const char *key, size_t klen);
 /* Removes every object whose collection (index "ccid") or purge id ("pid")
  * is value, as the Redis index lists them. -1 if Redis is unreachable. */
 long long cache_remove_indexed(cache *c, const char *index, const char *value);
+/* The keys the Redis index lists for a collection or purge id (malloc'd
+ * array of malloc'd strings); -1 if Redis is unreachable. */
+long long cache_indexed_keys(cache *c, const char *index, const char *value, char ***out);
+/* Every key in the cache now (malloc'd array of malloc'd strings). */
+size_t cache_keys(cache *c, char ***out);
+/* Invalidates (RFC 8007): these objects are revalidated before they are
+ * served again, and never served stale meanwhile. Written to the cache
+ * directory (fsync'd) before it takes effect, and applied again at start
+ * to objects stored before it. Objects found; -1 if the record failed. */
+long long cache_invalidate(cache *c, const char *const *keys, size_t n, long long now);
 
 typedef struct {
     const char *key;

@@ -9,6 +9,7 @@
 #include "interfaces/logging.h"
 #include "interfaces/fci.h"
 #include "interfaces/mi_server.h"
+#include "interfaces/triggers.h"
 
 static bool num_in(json_t *o, const char *key, const char *path, double lo, double hi, double *out, jerr *e)
 {
@@ -218,11 +219,32 @@ static bool logging_conf(dcdn *d, json_t *root, jerr *e)
     return true;
 }
 
+/* triggers: {"cdn_pid": "AS64500:0", "stale_s": 86400, "preposition_max_bytes_per_s": 0} */
+static bool triggers_conf(dcdn *d, json_t *root, jerr *e)
+{
+    static const char *const keys[] = {"cdn_pid", "stale_s", "preposition_max_bytes_per_s", NULL};
+    json_t *t = NULL;
+    long long stale = 86400, bps = 0;
+    if (!jget_obj(root, "triggers", "$", false, &t, e))
+        return false;
+    if (!t)
+        return true;
+    if (!jonly(t, "$.triggers", keys, e) || !jget_str(t, "cdn_pid", "$.triggers", true, &d->cit_pid, e) ||
+        !jget_int(t, "stale_s", "$.triggers", false, 60, 366LL * 86400, &stale, e) ||
+        !jget_int(t, "preposition_max_bytes_per_s", "$.triggers", false, 0, 1LL << 40, &bps, e))
+        return false;
+    if (!cit_pid_ok(d->cit_pid))
+        return jfail(e, "$.triggers.cdn_pid", "expected a CDN PID, \"AS<number>:<qualifier>\"");
+    d->cit_stale_s = stale;
+    d->cit_max_bps = bps;
+    return true;
+}
+
 bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "operator_token", "upstreams", "metadata", "capabilities",
-                                            "router", "surrogate", "uri_signing", "logging", NULL};
+                                            "router", "surrogate", "uri_signing", "logging", "triggers", NULL};
     static const char *const up_keys[] = {"id", "metadata_url", "token", "refresh_s", "fci_url",
                                           "heartbeat_s", "ri_token", "uri_signing_keys", "log_fields", NULL};
     static const char *const md_keys[] = {"extra_types", NULL};
@@ -339,7 +361,8 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
     }
     if (d->has_peer && d->n_peer == 0)
         return jfail(e, "$.upstreams", "the peer listener needs an ri_token on at least one upstream");
-    if (!router_conf(d, root, e) || !hop_keys_parse(root, d->cdn_id, &d->us, e) || !logging_conf(d, root, e))
+    if (!router_conf(d, root, e) || !hop_keys_parse(root, d->cdn_id, &d->us, e) || !logging_conf(d, root, e) ||
+        !triggers_conf(d, root, e))
         return false;
     for (size_t k = 0; k < d->n_ups; k++)
         if (d->ups[k].us_keys.n && !d->us.present)

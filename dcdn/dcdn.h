@@ -154,6 +154,10 @@ struct dcdn {
     int log_rotate_s, log_level;
     long long log_rotate_bytes, log_retention_s, log_session_idle_s;
     struct idle_ids *sessions; /* s-sid of requests without a token */
+    /* CI/T triggers (dcdn/triggers.c) */
+    const char *cit_pid; /* our CDN PID; NULL: no trigger interface */
+    long long cit_stale_s, cit_max_bps;
+    struct triggers *triggers;
     pthread_t prepo_th;
     bool prepo_started, prepo_stop;
     pthread_mutex_t prepo_mu;
@@ -161,6 +165,12 @@ struct dcdn {
     prepo_job *prepo_jobs;
     unsigned long long prepo_seq;
 };
+
+/* dcdn/triggers.c: CI/T server (peer listener), execution by surrogates */
+#define TRIGGERS_PEER_ROUTES 6
+void triggers_peer_routes(dcdn *d, http_route *out);
+bool triggers_start(dcdn *d);
+void triggers_stop(dcdn *d);
 
 /* dcdn/router.c: surrogate selection, RI server (RFC 7975), end-user redirects */
 #define ROUTER_PEER_ROUTES 2
@@ -179,6 +189,12 @@ void surrogate_routes(dcdn *d, http_route *out);
 #define SURROGATE_OP_ROUTES 4
 void surrogate_op_routes(dcdn *d, http_route *out);
 bool surrogate_start(dcdn *d);
+/* For the trigger executor: the cache key of a content URL (and the index
+ * of the upstream delivering it); the upstream whose content a key is, or
+ * -1; a URL acquired into the cache (bytes; 0: already fresh). */
+bool surrogate_key_for_url(dcdn *d, const char *url, int *up_idx, char *key, size_t cap);
+int surrogate_upstream_of_key(dcdn *d, const char *key);
+bool surrogate_prefetch(dcdn *d, const char *url, long long *bytes);
 void surrogate_quiesce(dcdn *d);
 void surrogate_stop(dcdn *d);
 void surrogate_access_log(void *ud, const delivery_record *r);

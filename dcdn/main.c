@@ -101,7 +101,8 @@ int main(int argc, char **argv)
     }
     d.ops = (daemon_ops){d.metrics, ready, &d};
     enum { N_OP = DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES + SURROGATE_OP_ROUTES };
-    http_route routes[N_OP], peer_routes[ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES + 1],
+    enum { N_PEER = ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES + TRIGGERS_PEER_ROUTES + 1 };
+    http_route routes[N_OP], peer_routes[N_PEER],
         delivery_routes[ROUTER_DELIVERY_ROUTES + 1], surrogate_routes_[SURROGATE_ROUTES + 1];
     size_t n_op = N_OP - (d.has_surrogate ? 0 : SURROGATE_OP_ROUTES);
     daemon_ops_routes(&d.ops, routes);
@@ -113,7 +114,9 @@ int main(int argc, char **argv)
     surrogate_routes(&d, surrogate_routes_ + 1);
     router_peer_routes(&d, peer_routes);
     logger_peer_routes(&d, peer_routes + ROUTER_PEER_ROUTES);
-    peer_routes[ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES] = routes[0]; /* /healthz */
+    triggers_peer_routes(&d, peer_routes + ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES);
+    size_t n_peer = N_PEER - (d.cit_pid ? 0 : TRIGGERS_PEER_ROUTES);
+    peer_routes[n_peer - 1] = routes[0]; /* /healthz */
     delivery_routes[0] = routes[0];
     router_delivery_routes(&d, delivery_routes + 1);
     d.op_conf.tokens = d.op_tokens;
@@ -125,7 +128,7 @@ int main(int argc, char **argv)
         d.peer_conf.tokens = d.peer_tokens;
         d.peer_conf.ntokens = d.n_peer;
         d.peer_conf.metrics = d.metrics;
-        peer = http_server_start(&d.peer_conf, peer_routes, ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES + 1);
+        peer = http_server_start(&d.peer_conf, peer_routes, n_peer);
     }
     if (d.has_delivery) {
         d.delivery_conf.metrics = d.metrics;
@@ -139,7 +142,8 @@ int main(int argc, char **argv)
         surrogate = http_server_start(&d.surrogate_conf, surrogate_routes_, SURROGATE_ROUTES + 1);
     }
     int rc = 0;
-    if (!op || (d.has_peer && !peer) || (d.has_delivery && !delivery) || (d.has_surrogate && !surrogate)) {
+    if (!op || (d.has_peer && !peer) || (d.has_delivery && !delivery) || (d.has_surrogate && !surrogate) ||
+        !triggers_start(&d)) {
         rc = 1;
     } else {
         log_kv(LOG_INFO, "dcdn started", "cdn_id", d.cdn_id, NULL);
@@ -152,6 +156,7 @@ int main(int argc, char **argv)
     http_server_stop(peer);
     http_server_stop(delivery);
     http_server_stop(surrogate);
+    triggers_stop(&d); /* before the cache it works on */
     if (d.has_surrogate)
         surrogate_stop(&d);
     logger_stop(&d); /* after the listeners: every delivery record is in */

@@ -488,34 +488,78 @@ struct prepo_job {
     const char *state; /* queued, running, done, expired */
 };
 
-static bool prefetch_url(dcdn *d, const char *url, long long *bytes)
+/* The plan for a content URL (http or https; the scheme does not count),
+ * if an upstream delivers its host (*up_idx: which). malloc'd; NULL: none. */
+static plan *plan_for_url(dcdn *d, const char *url, char *target, size_t tcap, int *up_idx)
 {
     url_ref u;
     if (!url || url_parse(url, strlen(url), &u) != URL_OK || !u.authority || u.host.len == 0 || u.host.len > 255)
-        return false;
-    char host[300], target[URL_MAX_LEN + 2];
+        return NULL;
+    char host[300];
     snprintf(host, sizeof host, "%.*s", (int)(u.host.len + (u.port.len ? u.port.len + 1 : 0)), url + u.host.off);
-    snprintf(target, sizeof target, "%s", url + u.path.off);
+    snprintf(target, tcap, "%s", url + u.path.off);
     if (!target[0])
-        snprintf(target, sizeof target, "/");
+        snprintf(target, tcap, "/");
     snap_ref *ref = NULL;
     mi_resolution res;
     upstream *up = dcdn_resolve(d, host, target, &res, &ref);
     if (!up)
-        return false;
+        return NULL;
     const char *drop[] = {US_DEFAULT_PACKAGE, NULL};
     plan *pl = malloc(sizeof *pl);
     bool ok = pl && !res.blocking && plan_for(&res, host, target, drop, pl);
+    if (up_idx)
+        *up_idx = (int)(up - d->ups);
     snapshot_release(&up->snap, ref);
     if (!ok) {
         free(pl);
-        return false;
+        return NULL;
     }
+    return pl;
+}
+
+bool surrogate_key_for_url(dcdn *d, const char *url, int *up_idx, char *key, size_t cap)
+{
+    char target[URL_MAX_LEN + 2];
+    plan *pl = plan_for_url(d, url, target, sizeof target, up_idx);
+    bool ok = pl && pl->klen < cap;
+    if (ok)
+        memcpy(key, pl->key, pl->klen + 1);
+    free(pl);
+    return ok;
+}
+
+int surrogate_upstream_of_key(dcdn *d, const char *key)
+{
+    /* a key is the content's host (lower case, no port) then its path */
+    size_t hl = strcspn(key, "/");
+    char host[300];
+    if (hl == 0 || hl >= sizeof host)
+        return -1;
+    memcpy(host, key, hl);
+    host[hl] = 0;
+    snap_ref *ref = NULL;
+    mi_resolution res;
+    upstream *up = dcdn_resolve(d, host, key[hl] ? key + hl : "/", &res, &ref);
+    if (!up)
+        return -1;
+    snapshot_release(&up->snap, ref);
+    return (int)(up - d->ups);
+}
+
+bool surrogate_prefetch(dcdn *d, const char *url, long long *bytes)
+{
+    char target[URL_MAX_LEN + 2];
+    plan *pl = plan_for_url(d, url, target, sizeof target, NULL);
+    if (!pl)
+        return false;
     cache_request q = plan_request(pl, target);
     *bytes = cache_prefetch(d->cache, &q);
     free(pl);
     return *bytes >= 0;
 }
+
+static bool prefetch_url(dcdn *d, const char *url, long long *bytes) { return surrogate_prefetch(d, url, bytes); }
 
 static void run_job(dcdn *d, prepo_job *j)
 {

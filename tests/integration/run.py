@@ -1225,7 +1225,7 @@ class ChunkOrigin(LoopbackServer):
         self.serve(H)
 
 
-def surrogate_env(env, endpoints, cache=None, paths=(), auth=None, logging=None):
+def surrogate_env(env, endpoints, cache=None, paths=(), auth=None, logging=None, extra=None):
     """Publishes a service whose sources are endpoints, and starts a
     surrogate-role dcdn sharing the dCDN's Redis. Returns its ports."""
     sources = [{"endpoints": [e], "protocol": "http/1.1"} for e in endpoints]
@@ -1256,6 +1256,7 @@ def surrogate_env(env, endpoints, cache=None, paths=(), auth=None, logging=None)
                         "cache": dict({"dir": os.path.join(env.dir, "cache-se-x")}, **(cache or {})),
                         "freshness": {"age_multiplier": 0.1, "min_ttl_s": 1, "max_ttl_s": 60},
                         "stale_if_error_s": 30}
+    cfg.update(extra or {})
     env.start_daemon("dcdn-se", cfg, binary="dcdn")
     env.ports["sop"], env.ports["surr"] = op, sp
     q = urllib.parse.quote("http://video.example.com/vod/m1/x.ts", safe="")
@@ -1631,6 +1632,124 @@ def test_router_redirects_are_logged_too(env):
     r = got[0]
     assert r["sc-status"] == "302" and r["s-cached"] is None and r["s-ccid"] == "m1", r
     assert r["u-uri"] == "http://video.example.com/vod/m1/seg_9.ts" and "URISigningPackage" not in r["cs-uri"], r
+
+DCDN_PID = "AS64500:1"
+
+
+def trigger(env, body, token=RI_TOKEN):
+    s, h, b = http("POST", "http://127.0.0.1:%d/triggers" % env.ports["dpeer"], json.dumps(body).encode(),
+                   token=token, headers={"Content-Type": "application/cdni; ptype=ci-trigger-command"})
+    return s, h, json.loads(b) if b[:1] == b"{" else b
+
+
+def trigger_status(url, want=None, timeout=10):
+    get = lambda: json.loads(http("GET", url, token=RI_TOKEN)[2])
+    if want is None:
+        return get()
+    got = wait_for(lambda: (lambda t: t if t["status"] == want else None)(get()), timeout=timeout)
+    assert got, get()
+    return got
+
+
+def test_dcdn_triggers_purge_invalidate_by_url_pattern_and_ccid_cancel_and_a_killed_surrogate(env):
+    files = {"/vod/m1/a.ts": b"a" * 3000, "/vod/m1/b.ts": b"b" * 3000, "/vod/m2/c.ts": b"c" * 3000}
+    o = ChunkOrigin(files)
+    try:
+        env.stop("dcdn")
+        router = env.dcdn_config()
+        router["triggers"] = {"cdn_pid": DCDN_PID}
+        router["router"]["surrogate_dead_after_s"] = 30
+        env.start_daemon("dcdn", router)
+        surrogate_env(env, ["127.0.0.1:%d" % o.port], extra={"triggers": {"cdn_pid": DCDN_PID}})
+        cache = lambda: json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % env.ports["sop"], token=OP_TOKEN)[2])
+        xc = lambda p: sget(env, p)[1]["x-cache"]
+        for p in files:
+            assert sget(env, p)[0] == 200
+        assert [xc(p) for p in files] == ["HIT", "HIT", "HIT"]
+        # the router knows the content (its metadata) and the surrogate (to wait for it)
+        assert wait_for(lambda: env.resolve("http://video.example.com/vod/m1/a.ts")[0] == 200, timeout=5), \
+            env.resolve("http://video.example.com/vod/m1/a.ts")
+        assert wait_for(lambda: "se-x" in http("GET", "http://127.0.0.1:%d/v1/surrogates" % env.ports["dop"],
+                                               token=OP_TOKEN)[2].decode(), timeout=5)
+        path = ["AS64496:1"]
+        # purge by URL (the scheme does not count): stored in Redis, 201 + Location
+        s, h, b = trigger(env, {"trigger": {"type": "purge", "content.urls": ["https://video.example.com/vod/m1/a.ts"]},
+                                "cdn-path": path})
+        assert s == 201 and h["Content-Type"] == "application/cdni; ptype=ci-trigger-status", (s, b)
+        loc = h["Location"]
+        assert b["status"] in ("pending", "active") and b["trigger"]["type"] == "purge" and b["ctime"] > 0, b
+        done = trigger_status(loc, "complete")
+        assert done["mtime"] >= done["ctime"] and "etime" in done, done
+        assert [xc(p) for p in files] == ["MISS", "HIT", "HIT"]
+        # purge by pattern
+        s, h, _ = trigger(env, {"trigger": {"type": "purge", "content.patterns": [{"pattern": "*/vod/m2/*"}]},
+                                "cdn-path": path})
+        trigger_status(h["Location"], "complete")
+        assert xc("/vod/m2/c.ts") == "MISS" and xc("/vod/m1/b.ts") == "HIT"
+        # invalidate by CCID: kept, but revalidated before it is served again
+        cond = o.conditional
+        s, h, _ = trigger(env, {"trigger": {"type": "invalidate", "content.ccids": ["col-1"]}, "cdn-path": path})
+        trigger_status(h["Location"], "complete")
+        assert xc("/vod/m1/b.ts") in ("REVALIDATED", "REFRESH") and o.conditional > cond, o.conditional
+        # purge by CCID: everything of the collection goes
+        assert cache()["objects"] == 3
+        s, h, _ = trigger(env, {"trigger": {"type": "purge", "content.ccids": ["col-1"]}, "cdn-path": path})
+        trigger_status(h["Location"], "complete")
+        assert cache()["objects"] == 0
+        # collections, ETag, DELETE, 405
+        base = "http://127.0.0.1:%d/triggers" % env.ports["dpeer"]
+        coll = json.loads(http("GET", base, token=RI_TOKEN)[2])
+        assert len(coll["triggers"]) == 4 and coll["staleresourcetime"] == 86400 and coll["cdn-id"] == DCDN_PID
+        assert len(json.loads(http("GET", base + "/complete", token=RI_TOKEN)[2])["triggers"]) == 4
+        assert json.loads(http("GET", base + "/pending", token=RI_TOKEN)[2])["triggers"] == []
+        s, h, _ = http("GET", loc, token=RI_TOKEN)
+        assert http("GET", loc, token=RI_TOKEN, headers={"If-None-Match": h["ETag"]})[0] == 304
+        assert http("PUT", loc, b"{}", token=RI_TOKEN)[0] == 405
+        assert http("DELETE", loc, token=RI_TOKEN)[0] == 204
+        assert http("GET", loc, token=RI_TOKEN)[0] == 404
+        # refused: bad command (RFC-style path), loop, another CDN's content, no token
+        s, h, b = trigger(env, {"trigger": {"type": "preposition", "content.patterns": [{"pattern": "*"}]},
+                                "cdn-path": path})
+        assert s == 400 and h["Content-Type"] == "application/problem+json", (s, b)
+        assert trigger(env, {"trigger": {"type": "purge", "content.ccids": ["col-1"]},
+                             "cdn-path": path + [DCDN_PID]})[0] == 403
+        assert trigger(env, {"trigger": {"type": "purge", "content.urls": ["http://elsewhere.example/x"]},
+                             "cdn-path": path})[0] == 403
+        assert trigger(env, {"trigger": {"type": "purge", "content.ccids": ["col-1"]}, "cdn-path": path},
+                       token="nobody")[0] == 401
+        # cancel: a preposition waiting for its time window
+        later = int(time.time()) + 3600
+        s, h, _ = trigger(env, {"trigger.v2": {"type": "preposition", "content.urls": [
+            "http://video.example.com/vod/m1/a.ts"], "extensions": [{
+                "generic-trigger-extension-type": "CIT.TimePolicy", "mandatory-to-enforce": True,
+                "generic-trigger-extension-value": {"windows": {"start": later, "end": later + 60}}}]},
+            "cdn-path": path})
+        assert s == 201, s
+        waiting = h["Location"]
+        time.sleep(0.5)
+        assert trigger_status(waiting)["status"] == "pending" and cache()["objects"] == 0
+        s, _, _ = trigger(env, {"cancel": [waiting], "cdn-path": path})
+        assert s in (200, 202), s
+        assert trigger_status(waiting, "cancelled")["trigger.v2"]["type"] == "preposition"
+        # a preposition now: acquired into the cache
+        s, h, _ = trigger(env, {"trigger": {"type": "preposition", "content.urls": [
+            "http://video.example.com/vod/m1/a.ts", "http://video.example.com/vod/m1/b.ts"]}, "cdn-path": path})
+        trigger_status(h["Location"], "complete")
+        assert cache()["objects"] == 2 and xc("/vod/m1/a.ts") == "HIT"
+        # the surrogate dies before it can run a purge: the purge waits; restarted, it completes it
+        cfg = json.load(open(os.path.join(env.dir, "dcdn-se.json")))
+        env.stop("dcdn-se", signal.SIGKILL)
+        s, h, _ = trigger(env, {"trigger": {"type": "purge", "content.ccids": ["col-1"]}, "cdn-path": path})
+        assert s == 201
+        time.sleep(1)
+        assert trigger_status(h["Location"])["status"] in ("pending", "active")
+        env.start_daemon("dcdn-se", cfg, binary="dcdn")
+        trigger_status(h["Location"], "complete")
+        assert cache()["objects"] == 0
+        assert xc("/vod/m1/a.ts") == "MISS"
+    finally:
+        o.stop()
+
 
 def collector_ucdn(env, name, ports=None):
     """(Re)starts a uCDN instance that collects the surrogate's logs every second."""

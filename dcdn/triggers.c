@@ -1,0 +1,943 @@
+/* CDNI Control Interface / Triggers (RFC 8007), dCDN side.
+ *
+ * Server (peer listener; the uCDN's own bearer token says which upstream):
+ *   POST   /triggers            a CI/T command: a trigger (201, Location) or a cancel
+ *   GET    /triggers            that upstream's collection; /triggers/pending,
+ *                               /active, /complete, /failed the filtered ones
+ *   GET    /triggers/{id}       a trigger status resource (ETag)
+ *   DELETE /triggers/{id}       forget it (stops it if it has not run)
+ * A trigger is in Redis before 201 is answered:
+ *   cdni:<cdn>:{cit}:t:<id>     hash: up, spec, status, ctime, mtime, etime,
+ *                               errors, targets (the surrogates that must act)
+ *   cdni:<cdn>:{cit}:up:<up>    zset of its ids by ctime (the collection)
+ *   cdni:<cdn>:{cit}:open       set of ids not final yet
+ *   cdni:<cdn>:{cit}:stream     a Redis Stream entry per trigger and cancel
+ *   cdni:<cdn>:{cit}:acks:<id>  hash: surrogate -> what it did
+ *   cdni:<cdn>:{cit}:executors  hash: surrogate -> last heartbeat (ms); the
+ *                               surrogates with a cache that run triggers
+ *
+ * Execution: every surrogate reads the stream in a consumer group of its
+ * own (so each sees every trigger) and acts on its own cache: purge
+ * removes, invalidate forces revalidation (kept across restarts),
+ * preposition acquires within the trigger's time window and our bandwidth
+ * cap. It records what it did, then acknowledges the entry; entries it had
+ * read but not acknowledged when it died are read again when it comes
+ * back (at-least-once; the effects are idempotent). Only objects of the
+ * upstream that sent the trigger are touched (§2.2).
+ *
+ * Completion: the router role checks open triggers every 250 ms: when every
+ * target surrogate has acted the trigger is complete (or failed, with the
+ * errors listed). A target that stopped heartbeating no longer holds it up:
+ * invalidate is then complete (a surrogate revalidates what it missed when
+ * it is back: the stream waits for it), purge and preposition processed
+ * (§4.7). Final triggers are forgotten after staleresourcetime. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "dcdn/dcdn.h"
+#include "interfaces/triggers.h"
+
+struct triggers {
+    dcdn *d;
+    pthread_t mon_th, exec_th;
+    bool mon_started, exec_started, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    store *exec_store; /* the executor's own connection (blocking reads) */
+    metric_cell *m_accepted, *m_refused, *m_executed, *m_completed;
+};
+
+static void tkey(const dcdn *d, char *out, size_t cap, const char *fmt, const char *arg)
+{
+    int n = snprintf(out, cap, "cdni:%s:{cit}:", d->cdn_id);
+    snprintf(out + n, cap - (size_t)n, fmt, arg ? arg : "");
+}
+
+static bool id_ok(const char *id)
+{
+    return id && *id && strlen(id) <= 20 && strspn(id, "0123456789") == strlen(id);
+}
+
+static const char *up_of(dcdn *d, http_req *r)
+{
+    const char *who = http_identity(r);
+    for (size_t i = 0; who && i < d->n_ups; i++)
+        if (strcmp(d->ups[i].id, who) == 0)
+            return who;
+    return NULL;
+}
+
+static void base_url(http_req *r, char *out, size_t cap)
+{
+    const char *host = http_header(r, "Host");
+    snprintf(out, cap, "http://%s", host && !strpbrk(host, " /\r\n\"") ? host : "localhost");
+}
+
+static void redis_down(http_req *r)
+{
+    http_add_header(r, "Retry-After", "1");
+    http_reply_problem(r, 503, "Service Unavailable", "the trigger store (Redis) is unreachable; nothing was accepted",
+                       NULL);
+}
+
+/* A trigger's hash as a map; NULL when absent (*down when Redis is away). */
+static json_t *load(dcdn *d, store *st, const char *id, bool *down)
+{
+    char k[200];
+    tkey(d, k, sizeof k, "t:%s", id);
+    redisReply *r = store_cmd(st, "HGETALL %s", k);
+    if (!r) {
+        *down = true;
+        return NULL;
+    }
+    json_t *o = NULL;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
+        o = json_object();
+        for (size_t i = 0; i + 1 < r->elements; i += 2)
+            json_object_set_new(o, r->element[i]->str, json_string(r->element[i + 1]->str));
+    }
+    freeReplyObject(r);
+    return o;
+}
+
+static const char *field(json_t *t, const char *name) { return json_string_value(json_object_get(t, name)); }
+
+static json_t *status_json(json_t *t)
+{
+    json_t *spec = json_loads(field(t, "spec") ? field(t, "spec") : "{}", 0, NULL);
+    json_t *o = json_pack("{s:o, s:I, s:I, s:s}", field(t, "version") && !strcmp(field(t, "version"), "2") ? "trigger.v2" : "trigger",
+                          spec ? spec : json_object(), "ctime", (json_int_t)atoll(field(t, "ctime") ?: "0"), "mtime",
+                          (json_int_t)atoll(field(t, "mtime") ?: "0"), "status", field(t, "status") ?: "pending");
+    if (field(t, "etime") && *field(t, "etime"))
+        json_object_set_new(o, "etime", json_integer(atoll(field(t, "etime"))));
+    json_t *errs = field(t, "errors") ? json_loads(field(t, "errors"), 0, NULL) : NULL;
+    if (json_array_size(errs))
+        json_object_set_new(o, "errors", errs);
+    else
+        json_decref(errs);
+    return o;
+}
+
+/* Moves a trigger to a new status if the state machine allows it. */
+static bool set_status(dcdn *d, store *st, const char *id, cit_status to, json_t *errors)
+{
+    bool down = false;
+    json_t *t = load(d, st, id, &down);
+    cit_status from;
+    if (!t || !cit_status_parse(field(t, "status"), &from) || !cit_transition_ok(from, to) || from == to) {
+        json_decref(t);
+        json_decref(errors);
+        return false;
+    }
+    json_decref(t);
+    char k[200], now[24];
+    tkey(d, k, sizeof k, "t:%s", id);
+    snprintf(now, sizeof now, "%lld", wall_ms() / 1000);
+    char *errs = errors ? json_dumps(errors, JSON_COMPACT) : NULL;
+    json_decref(errors);
+    redisReply *r = errs ? store_cmd(st, "HSET %s status %s mtime %s errors %s", k, cit_status_name(to), now, errs)
+                         : store_cmd(st, "HSET %s status %s mtime %s", k, cit_status_name(to), now);
+    free(errs);
+    if (r)
+        freeReplyObject(r);
+    if (cit_status_final(to)) {
+        char ok_[200];
+        tkey(d, ok_, sizeof ok_, "open", NULL);
+        r = store_cmd(st, "SREM %s %s", ok_, id);
+        if (r)
+            freeReplyObject(r);
+        r = store_cmd(st, "HSET %s etime %s", k, now);
+        if (r)
+            freeReplyObject(r);
+    }
+    return r != NULL;
+}
+
+/* The executors (surrogates with a cache) alive now: the ones a new
+ * trigger waits for; NULL when Redis is away. */
+static json_t *live_executors(dcdn *d, store *st)
+{
+    char k[200];
+    tkey(d, k, sizeof k, "executors", NULL);
+    redisReply *r = store_cmd(st, "HGETALL %s", k);
+    if (!r)
+        return NULL;
+    json_t *a = json_array();
+    long long now = wall_ms();
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+        if (now - atoll(r->element[i + 1]->str) <= d->surrogate_dead_ms)
+            json_array_append_new(a, json_string(r->element[i]->str));
+    freeReplyObject(r);
+    return a;
+}
+
+static bool in_list(json_t *a, const char *s)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(a, i, x) if (strcmp(json_string_value(x) ?: "", s) == 0) return true;
+    return false;
+}
+
+/* --- POST /triggers --------------------------------------------------------------------- */
+
+/* Every content URL must be of this upstream's content (§2.2, §8). */
+static const char *foreign_url(dcdn *d, const cit_spec *s, const char *up)
+{
+    for (size_t i = 0; i < s->n_content_urls; i++) {
+        int ui = -1;
+        char key[2048];
+        if (!surrogate_key_for_url(d, s->content_urls[i], &ui, key, sizeof key) && ui < 0)
+            return s->content_urls[i]; /* no metadata delivers this host: not ours to act on either */
+        if (ui >= 0 && strcmp(d->ups[ui].id, up) != 0)
+            return s->content_urls[i];
+    }
+    return NULL;
+}
+
+static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
+{
+    const char *foreign = foreign_url(d, &c->spec, up);
+    if (foreign) {
+        char why[600];
+        snprintf(why, sizeof why, "%.400s is not content this CDN delivers for you", foreign);
+        metric_add(d->triggers->m_refused, 1);
+        http_reply_problem(r, 403, "Forbidden", why, NULL);
+        return;
+    }
+    char k[200];
+    tkey(d, k, sizeof k, "seq", NULL);
+    redisReply *rr = store_cmd(d->store, "INCR %s", k);
+    if (!rr || rr->type != REDIS_REPLY_INTEGER) {
+        if (rr)
+            freeReplyObject(rr);
+        redis_down(r);
+        return;
+    }
+    char id[24], now[24];
+    snprintf(id, sizeof id, "%lld", rr->integer);
+    freeReplyObject(rr);
+    snprintf(now, sizeof now, "%lld", wall_ms() / 1000);
+    json_t *targets = live_executors(d, d->store);
+    if (!targets) {
+        redis_down(r);
+        return;
+    }
+    cit_status st = CIT_PENDING;
+    json_t *errors = json_array();
+    if (c->spec.unsupported) {
+        char why[300];
+        snprintf(why, sizeof why, "the mandatory extension %.200s is not supported", c->spec.unsupported);
+        json_array_append_new(errors, cit_error("eunsupported", "content.urls", json_array(), why));
+        st = CIT_FAILED;
+    } else if (!json_array_size(targets)) {
+        /* nothing is cached anywhere: there is nothing to remove; nowhere to preposition */
+        st = c->spec.type == CIT_PREPOSITION ? CIT_PROCESSED : CIT_COMPLETE;
+    }
+    char *spec = json_dumps(c->spec.json, JSON_COMPACT);
+    char *tg = json_dumps(targets, JSON_COMPACT), *er = json_dumps(errors, JSON_COMPACT),
+         *path = json_dumps(json_object_get(c->json, "cdn-path"), JSON_COMPACT);
+    json_decref(targets);
+    json_decref(errors);
+    char kt[200], ku[300], ko[200], ks[200];
+    tkey(d, kt, sizeof kt, "t:%s", id);
+    tkey(d, ku, sizeof ku, "up:%s", up);
+    tkey(d, ko, sizeof ko, "open", NULL);
+    tkey(d, ks, sizeof ks, "stream", NULL);
+    bool final = cit_status_final(st);
+    const char *ver = c->spec.version == 2 ? "2" : "1";
+    int argc[6];
+    const char *a0[] = {"MULTI"};
+    const char *a1[] = {"HSET", kt, "up", up, "spec", spec, "version", ver, "status", cit_status_name(st),
+                        "ctime", now, "mtime", now, "etime", final ? now : "", "errors", er, "targets", tg,
+                        "cdn-path", path};
+    const char *a2[] = {"ZADD", ku, now, id};
+    const char *a3[] = {"SADD", ko, id};
+    const char *a4[] = {"XADD", ks, "MAXLEN", "~", "100000", "*", "trigger", id};
+    const char *a5[] = {"EXEC"};
+    const char **argv[6] = {a0, a1, a2, final ? a0 : a3, final ? a0 : a4, a5};
+    argc[0] = 1;
+    argc[1] = (int)(sizeof a1 / sizeof *a1);
+    argc[2] = 4;
+    argc[3] = final ? 0 : 3;
+    argc[4] = final ? 0 : 8;
+    argc[5] = 1;
+    /* the final case has nothing to execute: leave the stream and open set out */
+    const char **av[6];
+    int ac[6], n = 0;
+    for (int i = 0; i < 6; i++)
+        if (argc[i]) {
+            av[n] = argv[i];
+            ac[n] = argc[i];
+            n++;
+        }
+    redisReply *rep[6] = {0};
+    size_t got = store_pipeline(d->store, (size_t)n, ac, av, NULL, rep);
+    bool ok = got == (size_t)n && rep[n - 1] && rep[n - 1]->type == REDIS_REPLY_ARRAY;
+    for (size_t i = 0; ok && i < rep[n - 1]->elements; i++)
+        ok = rep[n - 1]->element[i]->type != REDIS_REPLY_ERROR;
+    for (size_t i = 0; i < got; i++)
+        if (rep[i])
+            freeReplyObject(rep[i]);
+    free(spec);
+    free(tg);
+    free(er);
+    free(path);
+    if (!ok) {
+        redis_down(r);
+        return;
+    }
+    metric_add(d->triggers->m_accepted, 1);
+    char loc[400], base[300];
+    base_url(r, base, sizeof base);
+    snprintf(loc, sizeof loc, "%s/triggers/%s", base, id);
+    log_kv(LOG_INFO, "trigger accepted", "upstream", up, "id", id, "type", cit_type_name(c->spec.type), NULL);
+    http_add_header(r, "Location", loc);
+    bool down = false;
+    json_t *t = load(d, d->store, id, &down);
+    http_reply_json(r, 201, CIT_MEDIA_STATUS, t ? status_json(t) : json_object());
+    json_decref(t);
+}
+
+static const char *id_from_url(const char *u)
+{
+    const char *p = strstr(u, "/triggers/");
+    return p ? p + 10 : NULL;
+}
+
+static void cancel(http_req *r, dcdn *d, const char *up, cit_command *c)
+{
+    bool all_done = true;
+    for (size_t i = 0; i < c->n_cancel; i++) {
+        const char *id = id_from_url(c->cancel_urls[i]);
+        bool down = false;
+        json_t *t = id_ok(id) ? load(d, d->store, id, &down) : NULL;
+        if (down) {
+            redis_down(r);
+            return;
+        }
+        if (!t || strcmp(field(t, "up") ?: "", up) != 0) {
+            json_decref(t);
+            char why[600];
+            snprintf(why, sizeof why, "no such trigger: %.400s", c->cancel_urls[i]);
+            http_reply_problem(r, 404, "Not Found", why, NULL);
+            return;
+        }
+        cit_status s;
+        cit_status_parse(field(t, "status"), &s);
+        json_decref(t);
+        if (s == CIT_PENDING || s == CIT_ACTIVE || s == CIT_PROCESSED) {
+            set_status(d, d->store, id, CIT_CANCELLING, NULL);
+            char ko[200], ks[200];
+            tkey(d, ko, sizeof ko, "open", NULL);
+            tkey(d, ks, sizeof ks, "stream", NULL);
+            redisReply *x = store_cmd(d->store, "SADD %s %s", ko, id);
+            if (x)
+                freeReplyObject(x);
+            /* surrogates that have not run it skip it; the monitor ends it */
+            all_done = false;
+        } else if (s == CIT_CANCELLING) {
+            all_done = false;
+        }
+        /* complete and failed stay as they are (§4.3) */
+    }
+    http_reply_json(r, all_done ? 200 : 202, NULL,
+                    json_pack("{s:s}", "status", all_done ? "cancelled or already final" : "cancelling"));
+}
+
+static void post_triggers(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    const char *up = up_of(d, r);
+    if (!up) {
+        http_reply_problem(r, 403, "Forbidden", "triggers are taken from upstream CDNs only", NULL);
+        return;
+    }
+    size_t len;
+    const char *body = http_body(r, &len);
+    cit_command c;
+    jerr e = {0};
+    if (!cit_command_parse(body, len, &c, &e)) {
+        metric_add(d->triggers->m_refused, 1);
+        http_reply_invalid(r, 400, "Invalid CI/T command", &e);
+        cit_command_free(&c);
+        return;
+    }
+    if (cit_path_has(&c, d->cit_pid)) {
+        metric_add(d->triggers->m_refused, 1);
+        http_reply_problem(r, 403, "Forbidden", "loop: this CDN is already in the command's cdn-path", NULL);
+    } else if (c.cancel)
+        cancel(r, d, up, &c);
+    else
+        accept_trigger(r, d, up, &c);
+    cit_command_free(&c);
+}
+
+/* --- reading ----------------------------------------------------------------------------- */
+
+static void get_collection(http_req *r, dcdn *d, const char *up, int filter)
+{
+    char k[300];
+    tkey(d, k, sizeof k, "up:%s", up);
+    redisReply *ids = store_cmd(d->store, "ZRANGE %s 0 -1", k);
+    if (!ids) {
+        redis_down(r);
+        return;
+    }
+    char base[300], u[400];
+    base_url(r, base, sizeof base);
+    json_t *a = json_array();
+    for (size_t i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
+        const char *id = ids->element[i]->str;
+        if (filter >= 0) {
+            char kt[200];
+            tkey(d, kt, sizeof kt, "t:%s", id);
+            redisReply *s = store_cmd(d->store, "HGET %s status", kt);
+            cit_status st = CIT_PENDING;
+            bool keep = s && s->type == REDIS_REPLY_STRING && cit_status_parse(s->str, &st) &&
+                        (filter == CIT_COMPLETE ? st == CIT_COMPLETE || st == CIT_PROCESSED || st == CIT_CANCELLED
+                                                : (int)st == filter);
+            if (s)
+                freeReplyObject(s);
+            if (!keep)
+                continue;
+        }
+        snprintf(u, sizeof u, "%s/triggers/%s", base, id);
+        json_array_append_new(a, json_string(u));
+    }
+    freeReplyObject(ids);
+    json_t *o = json_pack("{s:o, s:I}", "triggers", a, "staleresourcetime", (json_int_t)d->cit_stale_s);
+    static const char *const colls[] = {"all", "pending", "active", "complete", "failed"};
+    for (int i = 0; i < 5; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "coll-%s", colls[i]);
+        snprintf(u, sizeof u, "%s/triggers%s%s", base, i ? "/" : "", i ? colls[i] : "");
+        json_object_set_new(o, name, json_string(u));
+    }
+    json_object_set_new(o, "cdn-id", json_string(d->cit_pid));
+    http_add_header(r, "Cache-Control", "max-age=1");
+    http_reply_json(r, 200, CIT_MEDIA_COLLECTION, o);
+}
+
+static void get_triggers(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    const char *up = up_of(d, r);
+    if (!up) {
+        http_reply_problem(r, 403, "Forbidden", "triggers are for upstream CDNs only", NULL);
+        return;
+    }
+    get_collection(r, d, up, -1);
+}
+
+static void get_trigger(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    const char *up = up_of(d, r), *id = http_param(r, 0);
+    if (!up) {
+        http_reply_problem(r, 403, "Forbidden", "triggers are for upstream CDNs only", NULL);
+        return;
+    }
+    static const char *const names[] = {"pending", "active", "complete", "failed"};
+    static const int filters[] = {CIT_PENDING, CIT_ACTIVE, CIT_COMPLETE, CIT_FAILED};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(id, names[i]) == 0) {
+            get_collection(r, d, up, filters[i]);
+            return;
+        }
+    bool down = false;
+    json_t *t = id_ok(id) ? load(d, d->store, id, &down) : NULL;
+    if (down) {
+        redis_down(r);
+        return;
+    }
+    if (!t || strcmp(field(t, "up") ?: "", up) != 0) {
+        json_decref(t);
+        http_reply_problem(r, 404, "Not Found", "no such trigger (or another CDN's, or past staleresourcetime)", NULL);
+        return;
+    }
+    char etag[64];
+    snprintf(etag, sizeof etag, "\"%s-%s-%s\"", id, field(t, "mtime") ?: "0", field(t, "status") ?: "");
+    http_add_header(r, "ETag", etag);
+    http_add_header(r, "Cache-Control", "max-age=1");
+    const char *inm = http_header(r, "If-None-Match");
+    if (inm && strcmp(inm, etag) == 0)
+        http_reply(r, 304, NULL, NULL, 0);
+    else
+        http_reply_json(r, 200, CIT_MEDIA_STATUS, status_json(t));
+    json_decref(t);
+}
+
+static void delete_trigger(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    const char *up = up_of(d, r), *id = http_param(r, 0);
+    bool down = false;
+    json_t *t = up && id_ok(id) ? load(d, d->store, id, &down) : NULL;
+    if (down) {
+        redis_down(r);
+        return;
+    }
+    if (!t || strcmp(field(t, "up") ?: "", up) != 0) {
+        json_decref(t);
+        http_reply_problem(r, 404, "Not Found", "no such trigger", NULL);
+        return;
+    }
+    json_decref(t);
+    char kt[200], ku[300], ko[200], ka[200];
+    tkey(d, kt, sizeof kt, "t:%s", id);
+    tkey(d, ku, sizeof ku, "up:%s", up);
+    tkey(d, ko, sizeof ko, "open", NULL);
+    tkey(d, ka, sizeof ka, "acks:%s", id);
+    /* a surrogate that reads it later finds nothing and skips it (§4.4) */
+    redisReply *x = store_cmd(d->store, "DEL %s %s", kt, ka);
+    if (x)
+        freeReplyObject(x);
+    x = store_cmd(d->store, "ZREM %s %s", ku, id);
+    if (x)
+        freeReplyObject(x);
+    x = store_cmd(d->store, "SREM %s %s", ko, id);
+    if (x)
+        freeReplyObject(x);
+    http_reply(r, 204, NULL, NULL, 0);
+}
+
+static void not_allowed(http_req *r, void *ctx)
+{
+    (void)ctx;
+    http_add_header(r, "Allow", "GET, HEAD, DELETE");
+    http_reply_problem(r, 405, "Method Not Allowed", "a trigger status resource cannot be modified (RFC 8007 §4.1)",
+                       NULL);
+}
+
+void triggers_peer_routes(dcdn *d, http_route *out)
+{
+    out[0] = (http_route){"POST", "/triggers", post_triggers, d, false};
+    out[1] = (http_route){"GET", "/triggers", get_triggers, d, false};
+    out[2] = (http_route){"GET", "/triggers/{id}", get_trigger, d, false};
+    out[3] = (http_route){"DELETE", "/triggers/{id}", delete_trigger, d, false};
+    out[4] = (http_route){"PUT", "/triggers/{id}", not_allowed, d, false};
+    out[5] = (http_route){"POST", "/triggers/{id}", not_allowed, d, false};
+}
+
+/* --- execution (surrogate role) ----------------------------------------------------------- */
+
+static void free_keys(char **k, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(k[i]);
+    free(k);
+}
+
+/* The keys this trigger selects in our cache, of upstream up only. */
+static size_t select_keys(dcdn *d, const cit_spec *s, int up, char ***out, json_t *errors)
+{
+    size_t n = 0, cap = 16;
+    char **k = calloc(cap, sizeof *k);
+#define PUSH(x)                                                                                                    \
+    do {                                                                                                           \
+        if (n == cap) {                                                                                            \
+            cap *= 2;                                                                                              \
+            k = realloc(k, cap * sizeof *k);                                                                       \
+        }                                                                                                          \
+        k[n++] = (x);                                                                                              \
+    } while (0)
+    for (size_t i = 0; i < s->n_content_urls; i++) {
+        char key[2048];
+        int ui = -1;
+        if (surrogate_key_for_url(d, s->content_urls[i], &ui, key, sizeof key) && ui == up)
+            PUSH(strdup(key));
+    }
+    for (size_t i = 0; i < s->n_ccids; i++) {
+        char **ck = NULL;
+        long long m = cache_indexed_keys(d->cache, "ccid", s->ccids[i], &ck);
+        if (m < 0) {
+            json_array_append_new(errors, cit_error("econtent", "content.ccids", json_pack("[s]", s->ccids[i]),
+                                                    "the cache index (Redis) was unreachable"));
+            continue;
+        }
+        for (long long j = 0; j < m; j++) {
+            if (surrogate_upstream_of_key(d, ck[j]) == up)
+                PUSH(ck[j]);
+            else
+                free(ck[j]);
+        }
+        free(ck);
+    }
+    if (s->n_content_patterns) {
+        char **all = NULL;
+        size_t m = cache_keys(d->cache, &all);
+        for (size_t j = 0; j < m; j++) {
+            char url[2100];
+            snprintf(url, sizeof url, "http://%s", all[j]);
+            bool hit = false;
+            for (size_t p = 0; p < s->n_content_patterns && !hit; p++)
+                hit = cit_pattern_match(&s->content_patterns[p], url);
+            if (hit && surrogate_upstream_of_key(d, all[j]) == up)
+                PUSH(all[j]);
+            else
+                free(all[j]);
+        }
+        free(all);
+    }
+#undef PUSH
+    *out = k;
+    return n;
+}
+
+/* Runs one trigger on our cache; the result is recorded in acks:<id>. */
+static void execute(struct triggers *tg, const char *id)
+{
+    dcdn *d = tg->d;
+    store *st = tg->exec_store;
+    bool down = false;
+    json_t *t = load(d, st, id, &down);
+    if (!t)
+        return; /* deleted (§4.4): nothing to do */
+    cit_status status;
+    cit_status_parse(field(t, "status"), &status);
+    json_t *targets = json_loads(field(t, "targets") ?: "[]", 0, NULL);
+    bool mine = false;
+    size_t i;
+    json_t *x;
+    json_array_foreach(targets, i, x) mine = mine || strcmp(json_string_value(x) ?: "", d->self_id) == 0;
+    json_decref(targets);
+    int up = -1;
+    for (size_t u = 0; u < d->n_ups; u++)
+        if (strcmp(d->ups[u].id, field(t, "up") ?: "") == 0)
+            up = (int)u;
+    json_t *result = json_object(), *errors = json_array();
+    if (!mine || up < 0 || cit_status_final(status) || status == CIT_CANCELLING) {
+        json_object_set_new(result, "skipped", json_true());
+    } else {
+        if (status == CIT_PENDING)
+            set_status(d, st, id, CIT_ACTIVE, NULL);
+        cit_spec s;
+        jerr e = {0};
+        json_t *spec = json_loads(field(t, "spec"), 0, NULL);
+        bool ok = cit_spec_from_json(spec, atoi(field(t, "version") ?: "1"), &s, &e);
+        json_decref(spec);
+        if (ok && s.type != CIT_PREPOSITION) {
+            char **keys = NULL;
+            size_t n = select_keys(d, &s, up, &keys, errors);
+            long long done = 0;
+            if (s.type == CIT_PURGE)
+                for (size_t k = 0; k < n; k++)
+                    done += cache_remove(d->cache, keys[k], strlen(keys[k]));
+            else {
+                done = cache_invalidate(d->cache, (const char *const *)keys, n, wall_ms() / 1000);
+                if (done < 0)
+                    json_array_append_new(errors, cit_error("econtent", "content.urls", json_array(),
+                                                            "the invalidation could not be recorded on disk"));
+            }
+            json_object_set_new(result, s.type == CIT_PURGE ? "removed" : "invalidated", json_integer(done));
+            free_keys(keys, n);
+            if (s.n_metadata_urls || s.n_metadata_patterns) { /* metadata: fetched again from the uCDN now */
+                pthread_mutex_lock(&d->mu);
+                d->refresh_now = true;
+                pthread_cond_broadcast(&d->cv);
+                pthread_mutex_unlock(&d->mu);
+            }
+        } else if (ok) { /* preposition: within the window, under our bandwidth cap */
+            long long now = wall_ms() / 1000, got = 0, bytes = 0, t0 = wall_ms();
+            json_t *failed = json_array();
+            for (size_t k = 0; k < s.n_content_urls && !tg->stop; k++) {
+                if (s.window_end && wall_ms() / 1000 > s.window_end) {
+                    json_array_append_new(failed, json_string(s.content_urls[k]));
+                    continue;
+                }
+                long long b = 0;
+                if (surrogate_prefetch(d, s.content_urls[k], &b)) {
+                    got++;
+                    bytes += b;
+                } else
+                    json_array_append_new(failed, json_string(s.content_urls[k]));
+                while (d->cit_max_bps > 0 && !tg->stop && bytes * 1000 / d->cit_max_bps > wall_ms() - t0)
+                    sleep_ms(20);
+            }
+            (void)now;
+            if (json_array_size(failed))
+                json_array_append_new(errors, cit_error("econtent", "content.urls", failed,
+                                                        "not acquired (source failed, not ours, or past the window)"));
+            else
+                json_decref(failed);
+            json_object_set_new(result, "acquired", json_integer(got));
+            json_object_set_new(result, "bytes", json_integer(bytes));
+        }
+        cit_spec_free(&s);
+    }
+    json_object_set_new(result, "errors", errors);
+    char *txt = json_dumps(result, JSON_COMPACT);
+    json_decref(result);
+    char ka[200];
+    tkey(d, ka, sizeof ka, "acks:%s", id);
+    redisReply *r = store_cmd(st, "HSET %s %s %s", ka, d->self_id, txt);
+    if (r)
+        freeReplyObject(r);
+    free(txt);
+    json_decref(t);
+    metric_add(tg->m_executed, 1);
+}
+
+/* May this preposition wait for its window? (true: not yet) */
+static bool not_yet(struct triggers *tg, const char *id)
+{
+    bool down = false;
+    json_t *t = load(tg->d, tg->exec_store, id, &down);
+    json_t *spec = t ? json_loads(field(t, "spec"), 0, NULL) : NULL;
+    cit_spec s;
+    jerr e = {0};
+    bool wait = spec && cit_spec_from_json(spec, atoi(field(t, "version") ?: "1"), &s, &e) &&
+                s.type == CIT_PREPOSITION && s.window_start && wall_ms() / 1000 < s.window_start;
+    if (spec)
+        cit_spec_free(&s);
+    json_decref(spec);
+    json_decref(t);
+    return wait;
+}
+
+static void *exec_thread(void *arg)
+{
+    struct triggers *tg = arg;
+    dcdn *d = tg->d;
+    char ks[200];
+    tkey(d, ks, sizeof ks, "stream", NULL);
+    bool group = false;
+    long long last_pending = 0, last_beat = 0;
+    char ke[200];
+    tkey(d, ke, sizeof ke, "executors", NULL);
+    while (!tg->stop) {
+        if (wall_ms() - last_beat >= 1000) { /* we run triggers: wait for us */
+            redisReply *b = store_cmd(tg->exec_store, "HSET %s %s %lld", ke, d->self_id, wall_ms());
+            if (b)
+                freeReplyObject(b);
+            last_beat = wall_ms();
+        }
+        if (!group) {
+            redisReply *r = store_cmd(tg->exec_store, "XGROUP CREATE %s %s $ MKSTREAM", ks, d->self_id);
+            group = r && (r->type == REDIS_REPLY_STATUS || (r->type == REDIS_REPLY_ERROR && strstr(r->str, "BUSYGROUP")));
+            if (r)
+                freeReplyObject(r);
+            if (!group) {
+                sleep_ms(500);
+                continue;
+            }
+        }
+        /* our own pending entries first (read before a crash, or waiting for their window), then new ones */
+        bool pending = wall_ms() - last_pending > 1000;
+        redisReply *r = pending ? store_cmd(tg->exec_store, "XREADGROUP GROUP %s %s COUNT 64 STREAMS %s 0", d->self_id,
+                                            d->self_id, ks)
+                                : store_cmd(tg->exec_store, "XREADGROUP GROUP %s %s COUNT 64 BLOCK 250 STREAMS %s >",
+                                            d->self_id, d->self_id, ks);
+        if (pending)
+            last_pending = wall_ms();
+        if (!r) {
+            sleep_ms(500);
+            group = false;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "NOGROUP"))
+            group = false;
+        redisReply *entries = r->type == REDIS_REPLY_ARRAY && r->elements ? r->element[0]->element[1] : NULL;
+        for (size_t i = 0; entries && i < entries->elements && !tg->stop; i++) {
+            redisReply *e = entries->element[i];
+            const char *eid = e->element[0]->str;
+            redisReply *kv = e->element[1];
+            const char *id = kv && kv->elements >= 2 ? kv->element[1]->str : NULL;
+            if (id && id_ok(id)) {
+                if (not_yet(tg, id))
+                    continue; /* left pending: read again later */
+                execute(tg, id);
+            }
+            redisReply *a = store_cmd(tg->exec_store, "XACK %s %s %s", ks, d->self_id, eid);
+            if (a)
+                freeReplyObject(a);
+        }
+        freeReplyObject(r);
+    }
+    return NULL;
+}
+
+/* --- completion (router role) ------------------------------------------------------------- */
+
+static void check_open(struct triggers *tg)
+{
+    dcdn *d = tg->d;
+    char ko[200];
+    tkey(d, ko, sizeof ko, "open", NULL);
+    json_t *alive = live_executors(d, d->store);
+    if (!alive)
+        return;
+    redisReply *ids = store_cmd(d->store, "SMEMBERS %s", ko);
+    for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
+        const char *id = ids->element[i]->str;
+        bool down = false;
+        json_t *t = load(d, d->store, id, &down);
+        if (!t) {
+            if (!down) {
+                redisReply *x = store_cmd(d->store, "SREM %s %s", ko, id);
+                if (x)
+                    freeReplyObject(x);
+            }
+            continue;
+        }
+        cit_status st;
+        cit_status_parse(field(t, "status"), &st);
+        char ka[200];
+        tkey(d, ka, sizeof ka, "acks:%s", id);
+        redisReply *acks = store_cmd(d->store, "HGETALL %s", ka);
+        json_t *targets = json_loads(field(t, "targets") ?: "[]", 0, NULL), *errors = json_array();
+        size_t waiting = 0, dead = 0, k;
+        json_t *x;
+        json_array_foreach(targets, k, x)
+        {
+            const char *sid = json_string_value(x);
+            json_t *ack = NULL;
+            for (size_t j = 0; acks && acks->type == REDIS_REPLY_ARRAY && j + 1 < acks->elements; j += 2)
+                if (strcmp(acks->element[j]->str, sid) == 0)
+                    ack = json_loads(acks->element[j + 1]->str, 0, NULL);
+            if (!ack) {
+                waiting++;
+                dead += !in_list(alive, sid);
+            } else {
+                json_array_extend(errors, json_object_get(ack, "errors"));
+                json_decref(ack);
+            }
+        }
+        if (acks)
+            freeReplyObject(acks);
+        json_decref(targets);
+        cit_spec s = {0};
+        json_t *spec = json_loads(field(t, "spec") ?: "{}", 0, NULL);
+        jerr e = {0};
+        bool parsed = cit_spec_from_json(spec, atoi(field(t, "version") ?: "1"), &s, &e);
+        json_decref(spec);
+        cit_status to = st;
+        if (st == CIT_CANCELLING)
+            to = CIT_CANCELLED; /* surrogates skip it from now on; what ran, ran */
+        else if (!waiting)
+            to = json_array_size(errors) ? CIT_FAILED : CIT_COMPLETE;
+        else if (waiting == dead && parsed) /* §4.7: the rest is offline */
+            to = s.type == CIT_INVALIDATE && !json_array_size(errors) ? CIT_COMPLETE : CIT_PROCESSED;
+        if (parsed)
+            cit_spec_free(&s);
+        if (to != st && set_status(d, d->store, id, to, json_array_size(errors) ? json_incref(errors) : NULL)) {
+            metric_add(tg->m_completed, 1);
+            log_kv(LOG_INFO, "trigger finished", "id", id, "status", cit_status_name(to), NULL);
+        }
+        json_decref(errors);
+        json_decref(t);
+    }
+    if (ids)
+        freeReplyObject(ids);
+    json_decref(alive);
+}
+
+static void expire_old(struct triggers *tg)
+{
+    dcdn *d = tg->d;
+    long long cut = wall_ms() / 1000 - d->cit_stale_s;
+    for (size_t u = 0; u < d->n_ups; u++) {
+        char ku[300];
+        tkey(d, ku, sizeof ku, "up:%s", d->ups[u].id);
+        redisReply *ids = store_cmd(d->store, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 1000", ku, cut);
+        for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
+            const char *id = ids->element[i]->str;
+            bool down = false;
+            json_t *t = load(d, d->store, id, &down);
+            cit_status st = CIT_PENDING;
+            if (t)
+                cit_status_parse(field(t, "status"), &st);
+            if (!t || (cit_status_final(st) && atoll(field(t, "mtime") ?: "0") < cut)) {
+                char kt[200], ka[200];
+                tkey(d, kt, sizeof kt, "t:%s", id);
+                tkey(d, ka, sizeof ka, "acks:%s", id);
+                redisReply *x = store_cmd(d->store, "DEL %s %s", kt, ka);
+                if (x)
+                    freeReplyObject(x);
+                x = store_cmd(d->store, "ZREM %s %s", ku, id);
+                if (x)
+                    freeReplyObject(x);
+            }
+            json_decref(t);
+        }
+        if (ids)
+            freeReplyObject(ids);
+    }
+}
+
+static void *mon_thread(void *arg)
+{
+    struct triggers *tg = arg;
+    long long last_expire = 0;
+    pthread_mutex_lock(&tg->mu);
+    while (!tg->stop) {
+        pthread_mutex_unlock(&tg->mu);
+        check_open(tg);
+        if (wall_ms() - last_expire > 60000) {
+            expire_old(tg);
+            last_expire = wall_ms();
+        }
+        pthread_mutex_lock(&tg->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!tg->stop)
+            pthread_cond_timedwait(&tg->cv, &tg->mu, &ts);
+    }
+    pthread_mutex_unlock(&tg->mu);
+    return NULL;
+}
+
+bool triggers_start(dcdn *d)
+{
+    if (!d->cit_pid)
+        return true;
+    struct triggers *tg = calloc(1, sizeof *tg);
+    tg->d = d;
+    pthread_mutex_init(&tg->mu, NULL);
+    pthread_cond_init(&tg->cv, NULL);
+    tg->m_accepted = metrics_series(d->metrics, "cdni_triggers_total", "result=\"accepted\"", "counter",
+                                    "CI/T commands from upstream CDNs");
+    tg->m_refused = metrics_series(d->metrics, "cdni_triggers_total", "result=\"refused\"", "counter",
+                                   "CI/T commands from upstream CDNs");
+    tg->m_executed = metrics_series(d->metrics, "cdni_triggers_executed_total", "", "counter",
+                                    "triggers this surrogate ran on its cache");
+    tg->m_completed = metrics_series(d->metrics, "cdni_triggers_finished_total", "", "counter",
+                                     "triggers brought to a final status");
+    d->triggers = tg;
+    if (d->has_peer)
+        tg->mon_started = pthread_create(&tg->mon_th, NULL, mon_thread, tg) == 0;
+    if (d->has_surrogate && d->cache) {
+        store_status st;
+        tg->exec_store = store_open(d->redis_url, &st);
+        tg->exec_started = tg->exec_store && pthread_create(&tg->exec_th, NULL, exec_thread, tg) == 0;
+    }
+    return (!d->has_peer || tg->mon_started) && (!(d->has_surrogate && d->cache) || tg->exec_started);
+}
+
+void triggers_stop(dcdn *d)
+{
+    struct triggers *tg = d->triggers;
+    if (!tg)
+        return;
+    pthread_mutex_lock(&tg->mu);
+    tg->stop = true;
+    pthread_cond_broadcast(&tg->cv);
+    pthread_mutex_unlock(&tg->mu);
+    if (tg->mon_started)
+        pthread_join(tg->mon_th, NULL);
+    if (tg->exec_started)
+        pthread_join(tg->exec_th, NULL);
+    store_close(tg->exec_store);
+    free(tg);
+    d->triggers = NULL;
+}
