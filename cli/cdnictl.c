@@ -29,6 +29,8 @@ static int g_nmaps, g_absolute;
 static int g_json;
 static const char *g_from, *g_to, *g_group_by, *g_format, *g_csp;
 static int g_operator;
+static const char *g_urls[64], *g_ccids[64], *g_patterns[64], *g_kind = "purge";
+static int g_nurls, g_nccids, g_npatterns, g_wait;
 
 static void usage_main(FILE *f)
 {
@@ -51,6 +53,8 @@ static void usage_main(FILE *f)
             "                                      check a token as a CDN would\n"
             "  log verify FILE | log parse FILE    an RFC 7937 logging file (gzip or plain): check\n"
             "                                      its directives and SHA256-hash; records as JSON lines\n"
+            "  purge [--kind purge|invalidate|preposition] --url URL | --ccid CCID | --pattern P ... [--wait]\n"
+            "  purge status ID [--kind ...]         remove content from every dCDN (RFC 8007 triggers)\n"
             "  billing export --from DAY --to DAY [--group-by LIST] [--format csv|json]\n"
             "                                      usage the uCDN collected from the dCDNs' logs\n\n"
             "Run 'cdnictl COMMAND SUBCOMMAND --help' for details.\n");
@@ -110,6 +114,14 @@ static int usage_for(const char *cmd, int code)
                    "directives follow the RFC and its SHA256-hash matches, else 1 with the reason.\n"
                    "parse: one JSON object per accepted record, field name -> value (QSTRINGs\n"
                    "decoded; null for \"-\"); the summary on stderr.\n");
+    else if (strcmp(cmd, "purge") == 0)
+        fprintf(f, "usage: cdnictl purge [--kind purge|invalidate|preposition] [--url URL]... [--ccid CCID]...\n"
+                   "                     [--pattern PATTERN]... [--wait] [--ucdn URL] [--token TOKEN]\n"
+                   "       cdnictl purge status ID [--kind ...] [--ucdn URL] [--token TOKEN]\n\n"
+                   "Asks the uCDN (CSP API) to purge, invalidate or preposition content at every dCDN;\n"
+                   "prints the request and its state per dCDN. --wait polls until every dCDN has finished\n"
+                   "(exit 0 complete, 1 otherwise). Patterns: '*' and '?' wildcards, on one of your hosts\n"
+                   "(http://video.example.com/vod/m1/*).\n");
     else if (strcmp(cmd, "billing export") == 0)
         fprintf(f, "usage: cdnictl billing export --from YYYY-MM-DD --to YYYY-MM-DD [--group-by LIST]\n"
                    "                              [--format csv|json] [--operator [--csp CSP]]\n"
@@ -156,6 +168,11 @@ static int parse_opts(int argc, char **argv, const char *cmd)
                                          {"format", required_argument, 0, 'f'},
                                          {"csp", required_argument, 0, 'P'},
                                          {"operator", no_argument, 0, 'O'},
+                                         {"url", required_argument, 0, 1001},
+                                         {"ccid", required_argument, 0, 1002},
+                                         {"pattern", required_argument, 0, 1003},
+                                         {"kind", required_argument, 0, 1004},
+                                         {"wait", no_argument, 0, 1005},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     optind = 1;
@@ -193,6 +210,16 @@ static int parse_opts(int argc, char **argv, const char *cmd)
             g_csp = optarg;
         else if (c == 'O')
             g_operator = 1;
+        else if (c == 1001 && g_nurls < 64)
+            g_urls[g_nurls++] = optarg;
+        else if (c == 1002 && g_nccids < 64)
+            g_ccids[g_nccids++] = optarg;
+        else if (c == 1003 && g_npatterns < 64)
+            g_patterns[g_npatterns++] = optarg;
+        else if (c == 1004)
+            g_kind = optarg;
+        else if (c == 1005)
+            g_wait = 1;
         else if (c == 'c')
             g_client_ip = optarg;
         else if (c == 'j')
@@ -671,6 +698,94 @@ static int log_cmd(const char *file, bool parse)
     return ok ? 0 : 1;
 }
 
+/* --- purge ------------------------------------------------------------------------------------ */
+
+static const char *kind_path(void)
+{
+    return !strcmp(g_kind, "purge") ? "purges" : !strcmp(g_kind, "invalidate") ? "invalidations"
+                                             : !strcmp(g_kind, "preposition") ? "prepositions" : NULL;
+}
+
+static int purge_cmd(int nops, char **ops, const char *cmd)
+{
+    const char *kp = kind_path();
+    char path[512];
+    if (!kp)
+        return usage_for(cmd, 2);
+    if (nops == 2 && strcmp(ops[0], "status") == 0 && strspn(ops[1], "0123456789abcdef-") == strlen(ops[1]) &&
+        strlen(ops[1]) < 40) {
+        snprintf(path, sizeof path, "/csp/v1/%s/%s", kp, ops[1]);
+        return call("GET", g_ucdn, path, NULL, 0);
+    }
+    if (nops || !(g_nurls + g_nccids + g_npatterns))
+        return usage_for(cmd, 2);
+    json_t *body = json_object();
+    if (g_nurls) {
+        json_t *a = json_array();
+        for (int i = 0; i < g_nurls; i++)
+            json_array_append_new(a, json_string(g_urls[i]));
+        json_object_set_new(body, "content.urls", a);
+    }
+    if (g_nccids) {
+        json_t *a = json_array();
+        for (int i = 0; i < g_nccids; i++)
+            json_array_append_new(a, json_string(g_ccids[i]));
+        json_object_set_new(body, "content.ccids", a);
+    }
+    if (g_npatterns) {
+        json_t *a = json_array();
+        for (int i = 0; i < g_npatterns; i++)
+            json_array_append_new(a, json_pack("{s:s}", "pattern", g_patterns[i]));
+        json_object_set_new(body, "content.patterns", a);
+    }
+    char *txt = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    snprintf(path, sizeof path, "/csp/v1/%s", kp);
+    if (!g_wait) {
+        int rc = call("POST", g_ucdn, path, txt, strlen(txt));
+        free(txt);
+        return rc;
+    }
+    http_result res;
+    int rc = exchange("POST", g_ucdn, path, txt, strlen(txt), &res);
+    free(txt);
+    if (rc)
+        return rc;
+    json_t *v = json_loadb(res.body ? res.body : "", res.body_len, 0, NULL);
+    const char *id = json_string_value(json_object_get(v, "id"));
+    if (res.status != 201 || !id) {
+        fprintf(stderr, "%.*s\n", (int)res.body_len, res.body ? res.body : "");
+        json_decref(v);
+        http_result_free(&res);
+        return 1;
+    }
+    snprintf(path, sizeof path, "/csp/v1/%s/%s", kp, id);
+    json_decref(v);
+    http_result_free(&res);
+    for (int tries = 0; tries < 600; tries++) { /* at most ~5 minutes */
+        if ((rc = exchange("GET", g_ucdn, path, NULL, 0, &res)))
+            return rc;
+        v = json_loadb(res.body ? res.body : "", res.body_len, 0, NULL);
+        const char *st = json_string_value(json_object_get(v, "status"));
+        bool final = st && (!strcmp(st, "complete") || !strcmp(st, "failed") || !strcmp(st, "processed") ||
+                            !strcmp(st, "cancelled"));
+        if (final || res.status != 200) {
+            json_dumpf(v, stdout, JSON_INDENT(2));
+            putchar('\n');
+            rc = st && !strcmp(st, "complete") ? 0 : 1;
+            json_decref(v);
+            http_result_free(&res);
+            return rc;
+        }
+        json_decref(v);
+        http_result_free(&res);
+        struct timespec ts = {0, 500 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "cdnictl: not finished after 5 minutes: %s\n", path);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     g_ucdn = getenv("CDNI_UCDN_URL");
@@ -686,11 +801,12 @@ int main(int argc, char **argv)
     }
     char cmd[64];
     snprintf(cmd, sizeof cmd, "%s %s", argv[1], argv[2]);
-    if (strcmp(argv[1], "service") == 0 || strcmp(argv[1], "peer") == 0)
+    bool no_sub = strcmp(argv[1], "purge") == 0; /* "cdnictl purge [status ID] --options" */
+    if (strcmp(argv[1], "service") == 0 || strcmp(argv[1], "peer") == 0 || no_sub)
         snprintf(cmd, sizeof cmd, "%s", argv[1]);
-    /* operands after "cdnictl CMD SUB" */
-    int sub_argc = argc - 2;
-    char **sub_argv = argv + 2;
+    /* operands after "cdnictl CMD SUB" (after "cdnictl CMD" for purge) */
+    int sub_argc = argc - (no_sub ? 1 : 2);
+    char **sub_argv = argv + (no_sub ? 1 : 2);
     int first = parse_opts(sub_argc, sub_argv, cmd);
     int nops = sub_argc - first;
     char **ops = sub_argv + first;
@@ -746,6 +862,8 @@ int main(int argc, char **argv)
             return usage_for(cmd, 2);
         return key_public(ops[0]);
     }
+    if (strcmp(argv[1], "purge") == 0)
+        return purge_cmd(nops, ops, cmd);
     if (strcmp(argv[1], "billing") == 0 && strcmp(argv[2], "export") == 0) {
         if (nops || !g_from || !g_to)
             return usage_for(cmd, 2);

@@ -652,3 +652,14 @@ void collections_free(ucdn *u)
     snapshot_destroy(&u->collections);
     mc_free(u->mf_cache);
 }
+
+bool collections_ccid_owned(ucdn *u, const char *ccid, const char *csp)
+{
+    snap_ref *ref;
+    const collection_set *s = snapshot_acquire(&u->collections, &ref);
+    bool found = false;
+    for (size_t i = 0; s && i < s->n && !found; i++)
+        found = s->c[i].ccid && s->c[i].csp && strcmp(s->c[i].ccid, ccid) == 0 && strcmp(s->c[i].csp, csp) == 0;
+    snapshot_release(&u->collections, ref);
+    return found;
+}

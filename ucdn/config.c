@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "interfaces/redirection.h"
+#include "interfaces/triggers.h"
 #include "ucdn/ucdn.h"
 
 
@@ -52,7 +53,7 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
 {
     static const char *const keys[] = {"id", "token", "ri_url", "ri_token", "fci_url",
                                        "delivery_url", "priority", "weight", "max_load",
-                                       "enabled", "audience", "uri_signing_key", "li_feed_url", NULL};
+                                       "enabled", "audience", "uri_signing_key", "li_feed_url", "ci_url", NULL};
     json_t *arr = NULL;
     if (!jget_arr(root, "peers", "$", true, &arr, e))
         return false;
@@ -78,6 +79,7 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
             !jget_str(o, "ri_token", ip, false, &p->ri_token, e) ||
             !jget_str(o, "fci_url", ip, false, &p->fci_url, e) ||
             !jget_str(o, "li_feed_url", ip, false, &p->li_feed_url, e) ||
+            !jget_str(o, "ci_url", ip, false, &p->ci_url, e) ||
             !jget_str(o, "delivery_url", ip, false, &p->delivery_url, e) ||
             !jget_int(o, "priority", ip, false, 0, 1000000, &prio, e) ||
             !jget_int(o, "weight", ip, false, 1, 1000000, &weight, e) ||
@@ -101,13 +103,13 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
             jpath_key(fp, ip, "token");
             return jfail(e, fp, "tokens must be at least 16 characters");
         }
-        if ((p->ri_url || p->fci_url || p->li_feed_url) && (!p->ri_token || strlen(p->ri_token) < 16)) {
+        if ((p->ri_url || p->fci_url || p->li_feed_url || p->ci_url) && (!p->ri_token || strlen(p->ri_token) < 16)) {
             jpath_key(fp, ip, "ri_token");
-            return jfail(e, fp, "needed (at least 16 characters) with ri_url, fci_url or li_feed_url");
+            return jfail(e, fp, "needed (at least 16 characters) with ri_url, fci_url, li_feed_url or ci_url");
         }
-        static const char *const url_keys[] = {"ri_url", "fci_url", "delivery_url", "li_feed_url"};
-        const char *urls[] = {p->ri_url, p->fci_url, p->delivery_url, p->li_feed_url};
-        for (int k = 0; k < 4; k++)
+        static const char *const url_keys[] = {"ri_url", "fci_url", "delivery_url", "li_feed_url", "ci_url"};
+        const char *urls[] = {p->ri_url, p->fci_url, p->delivery_url, p->li_feed_url, p->ci_url};
+        for (int k = 0; k < 5; k++)
             if (urls[k] && ((strncmp(urls[k], "http://", 7) && strncmp(urls[k], "https://", 8)) ||
                             strlen(urls[k]) > 1024)) {
                 jpath_key(fp, ip, url_keys[k]);
@@ -160,6 +162,25 @@ static const char **id_list(json_t *o, const char *key, const char *path, jerr *
  *           "redirect_status", "content_hashing", "ri_timeout_ms",
  *           "ri_cache_max_s", "ri_retry_after_s", "max_hops", "fallback_url",
  *           "geo_file", "rules": [{"match": {...}, "only"|"exclude"|"prefer"}]} */
+/* triggers: {"cdn_pid": "AS64496:1", "retry_max_s": 60} */
+static bool triggers_conf(ucdn *u, json_t *root, jerr *e)
+{
+    static const char *const keys[] = {"cdn_pid", "retry_max_s", NULL};
+    json_t *t = NULL;
+    long long retry = 60;
+    if (!jget_obj(root, "triggers", "$", false, &t, e))
+        return false;
+    if (!t)
+        return true;
+    if (!jonly(t, "$.triggers", keys, e) || !jget_str(t, "cdn_pid", "$.triggers", true, &u->pg.cdn_pid, e) ||
+        !jget_int(t, "retry_max_s", "$.triggers", false, 1, 3600, &retry, e))
+        return false;
+    if (!cit_pid_ok(u->pg.cdn_pid))
+        return jfail(e, "$.triggers.cdn_pid", "expected a CDN PID, \"AS<number>:<qualifier>\"");
+    u->pg.retry_max_s = retry;
+    return true;
+}
+
 /* collector: {"poll_s": 30, "archive_dir": null, "require_hash": true,
  *             "require_gzip": true, "max_file_bytes": 268435456} */
 static bool collector_conf(ucdn *u, json_t *root, jerr *e)
@@ -308,7 +329,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "csp_tokens", "peers", "operator_token",
-                                            "metadata", "routing", "uri_signing", "manifests", "collector", NULL};
+                                            "metadata", "routing", "uri_signing", "manifests", "collector", "triggers", NULL};
     static const char *const md_keys[] = {"public_url", "max_age_s", "link_paths", "extra_types", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
@@ -332,6 +353,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
         !tokens(root, "csp_tokens", "csp", true, &u->csp_tokens, &u->n_csp, e) ||
         !daemon_listener_conf(root, "delivery", false, DELIVERY_HEADER_BYTES, &u->delivery_conf, &u->has_delivery, e) ||
         !peers_conf(u, root, e) || !routing_conf(u, root, e) || !collector_conf(u, root, e) ||
+        !triggers_conf(u, root, e) ||
         !jget_str(root, "operator_token", "$", false, &op, e) ||
         !jget_obj(root, "metadata", "$", true, &md, e))
         return false;

@@ -124,12 +124,13 @@ int main(int argc, char **argv)
     u.ops = (daemon_ops){u.metrics, ready, &u};
     enum { N_PEER = MI_SERVER_ROUTES + PEERING_ROUTES + 1,
            N_OP = DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES + COLLECTOR_OP_ROUTES,
-           N_CSP = CSP_API_ROUTES + COLLECTIONS_ROUTES + COLLECTOR_CSP_ROUTES };
+           N_CSP = CSP_API_ROUTES + COLLECTIONS_ROUTES + COLLECTOR_CSP_ROUTES + PURGES_ROUTES };
     http_route csp_routes[N_CSP], peer_routes[N_PEER], op_routes[N_OP],
         delivery_routes[ROUTER_ROUTES + 1];
     csp_api_routes(&u, csp_routes);
     collections_routes(&u, csp_routes + CSP_API_ROUTES);
     collector_csp_routes(&u, csp_routes + CSP_API_ROUTES + COLLECTIONS_ROUTES);
+    purges_routes(&u, csp_routes + CSP_API_ROUTES + COLLECTIONS_ROUTES + COLLECTOR_CSP_ROUTES);
     mi_server_routes(&u.mi, peer_routes);
     peering_routes(&u, peer_routes + MI_SERVER_ROUTES);
     daemon_ops_routes(&u.ops, op_routes);
@@ -147,7 +148,7 @@ int main(int argc, char **argv)
                                                    delivery_routes, ROUTER_ROUTES + 1)
                                            : NULL;
     int rc = 0;
-    if (!csp || !peer || !op || (u.has_delivery && !delivery) || !collector_start(&u)) {
+    if (!csp || !peer || !op || (u.has_delivery && !delivery) || !collector_start(&u) || !purges_start(&u)) {
         rc = 1;
     } else {
         log_kv(LOG_INFO, "ucdn started", "cdn_id", u.cdn_id, NULL);
@@ -161,6 +162,7 @@ int main(int argc, char **argv)
     http_server_stop(op);
     http_server_stop(delivery);
     collector_stop(&u);
+    purges_stop(&u);
     store_unsubscribe(u.coll_sub);
     store_unsubscribe(u.peer_sub);
     store_unsubscribe(u.sub);

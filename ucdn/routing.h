@@ -41,6 +41,7 @@ typedef struct {
     const char *ri_token;     /* what we present there (RI and FCI pull) */
     const char *fci_url;      /* where we can pull its advertisement, or NULL */
     const char *li_feed_url;  /* its CDNI logging feed (RFC 7937), or NULL */
+    const char *ci_url;       /* its CI/T trigger collection (RFC 8007), or NULL */
     const char *delivery_url; /* HTTP-I target base, overrides FCI.RedirectTarget */
     long long priority;       /* lower wins */
     long long weight;         /* among equals */

@@ -109,6 +109,12 @@ typedef struct {
         long long max_file_bytes;
     } li;
     struct collector *collector;
+    /* CSP purges fanned out as CI/T triggers (ucdn/purges.c) */
+    struct {
+        const char *cdn_pid; /* ours, in the cdn-path; NULL: no triggers */
+        long long retry_max_s;
+    } pg;
+    struct purges *purges;
 
     char key_services[128], key_versions[128], key_svchost[128], key_hosts[128],
         key_version[128], key_history[128], channel[128];
@@ -171,6 +177,14 @@ void collector_stop(ucdn *u);
 void collector_csp_routes(ucdn *u, http_route *out);
 #define COLLECTOR_OP_ROUTES 2
 void collector_op_routes(ucdn *u, http_route *out);
+
+/* ucdn/purges.c: CSP purges, invalidations, prepositions -> dCDN triggers */
+#define PURGES_ROUTES 9
+void purges_routes(ucdn *u, http_route *out);
+bool purges_start(ucdn *u);
+void purges_stop(ucdn *u);
+/* ucdn/collections.c: does a content collection of csp carry this CCID? */
+bool collections_ccid_owned(ucdn *u, const char *ccid, const char *csp);
 
 /* ucdn/csp_api.c */
 void csp_reply_down(http_req *r); /* 503 problem: the store is unreachable, nothing changed */

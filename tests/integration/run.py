@@ -1751,6 +1751,75 @@ def test_dcdn_triggers_purge_invalidate_by_url_pattern_and_ccid_cancel_and_a_kil
         o.stop()
 
 
+def test_csp_purge_fans_out_to_the_dcdn_survives_it_being_down_and_cdnictl_waits_for_it(env):
+    files = {"/vod/m1/a.ts": b"a" * 3000, "/vod/m1/b.ts": b"b" * 3000, "/vod/m2/c.ts": b"c" * 3000}
+    o = ChunkOrigin(files)
+    try:
+        env.stop("dcdn")
+        router = env.dcdn_config()
+        router["triggers"] = {"cdn_pid": DCDN_PID}
+        env.start_daemon("dcdn", router)
+        ucfg = env.ucdn_config()
+        ucfg["peers"][0]["ci_url"] = "http://127.0.0.1:%d/triggers" % env.ports["dpeer"]
+        ucfg["triggers"] = {"cdn_pid": "AS64496:1", "retry_max_s": 1}
+        env.stop("ucdn")
+        env.start_daemon("ucdn", ucfg)
+        surrogate_env(env, ["127.0.0.1:%d" % o.port], extra={"triggers": {"cdn_pid": DCDN_PID}})
+        assert wait_for(lambda: env.resolve("http://video.example.com/vod/m1/a.ts")[0] == 200, timeout=5)
+        cache = lambda: json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % env.ports["sop"], token=OP_TOKEN)[2])
+        fill = lambda: [sget(env, p)[0] for p in files] == [200, 200, 200]
+        assert fill() and cache()["objects"] == 3
+        time.sleep(1.2)  # the surrogate has announced itself as a trigger executor
+
+        def request(kind, body, token=CSP_TOKEN):
+            s, h, b = env.csp("POST", "/csp/v1/" + kind, json.dumps(body), token=token)
+            return s, h, (json.loads(b) if b[:1] == b"{" else b)
+
+        def finished(loc, want="complete", timeout=15):
+            get = lambda: json.loads(env.csp("GET", loc)[2])
+            got = wait_for(lambda: (lambda v: v if v["status"] == want else None)(get()), timeout=timeout)
+            assert got, get()
+            return got
+        # a purge by CCID: one request, fanned out, watched to completion
+        s, h, b = request("purges", {"content.ccids": ["col-1"]})
+        assert s == 201 and b["status"] in ("pending", "active") and b["dcdns"][0]["dcdn"] == "dcdn-it", (s, b)
+        done = finished(h["Location"])
+        d0 = done["dcdns"][0]
+        assert d0["status"] == "complete" and "/triggers/" in d0["trigger"], done
+        assert cache()["objects"] == 0
+        # the CSP's own content only; RFC-style validation
+        assert fill()
+        assert request("purges", {"content.ccids": ["col-1"]}, token="csp-other-integration-token")[0] == 403
+        assert request("purges", {"content.urls": ["http://other.example/x.ts"]})[0] == 403
+        assert request("purges", {"content.patterns": [{"pattern": "*/vod/*"}]})[0] == 403
+        s, h, b = request("purges", {})
+        assert s == 400 and h["Content-Type"] == "application/problem+json", (s, b)
+        s, h, b = request("purges", {"content.urls": ["not a url"]})
+        assert s == 400 and b["errors"][0]["path"] == "$.content.urls[0]", b
+        # a pattern, through cdnictl, waiting for the end
+        r = ctl("purge", "--pattern", "http://video.example.com/vod/m2/*", "--wait", "--ucdn",
+                "http://127.0.0.1:%d" % env.ports["csp"], "--token", CSP_TOKEN)
+        assert r.returncode == 0 and '"complete"' in r.stdout, r.stdout + r.stderr
+        assert cache()["objects"] == 2 and sget(env, "/vod/m1/a.ts")[1]["x-cache"] == "HIT"
+        # the dCDN's trigger interface is down: the request waits, retried; back up, it completes
+        env.stop("dcdn")
+        s, h, b = request("invalidations", {"content.urls": ["http://video.example.com/vod/m1/a.ts"]})
+        assert s == 201, b
+        loc = h["Location"]
+        got = wait_for(lambda: (lambda v: v if v["dcdns"][0].get("attempts", 0) >= 2 else None)(
+            json.loads(env.csp("GET", loc)[2])), timeout=10)
+        assert got and got["status"] == "pending" and got["dcdns"][0]["last_error"], got
+        env.start_daemon("dcdn", router)
+        finished(loc, timeout=20)
+        cond = o.conditional
+        assert sget(env, "/vod/m1/a.ts")[1]["x-cache"] in ("REVALIDATED", "REFRESH") and o.conditional > cond
+        r = ctl("purge", "status", loc.rsplit("/", 1)[1], "--kind", "invalidate", "--ucdn",
+                "http://127.0.0.1:%d" % env.ports["csp"], "--token", CSP_TOKEN)
+        assert r.returncode == 0 and '"complete"' in r.stdout, r.stdout + r.stderr
+    finally:
+        o.stop()
+
+
 def collector_ucdn(env, name, ports=None):
     """(Re)starts a uCDN instance that collects the surrogate's logs every second."""
     cfg = env.ucdn_config()

@@ -1,0 +1,642 @@
+/* CSP purge, invalidation and preposition API, fanned out to the dCDNs as
+ * CDNI triggers (RFC 8007).
+ *
+ * CSP listener:
+ *   POST   /csp/v1/{purges|invalidations|prepositions}   a request (below): 201 + Location
+ *   GET    /csp/v1/{kind}/{id}                           its state, per dCDN
+ *   DELETE /csp/v1/{kind}/{id}                           cancel it at every dCDN
+ * A request body is a trigger specification without its type:
+ *   {"content.urls": [...], "content.patterns": [PatternMatch],
+ *    "content.ccids": [...], "metadata.urls": [...], "metadata.patterns": [...],
+ *    "window": {"start": s, "end": s}}   (prepositions: CIT.TimePolicy)
+ * A CSP may name only its own content: URLs and patterns on the hosts of its
+ * delivery services (a pattern must start with one), CCIDs of its content
+ * collections or of MI.Grouping in its services' metadata.
+ *
+ * The request is in Redis (cdni:<cdn>:{purge}:r:<id>) before 201 is
+ * answered, and open until every dCDN (peers[] with ci_url) has finished
+ * it: a worker in every ucdn instance takes each open request under a
+ * short lock, POSTs the trigger (cdn-path: our cdn_pid) to each dCDN that
+ * has not accepted it yet, retrying with a backoff doubling to
+ * triggers.retry_max_s while the dCDN is unreachable or answers 5xx, then
+ * polls the trigger status resource it was given until it is final. An
+ * accepted request is never dropped: a restart, or another instance,
+ * carries on from Redis. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/http_client.h"
+#include "common/log.h"
+#include "interfaces/triggers.h"
+#include "ucdn/ucdn.h"
+
+struct purges {
+    ucdn *u;
+    pthread_t th;
+    bool started, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    store *st;
+    http_client *http;
+    char instance[64];
+    metric_cell *m_accepted, *m_sent, *m_retries, *m_done;
+};
+
+static const char *const KINDS[] = {"purges", "invalidations", "prepositions"};
+static const cit_type KIND_TYPE[] = {CIT_PURGE, CIT_INVALIDATE, CIT_PREPOSITION};
+
+static void pkey(const ucdn *u, char *out, size_t cap, const char *fmt, const char *arg)
+{
+    int n = snprintf(out, cap, "cdni:%s:{purge}:", u->cdn_id);
+    snprintf(out + n, cap - (size_t)n, fmt, arg ? arg : "");
+}
+
+static int kind_of(const char *path)
+{
+    for (int i = 0; i < 3; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "/csp/v1/%s", KINDS[i]);
+        if (strncmp(path, p, strlen(p)) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* --- what a CSP may name ------------------------------------------------------------------- */
+
+static bool host_of_csp(ucdn *u, const char *csp, const char *host, size_t hl)
+{
+    snap_ref *ref;
+    const ucdn_index *ix = snapshot_acquire(&u->index, &ref);
+    bool mine = false;
+    for (size_t i = 0; ix && i < ix->x->n_hosts && !mine; i++)
+        mine = strlen(ix->x->hosts[i].host) == hl && strncasecmp(ix->x->hosts[i].host, host, hl) == 0 &&
+               strcmp(ix->csp[i], csp) == 0;
+    snapshot_release(&u->index, ref);
+    return mine;
+}
+
+static const char *no_scheme(const char *u)
+{
+    return !strncasecmp(u, "http://", 7) ? u + 7 : !strncasecmp(u, "https://", 8) ? u + 8 : u;
+}
+
+static bool grouping_has(json_t *v, const char *ccid)
+{
+    if (json_is_object(v)) {
+        const char *t = json_string_value(json_object_get(v, "generic-metadata-type"));
+        if (t && strcmp(t, "MI.Grouping") == 0) {
+            const char *c = json_string_value(json_object_get(json_object_get(v, "generic-metadata-value"), "ccid"));
+            if (c && strcmp(c, ccid) == 0)
+                return true;
+        }
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) if (grouping_has(x, ccid)) return true;
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) if (grouping_has(x, ccid)) return true;
+    }
+    return false;
+}
+
+/* NULL when the CSP owns everything the spec names; else what it does not. */
+static const char *not_owned(ucdn *u, const char *csp, const cit_spec *s, bool *down)
+{
+    for (size_t i = 0; i < s->n_content_urls; i++) {
+        const char *h = no_scheme(s->content_urls[i]);
+        if (!host_of_csp(u, csp, h, strcspn(h, ":/?#")))
+            return s->content_urls[i];
+    }
+    cit_pattern *pats[2] = {s->content_patterns, s->metadata_patterns};
+    size_t np[2] = {s->n_content_patterns, s->n_metadata_patterns};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < np[k]; i++) {
+            const char *h = no_scheme(pats[k][i].pattern);
+            size_t hl = strcspn(h, ":/?#*$");
+            if (h[hl] != '/' && h[hl] != ':')
+                return pats[k][i].pattern; /* a wildcard in the host could reach other CSPs' content */
+            if (!host_of_csp(u, csp, h, hl))
+                return pats[k][i].pattern;
+        }
+    if (!s->n_ccids)
+        return NULL;
+    svc_status st;
+    json_t *list = ucdn_service_list(u, csp, &st);
+    if (!list) {
+        *down = true;
+        return NULL;
+    }
+    const char *missing = NULL;
+    for (size_t i = 0; i < s->n_ccids && !missing; i++) {
+        bool found = collections_ccid_owned(u, s->ccids[i], csp);
+        size_t j;
+        json_t *svc;
+        json_array_foreach(json_object_get(list, "services"), j, svc)
+        {
+            if (found)
+                break;
+            json_t *rec = ucdn_service_get(u, json_string_value(json_object_get(svc, "id")), &st);
+            found = rec && grouping_has(json_object_get(rec, "service"), s->ccids[i]);
+            json_decref(rec);
+        }
+        if (!found)
+            missing = s->ccids[i];
+    }
+    json_decref(list);
+    return missing;
+}
+
+/* --- the API -------------------------------------------------------------------------------- */
+
+static json_t *load(ucdn *u, store *st, const char *id, bool *down)
+{
+    char k[200];
+    pkey(u, k, sizeof k, "r:%s", id);
+    redisReply *r = store_cmd(st, "GET %s", k);
+    if (!r) {
+        *down = true;
+        return NULL;
+    }
+    json_t *v = r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+    freeReplyObject(r);
+    return v;
+}
+
+static bool save(ucdn *u, store *st, const char *id, json_t *v)
+{
+    char k[200], *txt = json_dumps(v, JSON_COMPACT);
+    pkey(u, k, sizeof k, "r:%s", id);
+    redisReply *r = txt ? store_cmd(st, "SET %s %s", k, txt) : NULL;
+    free(txt);
+    if (r)
+        freeReplyObject(r);
+    return r != NULL;
+}
+
+static const char *overall(json_t *dcdns)
+{
+    size_t n = 0, complete = 0, failed = 0, processed = 0, cancelled = 0, sent = 0;
+    const char *k;
+    json_t *x;
+    json_object_foreach(dcdns, k, x)
+    {
+        const char *s = json_string_value(json_object_get(x, "status")) ?: "pending";
+        n++;
+        complete += !strcmp(s, "complete");
+        failed += !strcmp(s, "failed") || !strcmp(s, "refused");
+        processed += !strcmp(s, "processed");
+        cancelled += !strcmp(s, "cancelled");
+        sent += json_object_get(x, "trigger") != NULL;
+    }
+    if (!n)
+        return "complete";
+    if (complete + failed + processed + cancelled == n)
+        return failed ? "failed" : cancelled ? "cancelled" : processed ? "processed" : "complete";
+    return sent ? "active" : "pending";
+}
+
+static void reply_request(http_req *r, int status, const char *id, json_t *v)
+{
+    json_t *out = json_pack("{s:s, s:O, s:O, s:O, s:s, s:O, s:[]}", "id", id, "type", json_object_get(v, "type"),
+                            "spec", json_object_get(v, "spec"), "created", json_object_get(v, "created"), "status",
+                            overall(json_object_get(v, "dcdns")), "cancel", json_object_get(v, "cancel") ?: json_false(),
+                            "dcdns");
+    json_t *a = json_object_get(out, "dcdns");
+    const char *k;
+    json_t *x;
+    json_object_foreach(json_object_get(v, "dcdns"), k, x)
+    {
+        json_t *o = json_deep_copy(x);
+        json_object_set_new(o, "dcdn", json_string(k));
+        json_object_del(o, "next_ms");
+        json_array_append_new(a, o);
+    }
+    http_reply_json(r, status, NULL, out);
+}
+
+static void post_request(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    int kind = kind_of(http_path(r));
+    const char *csp = http_identity(r);
+    if (!u->pg.cdn_pid) {
+        http_reply_problem(r, 501, "Not Implemented", "this uCDN has no triggers section: no dCDN takes triggers from it",
+                           NULL);
+        return;
+    }
+    size_t len;
+    const char *body = http_body(r, &len);
+    jerr e = {0};
+    json_t *v = jparse(body, len, CIT_MAX_BODY, &e);
+    if (!v || !json_is_object(v)) {
+        if (v)
+            jfail(&e, "$", "expected an object");
+        http_reply_invalid(r, 400, "Invalid request", &e);
+        json_decref(v);
+        return;
+    }
+    /* the trigger specification the dCDNs get */
+    json_t *spec = json_deep_copy(v);
+    json_object_del(spec, "window");
+    json_object_set_new(spec, "type", json_string(cit_type_name(KIND_TYPE[kind])));
+    json_t *win = json_object_get(v, "window");
+    if (win && kind == 2)
+        json_object_set_new(spec, "extensions",
+                            json_pack("[{s:s, s:{s:O}, s:b}]", "generic-trigger-extension-type", "CIT.TimePolicy",
+                                      "generic-trigger-extension-value", "windows", win, "mandatory-to-enforce", 1));
+    else if (win) {
+        jfail(&e, "$.window", "only prepositions have a time window");
+        http_reply_invalid(r, 400, "Invalid request", &e);
+        json_decref(v);
+        json_decref(spec);
+        return;
+    }
+    json_decref(v);
+    cit_spec s;
+    if (!cit_spec_from_json(spec, win ? 2 : 1, &s, &e)) {
+        /* paths as the CSP wrote them */
+        if (!strncmp(e.path, "$.trigger.v2", 12))
+            memmove(e.path + 1, e.path + 12, strlen(e.path + 12) + 1);
+        else if (!strncmp(e.path, "$.trigger", 9))
+            memmove(e.path + 1, e.path + 9, strlen(e.path + 9) + 1);
+        http_reply_invalid(r, 400, "Invalid request", &e);
+        cit_spec_free(&s);
+        json_decref(spec);
+        return;
+    }
+    bool down = false;
+    const char *foreign = not_owned(u, csp, &s, &down);
+    if (down || foreign) {
+        char why[600];
+        snprintf(why, sizeof why, "%.400s is not content of yours (or names other CSPs' content)", foreign ? foreign : "");
+        if (down)
+            csp_reply_down(r);
+        else
+            http_reply_problem(r, 403, "Forbidden", why, NULL);
+        cit_spec_free(&s);
+        json_decref(spec);
+        return;
+    }
+    cit_spec_free(&s);
+    /* the request, with a slot per dCDN */
+    json_t *dcdns = json_object();
+    for (size_t i = 0; i < u->n_peers; i++)
+        if (u->peers[i].ci_url && u->peers[i].enabled)
+            json_object_set_new(dcdns, u->peers[i].id, json_pack("{s:s, s:i}", "status", "pending", "attempts", 0));
+    char id[40], k[200];
+    unsigned char rnd[8];
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(rnd, 1, sizeof rnd, f) != sizeof rnd)
+        memset(rnd, 0, sizeof rnd);
+    if (f)
+        fclose(f);
+    snprintf(id, sizeof id, "%lld-%02x%02x%02x%02x%02x%02x", wall_ms(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+    json_t *req = json_pack("{s:s, s:s, s:o, s:I, s:o, s:b}", "csp", csp, "type", cit_type_name(KIND_TYPE[kind]),
+                            "spec", spec, "created", (json_int_t)(wall_ms() / 1000), "dcdns", dcdns, "cancel", 0);
+    char *txt = json_dumps(req, JSON_COMPACT);
+    char ko[200];
+    pkey(u, k, sizeof k, "r:%s", id);
+    pkey(u, ko, sizeof ko, "open", NULL);
+    const char *a1[] = {"SET", k, txt}, *a2[] = {"SADD", ko, id};
+    const char **av[] = {a1, a2};
+    int ac[] = {3, 3};
+    redisReply *rep[2] = {0};
+    size_t got = store_pipeline(u->store, 2, ac, av, NULL, rep);
+    bool ok = got == 2 && rep[0] && rep[0]->type == REDIS_REPLY_STATUS && rep[1] && rep[1]->type == REDIS_REPLY_INTEGER;
+    for (size_t i = 0; i < got; i++)
+        if (rep[i])
+            freeReplyObject(rep[i]);
+    free(txt);
+    if (!ok) {
+        json_decref(req);
+        csp_reply_down(r);
+        return;
+    }
+    if (u->purges) {
+        metric_add(u->purges->m_accepted, 1);
+        pthread_mutex_lock(&u->purges->mu);
+        pthread_cond_broadcast(&u->purges->cv); /* fan out now */
+        pthread_mutex_unlock(&u->purges->mu);
+    }
+    char loc[200];
+    snprintf(loc, sizeof loc, "/csp/v1/%s/%s", KINDS[kind], id);
+    http_add_header(r, "Location", loc);
+    log_kv(LOG_INFO, "CSP trigger request accepted", "csp", csp, "id", id, "type", KIND_TYPE[kind] == CIT_PURGE ? "purge" : cit_type_name(KIND_TYPE[kind]), NULL);
+    reply_request(r, 201, id, req);
+    json_decref(req);
+}
+
+static json_t *owned_request(http_req *r, ucdn *u, const char *id)
+{
+    bool down = false;
+    json_t *v = id && strlen(id) < 40 && strspn(id, "0123456789abcdef-") == strlen(id) ? load(u, u->store, id, &down)
+                                                                                        : NULL;
+    if (down) {
+        csp_reply_down(r);
+        return NULL;
+    }
+    int kind = kind_of(http_path(r));
+    if (!v || strcmp(json_string_value(json_object_get(v, "csp")) ?: "", http_identity(r)) != 0 || kind < 0 ||
+        strcmp(json_string_value(json_object_get(v, "type")) ?: "", cit_type_name(KIND_TYPE[kind])) != 0) {
+        json_decref(v);
+        http_reply_problem(r, 404, "Not Found", "no such request of yours", NULL);
+        return NULL;
+    }
+    return v;
+}
+
+static void get_request(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    const char *id = http_param(r, 0);
+    json_t *v = owned_request(r, u, id);
+    if (!v)
+        return;
+    reply_request(r, 200, id, v);
+    json_decref(v);
+}
+
+static void delete_request(http_req *r, void *ctx)
+{
+    ucdn *u = ctx;
+    const char *id = http_param(r, 0);
+    json_t *v = owned_request(r, u, id);
+    if (!v)
+        return;
+    json_object_set_new(v, "cancel", json_true());
+    char ko[200];
+    pkey(u, ko, sizeof ko, "open", NULL);
+    redisReply *x = save(u, u->store, id, v) ? store_cmd(u->store, "SADD %s %s", ko, id) : NULL;
+    if (!x) {
+        json_decref(v);
+        csp_reply_down(r);
+        return;
+    }
+    freeReplyObject(x);
+    if (u->purges) {
+        pthread_mutex_lock(&u->purges->mu);
+        pthread_cond_broadcast(&u->purges->cv);
+        pthread_mutex_unlock(&u->purges->mu);
+    }
+    reply_request(r, 202, id, v);
+    json_decref(v);
+}
+
+void purges_routes(ucdn *u, http_route *out)
+{
+    for (int i = 0; i < 3; i++) {
+        static char paths[3][2][48];
+        snprintf(paths[i][0], sizeof paths[i][0], "/csp/v1/%s", KINDS[i]);
+        snprintf(paths[i][1], sizeof paths[i][1], "/csp/v1/%s/{id}", KINDS[i]);
+        out[i * 3] = (http_route){"POST", paths[i][0], post_request, u, false};
+        out[i * 3 + 1] = (http_route){"GET", paths[i][1], get_request, u, false};
+        out[i * 3 + 2] = (http_route){"DELETE", paths[i][1], delete_request, u, false};
+    }
+}
+
+/* --- fan-out --------------------------------------------------------------------------------- */
+
+static void backoff(ucdn *u, json_t *slot, const char *why)
+{
+    long long attempts = json_integer_value(json_object_get(slot, "attempts"));
+    long long delay = 1000LL << (attempts < 16 ? attempts : 16);
+    if (delay > u->pg.retry_max_s * 1000LL)
+        delay = u->pg.retry_max_s * 1000LL;
+    json_object_set_new(slot, "attempts", json_integer(attempts + 1));
+    json_object_set_new(slot, "next_ms", json_integer(wall_ms() + delay));
+    json_object_set_new(slot, "last_error", json_string(why));
+}
+
+/* One dCDN's part of one request; true when the slot changed. */
+static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t *slot)
+{
+    ucdn *u = pg->u;
+    const char *status = json_string_value(json_object_get(slot, "status")) ?: "pending";
+    const char *loc = json_string_value(json_object_get(slot, "trigger"));
+    bool cancel = json_is_true(json_object_get(req, "cancel"));
+    bool final = !strcmp(status, "complete") || !strcmp(status, "failed") || !strcmp(status, "processed") ||
+                 !strcmp(status, "cancelled") || !strcmp(status, "refused");
+    if (final || wall_ms() < json_integer_value(json_object_get(slot, "next_ms")))
+        return false;
+    char auth[300];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
+    const char *hdrs[] = {auth, "Content-Type: " CIT_MEDIA_COMMAND, "Accept: application/cdni", NULL};
+    http_result res = {0};
+    if (!loc && cancel) { /* never sent: nothing to cancel there */
+        json_object_set_new(slot, "status", json_string("cancelled"));
+        return true;
+    }
+    if (!loc) {
+        json_t *spec = json_object_get(req, "spec");
+        bool v2 = json_object_get(spec, "extensions") != NULL;
+        json_t *cmd = json_pack("{s:O, s:[s]}", v2 ? "trigger.v2" : "trigger", spec, "cdn-path", u->pg.cdn_pid);
+        char *body = json_dumps(cmd, JSON_COMPACT);
+        json_decref(cmd);
+        if (v2)
+            hdrs[1] = "Content-Type: " CIT_MEDIA_COMMAND_V2;
+        int rc = http_client_do(pg->http, "POST", p->ci_url, hdrs, body, strlen(body), &res);
+        free(body);
+        metric_add(pg->m_sent, 1);
+        if (rc == 0 && res.status == 201 && res.location[0]) {
+            char abs[1200];
+            if (res.location[0] == '/') { /* relative to the collection's origin */
+                const char *hs = strstr(p->ci_url, "://");
+                size_t o = hs ? (size_t)(hs + 3 - p->ci_url) + strcspn(hs + 3, "/") : 0;
+                snprintf(abs, sizeof abs, "%.*s%s", (int)o, p->ci_url, res.location);
+            } else
+                snprintf(abs, sizeof abs, "%s", res.location);
+            json_object_set_new(slot, "trigger", json_string(abs));
+            json_object_set_new(slot, "status", json_string("pending"));
+            json_object_del(slot, "last_error");
+            json_object_set_new(slot, "next_ms", json_integer(wall_ms() + 200));
+        } else if (rc == 0 && res.status >= 400 && res.status < 500 && res.status != 408 && res.status != 429) {
+            char why[400];
+            snprintf(why, sizeof why, "the dCDN refused the trigger (%ld): %.300s", res.status,
+                     res.body ? res.body : "");
+            json_object_set_new(slot, "status", json_string("refused"));
+            json_object_set_new(slot, "last_error", json_string(why));
+            log_kv(LOG_WARN, "a dCDN refused a trigger", "dcdn", p->id, "reason", why, NULL);
+        } else {
+            char why[300];
+            snprintf(why, sizeof why, "%s", rc ? res.error : "the dCDN answered with an error; retrying");
+            if (!rc)
+                snprintf(why, sizeof why, "the dCDN answered %ld; retrying", res.status);
+            metric_add(pg->m_retries, 1);
+            backoff(u, slot, why);
+        }
+        http_result_free(&res);
+        return true;
+    }
+    if (cancel && !json_is_true(json_object_get(slot, "cancel_sent"))) {
+        json_t *cmd = json_pack("{s:[s], s:[s]}", "cancel", loc, "cdn-path", u->pg.cdn_pid);
+        char *body = json_dumps(cmd, JSON_COMPACT);
+        json_decref(cmd);
+        int rc = http_client_do(pg->http, "POST", p->ci_url, hdrs, body, strlen(body), &res);
+        free(body);
+        if (rc == 0 && res.status < 500)
+            json_object_set_new(slot, "cancel_sent", json_true());
+        else
+            backoff(u, slot, rc ? res.error : "the dCDN did not take the cancel; retrying");
+        http_result_free(&res);
+        return true;
+    }
+    const char *ghdrs[] = {auth, NULL};
+    int rc = http_client_do(pg->http, "GET", loc, ghdrs, NULL, 0, &res);
+    bool changed = false;
+    if (rc == 0 && res.status == 200) {
+        json_t *t = json_loadb(res.body, res.body_len, 0, NULL);
+        const char *s = json_string_value(json_object_get(t, "status"));
+        if (s && strcmp(s, status) != 0) {
+            json_object_set_new(slot, "status", json_string(s));
+            changed = true;
+        }
+        json_t *errs = json_object_get(t, "errors");
+        if (errs && !json_equal(errs, json_object_get(slot, "errors"))) {
+            json_object_set(slot, "errors", errs);
+            changed = true;
+        }
+        json_decref(t);
+        json_object_set_new(slot, "next_ms", json_integer(wall_ms() + 250));
+    } else if (rc == 0 && res.status == 404) {
+        json_object_set_new(slot, "status", json_string("failed"));
+        json_object_set_new(slot, "last_error", json_string("the dCDN no longer knows this trigger"));
+        changed = true;
+    } else {
+        backoff(u, slot, rc ? res.error : "the trigger status could not be read; retrying");
+        changed = true;
+    }
+    http_result_free(&res);
+    return changed;
+}
+
+static void run_once(struct purges *pg)
+{
+    ucdn *u = pg->u;
+    char ko[200];
+    pkey(u, ko, sizeof ko, "open", NULL);
+    redisReply *ids = store_cmd(pg->st, "SMEMBERS %s", ko);
+    for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements && !pg->stop; i++) {
+        const char *id = ids->element[i]->str;
+        char lk[200];
+        pkey(u, lk, sizeof lk, "lock:%s", id);
+        redisReply *l = store_cmd(pg->st, "SET %s %s NX PX 10000", lk, pg->instance);
+        bool mine = l && l->type == REDIS_REPLY_STATUS;
+        if (l)
+            freeReplyObject(l);
+        if (!mine)
+            continue; /* another instance is at it */
+        bool down = false;
+        json_t *req = load(u, pg->st, id, &down);
+        bool changed = false;
+        if (req) {
+            const char *name;
+            json_t *slot;
+            json_object_foreach(json_object_get(req, "dcdns"), name, slot)
+            {
+                route_peer *p = peer_by_id(u, name, NULL);
+                if (p && p->ci_url)
+                    changed |= advance(pg, p, req, slot);
+            }
+            if (changed)
+                save(u, pg->st, id, req);
+            const char *st = overall(json_object_get(req, "dcdns"));
+            if (!strcmp(st, "complete") || !strcmp(st, "failed") || !strcmp(st, "processed") ||
+                !strcmp(st, "cancelled")) {
+                redisReply *x = store_cmd(pg->st, "SREM %s %s", ko, id);
+                if (x)
+                    freeReplyObject(x);
+                metric_add(pg->m_done, 1);
+                log_kv(LOG_INFO, "CSP trigger request finished", "id", id, "status", st, NULL);
+            }
+        } else if (!down) {
+            redisReply *x = store_cmd(pg->st, "SREM %s %s", ko, id);
+            if (x)
+                freeReplyObject(x);
+        }
+        json_decref(req);
+        l = store_cmd(pg->st, "DEL %s", lk);
+        if (l)
+            freeReplyObject(l);
+    }
+    if (ids)
+        freeReplyObject(ids);
+}
+
+static void *purge_thread(void *arg)
+{
+    struct purges *pg = arg;
+    pthread_mutex_lock(&pg->mu);
+    while (!pg->stop) {
+        pthread_mutex_unlock(&pg->mu);
+        run_once(pg);
+        pthread_mutex_lock(&pg->mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (!pg->stop)
+            pthread_cond_timedwait(&pg->cv, &pg->mu, &ts);
+    }
+    pthread_mutex_unlock(&pg->mu);
+    return NULL;
+}
+
+bool purges_start(ucdn *u)
+{
+    if (!u->pg.cdn_pid)
+        return true;
+    struct purges *pg = calloc(1, sizeof *pg);
+    pg->u = u;
+    pthread_mutex_init(&pg->mu, NULL);
+    pthread_cond_init(&pg->cv, NULL);
+    store_status st;
+    pg->st = store_open(u->redis_url, &st);
+    http_client_conf hc = {.connect_timeout_ms = 1000, .timeout_ms = 5000, .retries = 0};
+    pg->http = http_client_new(&hc);
+    char host[40] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(pg->instance, sizeof pg->instance, "%.39s/%d", host, (int)getpid());
+    pg->m_accepted = metrics_series(u->metrics, "cdni_csp_trigger_requests_total", "", "counter",
+                                    "CSP purge, invalidation and preposition requests accepted");
+    pg->m_sent = metrics_series(u->metrics, "cdni_triggers_sent_total", "", "counter", "CI/T triggers sent to dCDNs");
+    pg->m_retries = metrics_series(u->metrics, "cdni_trigger_retries_total", "", "counter",
+                                   "trigger sends retried (dCDN unreachable or 5xx)");
+    pg->m_done = metrics_series(u->metrics, "cdni_csp_trigger_requests_finished_total", "", "counter",
+                                "CSP requests every dCDN has finished");
+    if (!pg->st || !pg->http) {
+        store_close(pg->st);
+        http_client_free(pg->http);
+        free(pg);
+        return false;
+    }
+    u->purges = pg;
+    pg->started = pthread_create(&pg->th, NULL, purge_thread, pg) == 0;
+    return pg->started;
+}
+
+void purges_stop(ucdn *u)
+{
+    struct purges *pg = u->purges;
+    if (!pg)
+        return;
+    pthread_mutex_lock(&pg->mu);
+    pg->stop = true;
+    pthread_cond_broadcast(&pg->cv);
+    pthread_mutex_unlock(&pg->mu);
+    if (pg->started)
+        pthread_join(pg->th, NULL);
+    store_close(pg->st);
+    http_client_free(pg->http);
+    free(pg);
+    u->purges = NULL;
+}
