@@ -106,10 +106,12 @@ Try:
   python3 scripts/play.py '$play_url' \\
     --connect video.example.com=127.0.0.1:8083 --segments 4
 
-  # the surrogate's cache, and purging collection m1 from it
+  # the surrogate's cache; the CSP purges collection m1 at every dCDN (RFC 8007 triggers)
+  # and waits until every dCDN reports it complete
   curl -s -H 'Authorization: Bearer operator-dcdn-example-token' http://127.0.0.1:9082/v1/cache
-  curl -s -X POST -H 'Authorization: Bearer operator-dcdn-example-token' \\
-    -d '{"ccids": ["m1-collection"]}' http://127.0.0.1:9082/v1/cache/purge
+  bin/cdnictl purge --ccid m1-collection --wait --ucdn http://127.0.0.1:8080 --token csp-acme-example-token
+  # the trigger as the dCDN holds it
+  curl -s -H 'Authorization: Bearer ri-ucdn-a-example-token' http://127.0.0.1:9083/triggers
 
   # the dCDN's CDNI logs for the uCDN (RFC 7937; a file every 10 s while there is traffic)
   curl -s -H 'Authorization: Bearer ri-ucdn-a-example-token' http://127.0.0.1:9083/li/v1/feed
