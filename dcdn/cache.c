@@ -378,7 +378,14 @@ long long cache_remove_indexed(cache *c, const char *index, const char *value)
     return n;
 }
 
-/* --- invalidation (RFC 8007 invalidate: revalidate before reuse) ------------------- */
+/* --- purge and invalidation by trigger (RFC 8007) ----------------------------------- *
+ *
+ * Both are first written to <dir>/tombstones ("<time>\t<P|I>\t<key>" lines,
+ * fsync'd), then applied in memory. At start the file is applied again to
+ * objects stored before it (a purged object whose file was not unlinked yet
+ * goes; an invalidated one stays invalidated) and rewritten with only the
+ * invalidations still needed. So a purge can answer once the objects are
+ * out of the table: their files are unlinked in the background. */
 
 static bool obj_invalidate(cache *c, cache_obj *o)
 {
@@ -391,18 +398,17 @@ static bool obj_invalidate(cache *c, cache_obj *o)
     return was;
 }
 
-long long cache_invalidate(cache *c, const char *const *keys, size_t n, long long now)
+static bool tombstones(cache *c, char kind, const char *const *keys, size_t n, long long now)
 {
-    /* remembered on disk first, so a restart cannot make them fresh again */
     char p[400];
-    snprintf(p, sizeof p, "%s/invalidations", c->conf.dir);
+    snprintf(p, sizeof p, "%s/tombstones", c->conf.dir);
     int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
-        return -1;
+        return false;
     char *w = malloc(64 * 1024);
     size_t wl = 0;
-    char t[24];
-    int tl = snprintf(t, sizeof t, "%lld\t", now);
+    char t[32];
+    int tl = snprintf(t, sizeof t, "%lld\t%c\t", now, kind);
     bool ok = w != NULL;
     for (size_t i = 0; i < n && ok; i++) {
         size_t kl = strlen(keys[i]);
@@ -420,7 +426,12 @@ long long cache_invalidate(cache *c, const char *const *keys, size_t n, long lon
     ok = ok && (!wl || write(fd, w, wl) == (ssize_t)wl) && fsync(fd) == 0;
     close(fd);
     free(w);
-    if (!ok)
+    return ok;
+}
+
+long long cache_invalidate(cache *c, const char *const *keys, size_t n, long long now)
+{
+    if (!tombstones(c, 'I', keys, n, now))
         return -1;
     long long hit = 0;
     for (size_t i = 0; i < n; i++) {
@@ -435,12 +446,96 @@ long long cache_invalidate(cache *c, const char *const *keys, size_t n, long lon
     return hit;
 }
 
-/* At start: objects stored before their invalidation stay invalidated; the
- * file is rewritten with only the entries still needed. */
-static void apply_invalidations(cache *c)
+static void *unlink_paths(void *arg)
+{
+    char **paths = arg;
+    for (size_t i = 0; paths[i]; i++) {
+        unlink(paths[i]);
+        free(paths[i]);
+    }
+    free(paths);
+    return NULL;
+}
+
+long long cache_purge(cache *c, const char *const *keys, size_t n, long long now)
+{
+    if (!tombstones(c, 'P', keys, n, now))
+        return -1;
+    char **paths = calloc(n + 1, sizeof *paths);
+    size_t np = 0;
+    /* index entries go in pipelined batches */
+    enum { BATCH = 512 };
+    int argc[BATCH];
+    const char **argv[BATCH];
+    char *owned[BATCH * 3];
+    size_t nb = 0, no = 0;
+    long long removed = 0;
+    for (size_t i = 0; i <= n; i++) {
+        cache_obj *o = NULL;
+        if (i < n) {
+            cache_view v;
+            o = cache_lookup(c, keys[i], strlen(keys[i]), 0, &v);
+            if (o) {
+                cache_blob_unref(v.mem);
+                if (table_take(c, o)) {
+                    removed++;
+                    if (paths)
+                        paths[np++] = strdup(o->path);
+                    else
+                        unlink(o->path);
+                    const char *kinds[] = {"ccid", "pid"}, *vals[] = {o->ccid, o->pid};
+                    for (int k = 0; k < 2 && c->conf.store; k++) {
+                        if (!vals[k])
+                            continue;
+                        char *set = malloc(strlen(c->conf.index_prefix) + strlen(vals[k]) + 8);
+                        sprintf(set, "%s:%s:%s", c->conf.index_prefix, kinds[k], vals[k]);
+                        const char **av = malloc(3 * sizeof *av);
+                        char *key = strdup(o->key);
+                        av[0] = "SREM";
+                        av[1] = set;
+                        av[2] = key;
+                        owned[no++] = set;
+                        owned[no++] = key;
+                        owned[no++] = (char *)av;
+                        argc[nb] = 3;
+                        argv[nb++] = av;
+                    }
+                    cache_obj_unref(o); /* the table's reference */
+                }
+            }
+        }
+        if (nb && (nb + 2 > BATCH || i == n)) {
+            redisReply *rep[BATCH];
+            size_t got = store_pipeline(c->conf.store, nb, argc, argv, NULL, rep);
+            for (size_t k = 0; k < got; k++)
+                if (rep[k])
+                    freeReplyObject(rep[k]);
+            for (size_t k = 0; k < no; k++)
+                free(owned[k]);
+            nb = no = 0;
+        }
+        if (o)
+            cache_obj_unref(o);
+    }
+    if (paths && np) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&th, &at, unlink_paths, paths) != 0)
+            unlink_paths(paths);
+        pthread_attr_destroy(&at);
+    } else
+        free(paths);
+    return removed;
+}
+
+/* At start: tombstones applied to the objects stored before them; the file
+ * is rewritten with only the invalidations still needed. */
+static void apply_tombstones(cache *c)
 {
     char p[400], tmp[410];
-    snprintf(p, sizeof p, "%s/invalidations", c->conf.dir);
+    snprintf(p, sizeof p, "%s/tombstones", c->conf.dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
     FILE *f = fopen(p, "re");
     if (!f)
@@ -448,21 +543,31 @@ static void apply_invalidations(cache *c)
     FILE *out = fopen(tmp, "we");
     char *line = malloc(MAX_HEAD_LINE);
     while (line && fgets(line, MAX_HEAD_LINE, f)) {
-        char *tab = strchr(line, '\t'), *nl = strchr(line, '\n');
-        if (!tab || !nl)
+        char *t1 = strchr(line, '\t'), *nl = strchr(line, '\n');
+        if (!t1 || !nl || nl < t1 + 3 || t1[2] != '\t')
             continue;
         *nl = 0;
         long long when = atoll(line);
-        const char *key = tab + 1;
+        char kind = t1[1];
+        const char *key = t1 + 3;
         cache_view v;
         cache_obj *o = cache_lookup(c, key, strlen(key), 0, &v);
         if (!o)
             continue;
         cache_blob_unref(v.mem);
-        if (o->stored_at <= when) {
+        /* a purge takes what was stored before its second (one refilled in
+         * that same second is kept: its file is the new one); an
+         * invalidation also what was stored in its second (revalidated once
+         * more at worst) */
+        if (o->stored_at < when && kind == 'P') {
+            if (table_take(c, o)) {
+                obj_retire(c, o);
+                cache_obj_unref(o);
+            }
+        } else if (o->stored_at <= when && kind == 'I') {
             obj_invalidate(c, o);
             if (out)
-                fprintf(out, "%lld\t%s\n", when, key);
+                fprintf(out, "%lld\tI\t%s\n", when, key);
         }
         cache_obj_unref(o);
     }
@@ -1444,7 +1549,7 @@ cache *cache_open(const cache_conf *conf)
     c->m_evicted = metrics_series(m, "cdni_cache_evicted_total", "", "counter", "objects evicted (GDSF)");
     c->m_reval304 = metrics_series(m, "cdni_cache_revalidated_total", "", "counter", "stale objects a 304 made fresh again");
     restore(c);
-    apply_invalidations(c);
+    apply_tombstones(c);
     evict(c);
     c->nth = conf->threads ? conf->threads : 4;
     c->th = calloc(c->nth, sizeof *c->th);

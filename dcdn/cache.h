@@ -103,11 +103,15 @@ long long cache_remove_indexed(cache *c, const char *index, const char *value);
 long long cache_indexed_keys(cache *c, const char *index, const char *value, char ***out);
 /* Every key in the cache now (malloc'd array of malloc'd strings). */
 size_t cache_keys(cache *c, char ***out);
-/* Invalidates (RFC 8007): these objects are revalidated before they are
- * served again, and never served stale meanwhile. Written to the cache
- * directory (fsync'd) before it takes effect, and applied again at start
- * to objects stored before it. Objects found; -1 if the record failed. */
+/* Triggers (RFC 8007), recorded in the cache directory (fsync'd) before
+ * they take effect and applied again at start to the objects stored
+ * before them; -1 if the record failed. Invalidate: the objects are
+ * revalidated before they are served again, and never served stale
+ * meanwhile (objects found). Purge: the objects leave the table and the
+ * index at once, their files are unlinked in the background (objects
+ * removed). */
 long long cache_invalidate(cache *c, const char *const *keys, size_t n, long long now);
+long long cache_purge(cache *c, const char *const *keys, size_t n, long long now);
 
 typedef struct {
     const char *key;

@@ -25,7 +25,7 @@
  * back (at-least-once; the effects are idempotent). Only objects of the
  * upstream that sent the trigger are touched (§2.2).
  *
- * Completion: the router role checks open triggers every 250 ms: when every
+ * Completion: the router role checks open triggers every 100 ms: when every
  * target surrogate has acted the trigger is complete (or failed, with the
  * errors listed). A target that stopped heartbeating no longer holds it up:
  * invalidate is then complete (a surrogate revalidates what it missed when
@@ -625,15 +625,11 @@ static void execute(struct triggers *tg, const char *id)
             char **keys = NULL;
             size_t n = select_keys(d, &s, up, &keys, errors);
             long long done = 0;
-            if (s.type == CIT_PURGE)
-                for (size_t k = 0; k < n; k++)
-                    done += cache_remove(d->cache, keys[k], strlen(keys[k]));
-            else {
-                done = cache_invalidate(d->cache, (const char *const *)keys, n, wall_ms() / 1000);
-                if (done < 0)
-                    json_array_append_new(errors, cit_error("econtent", "content.urls", json_array(),
-                                                            "the invalidation could not be recorded on disk"));
-            }
+            done = s.type == CIT_PURGE ? cache_purge(d->cache, (const char *const *)keys, n, wall_ms() / 1000)
+                                       : cache_invalidate(d->cache, (const char *const *)keys, n, wall_ms() / 1000);
+            if (done < 0)
+                json_array_append_new(errors, cit_error("econtent", "content.urls", json_array(),
+                                                        "the cache could not record the trigger on disk"));
             json_object_set_new(result, s.type == CIT_PURGE ? "removed" : "invalidated", json_integer(done));
             free_keys(keys, n);
             if (s.n_metadata_urls || s.n_metadata_patterns) { /* metadata: fetched again from the uCDN now */
@@ -885,7 +881,7 @@ static void *mon_thread(void *arg)
         pthread_mutex_lock(&tg->mu);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000000L;
+        ts.tv_nsec += 100 * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;

@@ -455,7 +455,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
             json_object_set_new(slot, "trigger", json_string(abs));
             json_object_set_new(slot, "status", json_string("pending"));
             json_object_del(slot, "last_error");
-            json_object_set_new(slot, "next_ms", json_integer(wall_ms() + 200));
+            json_object_set_new(slot, "next_ms", json_integer(wall_ms() + 50));
         } else if (rc == 0 && res.status >= 400 && res.status < 500 && res.status != 408 && res.status != 429) {
             char why[400];
             snprintf(why, sizeof why, "the dCDN refused the trigger (%ld): %.300s", res.status,
@@ -503,7 +503,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
             changed = true;
         }
         json_decref(t);
-        json_object_set_new(slot, "next_ms", json_integer(wall_ms() + 250));
+        json_object_set_new(slot, "next_ms", json_integer(wall_ms() + 100));
     } else if (rc == 0 && res.status == 404) {
         json_object_set_new(slot, "status", json_string("failed"));
         json_object_set_new(slot, "last_error", json_string("the dCDN no longer knows this trigger"));

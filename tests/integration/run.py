@@ -1691,6 +1691,16 @@ def test_dcdn_triggers_purge_invalidate_by_url_pattern_and_ccid_cancel_and_a_kil
         s, h, _ = trigger(env, {"trigger": {"type": "invalidate", "content.ccids": ["col-1"]}, "cdn-path": path})
         trigger_status(h["Location"], "complete")
         assert xc("/vod/m1/b.ts") in ("REVALIDATED", "REFRESH") and o.conditional > cond, o.conditional
+        # an invalidation outlives a restart of the surrogate (recorded in its cache directory)
+        s, h, _ = trigger(env, {"trigger": {"type": "invalidate", "content.urls": [
+            "http://video.example.com/vod/m1/a.ts"]}, "cdn-path": path})
+        trigger_status(h["Location"], "complete")
+        se_cfg = json.load(open(os.path.join(env.dir, "dcdn-se.json")))
+        env.stop("dcdn-se")
+        env.start_daemon("dcdn-se", se_cfg, binary="dcdn")
+        cond = o.conditional
+        got = xc("/vod/m1/a.ts")
+        assert got in ("REVALIDATED", "REFRESH") and o.conditional > cond, (got, o.conditional, cond)
         # purge by CCID: everything of the collection goes
         assert cache()["objects"] == 3
         s, h, _ = trigger(env, {"trigger": {"type": "purge", "content.ccids": ["col-1"]}, "cdn-path": path})
@@ -1699,8 +1709,8 @@ def test_dcdn_triggers_purge_invalidate_by_url_pattern_and_ccid_cancel_and_a_kil
         # collections, ETag, DELETE, 405
         base = "http://127.0.0.1:%d/triggers" % env.ports["dpeer"]
         coll = json.loads(http("GET", base, token=RI_TOKEN)[2])
-        assert len(coll["triggers"]) == 4 and coll["staleresourcetime"] == 86400 and coll["cdn-id"] == DCDN_PID
-        assert len(json.loads(http("GET", base + "/complete", token=RI_TOKEN)[2])["triggers"]) == 4
+        assert len(coll["triggers"]) == 5 and coll["staleresourcetime"] == 86400 and coll["cdn-id"] == DCDN_PID
+        assert len(json.loads(http("GET", base + "/complete", token=RI_TOKEN)[2])["triggers"]) == 5
         assert json.loads(http("GET", base + "/pending", token=RI_TOKEN)[2])["triggers"] == []
         s, h, _ = http("GET", loc, token=RI_TOKEN)
         assert http("GET", loc, token=RI_TOKEN, headers={"If-None-Match": h["ETag"]})[0] == 304
