@@ -117,6 +117,7 @@ bench: deps $(BENCH_BINS) bin/ucdn bin/dcdn
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	@echo "== tests/bench/redirect.sh"; tests/bench/redirect.sh
 	@echo "== tests/bench/surrogate.sh"; tests/bench/surrogate.sh
+	@echo "== tests/bench/triggers.sh"; tests/bench/triggers.sh
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)

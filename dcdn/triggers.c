@@ -15,6 +15,7 @@
  *   cdni:<cdn>:{cit}:acks:<id>  hash: surrogate -> what it did
  *   cdni:<cdn>:{cit}:executors  hash: surrogate -> last heartbeat (ms); the
  *                               surrogates with a cache that run triggers
+ *   cdni:<cdn>:{cit}:acked      set of ids with news for the monitor
  *
  * Execution: every surrogate reads the stream in a consumer group of its
  * own (so each sees every trigger) and acts on its own cache: purge
@@ -25,7 +26,8 @@
  * back (at-least-once; the effects are idempotent). Only objects of the
  * upstream that sent the trigger are touched (§2.2).
  *
- * Completion: the router role checks open triggers every 100 ms: when every
+ * Completion: the router role checks the triggers with news (an executor
+ * acted, a cancel) every 100 ms, and every open one every 2 s: when every
  * target surrogate has acted the trigger is complete (or failed, with the
  * errors listed). A target that stopped heartbeating no longer holds it up:
  * invalidate is then complete (a surrogate revalidates what it missed when
@@ -35,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/rand.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -48,6 +52,8 @@ struct triggers {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     store *exec_store; /* the executor's own connection (blocking reads) */
+    pthread_mutex_t ex_mu;
+    json_t *executors;  /* alive executors, refreshed by the monitor every 100 ms */
     metric_cell *m_accepted, *m_refused, *m_executed, *m_completed;
 };
 
@@ -60,6 +66,16 @@ static void tkey(const dcdn *d, char *out, size_t cap, const char *fmt, const ch
 static bool id_ok(const char *id)
 {
     return id && *id && strlen(id) <= 20 && strspn(id, "0123456789") == strlen(id);
+}
+
+/* Tells the monitor a trigger has news (an executor acted, a cancel). */
+static void nudge(dcdn *d, store *st, const char *id)
+{
+    char k[200];
+    tkey(d, k, sizeof k, "acked", NULL);
+    redisReply *r = store_cmd(st, "SADD %s %s", k, id);
+    if (r)
+        freeReplyObject(r);
 }
 
 static const char *up_of(dcdn *d, http_req *r)
@@ -209,21 +225,18 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
         http_reply_problem(r, 403, "Forbidden", why, NULL);
         return;
     }
-    char k[200];
-    tkey(d, k, sizeof k, "seq", NULL);
-    redisReply *rr = store_cmd(d->store, "INCR %s", k);
-    if (!rr || rr->type != REDIS_REPLY_INTEGER) {
-        if (rr)
-            freeReplyObject(rr);
-        redis_down(r);
-        return;
-    }
+    /* an id made here (time, then randomness), so acceptance is one round trip */
     char id[24], now[24];
-    snprintf(id, sizeof id, "%lld", rr->integer);
-    freeReplyObject(rr);
-    snprintf(now, sizeof now, "%lld", wall_ms() / 1000);
-    json_t *targets = live_executors(d, d->store);
-    if (!targets) {
+    unsigned char rnd[4];
+    RAND_bytes(rnd, sizeof rnd);
+    long long ms = wall_ms();
+    snprintf(id, sizeof id, "%lld%06u", ms, (unsigned)((rnd[0] << 16 | rnd[1] << 8 | rnd[2]) % 1000000));
+    snprintf(now, sizeof now, "%lld", ms / 1000);
+    struct triggers *tgs = d->triggers;
+    pthread_mutex_lock(&tgs->ex_mu);
+    json_t *targets = tgs->executors ? json_deep_copy(tgs->executors) : NULL;
+    pthread_mutex_unlock(&tgs->ex_mu);
+    if (!targets && !(targets = live_executors(d, d->store))) {
         redis_down(r);
         return;
     }
@@ -242,7 +255,6 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
     char *tg = json_dumps(targets, JSON_COMPACT), *er = json_dumps(errors, JSON_COMPACT),
          *path = json_dumps(json_object_get(c->json, "cdn-path"), JSON_COMPACT);
     json_decref(targets);
-    json_decref(errors);
     char kt[200], ku[300], ko[200], ks[200];
     tkey(d, kt, sizeof kt, "t:%s", id);
     tkey(d, ku, sizeof ku, "up:%s", up);
@@ -288,6 +300,7 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
     free(er);
     free(path);
     if (!ok) {
+        json_decref(errors);
         redis_down(r);
         return;
     }
@@ -297,10 +310,15 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
     snprintf(loc, sizeof loc, "%s/triggers/%s", base, id);
     log_kv(LOG_INFO, "trigger accepted", "upstream", up, "id", id, "type", cit_type_name(c->spec.type), NULL);
     http_add_header(r, "Location", loc);
-    bool down = false;
-    json_t *t = load(d, d->store, id, &down);
-    http_reply_json(r, 201, CIT_MEDIA_STATUS, t ? status_json(t) : json_object());
-    json_decref(t);
+    json_t *out = json_pack("{s:O, s:I, s:I, s:s}", c->spec.version == 2 ? "trigger.v2" : "trigger", c->spec.json,
+                            "ctime", (json_int_t)(ms / 1000), "mtime", (json_int_t)(ms / 1000), "status",
+                            cit_status_name(st));
+    if (final)
+        json_object_set_new(out, "etime", json_integer(ms / 1000));
+    if (json_array_size(errors))
+        json_object_set(out, "errors", errors);
+    json_decref(errors);
+    http_reply_json(r, 201, CIT_MEDIA_STATUS, out);
 }
 
 static const char *id_from_url(const char *u)
@@ -339,6 +357,7 @@ static void cancel(http_req *r, dcdn *d, const char *up, cit_command *c)
             if (x)
                 freeReplyObject(x);
             /* surrogates that have not run it skip it; the monitor ends it */
+            nudge(d, d->store, id);
             all_done = false;
         } else if (s == CIT_CANCELLING) {
             all_done = false;
@@ -676,6 +695,7 @@ static void execute(struct triggers *tg, const char *id)
         freeReplyObject(r);
     free(txt);
     json_decref(t);
+    nudge(d, st, id);
     metric_add(tg->m_executed, 1);
 }
 
@@ -760,76 +780,96 @@ static void *exec_thread(void *arg)
 
 /* --- completion (router role) ------------------------------------------------------------- */
 
-static void check_open(struct triggers *tg)
+static void check_one(struct triggers *tg, const char *id, json_t *alive)
 {
     dcdn *d = tg->d;
     char ko[200];
     tkey(d, ko, sizeof ko, "open", NULL);
+    bool down = false;
+    json_t *t = load(d, d->store, id, &down);
+    if (!t) {
+        if (!down) {
+            redisReply *x = store_cmd(d->store, "SREM %s %s", ko, id);
+            if (x)
+                freeReplyObject(x);
+        }
+        return;
+    }
+    cit_status st;
+    cit_status_parse(field(t, "status"), &st);
+    if (cit_status_final(st)) {
+        json_decref(t);
+        return;
+    }
+    char ka[200];
+    tkey(d, ka, sizeof ka, "acks:%s", id);
+    redisReply *acks = store_cmd(d->store, "HGETALL %s", ka);
+    json_t *targets = json_loads(field(t, "targets") ?: "[]", 0, NULL), *errors = json_array();
+    size_t waiting = 0, dead = 0, k;
+    json_t *x;
+    json_array_foreach(targets, k, x)
+    {
+        const char *sid = json_string_value(x);
+        json_t *ack = NULL;
+        for (size_t j = 0; acks && acks->type == REDIS_REPLY_ARRAY && j + 1 < acks->elements; j += 2)
+            if (strcmp(acks->element[j]->str, sid) == 0)
+                ack = json_loads(acks->element[j + 1]->str, 0, NULL);
+        if (!ack) {
+            waiting++;
+            dead += !in_list(alive, sid);
+        } else {
+            json_array_extend(errors, json_object_get(ack, "errors"));
+            json_decref(ack);
+        }
+    }
+    if (acks)
+        freeReplyObject(acks);
+    json_decref(targets);
+    cit_spec s = {0};
+    json_t *spec = json_loads(field(t, "spec") ?: "{}", 0, NULL);
+    jerr e = {0};
+    bool parsed = cit_spec_from_json(spec, atoi(field(t, "version") ?: "1"), &s, &e);
+    json_decref(spec);
+    cit_status to = st;
+    if (st == CIT_CANCELLING)
+        to = CIT_CANCELLED; /* surrogates skip it from now on; what ran, ran */
+    else if (!waiting)
+        to = json_array_size(errors) ? CIT_FAILED : CIT_COMPLETE;
+    else if (waiting == dead && parsed) /* §4.7: the rest is offline */
+        to = s.type == CIT_INVALIDATE && !json_array_size(errors) ? CIT_COMPLETE : CIT_PROCESSED;
+    if (parsed)
+        cit_spec_free(&s);
+    if (to != st && set_status(d, d->store, id, to, json_array_size(errors) ? json_incref(errors) : NULL)) {
+        metric_add(tg->m_completed, 1);
+        log_kv(LOG_DEBUG, "trigger finished", "id", id, "status", cit_status_name(to), NULL);
+    }
+    json_decref(errors);
+    json_decref(t);
+}
+
+/* The triggers with news; every 2 s, every open one (executors that died). */
+static void check_open(struct triggers *tg, bool all)
+{
+    dcdn *d = tg->d;
     json_t *alive = live_executors(d, d->store);
     if (!alive)
         return;
-    redisReply *ids = store_cmd(d->store, "SMEMBERS %s", ko);
-    for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
-        const char *id = ids->element[i]->str;
-        bool down = false;
-        json_t *t = load(d, d->store, id, &down);
-        if (!t) {
-            if (!down) {
-                redisReply *x = store_cmd(d->store, "SREM %s %s", ko, id);
-                if (x)
-                    freeReplyObject(x);
-            }
-            continue;
-        }
-        cit_status st;
-        cit_status_parse(field(t, "status"), &st);
-        char ka[200];
-        tkey(d, ka, sizeof ka, "acks:%s", id);
-        redisReply *acks = store_cmd(d->store, "HGETALL %s", ka);
-        json_t *targets = json_loads(field(t, "targets") ?: "[]", 0, NULL), *errors = json_array();
-        size_t waiting = 0, dead = 0, k;
-        json_t *x;
-        json_array_foreach(targets, k, x)
-        {
-            const char *sid = json_string_value(x);
-            json_t *ack = NULL;
-            for (size_t j = 0; acks && acks->type == REDIS_REPLY_ARRAY && j + 1 < acks->elements; j += 2)
-                if (strcmp(acks->element[j]->str, sid) == 0)
-                    ack = json_loads(acks->element[j + 1]->str, 0, NULL);
-            if (!ack) {
-                waiting++;
-                dead += !in_list(alive, sid);
-            } else {
-                json_array_extend(errors, json_object_get(ack, "errors"));
-                json_decref(ack);
-            }
-        }
-        if (acks)
-            freeReplyObject(acks);
-        json_decref(targets);
-        cit_spec s = {0};
-        json_t *spec = json_loads(field(t, "spec") ?: "{}", 0, NULL);
-        jerr e = {0};
-        bool parsed = cit_spec_from_json(spec, atoi(field(t, "version") ?: "1"), &s, &e);
-        json_decref(spec);
-        cit_status to = st;
-        if (st == CIT_CANCELLING)
-            to = CIT_CANCELLED; /* surrogates skip it from now on; what ran, ran */
-        else if (!waiting)
-            to = json_array_size(errors) ? CIT_FAILED : CIT_COMPLETE;
-        else if (waiting == dead && parsed) /* §4.7: the rest is offline */
-            to = s.type == CIT_INVALIDATE && !json_array_size(errors) ? CIT_COMPLETE : CIT_PROCESSED;
-        if (parsed)
-            cit_spec_free(&s);
-        if (to != st && set_status(d, d->store, id, to, json_array_size(errors) ? json_incref(errors) : NULL)) {
-            metric_add(tg->m_completed, 1);
-            log_kv(LOG_INFO, "trigger finished", "id", id, "status", cit_status_name(to), NULL);
-        }
-        json_decref(errors);
-        json_decref(t);
+    pthread_mutex_lock(&tg->ex_mu);
+    json_decref(tg->executors);
+    tg->executors = json_incref(alive);
+    pthread_mutex_unlock(&tg->ex_mu);
+    char k[200];
+    tkey(d, k, sizeof k, all ? "open" : "acked", NULL);
+    for (int round = 0; round < 100 && !tg->stop; round++) {
+        redisReply *ids = all ? store_cmd(d->store, "SMEMBERS %s", k) : store_cmd(d->store, "SPOP %s 1000", k);
+        size_t n = ids && ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
+        for (size_t i = 0; i < n; i++)
+            check_one(tg, ids->element[i]->str, alive);
+        if (ids)
+            freeReplyObject(ids);
+        if (all || n < 1000)
+            break;
     }
-    if (ids)
-        freeReplyObject(ids);
     json_decref(alive);
 }
 
@@ -869,11 +909,14 @@ static void expire_old(struct triggers *tg)
 static void *mon_thread(void *arg)
 {
     struct triggers *tg = arg;
-    long long last_expire = 0;
+    long long last_expire = 0, last_all = 0;
     pthread_mutex_lock(&tg->mu);
     while (!tg->stop) {
         pthread_mutex_unlock(&tg->mu);
-        check_open(tg);
+        bool all = wall_ms() - last_all >= 2000;
+        check_open(tg, all);
+        if (all)
+            last_all = wall_ms();
         if (wall_ms() - last_expire > 60000) {
             expire_old(tg);
             last_expire = wall_ms();
@@ -900,6 +943,7 @@ bool triggers_start(dcdn *d)
     struct triggers *tg = calloc(1, sizeof *tg);
     tg->d = d;
     pthread_mutex_init(&tg->mu, NULL);
+    pthread_mutex_init(&tg->ex_mu, NULL);
     pthread_cond_init(&tg->cv, NULL);
     tg->m_accepted = metrics_series(d->metrics, "cdni_triggers_total", "result=\"accepted\"", "counter",
                                     "CI/T commands from upstream CDNs");
@@ -934,6 +978,7 @@ void triggers_stop(dcdn *d)
     if (tg->exec_started)
         pthread_join(tg->exec_th, NULL);
     store_close(tg->exec_store);
+    json_decref(tg->executors);
     free(tg);
     d->triggers = NULL;
 }
