@@ -113,7 +113,9 @@ $(REL)/bench/%: tests/bench/%.c $(call rel_obj,$(LIB_SRC)) $(HDRS)
 # the URI-signing benchmark links its baselines (cjose, libjwt)
 $(REL)/bench/bench_token: BENCH_LIBS = $(shell pkg-config --libs cjose libjwt 2>/dev/null)
 
-bench: deps $(BENCH_BINS) bin/ucdn bin/dcdn
+# the shell benchmarks' load client (not a benchmark itself)
+BENCH_TOOLS := $(REL)/bench/burst_client
+bench: deps $(BENCH_BINS) $(BENCH_TOOLS) bin/ucdn bin/dcdn
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 	@echo "== tests/bench/redirect.sh"; tests/bench/redirect.sh
 	@echo "== tests/bench/surrogate.sh"; tests/bench/surrogate.sh

@@ -400,6 +400,8 @@ static bool obj_invalidate(cache *c, cache_obj *o)
 
 static bool tombstones(cache *c, char kind, const char *const *keys, size_t n, long long now)
 {
+    if (!n)
+        return true; /* nothing selected: nothing to remember */
     char p[400];
     snprintf(p, sizeof p, "%s/tombstones", c->conf.dir);
     int fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -429,10 +431,35 @@ static bool tombstones(cache *c, char kind, const char *const *keys, size_t n, l
     return ok;
 }
 
-long long cache_invalidate(cache *c, const char *const *keys, size_t n, long long now)
+/* The keys of keys[0..n) that are in the table now (an array of borrowed
+ * pointers, *np of them): only those need a tombstone. */
+static const char **present(cache *c, const char *const *keys, size_t n, size_t *np)
 {
-    if (!tombstones(c, 'I', keys, n, now))
+    const char **out = calloc(n + 1, sizeof *out);
+    *np = 0;
+    for (size_t i = 0; out && i < n; i++) {
+        uint64_t h = key_hash(keys[i], strlen(keys[i]));
+        shard *s = &c->shards[h % SHARDS];
+        bool found = false;
+        pthread_mutex_lock(&s->mu);
+        if (s->nb)
+            for (cache_obj *x = s->b[(h / SHARDS) % s->nb]; x && !found; x = x->next)
+                found = x->hash == h && strcmp(x->key, keys[i]) == 0;
+        pthread_mutex_unlock(&s->mu);
+        if (found)
+            out[(*np)++] = keys[i];
+    }
+    return out;
+}
+
+long long cache_invalidate(cache *c, const char *const *all, size_t n_all, long long now)
+{
+    size_t n;
+    const char **keys = present(c, all, n_all, &n);
+    if (!keys || !tombstones(c, 'I', keys, n, now)) {
+        free(keys);
         return -1;
+    }
     long long hit = 0;
     for (size_t i = 0; i < n; i++) {
         cache_view v;
@@ -443,6 +470,7 @@ long long cache_invalidate(cache *c, const char *const *keys, size_t n, long lon
         hit += obj_invalidate(c, o);
         cache_obj_unref(o);
     }
+    free(keys);
     return hit;
 }
 
@@ -457,10 +485,14 @@ static void *unlink_paths(void *arg)
     return NULL;
 }
 
-long long cache_purge(cache *c, const char *const *keys, size_t n, long long now)
+long long cache_purge(cache *c, const char *const *all, size_t n_all, long long now)
 {
-    if (!tombstones(c, 'P', keys, n, now))
+    size_t n;
+    const char **keys = present(c, all, n_all, &n);
+    if (!keys || !tombstones(c, 'P', keys, n, now)) {
+        free(keys);
         return -1;
+    }
     char **paths = calloc(n + 1, sizeof *paths);
     size_t np = 0;
     /* index entries go in pipelined batches */
@@ -527,6 +559,7 @@ long long cache_purge(cache *c, const char *const *keys, size_t n, long long now
         pthread_attr_destroy(&at);
     } else
         free(paths);
+    free(keys);
     return removed;
 }
 

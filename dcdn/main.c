@@ -128,6 +128,7 @@ int main(int argc, char **argv)
         d.peer_conf.tokens = d.peer_tokens;
         d.peer_conf.ntokens = d.n_peer;
         d.peer_conf.metrics = d.metrics;
+        d.peer_conf.suspendable = true; /* trigger acceptances wait for the group commit parked */
         peer = http_server_start(&d.peer_conf, peer_routes, n_peer);
     }
     if (d.has_delivery) {

@@ -52,10 +52,51 @@ struct triggers {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     store *exec_store; /* the executor's own connection (blocking reads) */
+    store *mon_store;  /* the monitor's own: request threads never queue behind it */
+    /* group commit of acceptances */
+    pthread_t gc_th;
+    bool gc_started, gc_stop;
+    pthread_mutex_t gc_mu;
+    pthread_cond_t gc_cv;
+    struct pending_accept *gc_q;
+    store *gc_store;
     pthread_mutex_t ex_mu;
     json_t *executors;  /* alive executors, refreshed by the monitor every 100 ms */
     metric_cell *m_accepted, *m_refused, *m_executed, *m_completed;
 };
+
+/* An acceptance waiting for the group committer: its Redis commands, and
+ * the answer to give once they are written. */
+typedef struct pending_accept {
+    struct pending_accept *next;
+    http_req *r;
+    int n;
+    int argc[4];
+    char **argv[4];
+    char id[24], location[400];
+    json_t *reply;
+    bool ok;
+} pending_accept;
+
+static void pa_add(pending_accept *pa, int argc, const char *const *argv)
+{
+    pa->argc[pa->n] = argc;
+    pa->argv[pa->n] = calloc((size_t)argc, sizeof(char *));
+    for (int i = 0; i < argc; i++)
+        pa->argv[pa->n][i] = strdup(argv[i]);
+    pa->n++;
+}
+
+static void pa_free(pending_accept *pa)
+{
+    for (int k = 0; k < pa->n; k++) {
+        for (int i = 0; i < pa->argc[k]; i++)
+            free(pa->argv[k][i]);
+        free(pa->argv[k]);
+    }
+    json_decref(pa->reply);
+    free(pa);
+}
 
 static void tkey(const dcdn *d, char *out, size_t cap, const char *fmt, const char *arg)
 {
@@ -139,38 +180,47 @@ static json_t *status_json(json_t *t)
 }
 
 /* Moves a trigger to a new status if the state machine allows it. */
+/* Writes a status change from a status the caller has just read (one
+ * round trip); false if the state machine does not allow it. */
+static bool set_status_from(dcdn *d, store *st, const char *id, cit_status from, cit_status to, json_t *errors)
+{
+    if (!cit_transition_ok(from, to) || from == to) {
+        json_decref(errors);
+        return false;
+    }
+    char k[200], ko[200], now[24];
+    tkey(d, k, sizeof k, "t:%s", id);
+    tkey(d, ko, sizeof ko, "open", NULL);
+    snprintf(now, sizeof now, "%lld", wall_ms() / 1000);
+    char *errs = errors ? json_dumps(errors, JSON_COMPACT) : NULL;
+    json_decref(errors);
+    bool final = cit_status_final(to);
+    const char *a1[] = {"HSET", k, "status", cit_status_name(to), "mtime", now, final ? "etime" : "mtime", now,
+                        errs ? "errors" : "mtime", errs ? errs : now};
+    const char *a2[] = {"SREM", ko, id};
+    const char **av[] = {a1, a2};
+    int ac[] = {10, 3};
+    redisReply *rep[2] = {0};
+    size_t got = store_pipeline(st, final ? 2 : 1, ac, av, NULL, rep);
+    for (size_t i = 0; i < got; i++)
+        if (rep[i])
+            freeReplyObject(rep[i]);
+    free(errs);
+    return got == (size_t)(final ? 2 : 1);
+}
+
 static bool set_status(dcdn *d, store *st, const char *id, cit_status to, json_t *errors)
 {
     bool down = false;
     json_t *t = load(d, st, id, &down);
     cit_status from;
-    if (!t || !cit_status_parse(field(t, "status"), &from) || !cit_transition_ok(from, to) || from == to) {
-        json_decref(t);
+    bool ok = t && cit_status_parse(field(t, "status"), &from);
+    json_decref(t);
+    if (!ok) {
         json_decref(errors);
         return false;
     }
-    json_decref(t);
-    char k[200], now[24];
-    tkey(d, k, sizeof k, "t:%s", id);
-    snprintf(now, sizeof now, "%lld", wall_ms() / 1000);
-    char *errs = errors ? json_dumps(errors, JSON_COMPACT) : NULL;
-    json_decref(errors);
-    redisReply *r = errs ? store_cmd(st, "HSET %s status %s mtime %s errors %s", k, cit_status_name(to), now, errs)
-                         : store_cmd(st, "HSET %s status %s mtime %s", k, cit_status_name(to), now);
-    free(errs);
-    if (r)
-        freeReplyObject(r);
-    if (cit_status_final(to)) {
-        char ok_[200];
-        tkey(d, ok_, sizeof ok_, "open", NULL);
-        r = store_cmd(st, "SREM %s %s", ok_, id);
-        if (r)
-            freeReplyObject(r);
-        r = store_cmd(st, "HSET %s etime %s", k, now);
-        if (r)
-            freeReplyObject(r);
-    }
-    return r != NULL;
+    return set_status_from(d, st, id, from, to, errors);
 }
 
 /* The executors (surrogates with a cache) alive now: the ones a new
@@ -251,74 +301,120 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
         /* nothing is cached anywhere: there is nothing to remove; nowhere to preposition */
         st = c->spec.type == CIT_PREPOSITION ? CIT_PROCESSED : CIT_COMPLETE;
     }
-    char *spec = json_dumps(c->spec.json, JSON_COMPACT);
-    char *tg = json_dumps(targets, JSON_COMPACT), *er = json_dumps(errors, JSON_COMPACT),
-         *path = json_dumps(json_object_get(c->json, "cdn-path"), JSON_COMPACT);
+    /* what goes to Redis: the group committer writes it with the other
+     * acceptances waiting, in one MULTI/EXEC; this request waits parked */
+    bool final = cit_status_final(st);
+    pending_accept *pa = calloc(1, sizeof *pa);
+    char *spec = json_dumps(c->spec.json, JSON_COMPACT), *tg = json_dumps(targets, JSON_COMPACT),
+         *er = json_dumps(errors, JSON_COMPACT), *path = json_dumps(json_object_get(c->json, "cdn-path"), JSON_COMPACT);
     json_decref(targets);
     char kt[200], ku[300], ko[200], ks[200];
     tkey(d, kt, sizeof kt, "t:%s", id);
     tkey(d, ku, sizeof ku, "up:%s", up);
     tkey(d, ko, sizeof ko, "open", NULL);
     tkey(d, ks, sizeof ks, "stream", NULL);
-    bool final = cit_status_final(st);
-    const char *ver = c->spec.version == 2 ? "2" : "1";
-    int argc[6];
-    const char *a0[] = {"MULTI"};
-    const char *a1[] = {"HSET", kt, "up", up, "spec", spec, "version", ver, "status", cit_status_name(st),
-                        "ctime", now, "mtime", now, "etime", final ? now : "", "errors", er, "targets", tg,
-                        "cdn-path", path};
+    const char *a1[] = {"HSET", kt, "up", up, "spec", spec, "version", c->spec.version == 2 ? "2" : "1",
+                        "status", cit_status_name(st), "ctime", now, "mtime", now, "etime", final ? now : "",
+                        "errors", er, "targets", tg, "cdn-path", path};
     const char *a2[] = {"ZADD", ku, now, id};
     const char *a3[] = {"SADD", ko, id};
     const char *a4[] = {"XADD", ks, "MAXLEN", "~", "100000", "*", "trigger", id};
-    const char *a5[] = {"EXEC"};
-    const char **argv[6] = {a0, a1, a2, final ? a0 : a3, final ? a0 : a4, a5};
-    argc[0] = 1;
-    argc[1] = (int)(sizeof a1 / sizeof *a1);
-    argc[2] = 4;
-    argc[3] = final ? 0 : 3;
-    argc[4] = final ? 0 : 8;
-    argc[5] = 1;
-    /* the final case has nothing to execute: leave the stream and open set out */
-    const char **av[6];
-    int ac[6], n = 0;
-    for (int i = 0; i < 6; i++)
-        if (argc[i]) {
-            av[n] = argv[i];
-            ac[n] = argc[i];
-            n++;
-        }
-    redisReply *rep[6] = {0};
-    size_t got = store_pipeline(d->store, (size_t)n, ac, av, NULL, rep);
-    bool ok = got == (size_t)n && rep[n - 1] && rep[n - 1]->type == REDIS_REPLY_ARRAY;
-    for (size_t i = 0; ok && i < rep[n - 1]->elements; i++)
-        ok = rep[n - 1]->element[i]->type != REDIS_REPLY_ERROR;
-    for (size_t i = 0; i < got; i++)
-        if (rep[i])
-            freeReplyObject(rep[i]);
+    pa_add(pa, (int)(sizeof a1 / sizeof *a1), a1);
+    pa_add(pa, 4, a2);
+    if (!final) { /* the final case has nothing to execute: no stream entry, not open */
+        pa_add(pa, 3, a3);
+        pa_add(pa, 8, a4);
+    }
     free(spec);
     free(tg);
     free(er);
     free(path);
-    if (!ok) {
-        json_decref(errors);
-        redis_down(r);
-        return;
-    }
-    metric_add(d->triggers->m_accepted, 1);
-    char loc[400], base[300];
+    char base[300];
     base_url(r, base, sizeof base);
-    snprintf(loc, sizeof loc, "%s/triggers/%s", base, id);
-    log_kv(LOG_INFO, "trigger accepted", "upstream", up, "id", id, "type", cit_type_name(c->spec.type), NULL);
-    http_add_header(r, "Location", loc);
-    json_t *out = json_pack("{s:O, s:I, s:I, s:s}", c->spec.version == 2 ? "trigger.v2" : "trigger", c->spec.json,
-                            "ctime", (json_int_t)(ms / 1000), "mtime", (json_int_t)(ms / 1000), "status",
-                            cit_status_name(st));
+    snprintf(pa->location, sizeof pa->location, "%s/triggers/%s", base, id);
+    snprintf(pa->id, sizeof pa->id, "%s", id);
+    pa->reply = json_pack("{s:O, s:I, s:I, s:s}", c->spec.version == 2 ? "trigger.v2" : "trigger", c->spec.json,
+                          "ctime", (json_int_t)(ms / 1000), "mtime", (json_int_t)(ms / 1000), "status",
+                          cit_status_name(st));
     if (final)
-        json_object_set_new(out, "etime", json_integer(ms / 1000));
+        json_object_set_new(pa->reply, "etime", json_integer(ms / 1000));
     if (json_array_size(errors))
-        json_object_set(out, "errors", errors);
+        json_object_set(pa->reply, "errors", errors);
     json_decref(errors);
-    http_reply_json(r, 201, CIT_MEDIA_STATUS, out);
+    pa->r = r;
+    struct triggers *t = d->triggers;
+    pthread_mutex_lock(&t->gc_mu);
+    pa->next = t->gc_q;
+    t->gc_q = pa;
+    http_park(r, pa); /* under the committer's lock: it cannot resume us first */
+    pthread_cond_signal(&t->gc_cv);
+    pthread_mutex_unlock(&t->gc_mu);
+}
+
+/* The handler's second run, once the committer has written the trigger. */
+static void accept_done(http_req *r, dcdn *d, pending_accept *pa)
+{
+    if (!pa->ok)
+        redis_down(r);
+    else {
+        metric_add(d->triggers->m_accepted, 1);
+        log_kv(LOG_DEBUG, "trigger accepted", "id", pa->id, NULL);
+        http_add_header(r, "Location", pa->location);
+        http_reply_json(r, 201, CIT_MEDIA_STATUS, json_incref(pa->reply));
+    }
+    pa_free(pa);
+}
+
+/* Group commit: every acceptance waiting is written in one MULTI/EXEC
+ * (one round trip for all), then each request is resumed. */
+static void *commit_thread(void *arg)
+{
+    struct triggers *t = arg;
+    pthread_mutex_lock(&t->gc_mu);
+    for (;;) {
+        while (!t->gc_q && !t->gc_stop)
+            pthread_cond_wait(&t->gc_cv, &t->gc_mu);
+        if (!t->gc_q && t->gc_stop)
+            break;
+        pending_accept *q = t->gc_q;
+        t->gc_q = NULL;
+        pthread_mutex_unlock(&t->gc_mu);
+        size_t n = 2;
+        for (pending_accept *p = q; p; p = p->next)
+            n += (size_t)p->n;
+        int *ac = malloc(n * sizeof *ac);
+        const char ***av = malloc(n * sizeof *av);
+        redisReply **rep = calloc(n, sizeof *rep);
+        static const char *multi[] = {"MULTI"}, *exec_[] = {"EXEC"};
+        size_t k = 0;
+        ac[k] = 1;
+        av[k++] = multi;
+        for (pending_accept *p = q; p; p = p->next)
+            for (int i = 0; i < p->n; i++) {
+                ac[k] = p->argc[i];
+                av[k++] = (const char **)p->argv[i];
+            }
+        ac[k] = 1;
+        av[k++] = exec_;
+        size_t got = store_pipeline(t->gc_store, k, ac, av, NULL, rep);
+        bool ok = got == k && rep[k - 1] && rep[k - 1]->type == REDIS_REPLY_ARRAY;
+        for (size_t i = 0; ok && i < rep[k - 1]->elements; i++)
+            ok = rep[k - 1]->element[i]->type != REDIS_REPLY_ERROR;
+        for (size_t i = 0; i < got; i++)
+            if (rep[i])
+                freeReplyObject(rep[i]);
+        free(ac);
+        free(av);
+        free(rep);
+        for (pending_accept *p = q, *nx; p; p = nx) {
+            nx = p->next;
+            p->ok = ok;
+            http_resume(p->r); /* the handler runs again: accept_done */
+        }
+        pthread_mutex_lock(&t->gc_mu);
+    }
+    pthread_mutex_unlock(&t->gc_mu);
+    return NULL;
 }
 
 static const char *id_from_url(const char *u)
@@ -371,6 +467,11 @@ static void cancel(http_req *r, dcdn *d, const char *up, cit_command *c)
 static void post_triggers(http_req *r, void *ctx)
 {
     dcdn *d = ctx;
+    pending_accept *pa = http_parked_state(r);
+    if (pa) {
+        accept_done(r, d, pa);
+        return;
+    }
     const char *up = up_of(d, r);
     if (!up) {
         http_reply_problem(r, 403, "Forbidden", "triggers are taken from upstream CDNs only", NULL);
@@ -633,9 +734,7 @@ static void execute(struct triggers *tg, const char *id)
     if (!mine || up < 0 || cit_status_final(status) || status == CIT_CANCELLING) {
         json_object_set_new(result, "skipped", json_true());
     } else {
-        if (status == CIT_PENDING)
-            set_status(d, st, id, CIT_ACTIVE, NULL);
-        cit_spec s;
+        cit_spec s; /* (the monitor marks it active once a first executor has acted) */
         jerr e = {0};
         json_t *spec = json_loads(field(t, "spec"), 0, NULL);
         bool ok = cit_spec_from_json(spec, atoi(field(t, "version") ?: "1"), &s, &e);
@@ -690,12 +789,18 @@ static void execute(struct triggers *tg, const char *id)
     json_decref(result);
     char ka[200];
     tkey(d, ka, sizeof ka, "acks:%s", id);
-    redisReply *r = store_cmd(st, "HSET %s %s %s", ka, d->self_id, txt);
-    if (r)
-        freeReplyObject(r);
+    char kn[200];
+    tkey(d, kn, sizeof kn, "acked", NULL);
+    const char *a1[] = {"HSET", ka, d->self_id, txt}, *a2[] = {"SADD", kn, id};
+    const char **av[] = {a1, a2};
+    int ac[] = {4, 3};
+    redisReply *rep[2] = {0};
+    size_t got = store_pipeline(st, 2, ac, av, NULL, rep); /* what we did, and a word to the monitor */
+    for (size_t j = 0; j < got; j++)
+        if (rep[j])
+            freeReplyObject(rep[j]);
     free(txt);
     json_decref(t);
-    nudge(d, st, id);
     metric_add(tg->m_executed, 1);
 }
 
@@ -786,10 +891,10 @@ static void check_one(struct triggers *tg, const char *id, json_t *alive)
     char ko[200];
     tkey(d, ko, sizeof ko, "open", NULL);
     bool down = false;
-    json_t *t = load(d, d->store, id, &down);
+    json_t *t = load(d, tg->mon_store, id, &down);
     if (!t) {
         if (!down) {
-            redisReply *x = store_cmd(d->store, "SREM %s %s", ko, id);
+            redisReply *x = store_cmd(tg->mon_store, "SREM %s %s", ko, id);
             if (x)
                 freeReplyObject(x);
         }
@@ -803,9 +908,9 @@ static void check_one(struct triggers *tg, const char *id, json_t *alive)
     }
     char ka[200];
     tkey(d, ka, sizeof ka, "acks:%s", id);
-    redisReply *acks = store_cmd(d->store, "HGETALL %s", ka);
+    redisReply *acks = store_cmd(tg->mon_store, "HGETALL %s", ka);
     json_t *targets = json_loads(field(t, "targets") ?: "[]", 0, NULL), *errors = json_array();
-    size_t waiting = 0, dead = 0, k;
+    size_t waiting = 0, dead = 0, acked = 0, k;
     json_t *x;
     json_array_foreach(targets, k, x)
     {
@@ -818,6 +923,7 @@ static void check_one(struct triggers *tg, const char *id, json_t *alive)
             waiting++;
             dead += !in_list(alive, sid);
         } else {
+            acked++;
             json_array_extend(errors, json_object_get(ack, "errors"));
             json_decref(ack);
         }
@@ -837,9 +943,12 @@ static void check_one(struct triggers *tg, const char *id, json_t *alive)
         to = json_array_size(errors) ? CIT_FAILED : CIT_COMPLETE;
     else if (waiting == dead && parsed) /* §4.7: the rest is offline */
         to = s.type == CIT_INVALIDATE && !json_array_size(errors) ? CIT_COMPLETE : CIT_PROCESSED;
+    else if (st == CIT_PENDING && acked)
+        to = CIT_ACTIVE; /* some executors have acted, others not yet */
     if (parsed)
         cit_spec_free(&s);
-    if (to != st && set_status(d, d->store, id, to, json_array_size(errors) ? json_incref(errors) : NULL)) {
+    if (to != st &&
+        set_status_from(d, tg->mon_store, id, st, to, json_array_size(errors) ? json_incref(errors) : NULL)) {
         metric_add(tg->m_completed, 1);
         log_kv(LOG_DEBUG, "trigger finished", "id", id, "status", cit_status_name(to), NULL);
     }
@@ -851,7 +960,7 @@ static void check_one(struct triggers *tg, const char *id, json_t *alive)
 static void check_open(struct triggers *tg, bool all)
 {
     dcdn *d = tg->d;
-    json_t *alive = live_executors(d, d->store);
+    json_t *alive = live_executors(d, tg->mon_store);
     if (!alive)
         return;
     pthread_mutex_lock(&tg->ex_mu);
@@ -861,7 +970,7 @@ static void check_open(struct triggers *tg, bool all)
     char k[200];
     tkey(d, k, sizeof k, all ? "open" : "acked", NULL);
     for (int round = 0; round < 100 && !tg->stop; round++) {
-        redisReply *ids = all ? store_cmd(d->store, "SMEMBERS %s", k) : store_cmd(d->store, "SPOP %s 1000", k);
+        redisReply *ids = all ? store_cmd(tg->mon_store, "SMEMBERS %s", k) : store_cmd(tg->mon_store, "SPOP %s 1000", k);
         size_t n = ids && ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
         for (size_t i = 0; i < n; i++)
             check_one(tg, ids->element[i]->str, alive);
@@ -880,11 +989,11 @@ static void expire_old(struct triggers *tg)
     for (size_t u = 0; u < d->n_ups; u++) {
         char ku[300];
         tkey(d, ku, sizeof ku, "up:%s", d->ups[u].id);
-        redisReply *ids = store_cmd(d->store, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 1000", ku, cut);
+        redisReply *ids = store_cmd(tg->mon_store, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 1000", ku, cut);
         for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
             const char *id = ids->element[i]->str;
             bool down = false;
-            json_t *t = load(d, d->store, id, &down);
+            json_t *t = load(d, tg->mon_store, id, &down);
             cit_status st = CIT_PENDING;
             if (t)
                 cit_status_parse(field(t, "status"), &st);
@@ -892,10 +1001,10 @@ static void expire_old(struct triggers *tg)
                 char kt[200], ka[200];
                 tkey(d, kt, sizeof kt, "t:%s", id);
                 tkey(d, ka, sizeof ka, "acks:%s", id);
-                redisReply *x = store_cmd(d->store, "DEL %s %s", kt, ka);
+                redisReply *x = store_cmd(tg->mon_store, "DEL %s %s", kt, ka);
                 if (x)
                     freeReplyObject(x);
-                x = store_cmd(d->store, "ZREM %s %s", ku, id);
+                x = store_cmd(tg->mon_store, "ZREM %s %s", ku, id);
                 if (x)
                     freeReplyObject(x);
             }
@@ -954,14 +1063,21 @@ bool triggers_start(dcdn *d)
     tg->m_completed = metrics_series(d->metrics, "cdni_triggers_finished_total", "", "counter",
                                      "triggers brought to a final status");
     d->triggers = tg;
-    if (d->has_peer)
-        tg->mon_started = pthread_create(&tg->mon_th, NULL, mon_thread, tg) == 0;
+    if (d->has_peer) {
+        store_status st;
+        tg->mon_store = store_open(d->redis_url, &st);
+        tg->mon_started = tg->mon_store && pthread_create(&tg->mon_th, NULL, mon_thread, tg) == 0;
+        pthread_mutex_init(&tg->gc_mu, NULL);
+        pthread_cond_init(&tg->gc_cv, NULL);
+        tg->gc_store = store_open(d->redis_url, &st);
+        tg->gc_started = tg->gc_store && pthread_create(&tg->gc_th, NULL, commit_thread, tg) == 0;
+    }
     if (d->has_surrogate && d->cache) {
         store_status st;
         tg->exec_store = store_open(d->redis_url, &st);
         tg->exec_started = tg->exec_store && pthread_create(&tg->exec_th, NULL, exec_thread, tg) == 0;
     }
-    return (!d->has_peer || tg->mon_started) && (!(d->has_surrogate && d->cache) || tg->exec_started);
+    return (!d->has_peer || (tg->mon_started && tg->gc_started)) && (!(d->has_surrogate && d->cache) || tg->exec_started);
 }
 
 void triggers_stop(dcdn *d)
@@ -975,9 +1091,18 @@ void triggers_stop(dcdn *d)
     pthread_mutex_unlock(&tg->mu);
     if (tg->mon_started)
         pthread_join(tg->mon_th, NULL);
+    if (tg->gc_started) {
+        pthread_mutex_lock(&tg->gc_mu);
+        tg->gc_stop = true;
+        pthread_cond_broadcast(&tg->gc_cv);
+        pthread_mutex_unlock(&tg->gc_mu);
+        pthread_join(tg->gc_th, NULL);
+    }
+    store_close(tg->gc_store);
     if (tg->exec_started)
         pthread_join(tg->exec_th, NULL);
     store_close(tg->exec_store);
+    store_close(tg->mon_store);
     json_decref(tg->executors);
     free(tg);
     d->triggers = NULL;

@@ -136,8 +136,8 @@ t0=$(date +%s.%N); find "$dir/floor" -type f -delete; t1=$(date +%s.%N)
 # acceptance latency: bursts of 200 requests sent at once
 printf '%s' '{"trigger": {"type": "purge", "content.urls": ["http://video.example.com/o/1.ts"]}, "cdn-path": ["AS64496:1"]}' >"$dir/cmd.json"
 ROUNDS_ACCEPT=${BENCH_ACCEPT_ROUNDS:-25}
-ng=$("$REL_BENCH/bench_accept" "http://127.0.0.1:$NG/accept" "$dir/cmd.json" 200 "$ROUNDS_ACCEPT")
-ours=$("$REL_BENCH/bench_accept" "http://127.0.0.1:$DPEER/triggers" "$dir/cmd.json" 200 "$ROUNDS_ACCEPT" \
+ng=$("$REL_BENCH/burst_client" "http://127.0.0.1:$NG/accept" "$dir/cmd.json" 200 "$ROUNDS_ACCEPT")
+ours=$("$REL_BENCH/burst_client" "http://127.0.0.1:$DPEER/triggers" "$dir/cmd.json" 200 "$ROUNDS_ACCEPT" \
   "Content-Type: application/cdni; ptype=ci-trigger-command" "Authorization: Bearer ri-bench-token-0123456789")
 set -- $PURGE
 echo "  purge by CCID of $N cached objects, CSP request to complete: $2 s ($1; objects left: $left)"

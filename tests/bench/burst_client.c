@@ -1,6 +1,6 @@
 /* Latency of N requests sent at once (libcurl multi, one connection each):
  * how long a server takes to answer a burst of concurrent requests.
- *   bench_accept URL BODY-FILE CONCURRENCY ROUNDS [HEADER...]
+ *   burst_client URL BODY-FILE CONCURRENCY ROUNDS [HEADER...]
  * POSTs BODY-FILE (GET when it is "-") CONCURRENCY times at once, ROUNDS
  * times, and prints "p50_ms p99_ms max_ms non2xx" over every request. A
  * request's latency runs from when it is about to be sent to the first
