@@ -5,12 +5,14 @@
 #   purge by CCID of a collection of 100,000 cached objects: time from the
 #   CSP's POST /csp/v1/purges to the request reading "complete" (fan-out to
 #   the dCDN, trigger stored, executed on the cache, completion seen by the
-#   uCDN). Goal: under 2 s. Baseline in the same run: deleting the same
-#   number of files of the same size with find -delete (the disk work alone).
-#   acceptance latency of POST /triggers at the dCDN under 200 concurrent
-#   connections (wrk -c200, 10 s): p50 and p99. Goal: p99 under 10 ms.
-#   Baseline in the same run: nginx answering a POST with a fixed 201 under
-#   the same load.
+#   uCDN). Goal: under 2 s. For scale, in the same run: deleting the same
+#   number of files with find -delete (the disk work, which our purge does
+#   in the background once the objects are out of the cache).
+#   acceptance latency of POST /triggers at the dCDN: bursts of 200
+#   requests sent at once over 200 kept-alive connections (burst_client,
+#   libcurl multi), 25 bursts: p50 and p99 of request-sent to first byte.
+#   Goal: p99 under 10 ms. Baseline in the same run: nginx answering the
+#   same POSTs with a fixed 201.
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/bench/lib.sh
@@ -98,6 +100,26 @@ have=$(objects)
 sleep 1.5 # the surrogate has announced itself as an executor
 
 echo "triggers benchmark: release daemons, loopback, one uCDN and one dCDN (router + surrogate)"
+# acceptance latency: bursts of 200 requests sent at once
+printf '%s' '{"trigger": {"type": "purge", "content.urls": ["http://video.example.com/o/1.ts"]}, "cdn-path": ["AS64496:1"]}' >"$dir/cmd.json"
+ROUNDS_ACCEPT=${BENCH_ACCEPT_ROUNDS:-25}
+ng=$("$REL_BENCH/burst_client" "http://127.0.0.1:$NG/accept" "$dir/cmd.json" 200 "$ROUNDS_ACCEPT")
+ours=$("$REL_BENCH/burst_client" "http://127.0.0.1:$DPEER/triggers" "$dir/cmd.json" 200 "$ROUNDS_ACCEPT" \
+  "Content-Type: application/cdni; ptype=ci-trigger-command" "Authorization: Bearer ri-bench-token-0123456789")
+sleep 2 # the triggers of the bursts are executed
+# the baseline: the disk work alone, N files of the same size deleted
+python3 - "$dir/floor" "$N" <<'PY'
+import os, sys, time
+d, n = sys.argv[1], int(sys.argv[2])
+for k in range(256):
+    os.makedirs("%s/%02x" % (d, k), exist_ok=True)
+for i in range(n):
+    with open("%s/%02x/%d" % (d, i % 256, i), "wb") as f:
+        f.write(b"x" * 600)
+PY
+sync
+t0=$(date +%s.%N); find "$dir/floor" -type f -delete; t1=$(date +%s.%N)
+
 # purge by CCID, timed from the CSP's request to "complete"
 PURGE=$(python3 - "$CSP" "$N" <<'PY'
 import json, sys, time, urllib.request
@@ -120,28 +142,9 @@ print("%s %.3f" % (v["status"], t))
 PY
 )
 left=$(objects)
-# the baseline: the disk work alone, N files of the same size deleted
-python3 - "$dir/floor" "$N" <<'PY'
-import os, sys, time
-d, n = sys.argv[1], int(sys.argv[2])
-for k in range(256):
-    os.makedirs("%s/%02x" % (d, k), exist_ok=True)
-for i in range(n):
-    with open("%s/%02x/%d" % (d, i % 256, i), "wb") as f:
-        f.write(b"x" * 600)
-PY
-sync
-t0=$(date +%s.%N); find "$dir/floor" -type f -delete; t1=$(date +%s.%N)
-
-# acceptance latency: bursts of 200 requests sent at once
-printf '%s' '{"trigger": {"type": "purge", "content.urls": ["http://video.example.com/o/1.ts"]}, "cdn-path": ["AS64496:1"]}' >"$dir/cmd.json"
-ROUNDS_ACCEPT=${BENCH_ACCEPT_ROUNDS:-25}
-ng=$("$REL_BENCH/burst_client" "http://127.0.0.1:$NG/accept" "$dir/cmd.json" 200 "$ROUNDS_ACCEPT")
-ours=$("$REL_BENCH/burst_client" "http://127.0.0.1:$DPEER/triggers" "$dir/cmd.json" 200 "$ROUNDS_ACCEPT" \
-  "Content-Type: application/cdni; ptype=ci-trigger-command" "Authorization: Bearer ri-bench-token-0123456789")
 set -- $PURGE
 echo "  purge by CCID of $N cached objects, CSP request to complete: $2 s ($1; objects left: $left)"
-awk -v t0="$t0" -v t1="$t1" -v n="$N" 'BEGIN {printf "    baseline, the disk work alone: find -delete of %d files: %.3f s\n", n, t1 - t0}'
+awk -v t0="$t0" -v t1="$t1" -v n="$N" 'BEGIN {printf "    for scale, the disk work (done in the background): find -delete of %d files: %.3f s\n", n, t1 - t0}'
 awk -v t="$2" 'BEGIN {print "    goal < 2 s: " (t < 2 ? "met" : "NOT met")}'
 echo "  bursts of 200 concurrent POSTs, $ROUNDS_ACCEPT bursts (p50 / p99 / max ms, non-2xx):"
 set -- $ng; echo "    nginx, a fixed 201:                     $1 / $2 / $3  ($4)"
