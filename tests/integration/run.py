@@ -1717,6 +1717,13 @@ def test_dcdn_triggers_purge_invalidate_by_url_pattern_and_ccid_cancel_and_a_kil
         assert http("PUT", loc, b"{}", token=RI_TOKEN)[0] == 405
         assert http("DELETE", loc, token=RI_TOKEN)[0] == 204
         assert http("GET", loc, token=RI_TOKEN)[0] == 404
+        # metadata specs: the dCDN fetches the uCDN's metadata again now (refresh_s is 1 here, so
+        # only completion is checked)
+        s, h, _ = trigger(env, {"trigger": {"type": "invalidate", "metadata.urls": [
+            "http://127.0.0.1:%d/mi/v1/hostindex" % env.ports["peer"]], "metadata.patterns": [
+            {"pattern": "http://127.0.0.1:%d/mi/v1/*" % env.ports["peer"]}]}, "cdn-path": path})
+        assert s == 201, s
+        trigger_status(h["Location"], "complete")
         # refused: bad command (RFC-style path), loop, another CDN's content, no token
         s, h, b = trigger(env, {"trigger": {"type": "preposition", "content.patterns": [{"pattern": "*"}]},
                                 "cdn-path": path})
