@@ -3,6 +3,7 @@
 #ifndef COMMON_CLOCK_H
 #define COMMON_CLOCK_H
 
+#include <pthread.h>
 #include <time.h>
 
 static inline long long wall_ms(void)
@@ -10,6 +11,21 @@ static inline long long wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* pthread_cond_timedwait for at most ms milliseconds (mu held; the
+ * condition variable uses the default, realtime, clock). */
+static inline int cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(cv, mu, &ts);
 }
 
 static inline void sleep_ms(long ms)

@@ -237,15 +237,8 @@ static void *logger_thread(void *arg)
         if (wall_ms() - last_retire > 60000)
             last_retire = wall_ms();
         pthread_mutex_lock(&lg->mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
         if (!lg->stop)
-            pthread_cond_timedwait(&lg->cv, &lg->mu, &ts);
+            cond_wait_ms(&lg->cv, &lg->mu, 250);
     }
     pthread_mutex_unlock(&lg->mu);
     return NULL;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "dcdn/dcdn.h"
 
@@ -154,15 +155,7 @@ static void *sync_main(void *arg)
         pthread_mutex_lock(&d->mu);
         long long wait = next - now_ms();
         if (wait > 0 && !d->stop && !d->refresh_now && !d->reload_from_redis) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+            cond_wait_ms(&d->cv, &d->mu, wait);
         }
     }
     pthread_mutex_unlock(&d->mu);

@@ -594,14 +594,7 @@ static void run_job(dcdn *d, prepo_job *j)
             long long due = start + j->bytes * 1000 / j->max_bps;
             pthread_mutex_lock(&d->prepo_mu);
             while (!d->prepo_stop && wall_ms() < due) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 50 * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
-                pthread_cond_timedwait(&d->prepo_cv, &d->prepo_mu, &ts);
+                cond_wait_ms(&d->prepo_cv, &d->prepo_mu, 50);
             }
             pthread_mutex_unlock(&d->prepo_mu);
         }

@@ -223,6 +223,24 @@ static bool set_status(dcdn *d, store *st, const char *id, cit_status to, json_t
     return set_status_from(d, st, id, from, to, errors);
 }
 
+/* A trigger gone: its resource, acknowledgements, collection entry. */
+static void forget(dcdn *d, store *st, const char *id, const char *up)
+{
+    char kt[200], ku[300], ko[200], ka[200];
+    tkey(d, kt, sizeof kt, "t:%s", id);
+    tkey(d, ku, sizeof ku, "up:%s", up);
+    tkey(d, ko, sizeof ko, "open", NULL);
+    tkey(d, ka, sizeof ka, "acks:%s", id);
+    const char *a1[] = {"DEL", kt, ka}, *a2[] = {"ZREM", ku, id}, *a3[] = {"SREM", ko, id};
+    const char **av[] = {a1, a2, a3};
+    int ac[] = {3, 3, 3};
+    redisReply *rep[3] = {0};
+    size_t got = store_pipeline(st, 3, ac, av, NULL, rep);
+    for (size_t i = 0; i < got; i++)
+        if (rep[i])
+            freeReplyObject(rep[i]);
+}
+
 /* The executors (surrogates with a cache) alive now: the ones a new
  * trigger waits for; NULL when Redis is away. */
 static json_t *live_executors(dcdn *d, store *st)
@@ -608,21 +626,8 @@ static void delete_trigger(http_req *r, void *ctx)
         return;
     }
     json_decref(t);
-    char kt[200], ku[300], ko[200], ka[200];
-    tkey(d, kt, sizeof kt, "t:%s", id);
-    tkey(d, ku, sizeof ku, "up:%s", up);
-    tkey(d, ko, sizeof ko, "open", NULL);
-    tkey(d, ka, sizeof ka, "acks:%s", id);
     /* a surrogate that reads it later finds nothing and skips it (§4.4) */
-    redisReply *x = store_cmd(d->store, "DEL %s %s", kt, ka);
-    if (x)
-        freeReplyObject(x);
-    x = store_cmd(d->store, "ZREM %s %s", ku, id);
-    if (x)
-        freeReplyObject(x);
-    x = store_cmd(d->store, "SREM %s %s", ko, id);
-    if (x)
-        freeReplyObject(x);
+    forget(d, d->store, id, up);
     http_reply(r, 204, NULL, NULL, 0);
 }
 
@@ -997,17 +1002,8 @@ static void expire_old(struct triggers *tg)
             cit_status st = CIT_PENDING;
             if (t)
                 cit_status_parse(field(t, "status"), &st);
-            if (!t || (cit_status_final(st) && atoll(field(t, "mtime") ?: "0") < cut)) {
-                char kt[200], ka[200];
-                tkey(d, kt, sizeof kt, "t:%s", id);
-                tkey(d, ka, sizeof ka, "acks:%s", id);
-                redisReply *x = store_cmd(tg->mon_store, "DEL %s %s", kt, ka);
-                if (x)
-                    freeReplyObject(x);
-                x = store_cmd(tg->mon_store, "ZREM %s %s", ku, id);
-                if (x)
-                    freeReplyObject(x);
-            }
+            if (!t || (cit_status_final(st) && atoll(field(t, "mtime") ?: "0") < cut))
+                forget(d, tg->mon_store, id, d->ups[u].id);
             json_decref(t);
         }
         if (ids)
@@ -1031,15 +1027,8 @@ static void *mon_thread(void *arg)
             last_expire = wall_ms();
         }
         pthread_mutex_lock(&tg->mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
         if (!tg->stop)
-            pthread_cond_timedwait(&tg->cv, &tg->mu, &ts);
+            cond_wait_ms(&tg->cv, &tg->mu, 100);
     }
     pthread_mutex_unlock(&tg->mu);
     return NULL;

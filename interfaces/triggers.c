@@ -148,19 +148,30 @@ static bool url_ok(const char *u)
     return h != u && *h && *h != '/' && strlen(u) <= 8192 && !strpbrk(u, " \t\r\n");
 }
 
+/* The array spec[key] (path p), at most CIT_MAX_ITEMS long, with room
+ * for its items at *out (elem bytes each); *a NULL when absent. */
+static bool item_array(json_t *spec, const char *key, const char *path, char p[JPATH_MAX], json_t **a, void **out,
+                       size_t elem, jerr *e)
+{
+    *a = NULL;
+    if (!jget_arr(spec, key, path, false, a, e))
+        return false;
+    if (!*a)
+        return true;
+    jpath_key(p, path, key);
+    if (json_array_size(*a) > CIT_MAX_ITEMS)
+        return jfail(e, p, "at most %d items in one trigger", CIT_MAX_ITEMS);
+    *out = calloc(json_array_size(*a) + 1, elem);
+    return *out != NULL || jfail(e, p, "out of memory");
+}
+
 static bool strings(json_t *spec, const char *key, const char *path, bool urls, const char ***out, size_t *n,
                     jerr *e)
 {
-    json_t *a = NULL;
+    json_t *a;
     char p[JPATH_MAX], ip[JPATH_MAX];
-    if (!jget_arr(spec, key, path, false, &a, e))
+    if (!item_array(spec, key, path, p, &a, (void **)out, sizeof **out, e))
         return false;
-    if (!a)
-        return true;
-    jpath_key(p, path, key);
-    if (json_array_size(a) > CIT_MAX_ITEMS)
-        return jfail(e, p, "at most %d items in one trigger", CIT_MAX_ITEMS);
-    *out = calloc(json_array_size(a) + 1, sizeof **out);
     size_t i;
     json_t *v;
     json_array_foreach(a, i, v)
@@ -178,16 +189,10 @@ static bool strings(json_t *spec, const char *key, const char *path, bool urls, 
 
 static bool patterns(json_t *spec, const char *key, const char *path, cit_pattern **out, size_t *n, jerr *e)
 {
-    json_t *a = NULL;
+    json_t *a;
     char p[JPATH_MAX], ip[JPATH_MAX];
-    if (!jget_arr(spec, key, path, false, &a, e))
+    if (!item_array(spec, key, path, p, &a, (void **)out, sizeof **out, e))
         return false;
-    if (!a)
-        return true;
-    jpath_key(p, path, key);
-    if (json_array_size(a) > CIT_MAX_ITEMS)
-        return jfail(e, p, "at most %d items in one trigger", CIT_MAX_ITEMS);
-    *out = calloc(json_array_size(a) + 1, sizeof **out);
     size_t i;
     json_t *v;
     json_array_foreach(a, i, v)

@@ -566,17 +566,8 @@ static void *collector_thread(void *arg)
             if (co->u->peers[i].li_feed_url)
                 collect_peer(co, &co->u->peers[i]);
         pthread_mutex_lock(&co->mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        long long wait_ms = co->u->li.poll_s * 1000LL;
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
         if (!co->stop)
-            pthread_cond_timedwait(&co->cv, &co->mu, &ts);
+            cond_wait_ms(&co->cv, &co->mu, co->u->li.poll_s * 1000LL);
     }
     pthread_mutex_unlock(&co->mu);
     return NULL;

@@ -577,15 +577,8 @@ static void *purge_thread(void *arg)
         pthread_mutex_unlock(&pg->mu);
         run_once(pg);
         pthread_mutex_lock(&pg->mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
         if (!pg->stop)
-            pthread_cond_timedwait(&pg->cv, &pg->mu, &ts);
+            cond_wait_ms(&pg->cv, &pg->mu, 100);
     }
     pthread_mutex_unlock(&pg->mu);
     return NULL;
