@@ -715,14 +715,22 @@ static size_t select_keys(dcdn *d, const cit_spec *s, int up, char ***out, json_
 }
 
 /* Runs one trigger on our cache; the result is recorded in acks:<id>. */
-static void execute(struct triggers *tg, const char *id)
+static void execute(struct triggers *tg, const char *id, const char *entry)
 {
     dcdn *d = tg->d;
     store *st = tg->exec_store;
     bool down = false;
     json_t *t = load(d, st, id, &down);
-    if (!t)
-        return; /* deleted (§4.4): nothing to do */
+    char ks[200];
+    tkey(d, ks, sizeof ks, "stream", NULL);
+    if (!t) { /* deleted (§4.4): nothing to do */
+        if (!down) {
+            redisReply *x = store_cmd(st, "XACK %s %s %s", ks, d->self_id, entry);
+            if (x)
+                freeReplyObject(x);
+        }
+        return;
+    }
     cit_status status;
     cit_status_parse(field(t, "status"), &status);
     json_t *targets = json_loads(field(t, "targets") ?: "[]", 0, NULL);
@@ -796,11 +804,13 @@ static void execute(struct triggers *tg, const char *id)
     tkey(d, ka, sizeof ka, "acks:%s", id);
     char kn[200];
     tkey(d, kn, sizeof kn, "acked", NULL);
-    const char *a1[] = {"HSET", ka, d->self_id, txt}, *a2[] = {"SADD", kn, id};
-    const char **av[] = {a1, a2};
-    int ac[] = {4, 3};
-    redisReply *rep[2] = {0};
-    size_t got = store_pipeline(st, 2, ac, av, NULL, rep); /* what we did, and a word to the monitor */
+    const char *a1[] = {"HSET", ka, d->self_id, txt}, *a2[] = {"SADD", kn, id},
+               *a3[] = {"XACK", ks, d->self_id, entry};
+    const char **av[] = {a1, a2, a3};
+    int ac[] = {4, 3, 4};
+    redisReply *rep[3] = {0};
+    /* what we did, a word to the monitor, and the entry done: one round trip */
+    size_t got = store_pipeline(st, 3, ac, av, NULL, rep);
     for (size_t j = 0; j < got; j++)
         if (rep[j])
             freeReplyObject(rep[j]);
@@ -877,7 +887,8 @@ static void *exec_thread(void *arg)
             if (id && id_ok(id)) {
                 if (not_yet(tg, id))
                     continue; /* left pending: read again later */
-                execute(tg, id);
+                execute(tg, id, eid); /* acknowledges the entry with its result */
+                continue;
             }
             redisReply *a = store_cmd(tg->exec_store, "XACK %s %s %s", ks, d->self_id, eid);
             if (a)
@@ -895,25 +906,40 @@ static void check_one(struct triggers *tg, const char *id, json_t *alive)
     dcdn *d = tg->d;
     char ko[200];
     tkey(d, ko, sizeof ko, "open", NULL);
-    bool down = false;
-    json_t *t = load(d, tg->mon_store, id, &down);
-    if (!t) {
-        if (!down) {
+    /* the trigger and what its executors did, in one round trip */
+    char kt[200], ka[200];
+    tkey(d, kt, sizeof kt, "t:%s", id);
+    tkey(d, ka, sizeof ka, "acks:%s", id);
+    const char *a1[] = {"HMGET", kt, "status", "targets", "spec", "version"}, *a2[] = {"HGETALL", ka};
+    const char **av[] = {a1, a2};
+    int ac[] = {6, 2};
+    redisReply *rp[2] = {0};
+    size_t got = store_pipeline(tg->mon_store, 2, ac, av, NULL, rp);
+    redisReply *h = got == 2 ? rp[0] : NULL, *acks = got == 2 ? rp[1] : NULL;
+    if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != 4 || h->element[0]->type != REDIS_REPLY_STRING) {
+        if (h && h->type == REDIS_REPLY_ARRAY) { /* gone */
             redisReply *x = store_cmd(tg->mon_store, "SREM %s %s", ko, id);
             if (x)
                 freeReplyObject(x);
         }
+        for (size_t i = 0; i < got; i++)
+            if (rp[i])
+                freeReplyObject(rp[i]);
         return;
     }
+    json_t *t = json_pack("{s:s, s:s, s:s, s:s}", "status", h->element[0]->str, "targets",
+                          h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str : "[]", "spec",
+                          h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "{}", "version",
+                          h->element[3]->type == REDIS_REPLY_STRING ? h->element[3]->str : "1");
+    freeReplyObject(h);
     cit_status st;
     cit_status_parse(field(t, "status"), &st);
     if (cit_status_final(st)) {
         json_decref(t);
+        if (acks)
+            freeReplyObject(acks);
         return;
     }
-    char ka[200];
-    tkey(d, ka, sizeof ka, "acks:%s", id);
-    redisReply *acks = store_cmd(tg->mon_store, "HGETALL %s", ka);
     json_t *targets = json_loads(field(t, "targets") ?: "[]", 0, NULL), *errors = json_array();
     size_t waiting = 0, dead = 0, acked = 0, k;
     json_t *x;
@@ -937,10 +963,13 @@ static void check_one(struct triggers *tg, const char *id, json_t *alive)
         freeReplyObject(acks);
     json_decref(targets);
     cit_spec s = {0};
-    json_t *spec = json_loads(field(t, "spec") ?: "{}", 0, NULL);
-    jerr e = {0};
-    bool parsed = cit_spec_from_json(spec, atoi(field(t, "version") ?: "1"), &s, &e);
-    json_decref(spec);
+    bool parsed = false;
+    if (waiting && waiting == dead) { /* its type decides what an offline executor means */
+        json_t *spec = json_loads(field(t, "spec") ?: "{}", 0, NULL);
+        jerr e = {0};
+        parsed = cit_spec_from_json(spec, atoi(field(t, "version") ?: "1"), &s, &e);
+        json_decref(spec);
+    }
     cit_status to = st;
     if (st == CIT_CANCELLING)
         to = CIT_CANCELLED; /* surrogates skip it from now on; what ran, ran */
