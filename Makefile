@@ -134,7 +134,7 @@ fuzz: deps $(FUZZ_BINS)
 
 # A short run of every fuzz target over its seed corpus, part of `make test`.
 fuzz-smoke: $(FUZZ_BINS)
-	@scripts/fuzz.sh 10 $(FUZZ_BINS)
+	@scripts/fuzz.sh 5 $(FUZZ_BINS)
 .PHONY: fuzz-smoke
 
 install: all

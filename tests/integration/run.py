@@ -2077,6 +2077,7 @@ def main():
         if only and t.__name__ not in only:
             continue
         err = None
+        t0 = time.time()
         try:
             env = started_env()
         except Exception:
@@ -2100,7 +2101,7 @@ def main():
             print("FAIL %s\n%s" % (t.__name__, err), flush=True)
         else:
             passed += 1
-            print("ok   %s" % t.__name__, flush=True)
+            print("ok   %s (%.1f s)" % (t.__name__, time.time() - t0), flush=True)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
