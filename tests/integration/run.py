@@ -1714,6 +1714,8 @@ def test_dcdn_triggers_purge_invalidate_by_url_pattern_and_ccid_cancel_and_a_kil
         assert json.loads(http("GET", base + "/pending", token=RI_TOKEN)[2])["triggers"] == []
         s, h, _ = http("GET", loc, token=RI_TOKEN)
         assert http("GET", loc, token=RI_TOKEN, headers={"If-None-Match": h["ETag"]})[0] == 304
+        s, hh, body = http("HEAD", loc, token=RI_TOKEN)  # RFC 8007 §4: GET, HEAD, POST, DELETE
+        assert s == 200 and body == b"" and hh["ETag"] == h["ETag"], (s, body)
         assert http("PUT", loc, b"{}", token=RI_TOKEN)[0] == 405
         assert http("DELETE", loc, token=RI_TOKEN)[0] == 204
         assert http("GET", loc, token=RI_TOKEN)[0] == 404
