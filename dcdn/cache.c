@@ -398,7 +398,31 @@ static bool obj_invalidate(cache *c, cache_obj *o)
     return was;
 }
 
-static bool tombstones(cache *c, char kind, const char *const *keys, size_t n, long long now)
+/* The objects of keys[0..n) in the table now, referenced (*np of them):
+ * what a trigger acts on, and all that needs a tombstone. */
+static cache_obj **held(cache *c, const char *const *keys, size_t n, size_t *np)
+{
+    cache_obj **out = calloc(n + 1, sizeof *out);
+    *np = 0;
+    for (size_t i = 0; out && i < n; i++) {
+        cache_view v;
+        cache_obj *o = cache_lookup(c, keys[i], strlen(keys[i]), 0, &v);
+        if (o) {
+            cache_blob_unref(v.mem);
+            out[(*np)++] = o;
+        }
+    }
+    return out;
+}
+
+static void release(cache_obj **objs, size_t n)
+{
+    for (size_t i = 0; objs && i < n; i++)
+        cache_obj_unref(objs[i]);
+    free(objs);
+}
+
+static bool tombstones(cache *c, char kind, cache_obj *const *objs, size_t n, long long now)
 {
     if (!n)
         return true; /* nothing selected: nothing to remember */
@@ -413,15 +437,16 @@ static bool tombstones(cache *c, char kind, const char *const *keys, size_t n, l
     int tl = snprintf(t, sizeof t, "%lld\t%c\t", now, kind);
     bool ok = w != NULL;
     for (size_t i = 0; i < n && ok; i++) {
-        size_t kl = strlen(keys[i]);
-        if (strchr(keys[i], '\n') || kl > 16 * 1024)
+        const char *key = objs[i]->key;
+        size_t kl = strlen(key);
+        if (strchr(key, '\n') || kl > 16 * 1024)
             continue;
         if (wl + (size_t)tl + kl + 1 > 64 * 1024) {
             ok = write(fd, w, wl) == (ssize_t)wl;
             wl = 0;
         }
         memcpy(w + wl, t, (size_t)tl);
-        memcpy(w + wl + tl, keys[i], kl);
+        memcpy(w + wl + tl, key, kl);
         w[wl + (size_t)tl + kl] = '\n';
         wl += (size_t)tl + kl + 1;
     }
@@ -431,46 +456,18 @@ static bool tombstones(cache *c, char kind, const char *const *keys, size_t n, l
     return ok;
 }
 
-/* The keys of keys[0..n) that are in the table now (an array of borrowed
- * pointers, *np of them): only those need a tombstone. */
-static const char **present(cache *c, const char *const *keys, size_t n, size_t *np)
-{
-    const char **out = calloc(n + 1, sizeof *out);
-    *np = 0;
-    for (size_t i = 0; out && i < n; i++) {
-        uint64_t h = key_hash(keys[i], strlen(keys[i]));
-        shard *s = &c->shards[h % SHARDS];
-        bool found = false;
-        pthread_mutex_lock(&s->mu);
-        if (s->nb)
-            for (cache_obj *x = s->b[(h / SHARDS) % s->nb]; x && !found; x = x->next)
-                found = x->hash == h && strcmp(x->key, keys[i]) == 0;
-        pthread_mutex_unlock(&s->mu);
-        if (found)
-            out[(*np)++] = keys[i];
-    }
-    return out;
-}
-
-long long cache_invalidate(cache *c, const char *const *all, size_t n_all, long long now)
+long long cache_invalidate(cache *c, const char *const *keys, size_t n_keys, long long now)
 {
     size_t n;
-    const char **keys = present(c, all, n_all, &n);
-    if (!keys || !tombstones(c, 'I', keys, n, now)) {
-        free(keys);
+    cache_obj **objs = held(c, keys, n_keys, &n);
+    if (!objs || !tombstones(c, 'I', objs, n, now)) {
+        release(objs, n);
         return -1;
     }
     long long hit = 0;
-    for (size_t i = 0; i < n; i++) {
-        cache_view v;
-        cache_obj *o = cache_lookup(c, keys[i], strlen(keys[i]), 0, &v);
-        if (!o)
-            continue;
-        cache_blob_unref(v.mem);
-        hit += obj_invalidate(c, o);
-        cache_obj_unref(o);
-    }
-    free(keys);
+    for (size_t i = 0; i < n; i++)
+        hit += obj_invalidate(c, objs[i]);
+    release(objs, n);
     return hit;
 }
 
@@ -485,70 +482,66 @@ static void *unlink_paths(void *arg)
     return NULL;
 }
 
-long long cache_purge(cache *c, const char *const *all, size_t n_all, long long now)
+/* SREMs of index entries, sent as one pipeline; the sets are freed. */
+static void index_srem(cache *c, int *argc, const char ***argv, char **sets, size_t n)
+{
+    redisReply *rep[512];
+    size_t got = n ? store_pipeline(c->conf.store, n, argc, argv, NULL, rep) : 0;
+    for (size_t k = 0; k < got; k++)
+        if (rep[k])
+            freeReplyObject(rep[k]);
+    for (size_t k = 0; k < n; k++)
+        free(sets[k]);
+}
+
+long long cache_purge(cache *c, const char *const *keys, size_t n_keys, long long now)
 {
     size_t n;
-    const char **keys = present(c, all, n_all, &n);
-    if (!keys || !tombstones(c, 'P', keys, n, now)) {
-        free(keys);
+    cache_obj **objs = held(c, keys, n_keys, &n);
+    if (!objs || !tombstones(c, 'P', objs, n, now)) {
+        release(objs, n);
         return -1;
     }
     char **paths = calloc(n + 1, sizeof *paths);
     size_t np = 0;
-    /* index entries go in pipelined batches */
+    /* index entries leave in pipelined batches; the objects stay referenced
+     * (so their keys stay valid) until the last batch is sent */
     enum { BATCH = 512 };
     int argc[BATCH];
-    const char **argv[BATCH];
-    char *owned[BATCH * 3];
-    size_t nb = 0, no = 0;
+    const char **argv[BATCH], *av[BATCH][3];
+    char *sets[BATCH];
+    size_t nb = 0;
     long long removed = 0;
-    for (size_t i = 0; i <= n; i++) {
-        cache_obj *o = NULL;
-        if (i < n) {
-            cache_view v;
-            o = cache_lookup(c, keys[i], strlen(keys[i]), 0, &v);
-            if (o) {
-                cache_blob_unref(v.mem);
-                if (table_take(c, o)) {
-                    removed++;
-                    if (paths)
-                        paths[np++] = strdup(o->path);
-                    else
-                        unlink(o->path);
-                    const char *kinds[] = {"ccid", "pid"}, *vals[] = {o->ccid, o->pid};
-                    for (int k = 0; k < 2 && c->conf.store; k++) {
-                        if (!vals[k])
-                            continue;
-                        char *set = malloc(strlen(c->conf.index_prefix) + strlen(vals[k]) + 8);
-                        sprintf(set, "%s:%s:%s", c->conf.index_prefix, kinds[k], vals[k]);
-                        const char **av = malloc(3 * sizeof *av);
-                        char *key = strdup(o->key);
-                        av[0] = "SREM";
-                        av[1] = set;
-                        av[2] = key;
-                        owned[no++] = set;
-                        owned[no++] = key;
-                        owned[no++] = (char *)av;
-                        argc[nb] = 3;
-                        argv[nb++] = av;
-                    }
-                    cache_obj_unref(o); /* the table's reference */
-                }
-            }
+    for (size_t i = 0; i < n; i++) {
+        cache_obj *o = objs[i];
+        if (!table_take(c, o))
+            continue;
+        removed++;
+        if (paths)
+            paths[np++] = strdup(o->path);
+        else
+            unlink(o->path);
+        const char *kinds[] = {"ccid", "pid"}, *vals[] = {o->ccid, o->pid};
+        for (int k = 0; k < 2 && c->conf.store; k++) {
+            if (!vals[k])
+                continue;
+            sets[nb] = malloc(strlen(c->conf.index_prefix) + strlen(vals[k]) + 8);
+            sprintf(sets[nb], "%s:%s:%s", c->conf.index_prefix, kinds[k], vals[k]);
+            av[nb][0] = "SREM";
+            av[nb][1] = sets[nb];
+            av[nb][2] = o->key;
+            argv[nb] = av[nb];
+            argc[nb] = 3;
+            nb++;
         }
-        if (nb && (nb + 2 > BATCH || i == n)) {
-            redisReply *rep[BATCH];
-            size_t got = store_pipeline(c->conf.store, nb, argc, argv, NULL, rep);
-            for (size_t k = 0; k < got; k++)
-                if (rep[k])
-                    freeReplyObject(rep[k]);
-            for (size_t k = 0; k < no; k++)
-                free(owned[k]);
-            nb = no = 0;
+        cache_obj_unref(o); /* the table's reference; ours is in objs */
+        if (nb + 2 > BATCH) {
+            index_srem(c, argc, argv, sets, nb);
+            nb = 0;
         }
-        if (o)
-            cache_obj_unref(o);
     }
+    index_srem(c, argc, argv, sets, nb);
+    release(objs, n);
     if (paths && np) {
         pthread_t th;
         pthread_attr_t at;
@@ -559,7 +552,6 @@ long long cache_purge(cache *c, const char *const *all, size_t n_all, long long 
         pthread_attr_destroy(&at);
     } else
         free(paths);
-    free(keys);
     return removed;
 }
 
