@@ -435,6 +435,27 @@ static void *commit_thread(void *arg)
     return NULL;
 }
 
+/* The trigger id names, if it is up's; else NULL, the answer given
+ * (503 when Redis is away, 404 otherwise). */
+static json_t *owned(http_req *r, dcdn *d, const char *up, const char *id, const char *what)
+{
+    bool down = false;
+    json_t *t = up && id_ok(id) ? load(d, d->store, id, &down) : NULL;
+    if (down) {
+        redis_down(r);
+        return NULL;
+    }
+    if (!t || strcmp(field(t, "up") ?: "", up) != 0) {
+        json_decref(t);
+        char why[600];
+        snprintf(why, sizeof why, "no such trigger%s%.400s (or another CDN's, or past staleresourcetime)",
+                 what ? ": " : "", what ? what : "");
+        http_reply_problem(r, 404, "Not Found", why, NULL);
+        return NULL;
+    }
+    return t;
+}
+
 static const char *id_from_url(const char *u)
 {
     const char *p = strstr(u, "/triggers/");
@@ -446,19 +467,9 @@ static void cancel(http_req *r, dcdn *d, const char *up, cit_command *c)
     bool all_done = true;
     for (size_t i = 0; i < c->n_cancel; i++) {
         const char *id = id_from_url(c->cancel_urls[i]);
-        bool down = false;
-        json_t *t = id_ok(id) ? load(d, d->store, id, &down) : NULL;
-        if (down) {
-            redis_down(r);
+        json_t *t = owned(r, d, up, id, c->cancel_urls[i]);
+        if (!t)
             return;
-        }
-        if (!t || strcmp(field(t, "up") ?: "", up) != 0) {
-            json_decref(t);
-            char why[600];
-            snprintf(why, sizeof why, "no such trigger: %.400s", c->cancel_urls[i]);
-            http_reply_problem(r, 404, "Not Found", why, NULL);
-            return;
-        }
         cit_status s;
         cit_status_parse(field(t, "status"), &s);
         json_decref(t);
@@ -587,17 +598,9 @@ static void get_trigger(http_req *r, void *ctx)
             get_collection(r, d, up, filters[i]);
             return;
         }
-    bool down = false;
-    json_t *t = id_ok(id) ? load(d, d->store, id, &down) : NULL;
-    if (down) {
-        redis_down(r);
+    json_t *t = owned(r, d, up, id, NULL);
+    if (!t)
         return;
-    }
-    if (!t || strcmp(field(t, "up") ?: "", up) != 0) {
-        json_decref(t);
-        http_reply_problem(r, 404, "Not Found", "no such trigger (or another CDN's, or past staleresourcetime)", NULL);
-        return;
-    }
     char etag[64];
     snprintf(etag, sizeof etag, "\"%s-%s-%s\"", id, field(t, "mtime") ?: "0", field(t, "status") ?: "");
     http_add_header(r, "ETag", etag);
@@ -614,17 +617,9 @@ static void delete_trigger(http_req *r, void *ctx)
 {
     dcdn *d = ctx;
     const char *up = up_of(d, r), *id = http_param(r, 0);
-    bool down = false;
-    json_t *t = up && id_ok(id) ? load(d, d->store, id, &down) : NULL;
-    if (down) {
-        redis_down(r);
+    json_t *t = owned(r, d, up, id, NULL);
+    if (!t)
         return;
-    }
-    if (!t || strcmp(field(t, "up") ?: "", up) != 0) {
-        json_decref(t);
-        http_reply_problem(r, 404, "Not Found", "no such trigger", NULL);
-        return;
-    }
     json_decref(t);
     /* a surrogate that reads it later finds nothing and skips it (§4.4) */
     forget(d, d->store, id, up);

@@ -133,7 +133,7 @@ static long long record_ms(const char *date, const char *time_)
 static void on_record(void *ud, const li_fields *f, const char *const *v, const size_t *len)
 {
     file_sum *fs = ud;
-    char date[16], tm_[24], uri[2048], ccid[256], sid[256], cached[4], bytes[24], status[8];
+    char date[16], tm_[24], uri[2048], ccid[256], sid[256], cached[4], bytes[24];
     value(f, v, len, LF_DATE, date, sizeof date);
     value(f, v, len, LF_TIME, tm_, sizeof tm_);
     value(f, v, len, LF_U_URI, uri, sizeof uri);
@@ -145,7 +145,6 @@ static void on_record(void *ud, const li_fields *f, const char *const *v, const 
     value(f, v, len, LF_SC_ENTITY_BYTES, bytes, sizeof bytes);
     if (!bytes[0])
         value(f, v, len, LF_SC_TOTAL_BYTES, bytes, sizeof bytes);
-    value(f, v, len, LF_SC_STATUS, status, sizeof status);
     long long ms = record_ms(date, tm_);
     if (ms < 0 || strlen(date) != 10)
         return; /* date and time are mandatory: a record without them is not counted */
@@ -436,9 +435,10 @@ static file_outcome collect_file(struct collector *co, const route_peer *p, cons
     http_result res = {0};
     if (http_client_do(co->http, "GET", url, hdrs, NULL, 0, &res) != 0 || res.status != 200) {
         char why[300];
-        snprintf(why, sizeof why, "%s", res.status ? "the dCDN answered" : res.error);
         if (res.status)
             snprintf(why, sizeof why, "the dCDN answered %ld", res.status);
+        else
+            snprintf(why, sizeof why, "%s", res.error);
         retry_later(co, p, uuid, url, why);
         http_result_free(&res);
         return F_FAILED;

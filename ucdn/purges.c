@@ -465,8 +465,9 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
             log_kv(LOG_WARN, "a dCDN refused a trigger", "dcdn", p->id, "reason", why, NULL);
         } else {
             char why[300];
-            snprintf(why, sizeof why, "%s", rc ? res.error : "the dCDN answered with an error; retrying");
-            if (!rc)
+            if (rc)
+                snprintf(why, sizeof why, "%s", res.error);
+            else
                 snprintf(why, sizeof why, "the dCDN answered %ld; retrying", res.status);
             metric_add(pg->m_retries, 1);
             backoff(u, slot, why);
