@@ -39,6 +39,7 @@
 #include "common/clock.h"
 #include "common/hash.h"
 #include "common/idle_ids.h"
+#include "common/ticker.h"
 #include "common/log.h"
 #include "dcdn/dcdn.h"
 #include "interfaces/logging.h"
@@ -63,10 +64,8 @@ struct logger {
     dcdn *d;
     stream *s;
     size_t n;
-    pthread_t th;
-    bool started, stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    ticker *tick;
+    long long last_retire;
     metric_cell *m_records, *m_files, *m_write_fail;
 };
 
@@ -207,41 +206,43 @@ static void rotate(logger *lg, stream *st, bool force)
         seal(lg, st->dir, path, uuid, &old, records);
 }
 
-static void *logger_thread(void *arg)
+/* Seals the journals the writer closed full. */
+static void seal_full(logger *lg, stream *st)
 {
-    logger *lg = arg;
-    long long last_retire = 0;
-    pthread_mutex_lock(&lg->mu);
-    while (!lg->stop) {
-        pthread_mutex_unlock(&lg->mu);
-        for (size_t i = 0; i < lg->n; i++) {
-            stream *st = &lg->s[i];
-            pthread_mutex_lock(&st->mu);
-            if (st->j.fd < 0) /* a journal that could not be opened: try again */
-                open_journal(lg, st);
-            char(*full)[40] = st->full;
-            size_t n_full = st->n_full;
-            st->full = NULL;
-            st->n_full = st->cap_full = 0;
-            pthread_mutex_unlock(&st->mu);
-            for (size_t k = 0; k < n_full; k++) {
-                char path[540];
-                snprintf(path, sizeof path, "%s/journal/%s.log", st->dir, full[k]);
-                seal(lg, st->dir, path, full[k], NULL, 0);
-            }
-            free(full);
-            rotate(lg, st, false);
-            if (wall_ms() - last_retire > 60000)
-                retire_old(lg, st);
-        }
-        if (wall_ms() - last_retire > 60000)
-            last_retire = wall_ms();
-        pthread_mutex_lock(&lg->mu);
-        if (!lg->stop)
-            cond_wait_ms(&lg->cv, &lg->mu, 250);
+    pthread_mutex_lock(&st->mu);
+    char(*full)[40] = st->full;
+    size_t n_full = st->n_full;
+    st->full = NULL;
+    st->n_full = st->cap_full = 0;
+    pthread_mutex_unlock(&st->mu);
+    for (size_t k = 0; k < n_full; k++) {
+        char path[540];
+        snprintf(path, sizeof path, "%s/journal/%s.log", st->dir, full[k]);
+        seal(lg, st->dir, path, full[k], NULL, 0);
     }
-    pthread_mutex_unlock(&lg->mu);
-    return NULL;
+    free(full);
+}
+
+/* Every 250 ms: journals reopened, sealed when full or due; once a
+ * minute, files past retention deleted. */
+static void logger_tick(ticker *t, void *arg)
+{
+    (void)t;
+    logger *lg = arg;
+    bool retire = wall_ms() - lg->last_retire > 60000;
+    for (size_t i = 0; i < lg->n; i++) {
+        stream *st = &lg->s[i];
+        pthread_mutex_lock(&st->mu);
+        if (st->j.fd < 0) /* a journal that could not be opened: try again */
+            open_journal(lg, st);
+        pthread_mutex_unlock(&st->mu);
+        seal_full(lg, st);
+        rotate(lg, st, false);
+        if (retire)
+            retire_old(lg, st);
+    }
+    if (retire)
+        lg->last_retire = wall_ms();
 }
 
 static const char *const DEFAULT_FIELDS[] = {"date", "time", "time-taken", "c-groupid", "s-hostname", "s-port",
@@ -257,8 +258,6 @@ bool logger_start(dcdn *d)
     lg->d = d;
     lg->n = d->n_ups;
     lg->s = calloc(lg->n, sizeof *lg->s);
-    pthread_mutex_init(&lg->mu, NULL);
-    pthread_cond_init(&lg->cv, NULL);
     lg->m_records = metrics_series(d->metrics, "cdni_log_records_total", "", "counter", "CDNI log records written");
     lg->m_files = metrics_series(d->metrics, "cdni_log_files_published_total", "", "counter", "CDNI logging files published");
     lg->m_write_fail = metrics_series(d->metrics, "cdni_log_write_failures_total", "", "counter",
@@ -287,8 +286,8 @@ bool logger_start(dcdn *d)
         open_journal(lg, st);
     }
     d->logger = lg;
-    lg->started = pthread_create(&lg->th, NULL, logger_thread, lg) == 0;
-    return lg->started;
+    lg->tick = ticker_start(logger_tick, lg, 250);
+    return lg->tick != NULL;
 }
 
 void logger_stop(dcdn *d)
@@ -296,12 +295,7 @@ void logger_stop(dcdn *d)
     logger *lg = d->logger;
     if (!lg)
         return;
-    pthread_mutex_lock(&lg->mu);
-    lg->stop = true;
-    pthread_cond_broadcast(&lg->cv);
-    pthread_mutex_unlock(&lg->mu);
-    if (lg->started)
-        pthread_join(lg->th, NULL);
+    ticker_stop(lg->tick);
     for (size_t i = 0; i < lg->n; i++) {
         stream *st = &lg->s[i];
         if (st->j.fd >= 0) {
@@ -312,12 +306,7 @@ void logger_stop(dcdn *d)
                 unlink(st->journal);
             }
         }
-        for (size_t k = 0; k < st->n_full; k++) {
-            char path[540];
-            snprintf(path, sizeof path, "%s/journal/%s.log", st->dir, st->full[k]);
-            seal(lg, st->dir, path, st->full[k], NULL, 0);
-        }
-        free(st->full);
+        seal_full(lg, st);
         li_writer_free(&st->w);
         buf_free(&st->line);
     }

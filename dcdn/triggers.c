@@ -42,15 +42,17 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/ticker.h"
 #include "dcdn/dcdn.h"
 #include "interfaces/triggers.h"
 
 struct triggers {
     dcdn *d;
-    pthread_t mon_th, exec_th;
-    bool mon_started, exec_started, stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    ticker *mon;           /* the monitor (router role) */
+    long long last_all, last_expire;
+    pthread_t exec_th;     /* the executor (surrogate role) */
+    bool exec_started;
+    _Atomic bool stop;
     store *exec_store; /* the executor's own connection (blocking reads) */
     store *mon_store;  /* the monitor's own: request threads never queue behind it */
     /* group commit of acceptances */
@@ -1035,27 +1037,20 @@ static void expire_old(struct triggers *tg)
     }
 }
 
-static void *mon_thread(void *arg)
+/* Every 100 ms: the triggers with news; every 2 s, all open ones; every
+ * minute, final ones past staleresourcetime forgotten. */
+static void mon_tick(ticker *t, void *arg)
 {
+    (void)t;
     struct triggers *tg = arg;
-    long long last_expire = 0, last_all = 0;
-    pthread_mutex_lock(&tg->mu);
-    while (!tg->stop) {
-        pthread_mutex_unlock(&tg->mu);
-        bool all = wall_ms() - last_all >= 2000;
-        check_open(tg, all);
-        if (all)
-            last_all = wall_ms();
-        if (wall_ms() - last_expire > 60000) {
-            expire_old(tg);
-            last_expire = wall_ms();
-        }
-        pthread_mutex_lock(&tg->mu);
-        if (!tg->stop)
-            cond_wait_ms(&tg->cv, &tg->mu, 100);
+    bool all = wall_ms() - tg->last_all >= 2000;
+    check_open(tg, all);
+    if (all)
+        tg->last_all = wall_ms();
+    if (wall_ms() - tg->last_expire > 60000) {
+        expire_old(tg);
+        tg->last_expire = wall_ms();
     }
-    pthread_mutex_unlock(&tg->mu);
-    return NULL;
 }
 
 bool triggers_start(dcdn *d)
@@ -1064,9 +1059,7 @@ bool triggers_start(dcdn *d)
         return true;
     struct triggers *tg = calloc(1, sizeof *tg);
     tg->d = d;
-    pthread_mutex_init(&tg->mu, NULL);
     pthread_mutex_init(&tg->ex_mu, NULL);
-    pthread_cond_init(&tg->cv, NULL);
     tg->m_accepted = metrics_series(d->metrics, "cdni_triggers_total", "result=\"accepted\"", "counter",
                                     "CI/T commands from upstream CDNs");
     tg->m_refused = metrics_series(d->metrics, "cdni_triggers_total", "result=\"refused\"", "counter",
@@ -1079,7 +1072,7 @@ bool triggers_start(dcdn *d)
     if (d->has_peer) {
         store_status st;
         tg->mon_store = store_open(d->redis_url, &st);
-        tg->mon_started = tg->mon_store && pthread_create(&tg->mon_th, NULL, mon_thread, tg) == 0;
+        tg->mon = tg->mon_store ? ticker_start(mon_tick, tg, 100) : NULL;
         pthread_mutex_init(&tg->gc_mu, NULL);
         pthread_cond_init(&tg->gc_cv, NULL);
         tg->gc_store = store_open(d->redis_url, &st);
@@ -1090,7 +1083,7 @@ bool triggers_start(dcdn *d)
         tg->exec_store = store_open(d->redis_url, &st);
         tg->exec_started = tg->exec_store && pthread_create(&tg->exec_th, NULL, exec_thread, tg) == 0;
     }
-    return (!d->has_peer || (tg->mon_started && tg->gc_started)) && (!(d->has_surrogate && d->cache) || tg->exec_started);
+    return (!d->has_peer || (tg->mon && tg->gc_started)) && (!(d->has_surrogate && d->cache) || tg->exec_started);
 }
 
 void triggers_stop(dcdn *d)
@@ -1098,12 +1091,8 @@ void triggers_stop(dcdn *d)
     struct triggers *tg = d->triggers;
     if (!tg)
         return;
-    pthread_mutex_lock(&tg->mu);
     tg->stop = true;
-    pthread_cond_broadcast(&tg->cv);
-    pthread_mutex_unlock(&tg->mu);
-    if (tg->mon_started)
-        pthread_join(tg->mon_th, NULL);
+    ticker_stop(tg->mon);
     if (tg->gc_started) {
         pthread_mutex_lock(&tg->gc_mu);
         tg->gc_stop = true;

@@ -43,6 +43,7 @@
 #include "common/gz.h"
 #include "common/http_client.h"
 #include "common/log.h"
+#include "common/ticker.h"
 #include "interfaces/li_feed.h"
 #include "interfaces/logging.h"
 #include "ucdn/ucdn.h"
@@ -52,10 +53,7 @@
 
 struct collector {
     ucdn *u;
-    pthread_t th;
-    bool started, stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    ticker *tick;
     store *st; /* the thread's own connection */
     http_client *http;
     char instance[64];
@@ -499,7 +497,7 @@ static file_outcome collect_file(struct collector *co, const route_peer *p, cons
 
 /* --- one peer's feed ------------------------------------------------------------------------- */
 
-static void collect_peer(struct collector *co, route_peer *p)
+static void collect_peer(struct collector *co, ticker *t, route_peer *p)
 {
     ucdn *u = co->u;
     char k[300];
@@ -516,7 +514,7 @@ static void collect_peer(struct collector *co, route_peer *p)
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
     const char *hdrs[] = {auth, "Accept: application/atom+xml", NULL};
     const char *err = NULL;
-    for (int page = 0; page < MAX_PAGES && !co->stop; page++) {
+    for (int page = 0; page < MAX_PAGES && !ticker_stopping(t); page++) {
         http_result res = {0};
         if (http_client_do(co->http, "GET", url, hdrs, NULL, 0, &res) != 0 || res.status != 200) {
             err = res.status == 404 && page ? NULL : "the feed could not be fetched";
@@ -532,7 +530,7 @@ static void collect_peer(struct collector *co, route_peer *p)
         }
         http_result_free(&res);
         size_t fresh = 0;
-        for (size_t i = 0; i < f.n && !co->stop; i++) {
+        for (size_t i = 0; i < f.n && !ticker_stopping(t); i++) {
             char furl[LI_FEED_URL_MAX + 64];
             if (!li_feed_resolve(url, f.e[i].href, furl, sizeof furl))
                 continue;
@@ -556,21 +554,13 @@ static void collect_peer(struct collector *co, route_peer *p)
         log_kv(LOG_WARN, "CDNI logging feed not read", "dcdn", p->id, "reason", err, NULL);
 }
 
-static void *collector_thread(void *arg)
+/* Every poll_s: each peer's feed. */
+static void collector_tick(ticker *t, void *arg)
 {
     struct collector *co = arg;
-    pthread_mutex_lock(&co->mu);
-    while (!co->stop) {
-        pthread_mutex_unlock(&co->mu);
-        for (size_t i = 0; i < co->u->n_peers && !co->stop; i++)
-            if (co->u->peers[i].li_feed_url)
-                collect_peer(co, &co->u->peers[i]);
-        pthread_mutex_lock(&co->mu);
-        if (!co->stop)
-            cond_wait_ms(&co->cv, &co->mu, co->u->li.poll_s * 1000LL);
-    }
-    pthread_mutex_unlock(&co->mu);
-    return NULL;
+    for (size_t i = 0; i < co->u->n_peers && !ticker_stopping(t); i++)
+        if (co->u->peers[i].li_feed_url)
+            collect_peer(co, t, &co->u->peers[i]);
 }
 
 bool collector_start(ucdn *u)
@@ -582,8 +572,6 @@ bool collector_start(ucdn *u)
         return true;
     struct collector *co = calloc(1, sizeof *co);
     co->u = u;
-    pthread_mutex_init(&co->mu, NULL);
-    pthread_cond_init(&co->cv, NULL);
     store_status st;
     co->st = store_open(u->redis_url, &st);
     http_client_conf hc = {.timeout_ms = 60000, .retries = 1, .max_body = (size_t)u->li.max_file_bytes,
@@ -607,8 +595,8 @@ bool collector_start(ucdn *u)
         return false;
     }
     u->collector = co;
-    co->started = pthread_create(&co->th, NULL, collector_thread, co) == 0;
-    return co->started;
+    co->tick = ticker_start(collector_tick, co, u->li.poll_s * 1000LL);
+    return co->tick != NULL;
 }
 
 void collector_stop(ucdn *u)
@@ -616,12 +604,7 @@ void collector_stop(ucdn *u)
     struct collector *co = u->collector;
     if (!co)
         return;
-    pthread_mutex_lock(&co->mu);
-    co->stop = true;
-    pthread_cond_broadcast(&co->cv);
-    pthread_mutex_unlock(&co->mu);
-    if (co->started)
-        pthread_join(co->th, NULL);
+    ticker_stop(co->tick);
     store_close(co->st);
     http_client_free(co->http);
     free(co);

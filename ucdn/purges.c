@@ -32,15 +32,13 @@
 #include "common/clock.h"
 #include "common/http_client.h"
 #include "common/log.h"
+#include "common/ticker.h"
 #include "interfaces/triggers.h"
 #include "ucdn/ucdn.h"
 
 struct purges {
     ucdn *u;
-    pthread_t th;
-    bool started, stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    ticker *tick;
     store *st;
     http_client *http;
     char instance[64];
@@ -321,9 +319,7 @@ static void post_request(http_req *r, void *ctx)
     }
     if (u->purges) {
         metric_add(u->purges->m_accepted, 1);
-        pthread_mutex_lock(&u->purges->mu);
-        pthread_cond_broadcast(&u->purges->cv); /* fan out now */
-        pthread_mutex_unlock(&u->purges->mu);
+        ticker_wake(u->purges->tick); /* fan out now */
     }
     char loc[200];
     snprintf(loc, sizeof loc, "/csp/v1/%s/%s", KINDS[kind], id);
@@ -381,9 +377,7 @@ static void delete_request(http_req *r, void *ctx)
     }
     freeReplyObject(x);
     if (u->purges) {
-        pthread_mutex_lock(&u->purges->mu);
-        pthread_cond_broadcast(&u->purges->cv);
-        pthread_mutex_unlock(&u->purges->mu);
+        ticker_wake(u->purges->tick);
     }
     reply_request(r, 202, id, v);
     json_decref(v);
@@ -517,13 +511,15 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
     return changed;
 }
 
-static void run_once(struct purges *pg)
+/* Every 100 ms, or at once for a new request: the open requests move on. */
+static void purges_tick(ticker *t, void *arg)
 {
+    struct purges *pg = arg;
     ucdn *u = pg->u;
     char ko[200];
     pkey(u, ko, sizeof ko, "open", NULL);
     redisReply *ids = store_cmd(pg->st, "SMEMBERS %s", ko);
-    for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements && !pg->stop; i++) {
+    for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements && !ticker_stopping(t); i++) {
         const char *id = ids->element[i]->str;
         char lk[200];
         pkey(u, lk, sizeof lk, "lock:%s", id);
@@ -570,29 +566,12 @@ static void run_once(struct purges *pg)
         freeReplyObject(ids);
 }
 
-static void *purge_thread(void *arg)
-{
-    struct purges *pg = arg;
-    pthread_mutex_lock(&pg->mu);
-    while (!pg->stop) {
-        pthread_mutex_unlock(&pg->mu);
-        run_once(pg);
-        pthread_mutex_lock(&pg->mu);
-        if (!pg->stop)
-            cond_wait_ms(&pg->cv, &pg->mu, 100);
-    }
-    pthread_mutex_unlock(&pg->mu);
-    return NULL;
-}
-
 bool purges_start(ucdn *u)
 {
     if (!u->pg.cdn_pid)
         return true;
     struct purges *pg = calloc(1, sizeof *pg);
     pg->u = u;
-    pthread_mutex_init(&pg->mu, NULL);
-    pthread_cond_init(&pg->cv, NULL);
     store_status st;
     pg->st = store_open(u->redis_url, &st);
     http_client_conf hc = {.connect_timeout_ms = 1000, .timeout_ms = 5000, .retries = 0};
@@ -613,9 +592,15 @@ bool purges_start(ucdn *u)
         free(pg);
         return false;
     }
-    u->purges = pg;
-    pg->started = pthread_create(&pg->th, NULL, purge_thread, pg) == 0;
-    return pg->started;
+    pg->tick = ticker_start(purges_tick, pg, 100);
+    if (!pg->tick) {
+        store_close(pg->st);
+        http_client_free(pg->http);
+        free(pg);
+        return false;
+    }
+    u->purges = pg; /* only now may requests wake it */
+    return true;
 }
 
 void purges_stop(ucdn *u)
@@ -623,12 +608,7 @@ void purges_stop(ucdn *u)
     struct purges *pg = u->purges;
     if (!pg)
         return;
-    pthread_mutex_lock(&pg->mu);
-    pg->stop = true;
-    pthread_cond_broadcast(&pg->cv);
-    pthread_mutex_unlock(&pg->mu);
-    if (pg->started)
-        pthread_join(pg->th, NULL);
+    ticker_stop(pg->tick);
     store_close(pg->st);
     http_client_free(pg->http);
     free(pg);
