@@ -5,6 +5,9 @@
 #   port                     a free loopback port
 #   wait_up URL              waits for a server to answer (10 s)
 #   ticks PID                CPU ticks a process has used (all threads); HZ per second
+#   redis_up PORT...         a redis-server on each port (no persistence)
+#   nginx_up                 nginx (one worker, no access log, temporary paths in
+#                            $dir) with the http-block lines read from stdin
 bench_init() {
   local name=$1
   shift
@@ -23,3 +26,24 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 wait_up() { for i in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
+redis_up() {
+  for p in "$@"; do
+    redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 & pids+=($!)
+  done
+}
+nginx_up() {
+  {
+    cat <<NGX
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/nginx.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir; uwsgi_temp_path $dir; scgi_temp_path $dir;
+NGX
+    cat
+    echo "}"
+  } >"$dir/nginx.conf"
+  "$NGINX" -c "$dir/nginx.conf" -g 'daemon off;' & pids+=($!)
+}

@@ -17,10 +17,7 @@ RP=$(port); CSP=$(port); PEER=$(port); OP=$(port); DEL=$(port); NG=$(port)
 RP2=$(port); CSP2=$(port); PEER2=$(port); OP2=$(port); DEL2=$(port)
 DRP=$(port); DOP=$(port); DPEER=$(port)
 
-for p in "$RP" "$RP2"; do
-  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 & pids+=($!)
-done
-redis-server --port "$DRP" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 & pids+=($!)
+redis_up "$RP" "$RP2" "$DRP"
 
 python3 - "$dir" "$RP" "$CSP" "$PEER" "$OP" "$DEL" "$DRP" "$DOP" "$DPEER" "$RP2" "$CSP2" "$PEER2" "$OP2" "$DEL2" <<'PY'
 import json, random, sys
@@ -66,18 +63,9 @@ json.dump({"host": "video.example.com", "metadata": [{"generic-metadata-type": "
           open(d + "/svc.json", "w"))
 PY
 
-cat >"$dir/nginx.conf" <<NGX
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir; uwsgi_temp_path $dir; scgi_temp_path $dir;
+nginx_up <<NGX
   server { listen 127.0.0.1:$NG; location / { return 302 http://dcdn.bench.test\$request_uri; } }
-}
 NGX
-"$NGINX" -c "$dir/nginx.conf" -g 'daemon off;' & pids+=($!)
 
 # "<requests/s> <server CPU microseconds per request>"
 rps() { # url server-pid

@@ -22,26 +22,14 @@ DOP2=$(port); SURR2=$(port)
 mkdir -p "$dir/www/vod/m1" "$dir/cache" "$dir/cache2"
 head -c 1024 /dev/urandom >"$dir/www/vod/m1/obj_1k.ts"
 head -c 1048576 /dev/urandom >"$dir/www/vod/m1/seg_1m.ts"
-for p in "$URP" "$DRP"; do
-  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 & pids+=($!)
-done
-
-cat >"$dir/nginx.conf" <<NGX
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
+redis_up "$URP" "$DRP"
+nginx_up <<NGX
   sendfile on;
   tcp_nopush on;
   open_file_cache max=1000 inactive=60s; # a tuned nginx: no open() per request
   types { video/mp2t ts; }
-  client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir; uwsgi_temp_path $dir; scgi_temp_path $dir;
   server { listen 127.0.0.1:$NG; root $dir/www; add_header Cache-Control "max-age=86400"; }
-}
 NGX
-"$NGINX" -c "$dir/nginx.conf" -g 'daemon off;' & pids+=($!)
 
 python3 - "$dir" "$URP" "$DRP" "$CSP" "$PEER" "$UOP" "$UDEL" "$DOP" "$SURR" "$NG" "$DOP2" "$SURR2" <<'PY'
 import json, sys

@@ -22,23 +22,12 @@ N=${BENCH_PURGE_OBJECTS:-100000}
 URP=$(port); DRP=$(port); CSP=$(port); PEER=$(port); UOP=$(port); UDEL=$(port)
 DOP=$(port); DPEER=$(port); SURR=$(port); NG=$(port)
 
-for p in "$URP" "$DRP"; do
-  redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 & pids+=($!)
-done
-cat >"$dir/nginx.conf" <<NGX
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir; uwsgi_temp_path $dir; scgi_temp_path $dir;
+redis_up "$URP" "$DRP"
+nginx_up <<NGX
   server { listen 127.0.0.1:$NG;
     location /accept { return 201 '{"status":"pending"}'; }
     location / { add_header Cache-Control "max-age=86400"; return 200 "0123456789abcdef0123456789abcdef"; } }
-}
 NGX
-"$NGINX" -c "$dir/nginx.conf" -g 'daemon off;' & pids+=($!)
 
 python3 - "$dir" "$URP" "$DRP" "$CSP" "$PEER" "$UOP" "$UDEL" "$DOP" "$DPEER" "$SURR" "$NG" <<'PY'
 import json, sys
