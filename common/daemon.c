@@ -9,7 +9,7 @@
 bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t header_default,
                           http_server_conf *out, bool *present, jerr *e)
 {
-    static const char *const lkeys[] = {"bind", "port", "max_header_bytes", NULL};
+    static const char *const lkeys[] = {"bind", "port", "max_header_bytes", "cors_origins", NULL};
     static const char *const limkeys[] = {"max_body_bytes", "max_header_bytes", "max_connections",
                                           "timeout_s", NULL};
     json_t *ls = NULL, *l = NULL, *lim = NULL;
@@ -62,6 +62,23 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t 
     if (!jget_int(l, "max_header_bytes", path, false, 4096, 1 << 20, &v, e))
         return false;
     out->max_header = (size_t)v;
+    json_t *cors = NULL;
+    if (!jget_arr(l, "cors_origins", path, false, &cors, e))
+        return false;
+    size_t i;
+    json_t *o;
+    json_array_foreach(cors, i, o) {
+        char p[JPATH_MAX + 32];
+        snprintf(p, sizeof p, "%s.cors_origins[%zu]", path, i);
+        const char *s = json_string_value(o);
+        if (i >= HTTP_MAX_CORS)
+            return jfail(e, p, "at most 8 origins");
+        const char *auth = !s ? NULL : strncmp(s, "http://", 7) == 0 ? s + 7 : strncmp(s, "https://", 8) == 0 ? s + 8 : NULL;
+        bool ok = s && (strcmp(s, "*") == 0 || (auth && *auth && !strchr(auth, '/')));
+        if (!ok)
+            return jfail(e, p, "an origin: \"*\" or scheme://host[:port], without a path");
+        out->cors_origins[i] = s;
+    }
     *present = true;
     return true;
 }

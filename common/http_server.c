@@ -443,9 +443,30 @@ static bool authenticate(http_req *r)
     return true;
 }
 
+/* The request's Origin if this listener allows it (see cors_origins). */
+static const char *cors_origin(http_req *r)
+{
+    const char *const *allow = r->srv->conf.cors_origins;
+    const char *o = allow[0] ? http_header(r, "Origin") : NULL;
+    if (!o || !*o)
+        return NULL;
+    for (; *allow; allow++)
+        if (strcmp(*allow, "*") == 0 || strcmp(*allow, o) == 0)
+            return o;
+    return NULL;
+}
+
 static void dispatch(http_req *r)
 {
     http_server *s = r->srv;
+    if (strcmp(r->method, "OPTIONS") == 0 && cors_origin(r) && http_header(r, "Access-Control-Request-Method")) {
+        /* a preflight: what a player may send */
+        http_add_header(r, "Access-Control-Allow-Methods", "GET, HEAD");
+        http_add_header(r, "Access-Control-Allow-Headers", "Range, Authorization");
+        http_add_header(r, "Access-Control-Max-Age", "600");
+        http_reply(r, 204, NULL, NULL, 0);
+        return;
+    }
     const char *m = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
     const http_route *hit = NULL;
     bool path_seen = false;
@@ -648,6 +669,14 @@ static enum MHD_Result send_response(http_req *r)
     if (r->content_type && has_body)
         MHD_add_response_header(resp, "Content-Type", r->content_type);
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    const char *origin = cors_origin(r);
+    if (origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Cache, Age, Content-Length, Content-Range");
+    }
+    if (r->srv->conf.cors_origins[0])
+        MHD_add_response_header(resp, "Vary", "Origin");
     for (size_t i = 0; i < r->nheaders; i++)
         MHD_add_response_header(resp, r->hname[i], r->hvalue[i]);
     int cls = r->status / 100;

@@ -1,9 +1,11 @@
 /* libFuzzer target: RFC 3986 parse, normalize, and resolve against a base
- * (the input split in two at its first NUL byte, or against a fixed base). */
+ * (the input split in two at its first NUL byte, or against a fixed base);
+ * the request paths the status pages' file server accepts. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/static_files.h"
 #include "common/url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -11,6 +13,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *s = (const char *)data;
     url_ref u;
     url_parse(s, size, &u);
+    char *name = strndup(s, size);
+    if (name) {
+        if (static_name_ok(name) && (strstr(name, "..") == name || strstr(name, "/.") || strstr(name, "//")))
+            abort(); /* a name that could leave the directory, or reach a hidden file */
+        free(name);
+    }
     char *out = NULL;
     if (url_normalize(s, size, &out) == URL_OK)
         free(out);
