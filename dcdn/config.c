@@ -244,7 +244,7 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "operator_token", "upstreams", "metadata", "capabilities",
-                                            "router", "surrogate", "uri_signing", "logging", "triggers", NULL};
+                                            "router", "surrogate", "uri_signing", "logging", "triggers", "ui_dir", NULL};
     static const char *const up_keys[] = {"id", "metadata_url", "token", "refresh_s", "fci_url",
                                           "heartbeat_s", "ri_token", "uri_signing_keys", "log_fields", NULL};
     static const char *const md_keys[] = {"extra_types", NULL};
@@ -268,6 +268,7 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
         !daemon_listener_conf(root, "delivery", false, DELIVERY_HEADER_BYTES, &d->delivery_conf, &d->has_delivery, e) ||
         !daemon_listener_conf(root, "surrogate", false, DELIVERY_HEADER_BYTES, &d->surrogate_conf, &d->has_surrogate, e) ||
         !jget_str(root, "operator_token", "$", false, &op, e) ||
+        !jget_str(root, "ui_dir", "$", false, &d->ui_dir, e) ||
         !jget_arr(root, "upstreams", "$", true, &ups, e) ||
         !jget_obj(root, "metadata", "$", false, &md, e))
         return false;

@@ -12,6 +12,8 @@
 #include "common/http_server.h"
 #include "common/iptable.h"
 #include "common/metrics.h"
+#include "common/minute_stats.h"
+#include "common/static_files.h"
 #include "common/snapshot.h"
 #include "common/store.h"
 #include "dcdn/cache.h"
@@ -164,6 +166,10 @@ struct dcdn {
     pthread_cond_t prepo_cv;
     prepo_job *prepo_jobs;
     unsigned long long prepo_seq;
+    /* operator status page (dcdn/status.c) */
+    const char *ui_dir; /* the page's files; NULL: none */
+    static_files ui;
+    minute_stats *stats; /* per-minute counters shared in Redis */
 };
 
 /* dcdn/triggers.c: CI/T server (peer listener), execution by surrogates */
@@ -224,6 +230,20 @@ void delivery_session(dcdn *d, delivery_record *rec, const hop_result *hr);
 void delivery_records_free(dcdn *d);
 #define LOGGER_PEER_ROUTES 3
 void logger_peer_routes(dcdn *d, http_route *out);
+
+/* For the status page: {"open": triggers not final, "triggers": the newest
+ * max of them}, NULL if Redis is away (dcdn/triggers.c); the surrogates as
+ * /v1/surrogates lists them (router.c); this instance's cache (surrogate.c);
+ * per upstream, the log files published and the records not yet in one
+ * (logger.c). */
+json_t *triggers_in_flight(dcdn *d, size_t max);
+json_t *router_surrogates(dcdn *d);
+json_t *surrogate_cache_json(dcdn *d);
+json_t *logger_status(dcdn *d);
+
+/* dcdn/status.c: GET /v1/status and the status page (operator listener) */
+#define STATUS_OP_ROUTES (1 + STATIC_FILES_ROUTES)
+void status_op_routes(dcdn *d, http_route *out);
 
 /* dcdn/config.c */
 bool dcdn_config_load(dcdn *d, const char *file, jerr *e);

@@ -137,6 +137,8 @@ static bool seal(logger *lg, const char *dir, const char *path, const char *uuid
     unlink(path);
     if (records) {
         metric_add(lg->m_files, 1);
+        mstats_add(lg->d->stats, "log_files", 1);
+        mstats_add(lg->d->stats, "log_records", records);
         char n[24];
         snprintf(n, sizeof n, "%zu", records);
         log_kv(LOG_INFO, "CDNI logging file published", "file", final, "records", n, NULL);
@@ -420,6 +422,12 @@ static void delivery_done(void *ud, const http_done_info *info)
         logger_record(d, rec);
     if (d->on_delivery)
         d->on_delivery(d->on_delivery_ud, rec);
+    if (rec->redirect) {
+        mstats_add(d->stats, "redirect", 1);
+    } else if (rec->cache[0]) {
+        mstats_add2(d->stats, "cache", rec->cache, 1);
+        mstats_add2(d->stats, "bytes", rec->ccid[0] ? rec->ccid : "-", rec->bytes);
+    }
     pthread_mutex_lock(&d->rec_mu);
     if (d->n_rec_free < REC_POOL) {
         d->rec_free[d->n_rec_free++] = rec;
@@ -683,6 +691,47 @@ static void feed_page(http_req *r, dcdn *d, long long page)
 }
 
 static void feed_get(http_req *r, void *ctx) { feed_page(r, ctx, -1); }
+
+json_t *logger_status(dcdn *d)
+{
+    json_t *a = json_array();
+    logger *lg = d->logger;
+    for (size_t i = 0; lg && i < lg->n; i++) {
+        stream *st = &lg->s[i];
+        char fdir[480], last[40] = "";
+        snprintf(fdir, sizeof fdir, "%s/files", st->dir);
+        long long files = 0, bytes = 0, last_mtime = 0;
+        DIR *dh = opendir(fdir);
+        struct dirent *de;
+        while (dh && (de = readdir(dh))) {
+            size_t nl = strlen(de->d_name);
+            char p[740];
+            struct stat sb;
+            if (nl != 36 + 7 || strcmp(de->d_name + 36, ".log.gz") != 0)
+                continue;
+            snprintf(p, sizeof p, "%s/%s", fdir, de->d_name);
+            if (stat(p, &sb) != 0)
+                continue;
+            files++;
+            bytes += (long long)sb.st_size;
+            if ((long long)sb.st_mtime >= last_mtime) {
+                last_mtime = (long long)sb.st_mtime;
+                snprintf(last, sizeof last, "%.36s", de->d_name);
+            }
+        }
+        if (dh)
+            closedir(dh);
+        pthread_mutex_lock(&st->mu);
+        size_t pending = st->j.fd >= 0 ? st->records : 0;
+        pthread_mutex_unlock(&st->mu);
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I}", "upstream", st->up->id, "files", (json_int_t)files, "bytes",
+                              (json_int_t)bytes, "records_in_journal", (json_int_t)pending);
+        if (last[0])
+            json_object_set_new(o, "last_file", json_pack("{s:s, s:I}", "uuid", last, "mtime", (json_int_t)last_mtime));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
 
 static void archive_get(http_req *r, void *ctx)
 {

@@ -83,6 +83,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "dcdn: $.redis: cannot open the one-time token store\n");
         return 1;
     }
+    char stats_prefix[160];
+    snprintf(stats_prefix, sizeof stats_prefix, "cdni:%s:stats", d.cdn_id);
+    if (!(d.stats = mstats_new(d.redis_url, stats_prefix, 60, 2000))) {
+        fprintf(stderr, "dcdn: cannot start the per-minute counters\n");
+        return 1;
+    }
     if (!dcdn_sync_start(&d)) {
         fprintf(stderr, "dcdn: cannot start the metadata client\n");
         return 1;
@@ -100,16 +106,18 @@ int main(int argc, char **argv)
         return 1;
     }
     d.ops = (daemon_ops){d.metrics, ready, &d};
-    enum { N_OP = DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES + SURROGATE_OP_ROUTES };
+    enum { N_OP = DAEMON_OPS_ROUTES + STATUS_OP_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES + SURROGATE_OP_ROUTES };
     enum { N_PEER = ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES + TRIGGERS_PEER_ROUTES + 1 };
     http_route routes[N_OP], peer_routes[N_PEER],
         delivery_routes[ROUTER_DELIVERY_ROUTES + 1], surrogate_routes_[SURROGATE_ROUTES + 1];
     size_t n_op = N_OP - (d.has_surrogate ? 0 : SURROGATE_OP_ROUTES);
     daemon_ops_routes(&d.ops, routes);
-    resolve_api_routes(&d, routes + DAEMON_OPS_ROUTES);
-    router_op_routes(&d, routes + DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES);
+    status_op_routes(&d, routes + DAEMON_OPS_ROUTES);
+    enum { OP0 = DAEMON_OPS_ROUTES + STATUS_OP_ROUTES };
+    resolve_api_routes(&d, routes + OP0);
+    router_op_routes(&d, routes + OP0 + RESOLVE_API_ROUTES);
     if (d.has_surrogate)
-        surrogate_op_routes(&d, routes + DAEMON_OPS_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES);
+        surrogate_op_routes(&d, routes + OP0 + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES);
     surrogate_routes_[0] = routes[0]; /* /healthz */
     surrogate_routes(&d, surrogate_routes_ + 1);
     router_peer_routes(&d, peer_routes);
@@ -164,6 +172,7 @@ int main(int argc, char **argv)
     delivery_records_free(&d);
     router_stop(&d);
     dcdn_sync_stop(&d);
+    mstats_free(d.stats);
     store_close(d.store);
     metrics_free(d.metrics);
     free(d.op_tokens);

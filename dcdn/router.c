@@ -484,9 +484,8 @@ static void surrogate_put(http_req *r, void *ctx)
     json_decref(v);
 }
 
-static void surrogate_list(http_req *r, void *ctx)
+json_t *router_surrogates(dcdn *d)
 {
-    dcdn *d = ctx;
     snap_ref *ref;
     const surrogate_set *set = snapshot_acquire(&d->surrogates, &ref);
     long long now = wall_ms();
@@ -500,7 +499,12 @@ static void surrogate_list(http_req *r, void *ctx)
                                            s->load_milli > (uint32_t)(d->surrogate_max_load * 1000)));
     }
     snapshot_release(&d->surrogates, ref);
-    http_reply_json(r, 200, NULL, json_pack("{s:o}", "surrogates", a));
+    return a;
+}
+
+static void surrogate_list(http_req *r, void *ctx)
+{
+    http_reply_json(r, 200, NULL, json_pack("{s:o}", "surrogates", router_surrogates(ctx)));
 }
 
 void router_op_routes(dcdn *d, http_route *out)

@@ -760,16 +760,20 @@ static void cache_purge_api(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, json_pack("{s:I}", "removed", (json_int_t)n));
 }
 
-static void cache_stats_api(http_req *r, void *ctx)
+json_t *surrogate_cache_json(dcdn *d)
 {
-    dcdn *d = ctx;
     cache_stats s;
     cache_get_stats(d->cache, &s);
-    http_reply_json(r, 200, NULL,
-                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "objects", (json_int_t)s.objects, "bytes",
-                              (json_int_t)s.bytes, "memory_objects", (json_int_t)s.mem_objects, "memory_bytes",
-                              (json_int_t)s.mem_bytes, "mapped_objects", (json_int_t)s.map_objects, "mapped_bytes",
-                              (json_int_t)s.map_bytes, "acquisitions_in_flight", (json_int_t)s.fills));
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "surrogate", d->self_id ? d->self_id : "",
+                     "objects", (json_int_t)s.objects, "bytes", (json_int_t)s.bytes, "disk_bytes",
+                     (json_int_t)d->cache_conf.disk_bytes, "memory_objects", (json_int_t)s.mem_objects, "memory_bytes",
+                     (json_int_t)s.mem_bytes, "mapped_objects", (json_int_t)s.map_objects, "mapped_bytes",
+                     (json_int_t)s.map_bytes, "acquisitions_in_flight", (json_int_t)s.fills);
+}
+
+static void cache_stats_api(http_req *r, void *ctx)
+{
+    http_reply_json(r, 200, NULL, surrogate_cache_json(ctx));
 }
 
 void surrogate_op_routes(dcdn *d, http_route *out)

@@ -636,6 +636,51 @@ static void not_allowed(http_req *r, void *ctx)
                        NULL);
 }
 
+static int by_ctime_desc(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "ctime")),
+               y = json_integer_value(json_object_get(*(json_t *const *)b, "ctime"));
+    return (y > x) - (y < x);
+}
+
+json_t *triggers_in_flight(dcdn *d, size_t max)
+{
+    char ko[200];
+    tkey(d, ko, sizeof ko, "open", NULL);
+    redisReply *ids = store_cmd(d->store, "SMEMBERS %s", ko);
+    if (!ids)
+        return NULL;
+    size_t n = ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
+    /* at most 200 looked at: the page shows the newest of those */
+    size_t look = n < 200 ? n : 200;
+    json_t **views = calloc(look ? look : 1, sizeof *views);
+    size_t nv = 0;
+    for (size_t i = 0; views && i < look; i++) {
+        bool down = false;
+        const char *id = ids->element[i]->str;
+        json_t *t = load(d, d->store, id, &down);
+        if (!t)
+            continue;
+        json_t *spec = json_loads(field(t, "spec") ? field(t, "spec") : "{}", 0, NULL);
+        views[nv++] = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "id", id, "upstream", field(t, "up") ?: "", "status",
+                                field(t, "status") ?: "pending", "type", json_string_value(json_object_get(spec, "type")),
+                                "ctime", (json_int_t)atoll(field(t, "ctime") ?: "0"));
+        json_decref(spec);
+        json_decref(t);
+    }
+    freeReplyObject(ids);
+    if (nv)
+        qsort(views, nv, sizeof *views, by_ctime_desc);
+    json_t *a = json_array();
+    for (size_t i = 0; i < nv; i++) {
+        if (i < max)
+            json_array_append(a, views[i]);
+        json_decref(views[i]);
+    }
+    free(views);
+    return json_pack("{s:I, s:o}", "open", (json_int_t)n, "triggers", a);
+}
+
 void triggers_peer_routes(dcdn *d, http_route *out)
 {
     out[0] = (http_route){"POST", "/triggers", post_triggers, d, false};

@@ -386,6 +386,7 @@ static void quarantine(struct collector *co, const route_peer *p, const char *uu
         freeReplyObject(r);
     free(txt);
     metric_add(co->m_quarantined, 1);
+    mstats_add2(co->u->stats, "li_error", p->id, 1);
     log_kv(LOG_ERROR, "CDNI logging file quarantined: not counted", "dcdn", p->id, "file", uuid, "reason", why,
            NULL);
 }
@@ -403,6 +404,7 @@ static void retry_later(struct collector *co, const route_peer *p, const char *u
     if (r)
         freeReplyObject(r);
     metric_add(co->m_fetch_fail, 1);
+    mstats_add2(co->u->stats, "li_error", p->id, 1);
     log_kv(LOG_WARN, "CDNI logging file not collected; retried at the next poll", "dcdn", p->id, "file", uuid,
            "reason", why, NULL);
 }
@@ -907,10 +909,13 @@ static void op_billing(http_req *r, void *ctx)
     billing(r, ctx, csp && *csp ? csp : NULL);
 }
 
-/* GET /v1/logs: each peer's collection state, and the quarantine. */
-static void op_logs(http_req *r, void *ctx)
+json_t *collector_usage_day(ucdn *u, long long day)
 {
-    ucdn *u = ctx;
+    return usage_rows(u, day, day, NULL, 1u << 3 | 1u << 4); /* ccid, dcdn */
+}
+
+json_t *collector_state(ucdn *u)
+{
     json_t *peers = json_array();
     char k[300];
     for (size_t i = 0; i < u->n_peers; i++) {
@@ -922,8 +927,7 @@ static void op_logs(http_req *r, void *ctx)
         if (down) {
             json_decref(h);
             json_decref(peers);
-            csp_reply_down(r);
-            return;
+            return NULL;
         }
         json_t *o = json_pack("{s:s, s:s}", "dcdn", p->id, "feed", p->li_feed_url);
         static const char *const nums[] = {"files", "records", "quarantined", "last_poll_ms", NULL};
@@ -951,7 +955,23 @@ static void op_logs(http_req *r, void *ctx)
             json_array_append_new(qa, j);
     }
     json_decref(q);
-    http_reply_json(r, 200, NULL, json_pack("{s:o, s:o}", "peers", peers, "quarantine", qa));
+    if (down) {
+        json_decref(peers);
+        json_decref(qa);
+        return NULL;
+    }
+    return json_pack("{s:o, s:o}", "peers", peers, "quarantine", qa);
+}
+
+/* GET /v1/logs: each peer's collection state, and the quarantine. */
+static void op_logs(http_req *r, void *ctx)
+{
+    json_t *st = collector_state(ctx);
+    if (!st) {
+        csp_reply_down(r);
+        return;
+    }
+    http_reply_json(r, 200, NULL, st);
 }
 
 void collector_csp_routes(ucdn *u, http_route *out)

@@ -329,7 +329,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "csp_tokens", "peers", "operator_token",
-                                            "metadata", "routing", "uri_signing", "manifests", "collector", "triggers", NULL};
+                                            "metadata", "routing", "uri_signing", "manifests", "collector", "triggers", "ui_dir", NULL};
     static const char *const md_keys[] = {"public_url", "max_age_s", "link_paths", "extra_types", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
@@ -355,6 +355,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
         !peers_conf(u, root, e) || !routing_conf(u, root, e) || !collector_conf(u, root, e) ||
         !triggers_conf(u, root, e) ||
         !jget_str(root, "operator_token", "$", false, &op, e) ||
+        !jget_str(root, "ui_dir", "$", false, &u->ui_dir, e) ||
         !jget_obj(root, "metadata", "$", true, &md, e))
         return false;
     if (u->n_csp == 0)

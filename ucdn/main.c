@@ -112,6 +112,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "ucdn: $.redis: cannot open the one-time token store\n");
         return 1;
     }
+    char stats_prefix[160];
+    snprintf(stats_prefix, sizeof stats_prefix, "cdni:%s:stats", u.cdn_id);
+    if (!(u.stats = mstats_new(u.redis_url, stats_prefix, 60, 2000))) {
+        fprintf(stderr, "ucdn: cannot start the per-minute counters\n");
+        return 1;
+    }
     else if (ucdn_reload(&u)) {
         peering_reload(&u);
         collections_reload(&u);
@@ -123,7 +129,7 @@ int main(int argc, char **argv)
     u.mi = (mi_server_ctx){&u.catalog, u.max_age_s};
     u.ops = (daemon_ops){u.metrics, ready, &u};
     enum { N_PEER = MI_SERVER_ROUTES + PEERING_ROUTES + 1,
-           N_OP = DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES + COLLECTOR_OP_ROUTES,
+           N_OP = DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES + COLLECTOR_OP_ROUTES + STATUS_OP_ROUTES,
            N_CSP = CSP_API_ROUTES + COLLECTIONS_ROUTES + COLLECTOR_CSP_ROUTES + PURGES_ROUTES };
     http_route csp_routes[N_CSP], peer_routes[N_PEER], op_routes[N_OP],
         delivery_routes[ROUTER_ROUTES + 1];
@@ -137,6 +143,7 @@ int main(int argc, char **argv)
     peering_op_routes(&u, op_routes + DAEMON_OPS_ROUTES);
     router_op_routes(&u, op_routes + DAEMON_OPS_ROUTES + PEERING_OP_ROUTES);
     collector_op_routes(&u, op_routes + DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES);
+    status_op_routes(&u, op_routes + DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES + COLLECTOR_OP_ROUTES);
     peer_routes[N_PEER - 1] = op_routes[0]; /* /healthz on the peer listener too */
     delivery_routes[0] = op_routes[0];      /* and on the delivery listener, before the catch-all */
     router_routes(&u, delivery_routes + 1);
@@ -169,6 +176,7 @@ int main(int argc, char **argv)
     store_close(u.store);
     snapshot_destroy(&u.catalog);
     router_free(&u);
+    mstats_free(u.stats);
     collections_free(&u);
     for (size_t i = 0; i < u.n_rules; i++) {
         fp_list_free(u.rules[i].fps, u.rules[i].n_fps);

@@ -160,9 +160,42 @@ void peering_routes(ucdn *u, http_route *out)
 
 /* --- operator ----------------------------------------------------------- */
 
-static void peers_list(http_req *r, void *ctx)
+/* "type value" for each footprint of a capability's "footprints" (unions
+ * flattened), once each, at most max. */
+static void footprint_texts(json_t *fps, json_t *out, size_t max)
 {
-    ucdn *u = ctx;
+    size_t i;
+    json_t *fp;
+    json_array_foreach(fps, i, fp)
+    {
+        const char *type = json_string_value(json_object_get(fp, "footprint-type"));
+        json_t *vals = json_object_get(fp, "footprint-value");
+        if (!type || !json_is_array(vals))
+            continue;
+        if (strcmp(type, "footprintunion") == 0) {
+            footprint_texts(vals, out, max);
+            continue;
+        }
+        size_t j;
+        json_t *v;
+        json_array_foreach(vals, j, v)
+        {
+            char t[300];
+            if (!json_is_string(v) || json_array_size(out) >= max)
+                continue;
+            snprintf(t, sizeof t, "%s %s", type, json_string_value(v));
+            bool seen = false;
+            size_t k;
+            json_t *x;
+            json_array_foreach(out, k, x) seen |= strcmp(json_string_value(x), t) == 0;
+            if (!seen)
+                json_array_append_new(out, json_string(t));
+        }
+    }
+}
+
+json_t *peering_peers(ucdn *u)
+{
     snap_ref *ref;
     route_snap *s = snapshot_acquire(&u->routing, &ref);
     long long now = wall_ms();
@@ -176,14 +209,28 @@ static void peers_list(http_req *r, void *ctx)
                               "priority", (json_int_t)p->priority, "weight", (json_int_t)p->weight);
         if (hb)
             json_object_set_new(o, "last_heartbeat_age_ms", json_integer(now - hb));
-        json_object_set_new(o, "capabilities", json_integer(s && s->fci[i] ? (json_int_t)s->fci[i]->n : 0));
-        json_object_set_new(o, "prefixes", json_integer(s && s->fci[i] ? (json_int_t)fci_prefix_count(s->fci[i]) : 0));
+        const fci_set *fs = s ? s->fci[i] : NULL;
+        json_object_set_new(o, "capabilities", json_integer(fs ? (json_int_t)fs->n : 0));
+        json_object_set_new(o, "prefixes", json_integer(fs ? (json_int_t)fci_prefix_count(fs) : 0));
+        json_t *fps = json_array();
+        json_t *doc = fs ? fci_to_json(fs) : NULL;
+        size_t c;
+        json_t *cap;
+        json_array_foreach(json_object_get(doc, "capabilities"), c, cap)
+            footprint_texts(json_object_get(cap, "footprints"), fps, 50);
+        json_decref(doc);
+        json_object_set_new(o, "footprints", fps);
         if (atomic_load(&p->ri_down_until_ms) > now)
             json_object_set_new(o, "ri_suspended_ms", json_integer(atomic_load(&p->ri_down_until_ms) - now));
         json_array_append_new(a, o);
     }
     snapshot_release(&u->routing, ref);
-    http_reply_json(r, 200, NULL, json_pack("{s:o}", "peers", a));
+    return a;
+}
+
+static void peers_list(http_req *r, void *ctx)
+{
+    http_reply_json(r, 200, NULL, json_pack("{s:o}", "peers", peering_peers(ctx)));
 }
 
 static void peer_pull(http_req *r, void *ctx)

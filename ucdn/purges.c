@@ -200,7 +200,8 @@ static const char *overall(json_t *dcdns)
     return sent ? "active" : "pending";
 }
 
-static void reply_request(http_req *r, int status, const char *id, json_t *v)
+/* A request as the API shows it. */
+static json_t *request_view(const char *id, json_t *v)
 {
     json_t *out = json_pack("{s:s, s:O, s:O, s:O, s:s, s:O, s:[]}", "id", id, "type", json_object_get(v, "type"),
                             "spec", json_object_get(v, "spec"), "created", json_object_get(v, "created"), "status",
@@ -216,7 +217,45 @@ static void reply_request(http_req *r, int status, const char *id, json_t *v)
         json_object_del(o, "next_ms");
         json_array_append_new(a, o);
     }
-    http_reply_json(r, status, NULL, out);
+    return out;
+}
+
+static void reply_request(http_req *r, int status, const char *id, json_t *v)
+{
+    http_reply_json(r, status, NULL, request_view(id, v));
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    const redisReply *x = *(redisReply *const *)a, *y = *(redisReply *const *)b;
+    /* ids start with their creation time in ms, all of the same width for centuries */
+    return strcmp(y->str, x->str);
+}
+
+json_t *purges_open(ucdn *u, size_t max)
+{
+    char ko[200];
+    pkey(u, ko, sizeof ko, "open", NULL);
+    redisReply *ids = store_cmd(u->store, "SMEMBERS %s", ko);
+    if (!ids)
+        return NULL;
+    json_t *out = json_array();
+    if (ids->type == REDIS_REPLY_ARRAY && ids->elements) {
+        qsort(ids->element, ids->elements, sizeof *ids->element, newest_first);
+        for (size_t i = 0; i < ids->elements && json_array_size(out) < max; i++) {
+            bool down = false;
+            json_t *v = load(u, u->store, ids->element[i]->str, &down);
+            if (v) {
+                json_t *view = request_view(ids->element[i]->str, v);
+                json_object_set(view, "csp", json_object_get(v, "csp"));
+                json_array_append_new(out, view);
+            }
+            json_decref(v);
+        }
+    }
+    size_t n = ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
+    freeReplyObject(ids);
+    return json_pack("{s:I, s:o}", "open", (json_int_t)n, "requests", out);
 }
 
 static void post_request(http_req *r, void *ctx)
@@ -456,6 +495,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
                      res.body ? res.body : "");
             json_object_set_new(slot, "status", json_string("refused"));
             json_object_set_new(slot, "last_error", json_string(why));
+            mstats_add2(u->stats, "ci_error", p->id, 1);
             log_kv(LOG_WARN, "a dCDN refused a trigger", "dcdn", p->id, "reason", why, NULL);
         } else {
             char why[300];
@@ -464,6 +504,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
             else
                 snprintf(why, sizeof why, "the dCDN answered %ld; retrying", res.status);
             metric_add(pg->m_retries, 1);
+            mstats_add2(u->stats, "ci_error", p->id, 1);
             backoff(u, slot, why);
         }
         http_result_free(&res);

@@ -334,6 +334,7 @@ static bool ask_ri(ucdn *u, size_t pi, decision *d, bool https, char *location, 
         return true;
     }
     metric_add(u->m_ri_fail, 1);
+    mstats_add2(u->stats, "ri_error", p->id, 1);
     /* transport failures and 5xx suspend this dCDN's RI; a refusal (4xx)
      * concerns this request only */
     if (rc != 0 || res.status >= 500)
@@ -467,6 +468,7 @@ static void deliver(http_req *r, void *ctx)
     /* a collection's top-level manifest: served rewritten toward the dCDN (option 3.2) */
     if (have && collections_serve(u, r, d->host, http_path(r), https, location, &u->peers[d->chosen],
                                   d->ev[d->chosen].http_target, &d->res, &hr, &u->peer_sig[d->chosen])) {
+        mstats_add2(u->stats, "redirect", u->peers[d->chosen].id, 1); /* delegated by a rewritten manifest */
         count(u, d);
         hop_result_free(&hr);
         snapshot_release(&u->routing, sref);
@@ -497,6 +499,7 @@ static void deliver(http_req *r, void *ctx)
     } else if (have || fallback) {
         count(u, d);
         metric_add(have ? u->m_redirects : u->m_fallback, 1);
+        mstats_add2(u->stats, "redirect", have ? u->peers[d->chosen].id : "fallback", 1);
         http_add_header(r, "Location", location);
         http_add_header(r, "Cache-Control", "no-store");
         for (int c = 0; c < 2; c++)
@@ -506,6 +509,7 @@ static void deliver(http_req *r, void *ctx)
     } else {
         count(u, d);
         metric_add(u->m_unroutable, 1);
+        mstats_add(u->stats, "unroutable", 1);
         json_t *why = json_object();
         for (size_t p = 0; p < u->n_peers; p++)
             json_object_set_new(why, u->peers[p].id, json_string(route_why_name(d->ev[p].why)));

@@ -9,6 +9,8 @@
 #include "common/daemon.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
+#include "common/minute_stats.h"
+#include "common/static_files.h"
 #include "common/snapshot.h"
 #include "common/store.h"
 #include "interfaces/metadata.h"
@@ -115,6 +117,10 @@ typedef struct {
         long long retry_max_s;
     } pg;
     struct purges *purges;
+    /* operator status page (ucdn/status.c) */
+    const char *ui_dir;      /* the page's files; NULL: none */
+    static_files ui;
+    minute_stats *stats;     /* per-minute counters shared in Redis */
 
     char key_services[128], key_versions[128], key_svchost[128], key_hosts[128],
         key_version[128], key_history[128], channel[128];
@@ -183,6 +189,22 @@ void collector_op_routes(ucdn *u, http_route *out);
 void purges_routes(ucdn *u, http_route *out);
 bool purges_start(ucdn *u);
 void purges_stop(ucdn *u);
+/* ucdn/peering.c: each peer as /v1/peers shows it (availability, last
+ * heartbeat, load, capabilities, footprints as "type value" texts). */
+json_t *peering_peers(ucdn *u);
+/* For the status page: {"open": how many requests are open, "requests":
+ * the newest max of them}; NULL if the store is away. */
+json_t *purges_open(ucdn *u, size_t max);
+/* ucdn/collector.c, for the status page: each peer's log collection state
+ * and the quarantine ({"peers": [...], "quarantine": [...]}); usage rows of
+ * one UTC day (epoch day) grouped by ccid and dcdn. NULL: the store is away. */
+json_t *collector_state(ucdn *u);
+json_t *collector_usage_day(ucdn *u, long long day);
+
+/* ucdn/status.c: GET /v1/status and the status page (operator listener) */
+#define STATUS_OP_ROUTES (1 + STATIC_FILES_ROUTES)
+void status_op_routes(ucdn *u, http_route *out);
+
 /* ucdn/collections.c: does a content collection of csp carry this CCID? */
 bool collections_ccid_owned(ucdn *u, const char *ccid, const char *csp);
 

@@ -1,0 +1,65 @@
+/* The dCDN's operator status: GET /v1/status (one JSON document for the
+ * status page) and the page itself under /status/ (files of ui_dir).
+ *
+ * CDN-wide, from Redis: the surrogates (alive, load, last heartbeat),
+ * deliveries per cache outcome, bytes per content collection and router
+ * answers per minute over the last `minutes` (default 15; every instance
+ * counts into minute_stats), triggers in flight. Of the answering
+ * instance: its cache (fill against its disk budget), and per upstream the
+ * CDNI log files it has published. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "dcdn/dcdn.h"
+
+static json_int_t total(json_t *a)
+{
+    json_int_t n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v) n += json_integer_value(v);
+    return n;
+}
+
+static void on_status(http_req *r, void *ctx)
+{
+    dcdn *d = ctx;
+    const char *m = http_query_arg(r, "minutes");
+    int minutes = m && *m ? atoi(m) : 15;
+    if (minutes < 1 || minutes > 60) {
+        http_reply_problem(r, 400, "Bad Request", "minutes: 1 to 60", NULL);
+        return;
+    }
+    json_t *series = mstats_read(d->stats, minutes);
+    json_t *trig = series && d->cit_pid ? triggers_in_flight(d, 20) : NULL;
+    if (!series || (d->cit_pid && !trig)) {
+        json_decref(series);
+        http_add_header(r, "Retry-After", "1");
+        http_reply_problem(r, 503, "Service Unavailable", "the shared store (Redis) is unreachable", NULL);
+        return;
+    }
+    /* the window's hit ratio: deliveries from stored content over all */
+    json_t *s = json_object_get(series, "series");
+    static const char *const from_cache[] = {"cache:HIT", "cache:STALE", "cache:REVALIDATED", NULL};
+    json_int_t hits = 0, all = 0;
+    for (int i = 0; from_cache[i]; i++)
+        hits += total(json_object_get(s, from_cache[i]));
+    const char *f;
+    json_t *a;
+    json_object_foreach(s, f, a) if (strncmp(f, "cache:", 6) == 0) all += total(a);
+    json_t *out = json_pack("{s:s, s:s, s:I, s:o, s:o, s:{s:I, s:I, s:o}, s:o}", "role", "dcdn", "cdn_id", d->cdn_id,
+                            "now_ms", (json_int_t)wall_ms(), "surrogates", router_surrogates(d), "minutes", series,
+                            "window", "deliveries", (json_int_t)all, "from_cache", (json_int_t)hits, "hit_ratio",
+                            all ? json_real((double)hits / (double)all) : json_null(), "logs", logger_status(d));
+    json_object_set_new(out, "cache", d->has_surrogate ? surrogate_cache_json(d) : json_null());
+    json_object_set_new(out, "triggers", trig ? trig : json_null());
+    http_add_header(r, "Cache-Control", "no-store");
+    http_reply_json(r, 200, NULL, out);
+}
+
+void status_op_routes(dcdn *d, http_route *out)
+{
+    out[0] = (http_route){"GET", "/v1/status", on_status, d, false};
+    static_files_routes(&d->ui, d->ui_dir, "/status", out + 1);
+}
