@@ -91,8 +91,26 @@ $(SAN)/unit/test_ucdn_%: tests/unit/test_ucdn_%.c $(call san_obj,$(LIB_SRC) ucdn
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) -o $@ $< $(call san_obj,$(LIB_SRC) ucdn/routing.c) $(LDLIBS) $(CMOCKA_LIBS)
 
+# The status pages and test player (web/), with hls.js vendored from the npm
+# registry (package.json, package-lock.json): served from build/ui by the
+# daemons (ui_dir). Nothing is fetched at run time.
+UI := build/ui
+UI_FILES := $(patsubst web/%,$(UI)/%,$(wildcard web/*))
+node_modules/.package-lock.json: package.json package-lock.json
+	@echo "  NPM     ci (hls.js, playwright-core)"
+	@npm ci --no-audit --no-fund --loglevel=error
+$(UI)/vendor/hls.min.js: node_modules/.package-lock.json
+	@mkdir -p $(dir $@)
+	@cp node_modules/hls.js/dist/hls.min.js $@
+	@cp node_modules/hls.js/LICENSE $(UI)/vendor/hls.js.LICENSE
+$(UI)/%: web/%
+	@mkdir -p $(UI)
+	@cp $< $@
+ui: $(UI_FILES) $(UI)/vendor/hls.min.js
+.PHONY: ui
+
 run: deps
-	@$(MAKE) --no-print-directory bin/ucdn bin/dcdn bin/cdnictl
+	@$(MAKE) --no-print-directory bin/ucdn bin/dcdn bin/cdnictl ui
 	@scripts/run.sh
 
 test: deps
@@ -101,7 +119,7 @@ test: deps
 unit: $(UNIT_BINS)
 	@scripts/unit.sh $(UNIT_BINS)
 
-integration: $(SAN)/bin/ucdn $(SAN)/bin/dcdn $(SAN)/bin/cdnictl
+integration: $(SAN)/bin/ucdn $(SAN)/bin/dcdn $(SAN)/bin/cdnictl ui
 	@BIN_DIR=$(SAN)/bin python3 tests/integration/run.py
 
 # --- benchmarks -----------------------------------------------------------

@@ -23,6 +23,10 @@ need=(
   "nginx-light:command -v nginx || test -x /usr/sbin/nginx"
   "libcjose-dev:pkg-config --exists cjose"
   "libjwt-dev:test -e /usr/include/jwt.h"
+  "ffmpeg:command -v ffmpeg"
+  "nodejs:command -v node"
+  "npm:command -v npm"
+  "chromium:test -x /usr/bin/chromium"
   "make:command -v make"
   "gcc:command -v gcc"
 )

@@ -26,22 +26,9 @@ for port in 6391 6392; do
     >"$state/redis-$port.log" 2>&1 &
   pids+=($!)
 done
-# the CSP's origin: HLS renditions of collection m1 (segments of random bytes)
-python3 - "$state/origin" <<'PY'
-import os, sys
-root = sys.argv[1]
-for rend, n in (("720p", 4), ("1080p", 4), ("audio/en", 4)):
-    d = os.path.join(root, "vod/m1", rend)
-    os.makedirs(d)
-    with open(os.path.join(d, "index.m3u8"), "w") as f:
-        f.write("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-PLAYLIST-TYPE:VOD\n")
-        for i in range(1, n + 1):
-            f.write("#EXTINF:4.0,\nseg_%03d.ts\n" % i)
-        f.write("#EXT-X-ENDLIST\n")
-    for i in range(1, n + 1):
-        with open(os.path.join(d, "seg_%03d.ts" % i), "wb") as f:
-            f.write(os.urandom(256 * 1024))
-PY
+# the CSP's origin: collection m1, a real HLS title (H.264 720p and 1080p,
+# AAC audio; 8 s) made with ffmpeg, as examples/master.m3u8 points at it
+scripts/sample_title.sh "$state/origin/vod/m1" 8 || { echo "cannot make the sample title"; exit 1; }
 python3 -m http.server 8090 --bind 127.0.0.1 --directory "$state/origin" >"$state/origin.log" 2>&1 &
 pids+=($!)
 rm -rf build/run-cache build/run-logs build/run-archive # each run has new sample content
@@ -87,9 +74,32 @@ echo; echo "Second viewer (served from the surrogate's cache):"
 python3 scripts/play.py "$play_url" --connect video.example.com=127.0.0.1:8083 --segments 3 \
   || echo "  (playback failed; logs in $state)"
 
+enc_src=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$play_url")
+player_url="http://127.0.0.1:8082/status/player.html?src=$enc_src"
+resolver="MAP video.example.com:80 127.0.0.1:8083"
+if [ -x /usr/bin/chromium ] && [ -d node_modules/playwright-core ]; then
+  echo; echo "A real player: hls.js in headless Chromium plays the session from the uCDN:"
+  node tests/browser/drive.mjs play "{\"page\": \"$player_url\", \"resolve\": \"$resolver\", \"seconds\": 4}" \
+    | python3 -c 'import json, sys
+r = json.load(sys.stdin)
+segs = [x for x in r["requests"] if x["kind"].endswith("segment")]
+print("  played %.1f s; %d segments, from %s (X-Cache %s)" % (r["position"], len(segs),
+      ", ".join(sorted({x["answered"].split("/")[2] for x in segs})) or "nowhere",
+      "/".join(sorted({x["cache"] for x in segs}))))' || echo "  (the browser could not play it; logs in $state)"
+fi
+
 cat <<TXT
 
 cdni-gateway is running (logs: $state/*.log)
+
+Status pages (each asks for its operator token; or open the address with it):
+  uCDN  http://127.0.0.1:8082/status/#token=operator-ucdn-example-token
+  dCDN  http://127.0.0.1:9082/status/#token=operator-dcdn-example-token
+
+Test player (hls.js): video.example.com has no DNS here, so start the browser
+with a resolver rule that sends it to the uCDN's delivery listener:
+  chromium --host-resolver-rules='$resolver' \\
+    '$player_url'
 
   uCDN  CSP API   http://127.0.0.1:8080   (CSP token: csp-acme-example-token)
         peer/MI   http://127.0.0.1:8081   (dCDN token: peer-dcdn-b-example-token)
