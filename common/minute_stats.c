@@ -251,3 +251,43 @@ done:
     free(argc), free(argv), free(args), free(keys), free(rep);
     return out;
 }
+
+static long long sum(const json_t *a)
+{
+    long long n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v) n += json_integer_value(v);
+    return n;
+}
+
+long long mstats_total(const json_t *read, const char *field)
+{
+    return sum(json_object_get(json_object_get(read, "series"), field));
+}
+
+long long mstats_prefix_total(const json_t *read, const char *prefix)
+{
+    long long n = 0;
+    size_t pl = strlen(prefix);
+    const char *f;
+    json_t *a;
+    json_object_foreach(json_object_get(read, "series"), f, a) if (strncmp(f, prefix, pl) == 0) n += sum(a);
+    return n;
+}
+
+bool mstats_window_arg(const char *arg, int *minutes)
+{
+    if (!arg || !*arg) {
+        *minutes = 15;
+        return true;
+    }
+    if (*arg < '0' || *arg > '9')
+        return false;
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*end || v < 1 || v > 60)
+        return false;
+    *minutes = (int)v;
+    return true;
+}

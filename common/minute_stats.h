@@ -42,4 +42,12 @@ uint64_t mstats_dropped(minute_stats *m);
  * and including the current one, or NULL if Redis cannot be read. */
 json_t *mstats_read(minute_stats *m, int minutes);
 
+/* Sums over the window of an mstats_read result: of one field, and of
+ * every field starting with prefix. */
+long long mstats_total(const json_t *read, const char *field);
+long long mstats_prefix_total(const json_t *read, const char *prefix);
+/* The window a request asks for: arg NULL or empty is 15 minutes; else
+ * 1 to 60. false if arg is out of range or not a number. */
+bool mstats_window_arg(const char *arg, int *minutes);
+
 #endif

@@ -13,21 +13,11 @@
 #include "common/clock.h"
 #include "dcdn/dcdn.h"
 
-static json_int_t total(json_t *a)
-{
-    json_int_t n = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(a, i, v) n += json_integer_value(v);
-    return n;
-}
-
 static void on_status(http_req *r, void *ctx)
 {
     dcdn *d = ctx;
-    const char *m = http_query_arg(r, "minutes");
-    int minutes = m && *m ? atoi(m) : 15;
-    if (minutes < 1 || minutes > 60) {
+    int minutes;
+    if (!mstats_window_arg(http_query_arg(r, "minutes"), &minutes)) {
         http_reply_problem(r, 400, "Bad Request", "minutes: 1 to 60", NULL);
         return;
     }
@@ -40,14 +30,10 @@ static void on_status(http_req *r, void *ctx)
         return;
     }
     /* the window's hit ratio: deliveries from stored content over all */
-    json_t *s = json_object_get(series, "series");
     static const char *const from_cache[] = {"cache:HIT", "cache:STALE", "cache:REVALIDATED", NULL};
-    json_int_t hits = 0, all = 0;
+    long long hits = 0, all = mstats_prefix_total(series, "cache:");
     for (int i = 0; from_cache[i]; i++)
-        hits += total(json_object_get(s, from_cache[i]));
-    const char *f;
-    json_t *a;
-    json_object_foreach(s, f, a) if (strncmp(f, "cache:", 6) == 0) all += total(a);
+        hits += mstats_total(series, from_cache[i]);
     json_t *out = json_pack("{s:s, s:s, s:I, s:o, s:o, s:{s:I, s:I, s:o}, s:o}", "role", "dcdn", "cdn_id", d->cdn_id,
                             "now_ms", (json_int_t)wall_ms(), "surrogates", router_surrogates(d), "minutes", series,
                             "window", "deliveries", (json_int_t)all, "from_cache", (json_int_t)hits, "hit_ratio",

@@ -14,22 +14,11 @@
 #include "common/clock.h"
 #include "ucdn/ucdn.h"
 
-/* Sum of a series' counts. */
-static json_int_t total(json_t *a)
-{
-    json_int_t n = 0;
-    size_t i;
-    json_t *v;
-    json_array_foreach(a, i, v) n += json_integer_value(v);
-    return n;
-}
-
 static void on_status(http_req *r, void *ctx)
 {
     ucdn *u = ctx;
-    const char *m = http_query_arg(r, "minutes");
-    int minutes = m && *m ? atoi(m) : 15;
-    if (minutes < 1 || minutes > 60) {
+    int minutes;
+    if (!mstats_window_arg(http_query_arg(r, "minutes"), &minutes)) {
         http_reply_problem(r, 400, "Bad Request", "minutes: 1 to 60", NULL);
         return;
     }
@@ -44,11 +33,8 @@ static void on_status(http_req *r, void *ctx)
         return;
     }
     /* per peer: the window's redirects and errors next to its state */
-    json_t *peers = peering_peers(u), *s = json_object_get(series, "series");
-    json_int_t all = 0;
-    const char *f;
-    json_t *a;
-    json_object_foreach(s, f, a) if (strncmp(f, "redirect:", 9) == 0) all += total(a);
+    json_t *peers = peering_peers(u);
+    long long all = mstats_prefix_total(series, "redirect:");
     size_t i;
     json_t *p;
     json_array_foreach(peers, i, p)
@@ -56,14 +42,14 @@ static void on_status(http_req *r, void *ctx)
         const char *id = json_string_value(json_object_get(p, "id"));
         char k[128];
         snprintf(k, sizeof k, "redirect:%s", id);
-        json_int_t n = total(json_object_get(s, k));
+        long long n = mstats_total(series, k);
         json_object_set_new(p, "redirects", json_integer(n));
         json_object_set_new(p, "redirect_share", json_real(all ? (double)n / (double)all : 0.0));
         json_t *errs = json_object();
         static const char *const kinds[] = {"ri", "ci", "li", NULL};
         for (int e = 0; kinds[e]; e++) {
             snprintf(k, sizeof k, "%s_error:%s", kinds[e], id);
-            json_object_set_new(errs, kinds[e], json_integer(total(json_object_get(s, k))));
+            json_object_set_new(errs, kinds[e], json_integer(mstats_total(series, k)));
         }
         json_object_set_new(p, "errors", errs);
     }
