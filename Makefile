@@ -109,8 +109,17 @@ $(UI)/%: web/%
 ui: $(UI_FILES) $(UI)/vendor/hls.min.js
 .PHONY: ui
 
+# The sample title of collection m1 (examples/master.m3u8 points at its
+# renditions): 8 s of H.264 720p/1080p and AAC made with Debian's ffmpeg.
+SAMPLE := build/sample-title
+$(SAMPLE)/vod/m1/720p/index.m3u8: scripts/sample_title.sh
+	@echo "  FFMPEG  sample title (8 s: H.264 720p and 1080p, AAC)"
+	@rm -rf $(SAMPLE) && scripts/sample_title.sh $(SAMPLE)/vod/m1 8
+sample-title: $(SAMPLE)/vod/m1/720p/index.m3u8
+.PHONY: sample-title
+
 run: deps
-	@$(MAKE) --no-print-directory bin/ucdn bin/dcdn bin/cdnictl ui
+	@$(MAKE) --no-print-directory bin/ucdn bin/dcdn bin/cdnictl ui sample-title
 	@scripts/run.sh
 
 test: deps
@@ -119,7 +128,7 @@ test: deps
 unit: $(UNIT_BINS)
 	@scripts/unit.sh $(UNIT_BINS)
 
-integration: $(SAN)/bin/ucdn $(SAN)/bin/dcdn $(SAN)/bin/cdnictl ui
+integration: $(SAN)/bin/ucdn $(SAN)/bin/dcdn $(SAN)/bin/cdnictl ui sample-title
 	@BIN_DIR=$(SAN)/bin python3 tests/integration/run.py
 
 # --- benchmarks -----------------------------------------------------------

@@ -27,8 +27,9 @@ for port in 6391 6392; do
   pids+=($!)
 done
 # the CSP's origin: collection m1, a real HLS title (H.264 720p and 1080p,
-# AAC audio; 8 s) made with ffmpeg, as examples/master.m3u8 points at it
-scripts/sample_title.sh "$state/origin/vod/m1" 8 || { echo "cannot make the sample title"; exit 1; }
+# AAC audio; 8 s) that make built with ffmpeg, where examples/master.m3u8 points
+mkdir -p "$state/origin" && cp -r build/sample-title/vod "$state/origin/" \
+  || { echo "no sample title: run make run (it builds build/sample-title)"; exit 1; }
 python3 -m http.server 8090 --bind 127.0.0.1 --directory "$state/origin" >"$state/origin.log" 2>&1 &
 pids+=($!)
 rm -rf build/run-cache build/run-logs build/run-archive # each run has new sample content

@@ -1967,6 +1967,42 @@ def test_ucdn_collects_logs_once_across_instances_refuses_tampered_files_and_exp
         o.stop()
 
 
+def signed_dcdn(env, keys, sp, sop, router_extra=None, se_peer=None, cors=None):
+    """Restarts the dCDN as a router that checks the uCDN's tokens and sends
+    127.0.0.0/8 to surrogate se-x, and starts se-x (its own dcdn: operator
+    port sop, surrogate port sp, sharing the router's key and Redis; with
+    se_peer, a peer listener for its CDNI logs; cors: origins its surrogate
+    listener lets read)."""
+    env.stop("dcdn")
+    router = env.dcdn_config()
+    router["upstreams"][0]["uri_signing_keys"] = keys["ucdn"][1]
+    router["uri_signing"] = {"signing_key": keys["dcdn"][0], "session_cookie_s": 300}
+    router["capabilities"]["capabilities"][2]["capability-value"]["metadata"].append("MI.UriSigning")
+    router["router"]["coverage_zones"] = [{"prefix": "127.0.0.0/8", "surrogate": "se-x", "metric": 1}]
+    router.pop("surrogate")
+    router.update(router_extra or {})
+    env.start_daemon("dcdn", router)
+    se = json.loads(json.dumps(router))
+    se["listeners"] = {"operator": {"bind": "127.0.0.1", "port": sop},
+                       "surrogate": {"bind": "127.0.0.1", "port": sp}}
+    if cors:
+        se["listeners"]["surrogate"]["cors_origins"] = cors
+    for k in ("capabilities", "router"):
+        se.pop(k)
+    se["upstreams"][0].pop("fci_url")
+    if se_peer:  # the uCDN pulls this surrogate's logs with its RI token
+        se["listeners"]["peer"] = {"bind": "127.0.0.1", "port": se_peer}
+        se["logging"] = {"dir": os.path.join(env.dir, "logs-se-x"), "rotate_s": 1}
+    else:
+        se["upstreams"][0].pop("ri_token")
+    se["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1, "access_log": True,
+                       "cache": {"dir": os.path.join(env.dir, "cache-se-x")}}
+    env.start_daemon("dcdn-se", se, binary="dcdn")
+    assert wait_for(lambda: "se-x" in http("GET", "http://127.0.0.1:%d/v1/surrogates" % env.ports["dop"],
+                                           token=OP_TOKEN)[2].decode(), timeout=5)
+    assert wait_for(lambda: routed(env), timeout=10), explain(env, "127.0.0.1")
+
+
 def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
     """The whole walk: CSP token -> uCDN (master rewritten toward the dCDN,
     one uCDN token) -> surrogate (variant, session cookie) -> segments by
@@ -1990,27 +2026,7 @@ def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
                                           "manifest": master})[0] == 201
         # the dCDN: its router sends this footprint to surrogate se-x, which shares its key
         sp, op = free_port(), free_port()
-        env.stop("dcdn")
-        router = env.dcdn_config()
-        router["upstreams"][0]["uri_signing_keys"] = keys["ucdn"][1]
-        router["uri_signing"] = {"signing_key": keys["dcdn"][0], "session_cookie_s": 300}
-        router["capabilities"]["capabilities"][2]["capability-value"]["metadata"].append("MI.UriSigning")
-        router["router"]["coverage_zones"] = [{"prefix": "127.0.0.0/8", "surrogate": "se-x", "metric": 1}]
-        router.pop("surrogate")
-        env.start_daemon("dcdn", router)
-        se = json.loads(json.dumps(router))
-        se["listeners"] = {"operator": {"bind": "127.0.0.1", "port": op},
-                           "surrogate": {"bind": "127.0.0.1", "port": sp}}
-        for k in ("capabilities", "router"):
-            se.pop(k)
-        for k in ("ri_token", "fci_url"):
-            se["upstreams"][0].pop(k)
-        se["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1, "access_log": True,
-                           "cache": {"dir": os.path.join(env.dir, "cache-e2e")}}
-        env.start_daemon("dcdn-se", se, binary="dcdn")
-        assert wait_for(lambda: "se-x" in http("GET", "http://127.0.0.1:%d/v1/surrogates" % env.ports["dop"],
-                                               token=OP_TOKEN)[2].decode(), timeout=5)
-        assert wait_for(lambda: routed(env), timeout=10), explain(env, "127.0.0.1")
+        signed_dcdn(env, keys, sp, op)
         now = int(time.time())
         csp = sign(keys["csp"][0], iss="acme-issuer", aud="ucdn-it", exp=now + 600, cdniuc=M1)
         url = "http://video.example.com/vod/m1/master.m3u8?URISigningPackage=" + csp
@@ -2191,8 +2207,10 @@ def test_browser_plays_signed_hls_from_the_ucdn_and_the_status_pages_show_it(env
     why = browser_missing()
     if why:
         raise Skip(why)
-    title = os.path.join(env.dir, "title")
-    subprocess.run([os.path.join(ROOT, "scripts/sample_title.sh"), os.path.join(title, "vod/m1"), "6"], check=True)
+    title = os.path.join(ROOT, "build/sample-title")  # make builds it (scripts/sample_title.sh)
+    if not os.path.exists(os.path.join(title, "vod/m1/720p/index.m3u8")):
+        subprocess.run([os.path.join(ROOT, "scripts/sample_title.sh"), os.path.join(title, "vod/m1"), "8"],
+                       check=True)
     files = {}
     for dp, _, fs in os.walk(title):
         for f in fs:
@@ -2221,30 +2239,8 @@ def test_browser_plays_signed_hls_from_the_ucdn_and_the_status_pages_show_it(env
         assert put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
                                           "manifest": master})[0] == 201
         # the dCDN: a router (triggers, status page) and surrogate se-x (cache, CDNI logs, CORS)
-        env.stop("dcdn")
-        router = env.dcdn_config()
-        router["upstreams"][0]["uri_signing_keys"] = keys["ucdn"][1]
-        router["uri_signing"] = {"signing_key": keys["dcdn"][0], "session_cookie_s": 300}
-        router["capabilities"]["capabilities"][2]["capability-value"]["metadata"].append("MI.UriSigning")
-        router["router"]["coverage_zones"] = [{"prefix": "127.0.0.0/8", "surrogate": "se-x", "metric": 1}]
-        router["triggers"] = {"cdn_pid": DCDN_PID}
-        router["ui_dir"] = ui
-        router.pop("surrogate")
-        env.start_daemon("dcdn", router)
-        se = json.loads(json.dumps(router))
-        se["listeners"] = {"operator": {"bind": "127.0.0.1", "port": sop},
-                           "peer": {"bind": "127.0.0.1", "port": speer},
-                           "surrogate": {"bind": "127.0.0.1", "port": sp, "cors_origins": [page_origin]}}
-        for k in ("capabilities", "router"):
-            se.pop(k)
-        se["upstreams"][0].pop("fci_url")
-        se["logging"] = {"dir": os.path.join(env.dir, "logs-se-x"), "rotate_s": 1}
-        se["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1,
-                           "cache": {"dir": os.path.join(env.dir, "cache-browser")}}
-        env.start_daemon("dcdn-se", se, binary="dcdn")
-        assert wait_for(lambda: "se-x" in http("GET", "http://127.0.0.1:%d/v1/surrogates" % env.ports["dop"],
-                                               token=OP_TOKEN)[2].decode(), timeout=5)
-        assert wait_for(lambda: routed(env), timeout=10), explain(env, "127.0.0.1")
+        signed_dcdn(env, keys, sp, sop, router_extra={"triggers": {"cdn_pid": DCDN_PID}, "ui_dir": ui},
+                    se_peer=speer, cors=[page_origin])
         q = urllib.parse.quote("http://video.example.com/vod/m1/720p/seg_001.ts", safe="")
         assert wait_for(lambda: http("GET", "http://127.0.0.1:%d/v1/metadata/resolve?url=%s" % (sop, q),
                                      token=OP_TOKEN)[0] == 200, timeout=5)
