@@ -52,6 +52,7 @@ typedef struct {
     char url[512];
     uint32_t load_milli;
     long long ts_ms;
+    long long cache_bytes, cache_disk_bytes, cache_objects; /* as it last heartbeated; -1: not told */
 } surrogate_info;
 
 typedef struct {
@@ -143,6 +144,7 @@ struct dcdn {
     http_server_conf surrogate_conf;
     cache_conf cache_conf;
     cache *cache;
+    atomic_bool cache_open; /* d->cache may be read from other threads */
     bool access_log;
     void (*on_delivery)(void *ud, const delivery_record *r);
     void *on_delivery_ud;

@@ -165,12 +165,12 @@ int main(int argc, char **argv)
     http_server_stop(peer);
     http_server_stop(delivery);
     http_server_stop(surrogate);
+    router_stop(&d); /* its heartbeats read the cache's figures */
     triggers_stop(&d); /* before the cache it works on */
     if (d.has_surrogate)
         surrogate_stop(&d);
     logger_stop(&d); /* after the listeners: every delivery record is in */
     delivery_records_free(&d);
-    router_stop(&d);
     dcdn_sync_stop(&d);
     mstats_free(d.stats);
     store_close(d.store);

@@ -446,10 +446,15 @@ void router_delivery_routes(dcdn *d, http_route *out)
 
 /* --- surrogate registry (operator) --------------------------------------- */
 
-static bool register_surrogate(dcdn *d, const char *id, const char *url, unsigned milli)
+/* cs: the surrogate's own cache, for the status page (NULL: not told). */
+static bool register_surrogate(dcdn *d, const char *id, const char *url, unsigned milli, const cache_stats *cs)
 {
-    char val[700];
-    snprintf(val, sizeof val, "{\"url\":\"%s\",\"load_milli\":%u,\"ts\":%lld}", url, milli, wall_ms());
+    char val[800], fill[160] = "";
+    if (cs)
+        snprintf(fill, sizeof fill, ",\"cache_bytes\":%llu,\"cache_disk_bytes\":%llu,\"cache_objects\":%llu",
+                 (unsigned long long)cs->bytes, (unsigned long long)d->cache_conf.disk_bytes,
+                 (unsigned long long)cs->objects);
+    snprintf(val, sizeof val, "{\"url\":\"%s\",\"load_milli\":%u,\"ts\":%lld%s}", url, milli, wall_ms(), fill);
     redisReply *r = store_cmd(d->store, "HSET %s %s %s", d->key_surrogates, id, val);
     if (r)
         freeReplyObject(r);
@@ -476,7 +481,7 @@ static void surrogate_put(http_req *r, void *ctx)
         http_reply_problem(r, 404, "Not Found", "surrogate ids are 1-64 of [A-Za-z0-9._-]", NULL);
     } else if (!ok) {
         http_reply_invalid(r, 400, "Invalid surrogate registration", &e);
-    } else if (!register_surrogate(d, id, url, load ? (unsigned)(json_number_value(load) * 1000 + 0.5) : 0)) {
+    } else if (!register_surrogate(d, id, url, load ? (unsigned)(json_number_value(load) * 1000 + 0.5) : 0, NULL)) {
         http_reply_problem(r, 503, "Service Unavailable", "the store is unreachable", NULL);
     } else {
         http_reply(r, 204, NULL, NULL, 0);
@@ -493,10 +498,14 @@ json_t *router_surrogates(dcdn *d)
     for (size_t i = 0; set && i < set->n; i++) {
         const surrogate_info *s = &set->s[i];
         bool alive = now - s->ts_ms <= d->surrogate_dead_ms;
-        json_array_append_new(a, json_pack("{s:s, s:s, s:f, s:I, s:b, s:b}", "id", s->id, "url", s->url,
-                                           "load", s->load_milli / 1000.0, "heartbeat_age_ms",
-                                           (json_int_t)(now - s->ts_ms), "alive", alive, "overloaded",
-                                           s->load_milli > (uint32_t)(d->surrogate_max_load * 1000)));
+        json_t *o = json_pack("{s:s, s:s, s:f, s:I, s:b, s:b}", "id", s->id, "url", s->url, "load",
+                              s->load_milli / 1000.0, "heartbeat_age_ms", (json_int_t)(now - s->ts_ms), "alive", alive,
+                              "overloaded", s->load_milli > (uint32_t)(d->surrogate_max_load * 1000));
+        if (s->cache_bytes >= 0)
+            json_object_set_new(o, "cache", json_pack("{s:I, s:I, s:I}", "bytes", (json_int_t)s->cache_bytes,
+                                                      "disk_bytes", (json_int_t)s->cache_disk_bytes, "objects",
+                                                      (json_int_t)s->cache_objects));
+        json_array_append_new(a, o);
     }
     snapshot_release(&d->surrogates, ref);
     return a;
@@ -534,6 +543,11 @@ static void refresh_surrogates(dcdn *d)
             snprintf(x->url, sizeof x->url, "%s", url);
             x->load_milli = (uint32_t)json_integer_value(json_object_get(v, "load_milli"));
             x->ts_ms = json_integer_value(json_object_get(v, "ts"));
+            json_t *cb = json_object_get(v, "cache_bytes"), *cd = json_object_get(v, "cache_disk_bytes"),
+                   *co = json_object_get(v, "cache_objects");
+            x->cache_bytes = json_is_integer(cb) ? json_integer_value(cb) : -1;
+            x->cache_disk_bytes = json_is_integer(cd) ? json_integer_value(cd) : -1;
+            x->cache_objects = json_is_integer(co) ? json_integer_value(co) : -1;
             s->n++;
         }
         json_decref(v);
@@ -551,7 +565,11 @@ static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *nex
 {
     long long now = wall_ms();
     if (d->self_id && now >= *next_self) {
-        if (!register_surrogate(d, d->self_id, d->self_url, 0))
+        cache_stats cs;
+        cache *own = atomic_load(&d->cache_open) ? d->cache : NULL;
+        if (own)
+            cache_get_stats(own, &cs);
+        if (!register_surrogate(d, d->self_id, d->self_url, 0, own ? &cs : NULL))
             log_kv(LOG_WARN, "surrogate self-registration failed (redis down?)", NULL);
         *next_self = now + (long long)d->self_heartbeat_s * 1000;
     }

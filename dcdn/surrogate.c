@@ -802,6 +802,7 @@ bool surrogate_start(dcdn *d)
     d->cache = cache_open(&d->cache_conf);
     if (!d->cache)
         return false;
+    atomic_store(&d->cache_open, true); /* the router's heartbeats may read it now */
     if (d->access_log) {
         d->on_delivery = surrogate_access_log;
         d->on_delivery_ud = d;
@@ -818,6 +819,7 @@ void surrogate_quiesce(dcdn *d)
 
 void surrogate_stop(dcdn *d)
 {
+    atomic_store(&d->cache_open, false);
     cache_free(d->cache);
     d->cache = NULL;
 }

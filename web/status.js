@@ -195,19 +195,24 @@ function renderUcdn(st) {
 
 function renderDcdn(st) {
   const series = st.minutes.series;
+  const fillOf = (c) => c && c.disk_bytes ? c.bytes / c.disk_bytes : 0;
   fill($("surrogates").tBodies[0], st.surrogates.map((s) => tr([s.id, s.url,
     s.alive ? { text: s.overloaded ? "alive (overloaded)" : "alive", cls: s.overloaded ? "bad" : "ok" } : { text: "dead", cls: "bad" },
-    loadBar(s.load), age(s.heartbeat_age_ms)], { "data-surrogate": s.id })));
+    loadBar(s.load), age(s.heartbeat_age_ms),
+    s.cache ? loadBar(fillOf(s.cache)) : { text: "not told", cls: "muted" },
+    { text: s.cache ? `${s.cache.objects} (${bytes(s.cache.bytes)})` : "", cls: "num" }], { "data-surrogate": s.id })));
   $("hit-ratio").textContent = st.window.hit_ratio === null ? "\u2013" : pct(st.window.hit_ratio);
   $("deliveries").textContent = st.window.deliveries;
-  if (st.cache) {
-    $("cache-of").textContent = `surrogate ${st.cache.surrogate} (this instance)`;
-    $("cache-objects").textContent = st.cache.objects;
-    const f = st.cache.disk_bytes ? st.cache.bytes / st.cache.disk_bytes : 0;
-    $("cache-fill").textContent = `${bytes(st.cache.bytes)} (${pct(f)})`;
-    $("cache-fill-bar").style.width = (100 * f).toFixed(1) + "%";
+  // the caches of the live surrogates, as their heartbeats told them
+  const caches = st.surrogates.filter((s) => s.alive && s.cache).map((s) => s.cache);
+  if (caches.length) {
+    const used = sum(caches.map((c) => c.bytes)), cap = sum(caches.map((c) => c.disk_bytes));
+    $("cache-of").textContent = `${caches.length} live surrogate${caches.length > 1 ? "s" : ""}`;
+    $("cache-objects").textContent = sum(caches.map((c) => c.objects));
+    $("cache-fill").textContent = `${bytes(used)} (${pct(cap ? used / cap : 0)})`;
+    $("cache-fill-bar").style.width = (cap ? (100 * used) / cap : 0).toFixed(1) + "%";
   } else {
-    $("cache-of").textContent = "(this instance has no cache)";
+    $("cache-of").textContent = "(no live surrogate has told its cache)";
   }
   const outcomes = pick(series, "cache:");
   const n = st.minutes.minutes, hits = new Array(n).fill(null);

@@ -2170,6 +2170,10 @@ def test_status_pages_and_v1_status_of_both_daemons_with_cors_for_players(env):
     v = wait_for(dstatus, timeout=6)
     assert v and v["cache"]["surrogate"] == "se-x" and v["cache"]["disk_bytes"] > 0, v
     assert v["window"]["from_cache"] == 0 and v["window"]["hit_ratio"] == 0.0, v["window"]
+    # the router knows every surrogate's cache from its heartbeats (se-a, a name only, tells none)
+    se = lambda: {x["id"]: x for x in json.loads(http("GET", dop + "/v1/status", token=OP_TOKEN)[2])["surrogates"]}
+    assert wait_for(lambda: "cache" in se()["se-x"], timeout=5), se()
+    assert se()["se-x"]["cache"]["disk_bytes"] > 0 and "cache" not in se()["se-a"], se()
     # a bad ui_dir or origin is a config error naming the field
     bad = env.ucdn_config()
     bad["listeners"]["delivery"]["cors_origins"] = ["http://a.example/path"]
@@ -2294,7 +2298,8 @@ def test_browser_plays_signed_hls_from_the_ucdn_and_the_status_pages_show_it(env
         d = drive("status", page=dop + "/status/", token=OP_TOKEN, wait_for='tr[data-surrogate="se-x"]',
                   read=['tr[data-surrogate="se-x"]', "#hit-ratio", "#deliveries"],
                   screenshot=os.path.join(shots, "status-dcdn.png"))
-        assert "alive" in d["text"]['tr[data-surrogate="se-x"]'], d["text"]
+        row = d["text"]['tr[data-surrogate="se-x"]']
+        assert "alive" in row and "not told" not in row and "MB)" in row, row  # its objects and bytes
         assert int(d["text"]["#deliveries"]) >= 2 * len(segs) and d["text"]["#hit-ratio"].endswith("%"), d["text"]
         assert not [c for c in u["console"] + d["console"] if "error" in c], u["console"] + d["console"]
     finally:
