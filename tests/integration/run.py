@@ -228,7 +228,8 @@ class Env:
 
     def close(self):
         failures = []
-        for name in list(self.procs):
+        # the daemons first, while their Redis still answers their last writes
+        for name in sorted(self.procs, key=lambda n: n.startswith("redis")):
             rc = self.stop(name)
             if name.startswith(("ucdn", "dcdn")) and rc not in (0, None):
                 failures.append("%s exited %s:\n%s" % (name, rc, self.log(name)[-3000:]))
@@ -2105,11 +2106,19 @@ def test_status_pages_and_v1_status_of_both_daemons_with_cors_for_players(env):
     u, d = env.ucdn_config(), env.dcdn_config()
     u["ui_dir"] = d["ui_dir"] = ui
     u["listeners"]["delivery"]["cors_origins"] = [origin]
+    u["peers"][0]["ci_url"] = "http://127.0.0.1:%d/triggers" % free_port()  # nobody answers there
+    u["triggers"] = {"cdn_pid": "AS64496:1", "retry_max_s": 1}
     d["triggers"] = {"cdn_pid": DCDN_PID}
     env.start_daemon("ucdn", u)
     env.start_daemon("dcdn", d)
+    # a second uCDN instance on the same Redis: its redirects count in the same minutes
+    u2 = json.loads(json.dumps(u))
+    for k in ("csp", "peer", "operator", "delivery"):
+        u2["listeners"][k]["port"] = free_port()
+    env.start_daemon("ucdn2", u2, binary="ucdn")
     assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
     assert wait_for(lambda: routed(env), timeout=10)
+    assert wait_for(lambda: routed(env, u2["listeners"]["operator"]["port"]), timeout=10)
     uop, dop = "http://127.0.0.1:%d" % env.ports["uop"], "http://127.0.0.1:%d" % env.ports["dop"]
     # the page: public files, a redirect to the directory, a strict CSP; no path escapes the directory
     s, h, b = http("GET", uop + "/status/")
@@ -2128,16 +2137,24 @@ def test_status_pages_and_v1_status_of_both_daemons_with_cors_for_players(env):
     # redirects counted per dCDN per minute, across instances, through Redis
     for i in range(3):
         assert raw_get(env.ports["udel"], "/vod/m1/seg_%d.ts" % i)[0] == 302
+    assert raw_get(u2["listeners"]["delivery"]["port"], "/vod/m1/seg_7.ts")[0] == 302
+    # a purge no dCDN can take yet: open, retried, each failure counted against the peer
+    s, h, b = env.csp("POST", "/csp/v1/purges", json.dumps({"content.ccids": ["m1"]}))
+    assert s == 201, b
+    purge_id = h["Location"].rsplit("/", 1)[1]
     def ustatus():
         v = json.loads(http("GET", uop + "/v1/status?minutes=5", token=OP_TOKEN)[2])
-        return v if v["peers"][0]["redirects"] == 3 else None
+        return v if v["peers"][0]["redirects"] == 4 and v["peers"][0]["errors"]["ci"] >= 1 else None
     v = wait_for(ustatus, timeout=6)
     assert v, http("GET", uop + "/v1/status?minutes=5", token=OP_TOKEN)[2]
     p = v["peers"][0]
     assert v["role"] == "ucdn" and p["id"] == "dcdn-it" and p["available"] and p["redirect_share"] == 1.0, v
-    assert "ipv4cidr 127.0.0.0/8" in p["footprints"] and p["errors"] == {"ri": 0, "ci": 0, "li": 0}, p
-    assert v["minutes"]["minutes"] == 5 and sum(v["minutes"]["series"]["redirect:dcdn-it"]) == 3, v["minutes"]
-    assert v["purges"] == {"open": 0, "requests": []} and v["traffic"]["rows"] == [], v
+    assert "ipv4cidr 127.0.0.0/8" in p["footprints"] and p["errors"]["ri"] == 0 and p["errors"]["li"] == 0, p
+    assert v["minutes"]["minutes"] == 5 and sum(v["minutes"]["series"]["redirect:dcdn-it"]) == 4, v["minutes"]
+    assert v["purges"]["open"] == 1 and v["traffic"]["rows"] == [], v
+    q = v["purges"]["requests"][0]
+    assert q["id"] == purge_id and q["csp"] == "acme" and q["status"] == "pending", q
+    assert q["dcdns"][0]["dcdn"] == "dcdn-it" and q["dcdns"][0]["last_error"], q
     # a browser player on the status origin may read the answers, with credentials; others may not
     st, hd, _ = raw_get(env.ports["udel"], "/vod/m1/seg_9.ts", headers={"Origin": origin})
     assert st == 302 and hd["access-control-allow-origin"] == origin and hd["access-control-allow-credentials"] == "true"
