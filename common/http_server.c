@@ -443,17 +443,21 @@ static bool authenticate(http_req *r)
     return true;
 }
 
-/* The request's Origin if this listener allows it (see cors_origins). */
+/* The request's Origin if this listener names it (credentials allowed),
+ * "*" if it allows any origin (then without credentials), or NULL. */
 static const char *cors_origin(http_req *r)
 {
     const char *const *allow = r->srv->conf.cors_origins;
     const char *o = allow[0] ? http_header(r, "Origin") : NULL;
     if (!o || !*o)
         return NULL;
-    for (; *allow; allow++)
-        if (strcmp(*allow, "*") == 0 || strcmp(*allow, o) == 0)
+    bool any = false;
+    for (; *allow; allow++) {
+        if (strcmp(*allow, o) == 0)
             return o;
-    return NULL;
+        any |= strcmp(*allow, "*") == 0;
+    }
+    return any ? "*" : NULL;
 }
 
 static void dispatch(http_req *r)
@@ -672,7 +676,8 @@ static enum MHD_Result send_response(http_req *r)
     const char *origin = cors_origin(r);
     if (origin) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
-        MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
+        if (strcmp(origin, "*") != 0)
+            MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
         MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Cache, Age, Content-Length, Content-Range");
     }
     if (r->srv->conf.cors_origins[0])

@@ -55,10 +55,11 @@ typedef struct {
     metrics *metrics;
     bool suspendable; /* handlers may park requests and stream (http_park, http_reply_stream) */
     /* CORS for browsers (players, status pages of another origin): a
-     * request whose Origin is listed (or any, with "*") gets that origin
-     * back in Access-Control-Allow-Origin, with credentials allowed (the
-     * session cookies of HAS delivery); OPTIONS preflights of GET/HEAD are
-     * answered. NULL-terminated; none: no CORS headers added. */
+     * request whose Origin is listed gets that origin back in
+     * Access-Control-Allow-Origin with credentials allowed (the session
+     * cookies of HAS delivery); "*" lets any other origin read, without
+     * credentials; OPTIONS preflights of GET/HEAD are answered.
+     * NULL-terminated; none: no CORS headers added. */
 #define HTTP_MAX_CORS 8
     const char *cors_origins[HTTP_MAX_CORS + 1];
 } http_server_conf;

@@ -2115,6 +2115,7 @@ def test_status_pages_and_v1_status_of_both_daemons_with_cors_for_players(env):
     u2 = json.loads(json.dumps(u))
     for k in ("csp", "peer", "operator", "delivery"):
         u2["listeners"][k]["port"] = free_port()
+    u2["listeners"]["delivery"]["cors_origins"] = [origin, "*"]
     env.start_daemon("ucdn2", u2, binary="ucdn")
     assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
     assert wait_for(lambda: routed(env), timeout=10)
@@ -2160,6 +2161,11 @@ def test_status_pages_and_v1_status_of_both_daemons_with_cors_for_players(env):
     assert st == 302 and hd["access-control-allow-origin"] == origin and hd["access-control-allow-credentials"] == "true"
     st, hd, _ = raw_get(env.ports["udel"], "/vod/m1/seg_9.ts", headers={"Origin": "http://evil.example"})
     assert st == 302 and "access-control-allow-origin" not in hd, hd
+    # "*": any origin may read, never with credentials
+    st, hd, _ = raw_get(u2["listeners"]["delivery"]["port"], "/vod/m1/seg_9.ts", headers={"Origin": "http://a.example"})
+    assert st == 302 and hd["access-control-allow-origin"] == "*" and "access-control-allow-credentials" not in hd, hd
+    st, hd, _ = raw_get(u2["listeners"]["delivery"]["port"], "/vod/m1/seg_9.ts", headers={"Origin": origin})
+    assert hd["access-control-allow-origin"] == origin and hd["access-control-allow-credentials"] == "true", hd
     st, hd, _ = raw_request(env.ports["udel"], "OPTIONS", "/vod/m1/seg_9.ts",
                             {"Origin": origin, "Access-Control-Request-Method": "GET",
                              "Access-Control-Request-Headers": "range"})
