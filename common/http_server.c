@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -682,8 +683,15 @@ static enum MHD_Result send_response(http_req *r)
     }
     if (r->srv->conf.cors_origins[0])
         MHD_add_response_header(resp, "Vary", "Origin");
-    for (size_t i = 0; i < r->nheaders; i++)
+    for (size_t i = 0; i < r->nheaders; i++) {
+        /* the listener's CORS policy answers for it: no second Access-Control-Allow-Origin
+         * (a cached origin's own, say), which browsers refuse */
+        if (origin && (strcasecmp(r->hname[i], "Access-Control-Allow-Origin") == 0 ||
+                       strcasecmp(r->hname[i], "Access-Control-Allow-Credentials") == 0 ||
+                       strcasecmp(r->hname[i], "Access-Control-Expose-Headers") == 0))
+            continue;
         MHD_add_response_header(resp, r->hname[i], r->hvalue[i]);
+    }
     int cls = r->status / 100;
     if (cls >= 1 && cls <= 5)
         metric_add(r->srv->by_class[cls], 1);

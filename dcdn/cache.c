@@ -995,13 +995,16 @@ typedef struct {
     char buf[2048];
     size_t len;
 } hdr_acc;
-static char *extra_headers(cache_fill *f, const char *encoding, const char *crange, const char *location)
+static char *extra_headers(cache_fill *f, const char *encoding, const char *crange, const char *location,
+                           const char *acao, const char *acac)
 {
     hdr_acc a = {{0}, 0};
+    /* with the source's own CORS answer, for players on other origins (a
+     * listener's cors_origins, where set, takes its place) */
     const char *names[] = {"ETag", "Last-Modified", "Cache-Control", "Expires", "Content-Encoding", "Content-Range",
-                           "Location"};
-    const char *vals[] = {f->etag, f->last_modified, f->cc, f->expires, encoding, crange, location};
-    for (size_t i = 0; i < 7; i++)
+                           "Location", "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials"};
+    const char *vals[] = {f->etag, f->last_modified, f->cc, f->expires, encoding, crange, location, acao, acac};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (vals[i] && a.len + strlen(names[i]) + strlen(vals[i]) + 4 < sizeof a.buf)
             a.len += (size_t)snprintf(a.buf + a.len, sizeof a.buf - a.len, "%s: %s\n", names[i], vals[i]);
     return strdup(a.buf);
@@ -1009,7 +1012,7 @@ static char *extra_headers(cache_fill *f, const char *encoding, const char *cran
 
 typedef struct {
     cache_fill *f;
-    char encoding[128], crange[128], location[1100];
+    char encoding[128], crange[128], location[1100], acao[300], acac[8];
     size_t attempt, last;
 } xfer;
 
@@ -1111,7 +1114,8 @@ static bool head_complete(xfer *x)
     f->status = f->cur_status;
     /* a source's redirect is passed on as it is, never followed */
     f->headers = extra_headers(f, x->encoding[0] ? x->encoding : NULL, x->crange[0] ? x->crange : NULL,
-                               x->location[0] && f->cur_status / 100 == 3 ? x->location : NULL);
+                               x->location[0] && f->cur_status / 100 == 3 ? x->location : NULL,
+                               x->acao[0] ? x->acao : NULL, x->acac[0] ? x->acac : NULL);
     f->store = !f->private_ && f->verdict.storable && !f->vary &&
                (f->length == HTTP_LEN_UNKNOWN || f->length <= c->conf.max_object_bytes);
     /* the body goes to a file even when it is not kept: memory only if the disk fails */
@@ -1190,6 +1194,10 @@ static size_t on_header(char *b, size_t sz, size_t nm, void *ud)
         snprintf(x->crange, sizeof x->crange, "%.*s", (int)vn, v);
     else if (IS("Location"))
         snprintf(x->location, sizeof x->location, "%.*s", (int)vn, v);
+    else if (IS("Access-Control-Allow-Origin") && vn < sizeof x->acao)
+        snprintf(x->acao, sizeof x->acao, "%.*s", (int)vn, v);
+    else if (IS("Access-Control-Allow-Credentials") && vn < sizeof x->acac)
+        snprintf(x->acac, sizeof x->acac, "%.*s", (int)vn, v);
 #undef IS
     return n;
 }
@@ -1348,7 +1356,7 @@ static void acquire(cache *c, CURL *h, cache_fill *f)
     for (x.attempt = 0; x.attempt < f->n_src; x.attempt++) {
         const cache_source *s = &f->src[x.attempt];
         reset_attempt(f);
-        x.encoding[0] = x.crange[0] = x.location[0] = 0;
+        x.encoding[0] = x.crange[0] = x.location[0] = x.acao[0] = x.acac[0] = 0;
         char url[4096];
         snprintf(url, sizeof url, "%s://%s%s", s->tls ? "https" : "http", s->endpoint, f->path_query);
         struct curl_slist *hl = NULL;

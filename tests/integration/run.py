@@ -1171,10 +1171,11 @@ class ChunkOrigin(LoopbackServer):
     """An origin for media objects: ETag/Last-Modified, conditional GETs,
     per-path hit counts, optional delay, failure and Cache-Control."""
 
-    def __init__(self, files, cache_control="max-age=60", delay=0.0):
+    def __init__(self, files, cache_control="max-age=60", delay=0.0, headers=None):
         import threading
         outer = self
         self.files, self.cc, self.delay, self.fail = dict(files), cache_control, delay, False
+        self.headers = dict(headers or {})
         self.hits, self.conditional, self.lock = {}, 0, threading.Lock()
         self.require, self.redirects = None, {}  # (header, value) asked of every request; path -> Location
 
@@ -1221,6 +1222,8 @@ class ChunkOrigin(LoopbackServer):
                 self.send_header("ETag", etag)
                 if outer.cc:
                     self.send_header("Cache-Control", outer.cc)
+                for k, v in outer.headers.items():
+                    self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if outer.delay:  # the head first, then the body after a while
@@ -2172,7 +2175,8 @@ def test_status_pages_and_v1_status_of_both_daemons_with_cors_for_players(env):
     assert st == 204 and "GET" in hd["access-control-allow-methods"], (st, hd)
     # the dCDN: surrogates, triggers in flight (one waiting for a surrogate that executes
     # triggers), a surrogate instance's own cache
-    surrogate_env(env, ["127.0.0.1:9"], extra={"triggers": {"cdn_pid": DCDN_PID}})
+    o = ChunkOrigin({"/vod/m1/x.ts": b"x" * 5000}, headers={"Access-Control-Allow-Origin": "*"})
+    surrogate_env(env, ["127.0.0.1:%d" % o.port], extra={"triggers": {"cdn_pid": DCDN_PID}})
     time.sleep(1.2)  # the surrogate has announced itself as a trigger executor
     later = int(time.time()) + 3600  # a preposition waiting for its time window
     s, _, b = trigger(env, {"trigger.v2": {"type": "preposition", "content.urls": [
@@ -2185,8 +2189,10 @@ def test_status_pages_and_v1_status_of_both_daemons_with_cors_for_players(env):
     assert v["role"] == "dcdn" and "se-x" in [x["id"] for x in v["surrogates"]] and v["cache"] is None, v
     assert v["triggers"]["open"] == 1 and v["triggers"]["triggers"][0]["type"] == "preposition", v["triggers"]
     assert v["triggers"]["triggers"][0]["status"] == "pending" and v["window"]["hit_ratio"] is None, v
-    st = sget(env, "/vod/m1/x.ts")[0]
-    assert st in (502, 504), st  # nothing listens at the source: a delivery all the same
+    st, hd, _ = sget(env, "/vod/m1/x.ts", headers={"Origin": "http://player.example"})
+    o.stop()
+    # a surrogate listener without cors_origins passes the source's own CORS answer on
+    assert st == 200 and hd["x-cache"] == "MISS" and hd["access-control-allow-origin"] == "*", (st, hd)
     def dstatus():
         v = json.loads(http("GET", "http://127.0.0.1:%d/v1/status" % env.ports["sop"], token=OP_TOKEN)[2])
         return v if v["window"]["deliveries"] == 1 else None
@@ -2243,7 +2249,8 @@ def test_browser_plays_signed_hls_from_the_ucdn_and_the_status_pages_show_it(env
         for f in fs:
             full = os.path.join(dp, f)
             files["/" + os.path.relpath(full, title)] = open(full, "rb").read()
-    o = ChunkOrigin(files)
+    # the CSP's origin has a CORS policy of its own: the surrogate's answers carry one, the dCDN's
+    o = ChunkOrigin(files, headers={"Access-Control-Allow-Origin": "*"})
     ui = os.path.join(ROOT, "build/ui")
     page_origin = "http://127.0.0.1:%d" % env.ports["uop"]
     sp, sop, speer = free_port(), free_port(), free_port()
@@ -2288,6 +2295,15 @@ def test_browser_plays_signed_hls_from_the_ucdn_and_the_status_pages_show_it(env
         assert r["requests"][0]["kind"] == "master" and r["requests"][0]["answered"].startswith(
             "http://video.example.com/vod/m1/master.m3u8"), r["requests"][0]
         assert {x["cache"] for x in segs} == {"MISS"}, segs
+        import http.client as hc
+        pl = urllib.parse.urlsplit([x for x in r["requests"] if x["kind"] == "playlist"][0]["answered"])
+        c = hc.HTTPConnection("127.0.0.1", sp, timeout=10)
+        c.request("GET", pl.path + "?" + pl.query, headers={"Origin": page_origin})
+        resp = c.getresponse()
+        resp.read()
+        acao = [v for k, v in resp.getheaders() if k.lower() == "access-control-allow-origin"]
+        assert resp.status == 200 and acao == [page_origin], (resp.status, resp.getheaders())
+        c.close()
         # the session in the dCDN's CDNI logs: every chunk with collection m1 and one session id
         def chunk_records():
             recs = [x for x in log_records(env, speer)[1] if x["u-uri"].endswith(".ts")]
