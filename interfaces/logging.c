@@ -157,24 +157,53 @@ static const char hexu[] = "0123456789ABCDEF";
  * takes over earlier). */
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
-static size_t plain_prefix(const char *s, size_t n, bool q)
+static inline bool plain_word(uint64_t x, bool q)
+{
+    uint64_t bad = ((x - ONES * 0x20) & ~x) | x | (x + ONES); /* < 0x20, >= 0x80, 0x7f */
+    if (q) {
+        uint64_t a = x ^ (ONES * '"'), b = x ^ (ONES * '%');
+        bad |= ((a - ONES) & ~a) | ((b - ONES) & ~b);
+    }
+    return !(bad & HIGHS);
+}
+
+/* Copies the leading bytes of s (n bytes) that need no escaping to p, a
+ * word at a time (the last word may overlap bytes already copied: they are
+ * the same); returns how many. */
+static size_t copy_plain(char *p, const char *s, size_t n, bool q)
 {
     size_t i = 0;
+    uint64_t x;
     for (; i + 8 <= n; i += 8) {
-        uint64_t x;
         memcpy(&x, s + i, 8);
-        uint64_t bad = ((x - ONES * 0x20) & ~x) | x | (x + ONES); /* < 0x20, >= 0x80, 0x7f */
-        if (q) {
-            uint64_t a = x ^ (ONES * '"'), b = x ^ (ONES * '%');
-            bad |= ((a - ONES) & ~a) | ((b - ONES) & ~b);
-        }
-        if (bad & HIGHS)
-            break;
+        if (!plain_word(x, q))
+            goto bytes;
+        memcpy(p + i, &x, 8);
     }
+    if (i == n)
+        return n;
+    if (n >= 8) { /* the last bytes, as a word overlapping the ones already seen */
+        memcpy(&x, s + n - 8, 8);
+        if (plain_word(x, q)) {
+            memcpy(p + n - 8, &x, 8);
+            return n;
+        }
+    } else if (n >= 4) { /* shorter strings: two 4-byte halves, which may overlap */
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        if (plain_word((uint64_t)lo | (uint64_t)hi << 32, q)) {
+            memcpy(p, &lo, 4);
+            memcpy(p + n - 4, &hi, 4);
+            return n;
+        }
+    }
+bytes:
     for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c >= 0x7f || (q && (c == '"' || c == '%')))
             break;
+        p[i] = (char)c;
     }
     return i;
 }
@@ -182,8 +211,7 @@ static size_t plain_prefix(const char *s, size_t n, bool q)
 /* Escaped forms, written at p (room for 3 * n + 2 bytes); return the end. */
 static char *esc_body(char *p, const char *s, size_t n, bool q)
 {
-    size_t i = plain_prefix(s, n, q);
-    memcpy(p, s, i); /* the usual case: nothing to escape */
+    size_t i = copy_plain(p, s, n, q); /* the usual case: nothing to escape */
     p += i;
     for (; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -234,17 +262,27 @@ static void put_esc(buf *out, const char *s, bool q)
 void li_put_qstring(buf *out, const char *s) { put_esc(out, s, true); }
 void li_put_nhtab(buf *out, const char *s) { put_esc(out, s && *s ? s : NULL, false); }
 
+static const char DIGITS2[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                  "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                  "8081828384858687888990919293949596979899";
+
 static char *put_u(char *p, unsigned long long v)
 {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
+    unsigned n = 1; /* digits */
+    for (unsigned long long t = v; t >= 10; t /= 10)
+        n++;
+    char *e = p + n, *b = e;
+    while (v >= 100) { /* two digits a division, from the right */
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        b -= 2;
+        memcpy(b, DIGITS2 + 2 * r, 2);
+    }
+    if (v >= 10)
+        memcpy(b - 2, DIGITS2 + 2 * v, 2);
+    else
+        b[-1] = (char)('0' + v);
+    return e;
 }
 
 bool li_writer_init(li_writer *w)
@@ -291,9 +329,9 @@ static void clock_text(li_writer *w, long long end_ms)
 
 static char *put_dec3(char *p, unsigned v) /* 3 digits, leading zeros */
 {
-    p[0] = (char)('0' + v / 100 % 10);
-    p[1] = (char)('0' + v / 10 % 10);
-    p[2] = (char)('0' + v % 10);
+    v %= 1000;
+    p[0] = (char)('0' + v / 100);
+    memcpy(p + 1, DIGITS2 + 2 * (v % 100), 2);
     return p + 3;
 }
 

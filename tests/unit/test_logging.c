@@ -182,6 +182,76 @@ static void test_directive_rules_a_receiver_enforces(void **st)
     assert_false(s.has_hash);
 }
 
+/* The word-at-a-time copy of plain bytes: every length up to 24, with one
+ * byte to escape at every position (or none), in both string forms. */
+static void test_escaping_at_every_length_and_position(void **st)
+{
+    (void)st;
+    buf b;
+    buf_init(&b, 0, 0);
+    for (size_t n = 1; n <= 24; n++) {
+        for (size_t bad = 0; bad <= n; bad++) { /* bad == n: nothing to escape */
+            char s[32], want[128];
+            for (size_t i = 0; i < n; i++)
+                s[i] = (char)('a' + i % 26);
+            s[n] = 0;
+            if (bad < n)
+                s[bad] = '"';
+            size_t w = 0;
+            want[w++] = '"';
+            for (size_t i = 0; i < n; i++)
+                w += (size_t)(i == bad ? snprintf(want + w, 8, "%%22") : snprintf(want + w, 8, "%c", s[i]));
+            want[w++] = '"';
+            want[w] = 0;
+            buf_truncate(&b, 0);
+            li_put_qstring(&b, s);
+            assert_string_equal(b.data, want);
+            /* NHTABSTRING keeps '"'; a tab there is escaped instead */
+            if (bad < n)
+                s[bad] = '\t';
+            want[w - 1] = 0;
+            char *t = strstr(want + 1, "%22");
+            if (t)
+                memcpy(t, "%09", 3);
+            buf_truncate(&b, 0);
+            li_put_nhtab(&b, s);
+            assert_string_equal(b.data, want + 1);
+        }
+    }
+    buf_free(&b);
+}
+
+/* Numbers written two digits at a time: every digit count. */
+static void test_numbers_at_every_width(void **st)
+{
+    (void)st;
+    static const char *const names[] = {"date", "time", "time-taken", "c-groupid", "cs-method", "u-uri",
+                                        "protocol", "sc-status", "sc-total-bytes", NULL};
+    li_fields f;
+    const char *why = NULL;
+    assert_true(li_fields_from_names(names, &f, &why));
+    static const long long vals[] = {0, 7, 10, 42, 99, 100, 101, 999, 1000, 65536, 1234567, 99999999,
+                                     100000000, 9223372036854775807LL};
+    li_writer w;
+    li_writer_init(&w);
+    buf out;
+    buf_init(&out, 0, 0);
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        long long ms = vals[i] < 9223372036854775LL ? vals[i] : 9223372036854775LL; /* time-taken: us */
+        li_record r = {.end_ms = 1368751086005LL, .taken_us = ms * 1000, .c_groupid = "g",
+                       .cs_method = "GET", .u_uri = "u", .protocol = "HTTP/1.1", .sc_status = 200,
+                       .sc_total_bytes = vals[i]};
+        buf_truncate(&out, 0);
+        assert_true(li_write_record(&w, &out, &f, &r));
+        char want[200];
+        snprintf(want, sizeof want, "2013-05-17\t00:38:06.005\t%lld.%03lld\tg\tGET\tu\tHTTP/1.1\t200\t%lld\r\n",
+                 ms / 1000, ms % 1000, vals[i]);
+        assert_string_equal(out.data, want);
+    }
+    buf_free(&out);
+    li_writer_free(&w);
+}
+
 static void test_qstring_escaping_and_unquoting(void **st)
 {
     buf b;
@@ -376,6 +446,8 @@ int main(void)
         cmocka_unit_test(test_field_names_and_the_mandatory_set),
         cmocka_unit_test(test_directive_rules_a_receiver_enforces),
         cmocka_unit_test(test_qstring_escaping_and_unquoting),
+        cmocka_unit_test(test_escaping_at_every_length_and_position),
+        cmocka_unit_test(test_numbers_at_every_width),
         cmocka_unit_test(test_gzip_files_inflate_whole_or_not_at_all),
         cmocka_unit_test(test_journal_survives_a_cut_and_seals_whole_records),
         cmocka_unit_test(test_feed_pages_entries_and_archive_links),
