@@ -17,6 +17,18 @@ typedef struct {
     char field[MSTATS_FIELD_MAX];
 } slot;
 
+/* Commands of one flush, sent a batch at a time (no allocation). */
+enum { BATCH = 128 };
+typedef struct {
+    size_t n;
+    int argc[BATCH];
+    const char **argv[BATCH];
+    const char *args[BATCH][4];
+    char key[BATCH][160], num[BATCH][24];
+    const slot *of[BATCH]; /* the slot a HINCRBY adds, NULL for an EXPIRE */
+    redisReply *rep[BATCH];
+} batch;
+
 struct minute_stats {
     pthread_mutex_t mu;
     slot *cur, *spare; /* cur takes adds; a flush swaps them */
@@ -26,6 +38,7 @@ struct minute_stats {
     ticker *tk;
     char prefix[128];
     int keep_min;
+    batch b; /* the flush's commands (one flush at a time: the ticker's, then the last one) */
 };
 
 static slot *find(slot *t, long long minute, const char *field, size_t flen, bool *fresh)
@@ -78,12 +91,47 @@ void mstats_add2(minute_stats *m, const char *a, const char *b, uint64_t n)
 {
     if (!m)
         return;
+    /* "<a>:<b>", cut to the field size (no formatting on request paths) */
     char f[MSTATS_FIELD_MAX];
-    snprintf(f, sizeof f, "%s:%s", a, b);
+    size_t al = strnlen(a, MSTATS_FIELD_MAX - 2), bl = strnlen(b, MSTATS_FIELD_MAX - 2 - al);
+    memcpy(f, a, al);
+    f[al] = ':';
+    memcpy(f + al + 1, b, bl);
+    f[al + 1 + bl] = 0;
     mstats_add(m, f, n);
 }
 
-bool mstats_flush(minute_stats *m)
+/* Sends the batch; what Redis did not take is counted again. */
+static bool send_batch(minute_stats *m, batch *b)
+{
+    size_t got = b->n ? store_pipeline(m->st, b->n, b->argc, b->argv, NULL, b->rep) : 0;
+    bool all = got == b->n;
+    pthread_mutex_lock(&m->mu);
+    for (size_t c = 0; c < b->n; c++) {
+        bool taken = c < got && b->rep[c] && b->rep[c]->type == REDIS_REPLY_INTEGER;
+        if (b->of[c] && !taken) {
+            add_locked(m, b->of[c]->minute, b->of[c]->field, strlen(b->of[c]->field), b->of[c]->n);
+            all = false;
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    for (size_t c = 0; c < got; c++)
+        if (b->rep[c])
+            freeReplyObject(b->rep[c]);
+    b->n = 0;
+    return all;
+}
+
+static void queue(batch *b, const slot *of, int argc, const char *a0, const char *a1, const char *a2, const char *a3)
+{
+    const char **a = b->args[b->n];
+    a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
+    b->argv[b->n] = a;
+    b->argc[b->n] = argc;
+    b->of[b->n++] = of;
+}
+
+static bool flush(minute_stats *m)
 {
     pthread_mutex_lock(&m->mu);
     slot *t = m->cur;
@@ -94,68 +142,38 @@ bool mstats_flush(minute_stats *m)
     pthread_mutex_unlock(&m->mu);
     if (!used)
         return true;
-
-    /* one HINCRBY per pair, one EXPIRE per minute touched */
-    size_t cap = used * 2, n = 0;
-    int *argc = calloc(cap, sizeof *argc);
-    const char ***argv = calloc(cap, sizeof *argv);
-    const char **args = calloc(cap * 4, sizeof *args);
-    char (*keys)[160] = calloc(used, sizeof *keys);
-    char (*nums)[24] = calloc(used, sizeof *nums);
-    size_t *of = calloc(cap, sizeof *of); /* command -> slot index, or SIZE_MAX for EXPIRE */
-    redisReply **rep = calloc(cap, sizeof *rep);
+    batch *b = &m->b;
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", m->keep_min * 60 + 120);
-    bool ok = argc && argv && args && keys && nums && of && rep;
-    size_t k = 0;
-    long long last_minute = 0;
-    for (size_t i = 0; ok && i < MSTATS_SLOTS; i++) {
-        slot *s = &t[i];
+    bool all = true;
+    long long expired = 0; /* the minute whose key the batch has set to expire */
+    b->n = 0;
+    for (size_t i = 0; i < MSTATS_SLOTS; i++) {
+        const slot *s = &t[i];
         if (!s->minute)
             continue;
-        snprintf(keys[k], sizeof keys[k], "%s:%lld", m->prefix, s->minute);
-        snprintf(nums[k], sizeof nums[k], "%llu", (unsigned long long)s->n);
-        const char **a = &args[n * 4];
-        a[0] = "HINCRBY", a[1] = keys[k], a[2] = s->field, a[3] = nums[k];
-        argv[n] = a, argc[n] = 4, of[n] = i, n++;
-        if (s->minute != last_minute) { /* slots of one minute need not be adjacent: EXPIRE is idempotent */
-            a = &args[n * 4];
-            a[0] = "EXPIRE", a[1] = keys[k], a[2] = ttl;
-            argv[n] = a, argc[n] = 3, of[n] = SIZE_MAX, n++;
-            last_minute = s->minute;
+        if (b->n + 2 > BATCH) {
+            all &= send_batch(m, b);
+            expired = 0;
         }
-        k++;
-    }
-    size_t got = ok ? store_pipeline(m->st, n, argc, argv, NULL, rep) : 0;
-    bool all = ok && got == n;
-    /* what Redis did not take is counted again */
-    pthread_mutex_lock(&m->mu);
-    for (size_t c = 0; c < n; c++) {
-        bool taken = c < got && rep[c] && rep[c]->type == REDIS_REPLY_INTEGER;
-        if (of[c] != SIZE_MAX && !taken) {
-            slot *s = &t[of[c]];
-            add_locked(m, s->minute, s->field, strlen(s->field), s->n);
-            all = false;
+        char *key = b->key[b->n];
+        snprintf(key, sizeof b->key[0], "%s:%lld", m->prefix, s->minute);
+        snprintf(b->num[b->n], sizeof b->num[0], "%llu", (unsigned long long)s->n);
+        queue(b, s, 4, "HINCRBY", key, s->field, b->num[b->n]);
+        if (s->minute != expired) { /* EXPIRE is idempotent: once per minute and batch is plenty */
+            queue(b, NULL, 3, "EXPIRE", key, ttl, NULL);
+            expired = s->minute;
         }
     }
-    if (!ok) { /* no memory to send: keep everything */
-        for (size_t i = 0; i < MSTATS_SLOTS; i++)
-            if (t[i].minute)
-                add_locked(m, t[i].minute, t[i].field, strlen(t[i].field), t[i].n);
-    }
-    pthread_mutex_unlock(&m->mu);
-    for (size_t c = 0; c < got; c++)
-        if (rep && rep[c])
-            freeReplyObject(rep[c]);
+    all &= send_batch(m, b);
     memset(t, 0, sizeof(slot) * MSTATS_SLOTS);
-    free(argc), free(argv), free(args), free(keys), free(nums), free(of), free(rep);
     return all;
 }
 
 static void tick(ticker *t, void *ud)
 {
     (void)t;
-    mstats_flush(ud);
+    flush(ud);
 }
 
 minute_stats *mstats_new(const char *redis_url, const char *prefix, int keep_min, long long flush_ms)
@@ -184,18 +202,10 @@ void mstats_free(minute_stats *m)
     if (!m)
         return;
     ticker_stop(m->tk);
-    mstats_flush(m);
+    flush(m);
     store_close(m->st);
     pthread_mutex_destroy(&m->mu);
     free(m->cur), free(m->spare), free(m);
-}
-
-uint64_t mstats_dropped(minute_stats *m)
-{
-    pthread_mutex_lock(&m->mu);
-    uint64_t d = m->dropped;
-    pthread_mutex_unlock(&m->mu);
-    return d;
 }
 
 json_t *mstats_read(minute_stats *m, int minutes)
@@ -204,19 +214,17 @@ json_t *mstats_read(minute_stats *m, int minutes)
         minutes = 1;
     if (minutes > m->keep_min)
         minutes = m->keep_min;
-    long long now_min = wall_ms() / 60000, first = now_min - minutes + 1;
-    int *argc = calloc((size_t)minutes, sizeof *argc);
-    const char ***argv = calloc((size_t)minutes, sizeof *argv);
-    const char **args = calloc((size_t)minutes * 2, sizeof *args);
-    char (*keys)[160] = calloc((size_t)minutes, sizeof *keys);
-    redisReply **rep = calloc((size_t)minutes, sizeof *rep);
-    json_t *out = NULL;
-    if (!argc || !argv || !args || !keys || !rep)
-        goto done;
+    if (minutes > MSTATS_READ_MAX)
+        minutes = MSTATS_READ_MAX;
+    long long first = wall_ms() / 60000 - minutes + 1;
+    int argc[MSTATS_READ_MAX];
+    const char *args[MSTATS_READ_MAX][2], **argv[MSTATS_READ_MAX];
+    char keys[MSTATS_READ_MAX][160];
+    redisReply *rep[MSTATS_READ_MAX];
     for (int i = 0; i < minutes; i++) {
         snprintf(keys[i], sizeof keys[i], "%s:%lld", m->prefix, first + i);
-        args[i * 2] = "HGETALL", args[i * 2 + 1] = keys[i];
-        argv[i] = &args[i * 2], argc[i] = 2;
+        args[i][0] = "HGETALL", args[i][1] = keys[i];
+        argv[i] = args[i], argc[i] = 2;
     }
     size_t got = store_pipeline(m->st, (size_t)minutes, argc, argv, NULL, rep);
     bool ok = got == (size_t)minutes;
@@ -242,14 +250,15 @@ json_t *mstats_read(minute_stats *m, int minutes)
     for (size_t c = 0; c < got; c++)
         if (rep[c])
             freeReplyObject(rep[c]);
-    if (ok)
-        out = json_pack("{s:i, s:I, s:i, s:o}", "step_s", 60, "start", (json_int_t)(first * 60), "minutes",
-                        minutes, "series", series);
-    else
+    if (!ok) {
         json_decref(series);
-done:
-    free(argc), free(argv), free(args), free(keys), free(rep);
-    return out;
+        return NULL;
+    }
+    pthread_mutex_lock(&m->mu);
+    uint64_t dropped = m->dropped;
+    pthread_mutex_unlock(&m->mu);
+    return json_pack("{s:i, s:I, s:i, s:o, s:I}", "step_s", 60, "start", (json_int_t)(first * 60), "minutes", minutes,
+                     "series", series, "dropped", (json_int_t)dropped);
 }
 
 static long long sum(const json_t *a)

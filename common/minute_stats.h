@@ -10,8 +10,8 @@
  *
  * Fields are short free-form names (at most MSTATS_FIELD_MAX-1 bytes;
  * longer ones are cut); at most MSTATS_SLOTS (minute, field) pairs wait
- * between two flushes, beyond that adds are dropped and counted in
- * mstats_dropped. */
+ * between two flushes, beyond that adds are dropped and counted (the
+ * "dropped" of mstats_read: this process's, since it started). */
 #ifndef COMMON_MINUTE_STATS_H
 #define COMMON_MINUTE_STATS_H
 
@@ -27,19 +27,18 @@ typedef struct minute_stats minute_stats;
 /* Opens its own Redis connection (redis_url) and flush thread. NULL on
  * failure to allocate or start the thread; Redis may be down. */
 minute_stats *mstats_new(const char *redis_url, const char *prefix, int keep_min, long long flush_ms);
-/* Flushes what is pending (once), then stops. NULL: nothing. */
+/* Flushes what is pending (once more), then stops. NULL: nothing. */
 void mstats_free(minute_stats *m);
 
 void mstats_add(minute_stats *m, const char *field, uint64_t n);
 /* The same, with the field made of two parts: "<a>:<b>". */
 void mstats_add2(minute_stats *m, const char *a, const char *b, uint64_t n);
-/* Sends what is pending now; false if Redis did not take all of it. */
-bool mstats_flush(minute_stats *m);
-uint64_t mstats_dropped(minute_stats *m);
-
 /* {"step_s":60, "start": epoch seconds of the first minute, "minutes": N,
- *  "series": {field: [N counts, oldest first]}} for the N minutes up to
- * and including the current one, or NULL if Redis cannot be read. */
+ *  "series": {field: [N counts, oldest first]}, "dropped": adds this
+ *  process could not keep} for the N minutes (at most keep_min and
+ * MSTATS_READ_MAX) up to and including the current one, or NULL if Redis
+ * cannot be read. */
+#define MSTATS_READ_MAX 60
 json_t *mstats_read(minute_stats *m, int minutes);
 
 /* Sums over the window of an mstats_read result: of one field, and of

@@ -2155,6 +2155,7 @@ def test_status_pages_and_v1_status_of_both_daemons_with_cors_for_players(env):
     assert v["role"] == "ucdn" and p["id"] == "dcdn-it" and p["available"] and p["redirect_share"] == 1.0, v
     assert "ipv4cidr 127.0.0.0/8" in p["footprints"] and p["errors"]["ri"] == 0 and p["errors"]["li"] == 0, p
     assert v["minutes"]["minutes"] == 5 and sum(v["minutes"]["series"]["redirect:dcdn-it"]) == 4, v["minutes"]
+    assert v["minutes"]["dropped"] == 0, v["minutes"]
     assert v["purges"]["open"] == 1 and v["traffic"]["rows"] == [], v
     q = v["purges"]["requests"][0]
     assert q["id"] == purge_id and q["csp"] == "acme" and q["status"] == "pending", q
