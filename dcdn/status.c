@@ -29,15 +29,29 @@ static void on_status(http_req *r, void *ctx)
         http_reply_problem(r, 503, "Service Unavailable", "the shared store (Redis) is unreachable", NULL);
         return;
     }
-    /* the window's hit ratio: deliveries from stored content over all */
-    static const char *const from_cache[] = {"cache:HIT", "cache:STALE", "cache:REVALIDATED", NULL};
-    long long hits = 0, all = mstats_prefix_total(series, "cache:");
-    for (int i = 0; from_cache[i]; i++)
-        hits += mstats_total(series, from_cache[i]);
-    json_t *out = json_pack("{s:s, s:s, s:I, s:o, s:o, s:{s:I, s:I, s:o}, s:o}", "role", "dcdn", "cdn_id", d->cdn_id,
-                            "now_ms", (json_int_t)wall_ms(), "surrogates", router_surrogates(d), "minutes", series,
-                            "window", "deliveries", (json_int_t)all, "from_cache", (json_int_t)hits, "hit_ratio",
-                            all ? json_real((double)hits / (double)all) : json_null(), "logs", logger_status(d));
+    /* hit ratio per minute and over the window: deliveries from stored
+     * content (delivery_from_cache, as s-cached says) over all */
+    json_t *ratio = json_array();
+    long long hits = 0, all = 0;
+    int n = (int)json_integer_value(json_object_get(series, "minutes"));
+    for (int i = 0; i < n; i++) {
+        long long h = 0, a = 0;
+        const char *f;
+        json_t *counts;
+        json_object_foreach(json_object_get(series, "series"), f, counts) if (strncmp(f, "cache:", 6) == 0)
+        {
+            long long c = json_integer_value(json_array_get(counts, (size_t)i));
+            a += c;
+            h += delivery_from_cache(f + 6) ? c : 0;
+        }
+        json_array_append_new(ratio, a ? json_real((double)h / (double)a) : json_null());
+        hits += h, all += a;
+    }
+    json_t *out = json_pack("{s:s, s:s, s:I, s:o, s:o, s:{s:I, s:I, s:o, s:o}, s:o}", "role", "dcdn", "cdn_id",
+                            d->cdn_id, "now_ms", (json_int_t)wall_ms(), "surrogates", router_surrogates(d), "minutes",
+                            series, "window", "deliveries", (json_int_t)all, "from_cache", (json_int_t)hits,
+                            "hit_ratio", all ? json_real((double)hits / (double)all) : json_null(),
+                            "hit_ratio_per_minute", ratio, "logs", logger_status(d));
     json_object_set_new(out, "cache", d->has_surrogate ? surrogate_cache_json(d) : json_null());
     json_object_set_new(out, "triggers", trig ? trig : json_null());
     http_add_header(r, "Cache-Control", "no-store");

@@ -215,16 +215,8 @@ function renderDcdn(st) {
     $("cache-of").textContent = "(no live surrogate has told its cache)";
   }
   const outcomes = pick(series, "cache:");
-  const n = st.minutes.minutes, hits = new Array(n).fill(null);
-  for (let i = 0; i < n; i++) {
-    let all = 0, hit = 0;
-    for (const [k, v] of Object.entries(outcomes)) {
-      all += v[i];
-      if (k === "HIT" || k === "STALE" || k === "REVALIDATED") hit += v[i];
-    }
-    if (all) hits[i] = hit / all;
-  }
-  lineChart($("chart-hits"), st.minutes, { "hit ratio": hits }, { max: 1, fmt: (v) => Math.round(100 * v) + "%" });
+  lineChart($("chart-hits"), st.minutes, { "hit ratio": st.window.hit_ratio_per_minute },
+            { max: 1, fmt: (v) => Math.round(100 * v) + "%" });
   lineChart($("chart-outcomes"), st.minutes, outcomes);
   barChart($("chart-dccid"), Object.entries(pick(series, "bytes:")).map(([k, v]) => [k, sum(v)]), bytes);
   if (st.triggers) {

@@ -2200,6 +2200,7 @@ def test_status_pages_and_v1_status_of_both_daemons_with_cors_for_players(env):
     v = wait_for(dstatus, timeout=6)
     assert v and v["cache"]["surrogate"] == "se-x" and v["cache"]["disk_bytes"] > 0, v
     assert v["window"]["from_cache"] == 0 and v["window"]["hit_ratio"] == 0.0, v["window"]
+    assert [x for x in v["window"]["hit_ratio_per_minute"] if x is not None] == [0.0], v["window"]
     # the router knows every surrogate's cache from its heartbeats (se-a, a name only, tells none)
     se = lambda: {x["id"]: x for x in json.loads(http("GET", dop + "/v1/status", token=OP_TOKEN)[2])["surrogates"]}
     assert wait_for(lambda: "cache" in se()["se-x"], timeout=5), se()
