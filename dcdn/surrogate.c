@@ -559,7 +559,6 @@ bool surrogate_prefetch(dcdn *d, const char *url, long long *bytes)
     return *bytes >= 0;
 }
 
-static bool prefetch_url(dcdn *d, const char *url, long long *bytes) { return surrogate_prefetch(d, url, bytes); }
 
 static void run_job(dcdn *d, prepo_job *j)
 {
@@ -580,7 +579,7 @@ static void run_job(dcdn *d, prepo_job *j)
             return;
         }
         long long got = 0;
-        bool ok = prefetch_url(d, json_string_value(u), &got);
+        bool ok = surrogate_prefetch(d, json_string_value(u), &got);
         pthread_mutex_lock(&d->prepo_mu);
         if (!ok)
             j->failed++;
