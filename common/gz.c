@@ -1,10 +1,10 @@
 /* gzip (zlib). See gz.h. */
 #include "common/gz.h"
 
-#include <errno.h>
-#include <unistd.h>
 #include <string.h>
 #include <zlib.h>
+
+#include "common/fdio.h"
 
 bool gz_is_gzip(const char *p, size_t n) { return n >= 2 && (unsigned char)p[0] == 0x1f && (unsigned char)p[1] == 0x8b; }
 
@@ -80,14 +80,8 @@ bool gz_out_write(gz_out *g, const char *in, size_t n, bool finish)
         rc = deflate(&g->z, last ? Z_FINISH : Z_NO_FLUSH);
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
             return false;
-        for (size_t have = sizeof out - g->z.avail_out, off = 0; off < have;) {
-            ssize_t k = write(g->fd, out + off, have - off);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0)
-                return false;
-            off += (size_t)k;
-        }
+        if (!fd_write_all(g->fd, out, sizeof out - g->z.avail_out))
+            return false;
         if (last ? rc == Z_STREAM_END : g->z.avail_in == 0 && !n && g->z.avail_out != 0)
             return true;
     }

@@ -1,4 +1,5 @@
 #include "common/journal.h"
+#include "common/fdio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -7,19 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
 
 bool journal_create(journal *j, const char *path, size_t cap)
 {
@@ -56,7 +44,7 @@ bool journal_append(journal *j, const void *p, size_t n)
         return false;
     if (j->map)
         memcpy(j->map + j->len, p, n);
-    else if (!write_all(j->fd, p, n))
+    else if (!fd_write_all(j->fd, p, n))
         return false;
     j->len += n;
     return true;

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/fdio.h"
 #include "common/gz.h"
 #include "common/http_client.h"
 #include "common/log.h"
@@ -352,7 +353,7 @@ static bool write_file(const char *base, const char *a, const char *b, const cha
     snprintf(p, sizeof p, "%s/%s/%s/%s.log.gz", base, a, b, uuid);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && write(fd, data, n) == (ssize_t)n && fsync(fd) == 0;
+    bool ok = fd >= 0 && fd_write_all(fd, data, n) && fsync(fd) == 0;
     if (fd >= 0)
         close(fd);
     ok = ok && rename(tmp, p) == 0;
