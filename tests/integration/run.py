@@ -1648,6 +1648,12 @@ def test_router_redirects_are_logged_too(env):
 DCDN_PID = "AS64500:1"
 
 
+def fan_out(ucfg, port):
+    """The uCDN sends its CSP's purges as triggers to the dCDN's CI/T at port."""
+    ucfg["peers"][0]["ci_url"] = "http://127.0.0.1:%d/triggers" % port
+    ucfg["triggers"] = {"cdn_pid": "AS64496:1", "retry_max_s": 1}
+
+
 def trigger(env, body, token=RI_TOKEN):
     s, h, b = http("POST", "http://127.0.0.1:%d/triggers" % env.ports["dpeer"], json.dumps(body).encode(),
                    token=token, headers={"Content-Type": "application/cdni; ptype=ci-trigger-command"})
@@ -1791,8 +1797,7 @@ def test_csp_purge_fans_out_to_the_dcdn_survives_it_being_down_and_cdnictl_waits
         router["triggers"] = {"cdn_pid": DCDN_PID}
         env.start_daemon("dcdn", router)
         ucfg = env.ucdn_config()
-        ucfg["peers"][0]["ci_url"] = "http://127.0.0.1:%d/triggers" % env.ports["dpeer"]
-        ucfg["triggers"] = {"cdn_pid": "AS64496:1", "retry_max_s": 1}
+        fan_out(ucfg, env.ports["dpeer"])
         env.stop("ucdn")
         env.start_daemon("ucdn", ucfg)
         surrogate_env(env, ["127.0.0.1:%d" % o.port], extra={"triggers": {"cdn_pid": DCDN_PID}})
@@ -2109,8 +2114,7 @@ def test_status_pages_and_v1_status_of_both_daemons_with_cors_for_players(env):
     u, d = env.ucdn_config(), env.dcdn_config()
     u["ui_dir"] = d["ui_dir"] = ui
     u["listeners"]["delivery"]["cors_origins"] = [origin]
-    u["peers"][0]["ci_url"] = "http://127.0.0.1:%d/triggers" % free_port()  # nobody answers there
-    u["triggers"] = {"cdn_pid": "AS64496:1", "retry_max_s": 1}
+    fan_out(u, free_port())  # nobody answers there
     d["triggers"] = {"cdn_pid": DCDN_PID}
     env.start_daemon("ucdn", u)
     env.start_daemon("dcdn", d)
@@ -2260,8 +2264,7 @@ def test_browser_plays_signed_hls_from_the_ucdn_and_the_status_pages_show_it(env
     def tweak(u, d):
         u["ui_dir"] = ui
         u["listeners"]["delivery"]["cors_origins"] = [page_origin]
-        u["peers"][0]["ci_url"] = "http://127.0.0.1:%d/triggers" % env.ports["dpeer"]
-        u["triggers"] = {"cdn_pid": "AS64496:1", "retry_max_s": 1}
+        fan_out(u, env.ports["dpeer"])
         u["peers"][0]["li_feed_url"] = "http://127.0.0.1:%d/li/v1/feed" % speer  # logs collected and billed
         u["collector"] = {"poll_s": 1, "archive_dir": os.path.join(env.dir, "archive")}
     try:
