@@ -37,7 +37,6 @@
 #include <unistd.h>
 
 #include "common/clock.h"
-#include "common/hash.h"
 #include "common/idle_ids.h"
 #include "common/ticker.h"
 #include "common/log.h"
@@ -118,9 +117,8 @@ static bool seal(logger *lg, const char *dir, const char *path, const char *uuid
         journal_close(j);
         j = NULL;
     }
-    if (!j)
-        records = 0; /* counted by li_seal */
     if (!j) {
+        records = 0; /* counted by li_seal */
         if (!journal_reopen(&tmp, path)) {
             log_kv(LOG_ERROR, "cannot read a log journal; kept for the next try", "journal", path, NULL);
             return false;
