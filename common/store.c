@@ -214,6 +214,55 @@ size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const s
     return got;
 }
 
+void store_batch_add(store_batch *b, int argc, const char *const *argv)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->argc = realloc(b->argc, b->cap * sizeof *b->argc);
+        b->argv = realloc(b->argv, b->cap * sizeof *b->argv);
+    }
+    char **v = malloc((size_t)argc * sizeof *v);
+    for (int i = 0; i < argc; i++)
+        v[i] = strdup(argv[i]);
+    b->argc[b->n] = argc;
+    b->argv[b->n++] = v;
+}
+
+static void batch_empty(store_batch *b)
+{
+    for (size_t k = 0; k < b->n; k++) {
+        for (int i = 0; i < b->argc[k]; i++)
+            free(b->argv[k][i]);
+        free(b->argv[k]);
+    }
+    b->n = 0;
+}
+
+bool store_batch_send(store *s, store_batch *b)
+{
+    if (!b->n)
+        return true;
+    redisReply **rep = malloc(b->n * sizeof *rep);
+    size_t got = store_pipeline(s, b->n, b->argc, (const char ***)b->argv, NULL, rep);
+    bool ok = got == b->n;
+    for (size_t i = 0; i < got; i++) {
+        ok = ok && rep[i] && rep[i]->type != REDIS_REPLY_ERROR;
+        if (rep[i])
+            freeReplyObject(rep[i]);
+    }
+    free(rep);
+    batch_empty(b);
+    return ok;
+}
+
+void store_batch_free(store_batch *b)
+{
+    batch_empty(b);
+    free(b->argc);
+    free(b->argv);
+    *b = (store_batch){0};
+}
+
 /* --- subscriber --------------------------------------------------------- */
 struct store_sub {
     pthread_t th;

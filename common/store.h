@@ -35,6 +35,19 @@ redisReply *store_cmdargv(store *s, int argc, const char **argv, const size_t *a
 size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
                       redisReply **replies);
 
+/* A pipeline built up command by command (the arguments are copied), for
+ * work that gathers many small writes and sends them in one round trip. */
+typedef struct store_batch {
+    size_t n, cap;
+    int *argc;
+    char ***argv;
+} store_batch;
+void store_batch_add(store_batch *b, int argc, const char *const *argv);
+/* Sends the commands queued (none: nothing sent, true) and empties the
+ * batch; true when every one was answered and none with an error. */
+bool store_batch_send(store *s, store_batch *b);
+void store_batch_free(store_batch *b);
+
 typedef struct store_sub store_sub;
 /* cb(message or NULL after a (re)connect, ud) runs on the subscriber thread. */
 typedef void (*store_sub_cb)(const char *message, void *ud);

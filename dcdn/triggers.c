@@ -143,6 +143,17 @@ static void redis_down(http_req *r)
                        NULL);
 }
 
+/* A trigger's hash (an HGETALL reply) as a map; NULL when it is absent. */
+static json_t *hash_map(const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || !r->elements)
+        return NULL;
+    json_t *o = json_object();
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        json_object_set_new(o, r->element[i]->str, json_string(r->element[i + 1]->str));
+    return o;
+}
+
 /* A trigger's hash as a map; NULL when absent (*down when Redis is away). */
 static json_t *load(dcdn *d, store *st, const char *id, bool *down)
 {
@@ -153,14 +164,43 @@ static json_t *load(dcdn *d, store *st, const char *id, bool *down)
         *down = true;
         return NULL;
     }
-    json_t *o = NULL;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
-        o = json_object();
-        for (size_t i = 0; i + 1 < r->elements; i += 2)
-            json_object_set_new(o, r->element[i]->str, json_string(r->element[i + 1]->str));
-    }
+    json_t *o = hash_map(r);
     freeReplyObject(r);
     return o;
+}
+
+/* n triggers' hashes in one round trip (out[i] NULL: absent, or ids[i]
+ * NULL); false when Redis is away. */
+static bool load_many(dcdn *d, store *st, const char *const *ids, size_t n, json_t **out)
+{
+    char (*k)[200] = malloc((n ? n : 1) * sizeof *k);
+    const char *(*a)[2] = malloc((n ? n : 1) * sizeof *a);
+    const char ***av = malloc((n ? n : 1) * sizeof *av);
+    int *ac = malloc((n ? n : 1) * sizeof *ac);
+    redisReply **rep = calloc(n ? n : 1, sizeof *rep);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        if (!ids[i])
+            continue;
+        tkey(d, k[m], sizeof k[m], "t:%s", ids[i]);
+        a[m][0] = "HGETALL";
+        a[m][1] = k[m];
+        av[m] = a[m];
+        ac[m++] = 2;
+    }
+    size_t got = m ? store_pipeline(st, m, ac, av, NULL, rep) : 0;
+    for (size_t i = 0, j = 0; i < n && got == m; i++)
+        if (ids[i])
+            out[i] = hash_map(rep[j++]);
+    for (size_t j = 0; j < got; j++)
+        freeReplyObject(rep[j]);
+    free(k);
+    free(a);
+    free(av);
+    free(ac);
+    free(rep);
+    return got == m;
 }
 
 static const char *field(json_t *t, const char *name) { return json_string_value(json_object_get(t, name)); }
@@ -181,10 +221,9 @@ static json_t *status_json(json_t *t)
     return o;
 }
 
-/* Moves a trigger to a new status if the state machine allows it. */
-/* Writes a status change from a status the caller has just read (one
- * round trip); false if the state machine does not allow it. */
-static bool set_status_from(dcdn *d, store *st, const char *id, cit_status from, cit_status to, json_t *errors)
+/* Queues a status change from a status the caller has just read; false
+ * when the state machine does not allow it. */
+static bool queue_status(dcdn *d, store_batch *w, const char *id, cit_status from, cit_status to, json_t *errors)
 {
     if (!cit_transition_ok(from, to) || from == to) {
         json_decref(errors);
@@ -200,15 +239,11 @@ static bool set_status_from(dcdn *d, store *st, const char *id, cit_status from,
     const char *a1[] = {"HSET", k, "status", cit_status_name(to), "mtime", now, final ? "etime" : "mtime", now,
                         errs ? "errors" : "mtime", errs ? errs : now};
     const char *a2[] = {"SREM", ko, id};
-    const char **av[] = {a1, a2};
-    int ac[] = {10, 3};
-    redisReply *rep[2] = {0};
-    size_t got = store_pipeline(st, final ? 2 : 1, ac, av, NULL, rep);
-    for (size_t i = 0; i < got; i++)
-        if (rep[i])
-            freeReplyObject(rep[i]);
+    store_batch_add(w, 10, a1);
+    if (final)
+        store_batch_add(w, 3, a2);
     free(errs);
-    return got == (size_t)(final ? 2 : 1);
+    return true;
 }
 
 static bool set_status(dcdn *d, store *st, const char *id, cit_status to, json_t *errors)
@@ -222,7 +257,10 @@ static bool set_status(dcdn *d, store *st, const char *id, cit_status to, json_t
         json_decref(errors);
         return false;
     }
-    return set_status_from(d, st, id, from, to, errors);
+    store_batch w = {0};
+    ok = queue_status(d, &w, id, from, to, errors) && store_batch_send(st, &w);
+    store_batch_free(&w);
+    return ok;
 }
 
 /* A trigger gone: its resource, acknowledgements, collection entry. */
@@ -770,23 +808,15 @@ static size_t select_keys(dcdn *d, const cit_spec *s, int up, char ***out, json_
     return n;
 }
 
-/* Runs one trigger on our cache; the result is recorded in acks:<id>. */
-static void execute(struct triggers *tg, const char *id, const char *entry)
+/* Runs one trigger (its hash t) on our cache and queues in w what it did:
+ * the result in acks:<id>, a word to the monitor, the stream entry
+ * acknowledged. false: a preposition before its window, left pending to
+ * be read again. */
+static bool execute(struct triggers *tg, json_t *t, const char *id, const char *entry, store_batch *w)
 {
     dcdn *d = tg->d;
-    store *st = tg->exec_store;
-    bool down = false;
-    json_t *t = load(d, st, id, &down);
     char ks[200];
     tkey(d, ks, sizeof ks, "stream", NULL);
-    if (!t) { /* deleted (§4.4): nothing to do */
-        if (!down) {
-            redisReply *x = store_cmd(st, "XACK %s %s %s", ks, d->self_id, entry);
-            if (x)
-                freeReplyObject(x);
-        }
-        return;
-    }
     cit_status status;
     cit_status_parse(field(t, "status"), &status);
     json_t *targets = json_loads(field(t, "targets") ?: "[]", 0, NULL);
@@ -808,12 +838,17 @@ static void execute(struct triggers *tg, const char *id, const char *entry)
         json_t *spec = json_loads(field(t, "spec"), 0, NULL);
         bool ok = cit_spec_from_json(spec, atoi(field(t, "version") ?: "1"), &s, &e);
         json_decref(spec);
+        if (ok && s.type == CIT_PREPOSITION && s.window_start && wall_ms() / 1000 < s.window_start) {
+            cit_spec_free(&s);
+            json_decref(result);
+            json_decref(errors);
+            return false;
+        }
         if (ok && s.type != CIT_PREPOSITION) {
             char **keys = NULL;
             size_t n = select_keys(d, &s, up, &keys, errors);
-            long long done = 0;
-            done = s.type == CIT_PURGE ? cache_purge(d->cache, (const char *const *)keys, n, wall_ms() / 1000)
-                                       : cache_invalidate(d->cache, (const char *const *)keys, n, wall_ms() / 1000);
+            long long done = s.type == CIT_PURGE ? cache_purge(d->cache, (const char *const *)keys, n, wall_ms() / 1000)
+                                                 : cache_invalidate(d->cache, (const char *const *)keys, n, wall_ms() / 1000);
             if (done < 0)
                 json_array_append_new(errors, cit_error("econtent", "content.urls", json_array(),
                                                         "the cache could not record the trigger on disk"));
@@ -826,7 +861,8 @@ static void execute(struct triggers *tg, const char *id, const char *entry)
                 pthread_mutex_unlock(&d->mu);
             }
         } else if (ok) { /* preposition: within the window, under our bandwidth cap */
-            long long now = wall_ms() / 1000, got = 0, bytes = 0, t0 = wall_ms();
+            store_batch_send(tg->exec_store, w); /* what is done already is not held up behind it */
+            long long got = 0, bytes = 0, t0 = wall_ms();
             json_t *failed = json_array();
             for (size_t k = 0; k < s.n_content_urls && !tg->stop; k++) {
                 if (s.window_end && wall_ms() / 1000 > s.window_end) {
@@ -842,7 +878,6 @@ static void execute(struct triggers *tg, const char *id, const char *entry)
                 while (d->cit_max_bps > 0 && !tg->stop && bytes * 1000 / d->cit_max_bps > wall_ms() - t0)
                     sleep_ms(20);
             }
-            (void)now;
             if (json_array_size(failed))
                 json_array_append_new(errors, cit_error("econtent", "content.urls", failed,
                                                         "not acquired (source failed, not ours, or past the window)"));
@@ -851,45 +886,60 @@ static void execute(struct triggers *tg, const char *id, const char *entry)
             json_object_set_new(result, "acquired", json_integer(got));
             json_object_set_new(result, "bytes", json_integer(bytes));
         }
-        cit_spec_free(&s);
+        if (ok)
+            cit_spec_free(&s);
     }
     json_object_set_new(result, "errors", errors);
     char *txt = json_dumps(result, JSON_COMPACT);
     json_decref(result);
-    char ka[200];
+    char ka[200], kn[200];
     tkey(d, ka, sizeof ka, "acks:%s", id);
-    char kn[200];
     tkey(d, kn, sizeof kn, "acked", NULL);
     const char *a1[] = {"HSET", ka, d->self_id, txt}, *a2[] = {"SADD", kn, id},
                *a3[] = {"XACK", ks, d->self_id, entry};
-    const char **av[] = {a1, a2, a3};
-    int ac[] = {4, 3, 4};
-    redisReply *rep[3] = {0};
-    /* what we did, a word to the monitor, and the entry done: one round trip */
-    size_t got = store_pipeline(st, 3, ac, av, NULL, rep);
-    for (size_t j = 0; j < got; j++)
-        if (rep[j])
-            freeReplyObject(rep[j]);
+    store_batch_add(w, 4, a1);
+    store_batch_add(w, 3, a2);
+    store_batch_add(w, 4, a3);
     free(txt);
-    json_decref(t);
     metric_add(tg->m_executed, 1);
+    return true;
 }
 
-/* May this preposition wait for its window? (true: not yet) */
-static bool not_yet(struct triggers *tg, const char *id)
+/* One read of the stream: its triggers loaded in one round trip, run, and
+ * what they did written in one more. Entries of triggers that are gone
+ * are acknowledged; when Redis is away all stay pending, to be read again
+ * (at-least-once; the effects are idempotent). */
+static void execute_entries(struct triggers *tg, redisReply *entries)
 {
-    bool down = false;
-    json_t *t = load(tg->d, tg->exec_store, id, &down);
-    json_t *spec = t ? json_loads(field(t, "spec"), 0, NULL) : NULL;
-    cit_spec s;
-    jerr e = {0};
-    bool wait = spec && cit_spec_from_json(spec, atoi(field(t, "version") ?: "1"), &s, &e) &&
-                s.type == CIT_PREPOSITION && s.window_start && wall_ms() / 1000 < s.window_start;
-    if (spec)
-        cit_spec_free(&s);
-    json_decref(spec);
-    json_decref(t);
-    return wait;
+    dcdn *d = tg->d;
+    size_t n = entries->elements;
+    const char **ids = calloc(n ? n : 1, sizeof *ids);
+    json_t **ts = calloc(n ? n : 1, sizeof *ts);
+    for (size_t i = 0; i < n; i++) {
+        redisReply *kv = entries->element[i]->element[1];
+        const char *id = kv && kv->type == REDIS_REPLY_ARRAY && kv->elements >= 2 ? kv->element[1]->str : NULL;
+        ids[i] = id && id_ok(id) ? id : NULL;
+    }
+    if (load_many(d, tg->exec_store, ids, n, ts)) {
+        char ks[200];
+        tkey(d, ks, sizeof ks, "stream", NULL);
+        store_batch w = {0};
+        for (size_t i = 0; i < n && !tg->stop; i++) {
+            const char *eid = entries->element[i]->element[0]->str;
+            if (ts[i])
+                execute(tg, ts[i], ids[i], eid, &w);
+            else { /* deleted (§4.4), or not a trigger entry: nothing to do */
+                const char *a[] = {"XACK", ks, d->self_id, eid};
+                store_batch_add(&w, 4, a);
+            }
+        }
+        store_batch_send(tg->exec_store, &w);
+        store_batch_free(&w);
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(ts[i]);
+    free(ts);
+    free(ids);
 }
 
 static void *exec_thread(void *arg)
@@ -935,21 +985,8 @@ static void *exec_thread(void *arg)
         if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "NOGROUP"))
             group = false;
         redisReply *entries = r->type == REDIS_REPLY_ARRAY && r->elements ? r->element[0]->element[1] : NULL;
-        for (size_t i = 0; entries && i < entries->elements && !tg->stop; i++) {
-            redisReply *e = entries->element[i];
-            const char *eid = e->element[0]->str;
-            redisReply *kv = e->element[1];
-            const char *id = kv && kv->elements >= 2 ? kv->element[1]->str : NULL;
-            if (id && id_ok(id)) {
-                if (not_yet(tg, id))
-                    continue; /* left pending: read again later */
-                execute(tg, id, eid); /* acknowledges the entry with its result */
-                continue;
-            }
-            redisReply *a = store_cmd(tg->exec_store, "XACK %s %s %s", ks, d->self_id, eid);
-            if (a)
-                freeReplyObject(a);
-        }
+        if (entries && entries->type == REDIS_REPLY_ARRAY)
+            execute_entries(tg, entries);
         freeReplyObject(r);
     }
     return NULL;
@@ -957,43 +994,29 @@ static void *exec_thread(void *arg)
 
 /* --- completion (router role) ------------------------------------------------------------- */
 
-static void check_one(struct triggers *tg, const char *id, json_t *alive)
+/* Decides one trigger from its hash (h: status, targets, spec, version)
+ * and its executors' acknowledgements; a status change goes into w. */
+static void check_one(struct triggers *tg, const char *id, redisReply *h, redisReply *acks, json_t *alive,
+                      store_batch *w)
 {
     dcdn *d = tg->d;
-    char ko[200];
-    tkey(d, ko, sizeof ko, "open", NULL);
-    /* the trigger and what its executors did, in one round trip */
-    char kt[200], ka[200];
-    tkey(d, kt, sizeof kt, "t:%s", id);
-    tkey(d, ka, sizeof ka, "acks:%s", id);
-    const char *a1[] = {"HMGET", kt, "status", "targets", "spec", "version"}, *a2[] = {"HGETALL", ka};
-    const char **av[] = {a1, a2};
-    int ac[] = {6, 2};
-    redisReply *rp[2] = {0};
-    size_t got = store_pipeline(tg->mon_store, 2, ac, av, NULL, rp);
-    redisReply *h = got == 2 ? rp[0] : NULL, *acks = got == 2 ? rp[1] : NULL;
-    if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != 4 || h->element[0]->type != REDIS_REPLY_STRING) {
-        if (h && h->type == REDIS_REPLY_ARRAY) { /* gone */
-            redisReply *x = store_cmd(tg->mon_store, "SREM %s %s", ko, id);
-            if (x)
-                freeReplyObject(x);
+    if (h->type != REDIS_REPLY_ARRAY || h->elements != 4 || h->element[0]->type != REDIS_REPLY_STRING) {
+        if (h->type == REDIS_REPLY_ARRAY) { /* gone */
+            char ko[200];
+            tkey(d, ko, sizeof ko, "open", NULL);
+            const char *a[] = {"SREM", ko, id};
+            store_batch_add(w, 3, a);
         }
-        for (size_t i = 0; i < got; i++)
-            if (rp[i])
-                freeReplyObject(rp[i]);
         return;
     }
     json_t *t = json_pack("{s:s, s:s, s:s, s:s}", "status", h->element[0]->str, "targets",
                           h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str : "[]", "spec",
                           h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "{}", "version",
                           h->element[3]->type == REDIS_REPLY_STRING ? h->element[3]->str : "1");
-    freeReplyObject(h);
     cit_status st;
     cit_status_parse(field(t, "status"), &st);
     if (cit_status_final(st)) {
         json_decref(t);
-        if (acks)
-            freeReplyObject(acks);
         return;
     }
     json_t *targets = json_loads(field(t, "targets") ?: "[]", 0, NULL), *errors = json_array();
@@ -1003,7 +1026,7 @@ static void check_one(struct triggers *tg, const char *id, json_t *alive)
     {
         const char *sid = json_string_value(x);
         json_t *ack = NULL;
-        for (size_t j = 0; acks && acks->type == REDIS_REPLY_ARRAY && j + 1 < acks->elements; j += 2)
+        for (size_t j = 0; acks->type == REDIS_REPLY_ARRAY && j + 1 < acks->elements; j += 2)
             if (strcmp(acks->element[j]->str, sid) == 0)
                 ack = json_loads(acks->element[j + 1]->str, 0, NULL);
         if (!ack) {
@@ -1015,8 +1038,6 @@ static void check_one(struct triggers *tg, const char *id, json_t *alive)
             json_decref(ack);
         }
     }
-    if (acks)
-        freeReplyObject(acks);
     json_decref(targets);
     cit_spec s = {0};
     bool parsed = false;
@@ -1037,13 +1058,51 @@ static void check_one(struct triggers *tg, const char *id, json_t *alive)
         to = CIT_ACTIVE; /* some executors have acted, others not yet */
     if (parsed)
         cit_spec_free(&s);
-    if (to != st &&
-        set_status_from(d, tg->mon_store, id, st, to, json_array_size(errors) ? json_incref(errors) : NULL)) {
+    if (to != st && queue_status(d, w, id, st, to, json_array_size(errors) ? json_incref(errors) : NULL)) {
         metric_add(tg->m_completed, 1);
         log_kv(LOG_DEBUG, "trigger finished", "id", id, "status", cit_status_name(to), NULL);
     }
     json_decref(errors);
     json_decref(t);
+}
+
+/* Checks n triggers: their hashes and acknowledgements read in one round
+ * trip, the status changes written in one more. */
+static void check_many(struct triggers *tg, redisReply **ids, size_t n, json_t *alive)
+{
+    dcdn *d = tg->d;
+    char (*k)[2][200] = malloc((n ? n : 1) * sizeof *k);
+    const char *(*a)[6] = malloc((n ? n : 1) * 2 * sizeof *a);
+    const char ***av = malloc((n ? n : 1) * 2 * sizeof *av);
+    int *ac = malloc((n ? n : 1) * 2 * sizeof *ac);
+    redisReply **rep = calloc(n ? n * 2 : 1, sizeof *rep);
+    for (size_t i = 0; i < n; i++) {
+        tkey(d, k[i][0], sizeof k[i][0], "t:%s", ids[i]->str);
+        tkey(d, k[i][1], sizeof k[i][1], "acks:%s", ids[i]->str);
+        const char *hm[] = {"HMGET", k[i][0], "status", "targets", "spec", "version"};
+        memcpy(a[2 * i], hm, sizeof hm);
+        a[2 * i + 1][0] = "HGETALL";
+        a[2 * i + 1][1] = k[i][1];
+        av[2 * i] = a[2 * i];
+        av[2 * i + 1] = a[2 * i + 1];
+        ac[2 * i] = 6;
+        ac[2 * i + 1] = 2;
+    }
+    size_t got = n ? store_pipeline(tg->mon_store, 2 * n, ac, av, NULL, rep) : 0;
+    if (got == 2 * n) {
+        store_batch w = {0};
+        for (size_t i = 0; i < n; i++)
+            check_one(tg, ids[i]->str, rep[2 * i], rep[2 * i + 1], alive, &w);
+        store_batch_send(tg->mon_store, &w);
+        store_batch_free(&w);
+    }
+    for (size_t i = 0; i < got; i++)
+        freeReplyObject(rep[i]);
+    free(k);
+    free(a);
+    free(av);
+    free(ac);
+    free(rep);
 }
 
 /* The triggers with news; every 2 s, every open one (executors that died). */
@@ -1062,8 +1121,8 @@ static void check_open(struct triggers *tg, bool all)
     for (int round = 0; round < 100 && !tg->stop; round++) {
         redisReply *ids = all ? store_cmd(tg->mon_store, "SMEMBERS %s", k) : store_cmd(tg->mon_store, "SPOP %s 1000", k);
         size_t n = ids && ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
-        for (size_t i = 0; i < n; i++)
-            check_one(tg, ids->element[i]->str, alive);
+        for (size_t i = 0; i < n && !tg->stop; i += 256)
+            check_many(tg, ids->element + i, n - i < 256 ? n - i : 256, alive);
         if (ids)
             freeReplyObject(ids);
         if (all || n < 1000)
