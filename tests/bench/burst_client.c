@@ -6,11 +6,15 @@
  * request's latency runs from when it is about to be sent to the first
  * byte of its answer (libcurl's pretransfer to starttransfer): the server's
  * time, queueing behind the burst included, without the time this one
- * client thread takes to get round to each of its 200 transfers. */
+ * client thread takes to get round to each of its 200 transfers.
+ * BURST_VERBOSE=1 also prints each round's max to stderr, with the time
+ * it started (ms since the first): a stall shows when it happened. */
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static size_t sink(char *p, size_t s, size_t n, void *ud)
 {
@@ -62,9 +66,15 @@ int main(int argc, char **argv)
             curl_easy_setopt(h[i], CURLOPT_POSTFIELDSIZE, blen);
         }
     }
+    bool verbose = getenv("BURST_VERBOSE") && *getenv("BURST_VERBOSE") == '1';
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     CURLM *m = curl_multi_init(); /* one connection pool for every round: kept alive */
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conc);
     for (int r = 0; r < rounds + 1; r++) { /* round 0 opens the connections, not counted */
+        size_t from = nl;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         for (int i = 0; i < conc; i++)
             curl_multi_add_handle(m, h[i]);
         int running = 1;
@@ -90,6 +100,12 @@ int main(int argc, char **argv)
         }
         for (int i = 0; i < conc; i++)
             curl_multi_remove_handle(m, h[i]);
+        double mx = 0;
+        for (size_t i = from; i < nl; i++)
+            mx = lat[i] > mx ? lat[i] : mx;
+        if (verbose && r)
+            fprintf(stderr, "round %d at %.0f ms: max %.2f ms\n", r,
+                    (double)(ts.tv_sec - t0.tv_sec) * 1e3 + (double)(ts.tv_nsec - t0.tv_nsec) / 1e6, mx);
     }
     curl_multi_cleanup(m);
     qsort(lat, nl, sizeof *lat, cmp);
