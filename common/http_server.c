@@ -4,7 +4,16 @@
  * the raw request target (libmicrohttpd otherwise hands out only the
  * decoded path); the first access-handler call checks Content-Length; the
  * following calls collect the body up to max_body; the last call routes,
- * authenticates, runs the handler and queues its response. */
+ * authenticates, runs the handler and queues its response.
+ *
+ * Threads: each of the listener's threads runs a libmicrohttpd daemon of
+ * its own in "external epoll" mode, all of them accepting from one
+ * listening socket. We wait on the daemon's epoll descriptor ourselves
+ * and then let it process what is ready without blocking. (libmicrohttpd
+ * 0.9.75's own threads can sleep in a second epoll_wait, for up to the
+ * connection timeout, after a round that returned exactly 128 events,
+ * with those connections not yet handled: answers held for 30 s under a
+ * burst of requests.) */
 #include "common/http_server.h"
 
 #include <arpa/inet.h>
@@ -13,15 +22,19 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/thread.h"
 
 #define MAX_RESP_HEADERS 12
 /* Small things live inside the request object, so a typical request costs
@@ -32,7 +45,14 @@
 #define HEADER_ARENA 224
 
 struct http_server {
-    struct MHD_Daemon *d;
+    struct MHD_Daemon **d; /* one per thread */
+    pthread_t *th;
+    unsigned n;
+    int wake;  /* eventfd: stop */
+    int *kick; /* eventfd per thread: a connection of its daemon was resumed */
+    _Atomic bool stopping;
+    _Atomic unsigned next_thread;
+    unsigned started;
     http_server_conf conf;
     const http_route *routes;
     size_t nroutes;
@@ -43,10 +63,14 @@ struct http_server {
     _Atomic unsigned long long seq;
 };
 
+static _Thread_local int tl_worker = -1; /* the listener thread's index */
+
 /* A body not held in resp_body. */
 typedef enum { SRC_FD, SRC_SHARED, SRC_STREAM } src_kind;
 struct http_stream {
     struct MHD_Connection *conn;
+    http_server *srv;
+    int worker; /* the thread whose daemon holds the connection */
     http_req *req; /* NULL once the request is gone */
     http_stream_read read;
     void *ud;
@@ -81,6 +105,7 @@ struct http_req {
     const http_route *route; /* set once routed; a resumed request runs it again */
     void *parked_state;
     bool parking; /* the handler parked instead of answering */
+    int worker;   /* the thread that parked it */
     body_src *src;
     uint64_t streamed; /* bytes a stream body produced */
     void (*done_fn)(void *, const http_done_info *);
@@ -347,6 +372,8 @@ void http_reply_stream(http_req *r, int status, const char *content_type, uint64
         return;
     }
     s->conn = r->conn;
+    s->srv = r->srv;
+    s->worker = tl_worker;
     s->read = read;
     s->ud = ud;
     s->free_ud = free_ud;
@@ -355,19 +382,49 @@ void http_reply_stream(http_req *r, int status, const char *content_type, uint64
     b->len = len;
 }
 
-void http_stream_pause(http_stream *s) { MHD_suspend_connection(s->conn); }
-void http_stream_wake(http_stream *s) { MHD_resume_connection(s->conn); }
+/* After a resume, the thread of the connection's daemon is woken: it may
+ * be waiting on the daemon's sockets with the resume not yet seen (the
+ * daemon looks for resumed connections only when it is run). The request
+ * or stream may be gone once resumed, so what is needed is read first. */
+static void kick(http_server *s, int worker)
+{
+    uint64_t one = 1;
+    if (worker >= 0 && (unsigned)worker < s->n && write(s->kick[worker], &one, sizeof one) < 0) {
+        /* full counter: it is signalled already */
+    }
+}
+
+void http_stream_pause(http_stream *s)
+{
+    s->worker = tl_worker;
+    MHD_suspend_connection(s->conn);
+}
+
+void http_stream_wake(http_stream *s)
+{
+    http_server *srv = s->srv;
+    int w = s->worker;
+    MHD_resume_connection(s->conn);
+    kick(srv, w);
+}
 
 void http_park(http_req *r, void *state)
 {
     r->parked_state = state;
     r->parking = true;
+    r->worker = tl_worker;
     MHD_suspend_connection(r->conn);
 }
 
 void *http_parked_state(const http_req *r) { return r->parking ? NULL : r->parked_state; }
 
-void http_resume(http_req *r) { MHD_resume_connection(r->conn); }
+void http_resume(http_req *r)
+{
+    http_server *srv = r->srv;
+    int w = r->worker;
+    MHD_resume_connection(r->conn);
+    kick(srv, w);
+}
 
 void http_on_done(http_req *r, void (*fn)(void *ud, const http_done_info *info), void *ud)
 {
@@ -761,6 +818,37 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_kv(LOG_WARN, "libmicrohttpd", "detail", msg, NULL);
 }
 
+/* One listener thread: waits for its daemon's sockets (or a resumed
+ * request, or the stop), then has the daemon handle what is ready. */
+static void *serve(void *arg)
+{
+    http_server *s = arg;
+    unsigned me = atomic_fetch_add(&s->next_thread, 1);
+    char name[16];
+    snprintf(name, sizeof name, "http-%.9s", s->conf.name ? s->conf.name : "");
+    thread_set(name, 0);
+    tl_worker = (int)me;
+    struct MHD_Daemon *d = s->d[me];
+    const union MHD_DaemonInfo *ei = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+    int efd = ei ? ei->epoll_fd : -1;
+    while (!atomic_load(&s->stopping) && efd >= 0) {
+        MHD_UNSIGNED_LONG_LONG to = 1000;
+        if (MHD_get_timeout(d, &to) != MHD_YES || to > 1000)
+            to = 1000;
+        struct pollfd p[3] = {{.fd = efd, .events = POLLIN}, {.fd = s->kick[me], .events = POLLIN},
+                              {.fd = s->wake, .events = POLLIN}};
+        poll(p, 3, (int)to); /* (to 0: a look, as a kick may be waiting) */
+        if (atomic_load(&s->stopping))
+            break;
+        uint64_t k;
+        if ((p[1].revents & POLLIN) && read(s->kick[me], &k, sizeof k) < 0) {
+            /* another look took it: the run below sees the resume */
+        }
+        MHD_run(d);
+    }
+    return NULL;
+}
+
 http_server *http_server_start(const http_server_conf *conf, const http_route *routes,
                                size_t nroutes)
 {
@@ -802,7 +890,7 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG; /* our threads: see the top of this file */
     if (conf->suspendable)
         flags |= MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -820,21 +908,48 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
         free(s);
         return NULL;
     }
-    s->d = MHD_start_daemon(
-        flags, (uint16_t)conf->port, NULL, NULL, &on_request, s,
-        MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(conf->threads ? conf->threads : 1),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(conf->max_connections ? conf->max_connections : 1024),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(conf->timeout_s ? conf->timeout_s : 30),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(conf->max_header ? conf->max_header : 32768),
-        MHD_OPTION_URI_LOG_CALLBACK, &on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, &on_done, s,
-        MHD_OPTION_END);
-    if (!s->d) {
+    s->n = conf->threads ? conf->threads : 1;
+    s->d = calloc(s->n, sizeof *s->d);
+    s->th = calloc(s->n, sizeof *s->th);
+    s->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    s->kick = malloc(s->n * sizeof *s->kick);
+    for (unsigned i = 0; s->kick && i < s->n; i++)
+        s->kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    unsigned limit = (conf->max_connections ? conf->max_connections : 1024) / s->n;
+    int lfd = -1;
+    bool ok = s->d && s->th && s->wake >= 0 && s->kick;
+    for (unsigned i = 0; ok && i < s->n; i++)
+        ok = s->kick[i] >= 0;
+    for (unsigned i = 0; ok && i < s->n; i++) {
+        unsigned timeout = conf->timeout_s ? conf->timeout_s : 30;
+        size_t mem = conf->max_header ? conf->max_header : 32768;
+        if (i == 0)
+            s->d[i] = MHD_start_daemon(flags, (uint16_t)conf->port, NULL, NULL, &on_request, s,
+                                       MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_SOCK_ADDR,
+                                       (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, limit ? limit : 1,
+                                       MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+                                       MHD_OPTION_URI_LOG_CALLBACK, &on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, &on_done,
+                                       s, MHD_OPTION_END);
+        else /* the others accept from the first one's socket */
+            s->d[i] = MHD_start_daemon(flags, (uint16_t)conf->port, NULL, NULL, &on_request, s,
+                                       MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, lfd,
+                                       MHD_OPTION_CONNECTION_LIMIT, limit ? limit : 1, MHD_OPTION_CONNECTION_TIMEOUT,
+                                       timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_URI_LOG_CALLBACK,
+                                       &on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, &on_done, s, MHD_OPTION_END);
+        ok = s->d[i] != NULL;
+        if (ok && i == 0) {
+            const union MHD_DaemonInfo *li = MHD_get_daemon_info(s->d[0], MHD_DAEMON_INFO_LISTEN_FD);
+            lfd = li ? li->listen_fd : -1;
+            ok = lfd >= 0;
+        }
+    }
+    for (unsigned i = 0; ok && i < s->n; i++)
+        ok = pthread_create(&s->th[i], NULL, serve, s) == 0 && ++s->started;
+    if (!ok) {
         char port[16];
         snprintf(port, sizeof port, "%d", conf->port);
         log_kv(LOG_ERROR, "cannot listen", "listener", conf->name, "bind", conf->bind, "port", port, NULL);
-        free(s->token_digest);
-        free(s);
+        http_server_stop(s);
         return NULL;
     }
     char port[16];
@@ -847,7 +962,31 @@ void http_server_stop(http_server *s)
 {
     if (!s)
         return;
-    MHD_stop_daemon(s->d);
+    atomic_store(&s->stopping, true);
+    if (s->wake >= 0) {
+        uint64_t one = 1;
+        if (write(s->wake, &one, sizeof one) < 0) {
+            /* an eventfd write fails only when its counter is full: it is signalled already */
+        }
+    }
+    for (unsigned i = 0; i < s->started; i++)
+        pthread_join(s->th[i], NULL);
+    /* the listening socket is the first daemon's: the others let go of it first */
+    for (unsigned i = 1; s->d && i < s->n; i++)
+        if (s->d[i]) {
+            MHD_quiesce_daemon(s->d[i]);
+            MHD_stop_daemon(s->d[i]);
+        }
+    if (s->d && s->d[0])
+        MHD_stop_daemon(s->d[0]);
+    if (s->wake >= 0)
+        close(s->wake);
+    for (unsigned i = 0; s->kick && i < s->n; i++)
+        if (s->kick[i] >= 0)
+            close(s->kick[i]);
+    free(s->kick);
+    free(s->d);
+    free(s->th);
     free(s->token_digest);
     free(s);
 }

@@ -214,52 +214,83 @@ size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const s
     return got;
 }
 
-void store_batch_add(store_batch *b, int argc, const char *const *argv)
+static void batch_put(store_batch *b, const char *p, size_t n)
 {
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 16;
-        b->argc = realloc(b->argc, b->cap * sizeof *b->argc);
-        b->argv = realloc(b->argv, b->cap * sizeof *b->argv);
+    if (b->failed)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *m = realloc(b->cmds, cap);
+        if (!m) {
+            b->failed = true;
+            return;
+        }
+        b->cmds = m;
+        b->cap = cap;
     }
-    char **v = malloc((size_t)argc * sizeof *v);
-    for (int i = 0; i < argc; i++)
-        v[i] = strdup(argv[i]);
-    b->argc[b->n] = argc;
-    b->argv[b->n++] = v;
+    memcpy(b->cmds + b->len, p, n);
+    b->len += n;
 }
 
-static void batch_empty(store_batch *b)
+void store_batch_add(store_batch *b, int argc, const char *const *argv)
 {
-    for (size_t k = 0; k < b->n; k++) {
-        for (int i = 0; i < b->argc[k]; i++)
-            free(b->argv[k][i]);
-        free(b->argv[k]);
-    }
-    b->n = 0;
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, (const char **)argv, NULL);
+    if (len < 0 || !cmd)
+        b->failed = true;
+    else
+        batch_put(b, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    b->n++;
+}
+
+void store_batch_append(store_batch *b, const store_batch *more)
+{
+    batch_put(b, more->cmds, more->len);
+    b->failed |= more->failed;
+    b->n += more->n;
+}
+
+static bool reply_ok(const redisReply *r)
+{
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        return false;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (r->element[i] && r->element[i]->type == REDIS_REPLY_ERROR)
+            return false;
+    return true;
 }
 
 bool store_batch_send(store *s, store_batch *b)
 {
-    if (!b->n)
-        return true;
-    redisReply **rep = malloc(b->n * sizeof *rep);
-    size_t got = store_pipeline(s, b->n, b->argc, (const char ***)b->argv, NULL, rep);
-    bool ok = got == b->n;
-    for (size_t i = 0; i < got; i++) {
-        ok = ok && rep[i] && rep[i]->type != REDIS_REPLY_ERROR;
-        if (rep[i])
-            freeReplyObject(rep[i]);
+    size_t n = b->n, len = b->len, got = 0;
+    bool ok = !b->failed;
+    b->n = b->len = 0;
+    b->failed = false;
+    if (!n || !ok)
+        return ok;
+    pthread_mutex_lock(&s->mu);
+    if (ensure_conn(s) && redisAppendFormattedCommand(s->c, b->cmds, len) == REDIS_OK) {
+        for (; got < n; got++) {
+            void *rep = NULL;
+            if (redisGetReply(s->c, &rep) != REDIS_OK) {
+                redisFree(s->c);
+                s->c = NULL;
+                break;
+            }
+            ok = ok && reply_ok(rep);
+            freeReplyObject(rep);
+        }
     }
-    free(rep);
-    batch_empty(b);
-    return ok;
+    pthread_mutex_unlock(&s->mu);
+    return ok && got == n;
 }
 
 void store_batch_free(store_batch *b)
 {
-    batch_empty(b);
-    free(b->argc);
-    free(b->argv);
+    free(b->cmds);
     *b = (store_batch){0};
 }
 

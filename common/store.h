@@ -35,16 +35,19 @@ redisReply *store_cmdargv(store *s, int argc, const char **argv, const size_t *a
 size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
                       redisReply **replies);
 
-/* A pipeline built up command by command (the arguments are copied), for
- * work that gathers many small writes and sends them in one round trip. */
+/* A pipeline built up command by command, each formatted as it is added
+ * (so a thread can prepare commands another one sends), for work that
+ * gathers many small writes and sends them in one round trip. */
 typedef struct store_batch {
-    size_t n, cap;
-    int *argc;
-    char ***argv;
+    char *cmds; /* the commands, one after the other */
+    size_t len, cap, n;
+    bool failed; /* out of memory: the send fails */
 } store_batch;
 void store_batch_add(store_batch *b, int argc, const char *const *argv);
+void store_batch_append(store_batch *b, const store_batch *more); /* more's commands after b's */
 /* Sends the commands queued (none: nothing sent, true) and empties the
- * batch; true when every one was answered and none with an error. */
+ * batch; true when every one was answered and none with an error (nor,
+ * for an EXEC, any of the transaction's commands). */
 bool store_batch_send(store *s, store_batch *b);
 void store_batch_free(store_batch *b);
 
