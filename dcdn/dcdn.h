@@ -202,6 +202,7 @@ bool surrogate_start(dcdn *d);
  * -1; a URL acquired into the cache (bytes; 0: already fresh). */
 bool surrogate_key_for_url(dcdn *d, const char *url, int *up_idx, char *key, size_t cap);
 int surrogate_upstream_of_key(dcdn *d, const char *key);
+int surrogate_upstream_of_url(dcdn *d, const char *url); /* -1: no metadata delivers it */
 bool surrogate_prefetch(dcdn *d, const char *url, long long *bytes);
 void surrogate_quiesce(dcdn *d);
 void surrogate_stop(dcdn *d);

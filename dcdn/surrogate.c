@@ -529,6 +529,17 @@ bool surrogate_key_for_url(dcdn *d, const char *url, int *up_idx, char *key, siz
     return ok;
 }
 
+static int upstream_of(dcdn *d, const char *host, const char *target)
+{
+    snap_ref *ref = NULL;
+    mi_resolution res;
+    upstream *up = dcdn_resolve(d, host, target, &res, &ref);
+    if (!up)
+        return -1;
+    snapshot_release(&up->snap, ref);
+    return (int)(up - d->ups);
+}
+
 int surrogate_upstream_of_key(dcdn *d, const char *key)
 {
     /* a key is the content's host (lower case, no port) then its path */
@@ -538,13 +549,17 @@ int surrogate_upstream_of_key(dcdn *d, const char *key)
         return -1;
     memcpy(host, key, hl);
     host[hl] = 0;
-    snap_ref *ref = NULL;
-    mi_resolution res;
-    upstream *up = dcdn_resolve(d, host, key[hl] ? key + hl : "/", &res, &ref);
-    if (!up)
+    return upstream_of(d, host, key[hl] ? key + hl : "/");
+}
+
+int surrogate_upstream_of_url(dcdn *d, const char *url)
+{
+    url_ref u;
+    if (!url || url_parse(url, strlen(url), &u) != URL_OK || !u.authority || u.host.len == 0 || u.host.len > 255)
         return -1;
-    snapshot_release(&up->snap, ref);
-    return (int)(up - d->ups);
+    char host[300];
+    snprintf(host, sizeof host, "%.*s", (int)(u.host.len + (u.port.len ? u.port.len + 1 : 0)), url + u.host.off);
+    return upstream_of(d, host, url[u.path.off] ? url + u.path.off : "/");
 }
 
 bool surrogate_prefetch(dcdn *d, const char *url, long long *bytes)

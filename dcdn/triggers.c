@@ -42,6 +42,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/thread.h"
 #include "common/ticker.h"
 #include "dcdn/dcdn.h"
 #include "interfaces/triggers.h"
@@ -50,6 +51,7 @@ struct triggers {
     dcdn *d;
     ticker *mon;           /* the monitor (router role) */
     long long last_all, last_expire;
+    bool mon_named;
     pthread_t exec_th;     /* the executor (surrogate role) */
     bool exec_started;
     _Atomic bool stop;
@@ -61,42 +63,31 @@ struct triggers {
     pthread_mutex_t gc_mu;
     pthread_cond_t gc_cv;
     struct pending_accept *gc_q;
+    store_batch gc_batch; /* the committer's, reused */
     store *gc_store;
     pthread_mutex_t ex_mu;
-    json_t *executors;  /* alive executors, refreshed by the monitor every 100 ms */
+    json_t *executors;    /* alive executors, refreshed by the monitor every 100 ms */
+    char *executors_txt;  /* the same as JSON text: a new trigger's targets */
     metric_cell *m_accepted, *m_refused, *m_executed, *m_completed;
 };
 
-/* An acceptance waiting for the group committer: its Redis commands, and
- * the answer to give once they are written. */
+/* An acceptance waiting for the group committer: its Redis commands
+ * (formatted by the request's thread), and the answer to give once they
+ * are written. */
 typedef struct pending_accept {
     struct pending_accept *next;
     http_req *r;
-    int n;
-    int argc[4];
-    char **argv[4];
+    store_batch cmds;
     char id[24], location[400];
-    json_t *reply;
+    char *reply;
+    size_t reply_len;
     bool ok;
 } pending_accept;
 
-static void pa_add(pending_accept *pa, int argc, const char *const *argv)
-{
-    pa->argc[pa->n] = argc;
-    pa->argv[pa->n] = calloc((size_t)argc, sizeof(char *));
-    for (int i = 0; i < argc; i++)
-        pa->argv[pa->n][i] = strdup(argv[i]);
-    pa->n++;
-}
-
 static void pa_free(pending_accept *pa)
 {
-    for (int k = 0; k < pa->n; k++) {
-        for (int i = 0; i < pa->argc[k]; i++)
-            free(pa->argv[k][i]);
-        free(pa->argv[k]);
-    }
-    json_decref(pa->reply);
+    store_batch_free(&pa->cmds);
+    free(pa->reply);
     free(pa);
 }
 
@@ -313,12 +304,9 @@ static bool in_list(json_t *a, const char *s)
 static const char *foreign_url(dcdn *d, const cit_spec *s, const char *up)
 {
     for (size_t i = 0; i < s->n_content_urls; i++) {
-        int ui = -1;
-        char key[2048];
-        if (!surrogate_key_for_url(d, s->content_urls[i], &ui, key, sizeof key) && ui < 0)
-            return s->content_urls[i]; /* no metadata delivers this host: not ours to act on either */
-        if (ui >= 0 && strcmp(d->ups[ui].id, up) != 0)
-            return s->content_urls[i];
+        int ui = surrogate_upstream_of_url(d, s->content_urls[i]);
+        if (ui < 0 || strcmp(d->ups[ui].id, up) != 0)
+            return s->content_urls[i]; /* not content we deliver for this upstream: not ours to act on */
     }
     return NULL;
 }
@@ -342,20 +330,27 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
     snprintf(now, sizeof now, "%lld", ms / 1000);
     struct triggers *tgs = d->triggers;
     pthread_mutex_lock(&tgs->ex_mu);
-    json_t *targets = tgs->executors ? json_deep_copy(tgs->executors) : NULL;
+    char *tg = tgs->executors_txt ? strdup(tgs->executors_txt) : NULL;
+    size_t n_targets = json_array_size(tgs->executors);
     pthread_mutex_unlock(&tgs->ex_mu);
-    if (!targets && !(targets = live_executors(d, d->store))) {
-        redis_down(r);
-        return;
+    if (!tg) { /* the monitor has not read them yet */
+        json_t *targets = live_executors(d, d->store);
+        if (!targets) {
+            redis_down(r);
+            return;
+        }
+        tg = json_dumps(targets, JSON_COMPACT);
+        n_targets = json_array_size(targets);
+        json_decref(targets);
     }
     cit_status st = CIT_PENDING;
-    json_t *errors = json_array();
+    json_t *errors = NULL;
     if (c->spec.unsupported) {
         char why[300];
         snprintf(why, sizeof why, "the mandatory extension %.200s is not supported", c->spec.unsupported);
-        json_array_append_new(errors, cit_error("eunsupported", "content.urls", json_array(), why));
+        errors = json_pack("[o]", cit_error("eunsupported", "content.urls", json_array(), why));
         st = CIT_FAILED;
-    } else if (!json_array_size(targets)) {
+    } else if (!n_targets) {
         /* nothing is cached anywhere: there is nothing to remove; nowhere to preposition */
         st = c->spec.type == CIT_PREPOSITION ? CIT_PROCESSED : CIT_COMPLETE;
     }
@@ -363,9 +358,9 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
      * acceptances waiting, in one MULTI/EXEC; this request waits parked */
     bool final = cit_status_final(st);
     pending_accept *pa = calloc(1, sizeof *pa);
-    char *spec = json_dumps(c->spec.json, JSON_COMPACT), *tg = json_dumps(targets, JSON_COMPACT),
-         *er = json_dumps(errors, JSON_COMPACT), *path = json_dumps(json_object_get(c->json, "cdn-path"), JSON_COMPACT);
-    json_decref(targets);
+    char *spec = json_dumps(c->spec.json, JSON_COMPACT), *er = errors ? json_dumps(errors, JSON_COMPACT) : NULL,
+         *path = json_dumps(json_object_get(c->json, "cdn-path"), JSON_COMPACT);
+    json_decref(errors);
     char kt[200], ku[300], ko[200], ks[200];
     tkey(d, kt, sizeof kt, "t:%s", id);
     tkey(d, ku, sizeof ku, "up:%s", up);
@@ -373,32 +368,35 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
     tkey(d, ks, sizeof ks, "stream", NULL);
     const char *a1[] = {"HSET", kt, "up", up, "spec", spec, "version", c->spec.version == 2 ? "2" : "1",
                         "status", cit_status_name(st), "ctime", now, "mtime", now, "etime", final ? now : "",
-                        "errors", er, "targets", tg, "cdn-path", path};
+                        "errors", er ? er : "[]", "targets", tg, "cdn-path", path};
     const char *a2[] = {"ZADD", ku, now, id};
     const char *a3[] = {"SADD", ko, id};
     const char *a4[] = {"XADD", ks, "MAXLEN", "~", "100000", "*", "trigger", id};
-    pa_add(pa, (int)(sizeof a1 / sizeof *a1), a1);
-    pa_add(pa, 4, a2);
+    store_batch_add(&pa->cmds, (int)(sizeof a1 / sizeof *a1), a1);
+    store_batch_add(&pa->cmds, 4, a2);
     if (!final) { /* the final case has nothing to execute: no stream entry, not open */
-        pa_add(pa, 3, a3);
-        pa_add(pa, 8, a4);
+        store_batch_add(&pa->cmds, 3, a3);
+        store_batch_add(&pa->cmds, 8, a4);
     }
-    free(spec);
-    free(tg);
-    free(er);
-    free(path);
     char base[300];
     base_url(r, base, sizeof base);
     snprintf(pa->location, sizeof pa->location, "%s/triggers/%s", base, id);
     snprintf(pa->id, sizeof pa->id, "%s", id);
-    pa->reply = json_pack("{s:O, s:I, s:I, s:s}", c->spec.version == 2 ? "trigger.v2" : "trigger", c->spec.json,
-                          "ctime", (json_int_t)(ms / 1000), "mtime", (json_int_t)(ms / 1000), "status",
-                          cit_status_name(st));
+    /* the status resource as it now stands; its parts are JSON text already */
+    size_t cap = strlen(spec) + (er ? strlen(er) : 0) + 200;
+    pa->reply = malloc(cap);
+    int n = snprintf(pa->reply, cap, "{\"%s\":%s,\"ctime\":%s,\"mtime\":%s,\"status\":\"%s\"",
+                     c->spec.version == 2 ? "trigger.v2" : "trigger", spec, now, now, cit_status_name(st));
     if (final)
-        json_object_set_new(pa->reply, "etime", json_integer(ms / 1000));
-    if (json_array_size(errors))
-        json_object_set(pa->reply, "errors", errors);
-    json_decref(errors);
+        n += snprintf(pa->reply + n, cap - (size_t)n, ",\"etime\":%s", now);
+    if (er)
+        n += snprintf(pa->reply + n, cap - (size_t)n, ",\"errors\":%s", er);
+    n += snprintf(pa->reply + n, cap - (size_t)n, "}");
+    pa->reply_len = (size_t)n;
+    free(spec);
+    free(tg);
+    free(er);
+    free(path);
     pa->r = r;
     struct triggers *t = d->triggers;
     pthread_mutex_lock(&t->gc_mu);
@@ -418,7 +416,8 @@ static void accept_done(http_req *r, dcdn *d, pending_accept *pa)
         metric_add(d->triggers->m_accepted, 1);
         log_kv(LOG_DEBUG, "trigger accepted", "id", pa->id, NULL);
         http_add_header(r, "Location", pa->location);
-        http_reply_json(r, 201, CIT_MEDIA_STATUS, json_incref(pa->reply));
+        http_reply_take(r, 201, CIT_MEDIA_STATUS, pa->reply, pa->reply_len);
+        pa->reply = NULL;
     }
     pa_free(pa);
 }
@@ -428,6 +427,7 @@ static void accept_done(http_req *r, dcdn *d, pending_accept *pa)
 static void *commit_thread(void *arg)
 {
     struct triggers *t = arg;
+    thread_set("cit-commit", 0);
     pthread_mutex_lock(&t->gc_mu);
     for (;;) {
         while (!t->gc_q && !t->gc_stop)
@@ -437,33 +437,12 @@ static void *commit_thread(void *arg)
         pending_accept *q = t->gc_q;
         t->gc_q = NULL;
         pthread_mutex_unlock(&t->gc_mu);
-        size_t n = 2;
-        for (pending_accept *p = q; p; p = p->next)
-            n += (size_t)p->n;
-        int *ac = malloc(n * sizeof *ac);
-        const char ***av = malloc(n * sizeof *av);
-        redisReply **rep = calloc(n, sizeof *rep);
         static const char *multi[] = {"MULTI"}, *exec_[] = {"EXEC"};
-        size_t k = 0;
-        ac[k] = 1;
-        av[k++] = multi;
+        store_batch_add(&t->gc_batch, 1, multi);
         for (pending_accept *p = q; p; p = p->next)
-            for (int i = 0; i < p->n; i++) {
-                ac[k] = p->argc[i];
-                av[k++] = (const char **)p->argv[i];
-            }
-        ac[k] = 1;
-        av[k++] = exec_;
-        size_t got = store_pipeline(t->gc_store, k, ac, av, NULL, rep);
-        bool ok = got == k && rep[k - 1] && rep[k - 1]->type == REDIS_REPLY_ARRAY;
-        for (size_t i = 0; ok && i < rep[k - 1]->elements; i++)
-            ok = rep[k - 1]->element[i]->type != REDIS_REPLY_ERROR;
-        for (size_t i = 0; i < got; i++)
-            if (rep[i])
-                freeReplyObject(rep[i]);
-        free(ac);
-        free(av);
-        free(rep);
+            store_batch_append(&t->gc_batch, &p->cmds);
+        store_batch_add(&t->gc_batch, 1, exec_);
+        bool ok = store_batch_send(t->gc_store, &t->gc_batch);
         for (pending_accept *p = q, *nx; p; p = nx) {
             nx = p->next;
             p->ok = ok;
@@ -946,6 +925,7 @@ static void *exec_thread(void *arg)
 {
     struct triggers *tg = arg;
     dcdn *d = tg->d;
+    thread_set("cit-exec", 10); /* answering requests comes first */
     char ks[200];
     tkey(d, ks, sizeof ks, "stream", NULL);
     bool group = false;
@@ -1113,8 +1093,11 @@ static void check_open(struct triggers *tg, bool all)
     if (!alive)
         return;
     pthread_mutex_lock(&tg->ex_mu);
+    char *txt = json_dumps(alive, JSON_COMPACT);
     json_decref(tg->executors);
+    free(tg->executors_txt);
     tg->executors = json_incref(alive);
+    tg->executors_txt = txt;
     pthread_mutex_unlock(&tg->ex_mu);
     char k[200];
     tkey(d, k, sizeof k, all ? "open" : "acked", NULL);
@@ -1161,6 +1144,10 @@ static void mon_tick(ticker *t, void *arg)
 {
     (void)t;
     struct triggers *tg = arg;
+    if (!tg->mon_named) {
+        thread_set("cit-monitor", 10); /* answering requests comes first */
+        tg->mon_named = true;
+    }
     bool all = wall_ms() - tg->last_all >= 2000;
     check_open(tg, all);
     if (all)
@@ -1219,11 +1206,13 @@ void triggers_stop(dcdn *d)
         pthread_join(tg->gc_th, NULL);
     }
     store_close(tg->gc_store);
+    store_batch_free(&tg->gc_batch);
     if (tg->exec_started)
         pthread_join(tg->exec_th, NULL);
     store_close(tg->exec_store);
     store_close(tg->mon_store);
     json_decref(tg->executors);
+    free(tg->executors_txt);
     free(tg);
     d->triggers = NULL;
 }
