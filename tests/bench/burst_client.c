@@ -104,8 +104,9 @@ int main(int argc, char **argv)
         for (size_t i = from; i < nl; i++)
             mx = lat[i] > mx ? lat[i] : mx;
         if (verbose && r)
-            fprintf(stderr, "round %d at %.0f ms: max %.2f ms\n", r,
-                    (double)(ts.tv_sec - t0.tv_sec) * 1e3 + (double)(ts.tv_nsec - t0.tv_nsec) / 1e6, mx);
+            fprintf(stderr, "round %d at %.0f ms: max %.2f ms (monotonic %.6f s)\n", r,
+                    (double)(ts.tv_sec - t0.tv_sec) * 1e3 + (double)(ts.tv_nsec - t0.tv_nsec) / 1e6, mx,
+                    (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
     }
     curl_multi_cleanup(m);
     qsort(lat, nl, sizeof *lat, cmp);
