@@ -27,12 +27,17 @@
  * upstream that sent the trigger are touched (§2.2).
  *
  * Completion: the router role checks the triggers with news (an executor
- * acted, a cancel) every 100 ms, and every open one every 2 s: when every
+ * acted, a cancel) every 100 ms, and every open one when the executors
+ * alive change (and every 30 s): when every
  * target surrogate has acted the trigger is complete (or failed, with the
  * errors listed). A target that stopped heartbeating no longer holds it up:
  * invalidate is then complete (a surrogate revalidates what it missed when
  * it is back: the stream waits for it), purge and preposition processed
- * (§4.7). Final triggers are forgotten after staleresourcetime. */
+ * (§4.7). Final triggers are forgotten after staleresourcetime.
+ *
+ * Acceptance is the part a peer waits for; execution and completion run
+ * at a lower CPU priority (nice 10), so that under a burst of requests the
+ * answers go out first and the work follows. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1085,7 +1090,7 @@ static void check_many(struct triggers *tg, redisReply **ids, size_t n, json_t *
     free(rep);
 }
 
-/* The triggers with news; every 2 s, every open one (executors that died). */
+/* The triggers with news, or (all) every open one. */
 static void check_open(struct triggers *tg, bool all)
 {
     dcdn *d = tg->d;
@@ -1094,6 +1099,11 @@ static void check_open(struct triggers *tg, bool all)
         return;
     pthread_mutex_lock(&tg->ex_mu);
     char *txt = json_dumps(alive, JSON_COMPACT);
+    /* an executor gone (or come): the open triggers waiting for it are looked at */
+    if (!tg->executors_txt || !txt || strcmp(txt, tg->executors_txt) != 0) {
+        log_kv(LOG_INFO, "trigger executors alive", "executors", txt ? txt : "?", NULL);
+        all = true;
+    }
     json_decref(tg->executors);
     free(tg->executors_txt);
     tg->executors = json_incref(alive);
@@ -1138,8 +1148,9 @@ static void expire_old(struct triggers *tg)
     }
 }
 
-/* Every 100 ms: the triggers with news; every 2 s, all open ones; every
- * minute, final ones past staleresourcetime forgotten. */
+/* Every 100 ms: the triggers with news; all open ones when the executors
+ * alive have changed, and every 30 s (news lost with a monitor that died);
+ * every minute, final ones past staleresourcetime forgotten. */
 static void mon_tick(ticker *t, void *arg)
 {
     (void)t;
@@ -1148,7 +1159,7 @@ static void mon_tick(ticker *t, void *arg)
         thread_set("cit-monitor", 10); /* answering requests comes first */
         tg->mon_named = true;
     }
-    bool all = wall_ms() - tg->last_all >= 2000;
+    bool all = wall_ms() - tg->last_all >= 30000;
     check_open(tg, all);
     if (all)
         tg->last_all = wall_ms();

@@ -1788,6 +1788,46 @@ def test_dcdn_triggers_purge_invalidate_by_url_pattern_and_ccid_cancel_and_a_kil
         o.stop()
 
 
+def test_a_trigger_whose_surrogate_goes_offline_ends_as_rfc8007_says_not_held(env):
+    # §4.7: a target surrogate that stops heartbeating after a trigger was accepted no longer holds
+    # it up: purge ends "processed", invalidate "complete" (it revalidates what it missed when back)
+    o = ChunkOrigin({"/vod/m1/a.ts": b"a" * 3000})
+    se = None
+    try:
+        env.stop("dcdn")
+        router = env.dcdn_config()
+        router["triggers"] = {"cdn_pid": DCDN_PID}
+        router["router"]["surrogate_dead_after_s"] = 2
+        env.start_daemon("dcdn", router)
+        surrogate_env(env, ["127.0.0.1:%d" % o.port], extra={"triggers": {"cdn_pid": DCDN_PID}})
+        assert sget(env, "/vod/m1/a.ts")[0] == 200
+        path = ["AS64496:1"]
+        # an accepted trigger waits for the executors alive when it came; the router sees se-x
+        # announce itself (the monitor reads the executors every 100 ms)
+        assert wait_for(lambda: "se-x" in env.redis_cli("redis_d", "HKEYS", "cdni:dcdn-it:{cit}:executors"), timeout=5)
+        time.sleep(0.5)
+        s, h, b = trigger(env, {"trigger": {"type": "purge", "content.urls": ["http://video.example.com/vod/m1/a.ts"]},
+                                "cdn-path": path})
+        assert s == 201 and trigger_status(h["Location"], "complete")
+        assert sget(env, "/vod/m1/a.ts")[1]["x-cache"] == "MISS"  # se-x did purge it
+        se = env.procs["dcdn-se"]
+        se.send_signal(signal.SIGSTOP)  # alive a moment ago: the next triggers wait for it
+        s1, h1, _ = trigger(env, {"trigger": {"type": "purge", "content.urls": [
+            "http://video.example.com/vod/m1/a.ts"]}, "cdn-path": path})
+        s2, h2, _ = trigger(env, {"trigger": {"type": "invalidate", "content.urls": [
+            "http://video.example.com/vod/m1/a.ts"]}, "cdn-path": path})
+        assert s1 == 201 and s2 == 201, (s1, s2)
+        assert trigger_status(h1["Location"])["status"] in ("pending", "active"), trigger_status(h1["Location"])
+        # once its heartbeat is older than surrogate_dead_after_s, the monitor looks at every open trigger
+        purge = trigger_status(h1["Location"], "processed", timeout=8)
+        assert "etime" in purge, purge
+        trigger_status(h2["Location"], "complete", timeout=8)
+    finally:
+        if se is not None:
+            se.send_signal(signal.SIGCONT)
+        o.stop()
+
+
 def test_csp_purge_fans_out_to_the_dcdn_survives_it_being_down_and_cdnictl_waits_for_it(env):
     files = {"/vod/m1/a.ts": b"a" * 3000, "/vod/m1/b.ts": b"b" * 3000, "/vod/m2/c.ts": b"c" * 3000}
     o = ChunkOrigin(files)
