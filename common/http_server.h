@@ -1,8 +1,11 @@
 /* HTTP server: libmicrohttpd behind method+path routing.
  *
- * One server per listener. libmicrohttpd runs epoll in its own thread pool
- * (one thread per core is what measured best here); handlers run on those
- * threads and must not block for long. A handler gets the whole request
+ * One server per listener, with `threads` threads (one per core is what
+ * measured best here), each running a libmicrohttpd daemon of its own on
+ * the listener's one socket (see http_server.c for why not libmicrohttpd's
+ * own thread pool); handlers run on those threads and must not block for
+ * long: a handler that waits parks its request (http_park), and whatever
+ * thread resumes it (http_resume) wakes the request's thread. A handler gets the whole request
  * (body already read, within the size limit) and fills in the response with
  * the http_reply* functions; the response is queued when the handler
  * returns, on libmicrohttpd's second call, which keeps the connection alive.
