@@ -190,6 +190,39 @@ bool store_up(store *s)
     return ok;
 }
 
+static bool reply_ok(const redisReply *r)
+{
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        return false;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+        if (r->element[i] && r->element[i]->type == REDIS_REPLY_ERROR)
+            return false;
+    return true;
+}
+
+/* With s->mu held: the replies to n commands sent, kept in out[] or (out
+ * NULL) freed with *ok cleared by any error; a broken connection is
+ * dropped. Returns how many were read. */
+static size_t read_replies(store *s, size_t n, redisReply **out, bool *ok)
+{
+    size_t got = 0;
+    for (; got < n; got++) {
+        void *rep = NULL;
+        if (redisGetReply(s->c, &rep) != REDIS_OK) {
+            redisFree(s->c);
+            s->c = NULL;
+            break;
+        }
+        if (out)
+            out[got] = rep;
+        else {
+            *ok = *ok && reply_ok(rep);
+            freeReplyObject(rep);
+        }
+    }
+    return got;
+}
+
 size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
                       redisReply **replies)
 {
@@ -200,15 +233,7 @@ size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const s
     if (ensure_conn(s)) {
         for (size_t i = 0; i < n; i++)
             redisAppendCommandArgv(s->c, argc[i], argv[i], argvlen ? argvlen[i] : NULL);
-        for (; got < n; got++) {
-            void *rep = NULL;
-            if (redisGetReply(s->c, &rep) != REDIS_OK) {
-                redisFree(s->c);
-                s->c = NULL;
-                break;
-            }
-            replies[got] = rep;
-        }
+        got = read_replies(s, n, replies, NULL);
     }
     pthread_mutex_unlock(&s->mu);
     return got;
@@ -253,16 +278,6 @@ void store_batch_append(store_batch *b, const store_batch *more)
     b->n += more->n;
 }
 
-static bool reply_ok(const redisReply *r)
-{
-    if (!r || r->type == REDIS_REPLY_ERROR)
-        return false;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-        if (r->element[i] && r->element[i]->type == REDIS_REPLY_ERROR)
-            return false;
-    return true;
-}
-
 bool store_batch_send(store *s, store_batch *b)
 {
     size_t n = b->n, len = b->len, got = 0;
@@ -272,18 +287,8 @@ bool store_batch_send(store *s, store_batch *b)
     if (!n || !ok)
         return ok;
     pthread_mutex_lock(&s->mu);
-    if (ensure_conn(s) && redisAppendFormattedCommand(s->c, b->cmds, len) == REDIS_OK) {
-        for (; got < n; got++) {
-            void *rep = NULL;
-            if (redisGetReply(s->c, &rep) != REDIS_OK) {
-                redisFree(s->c);
-                s->c = NULL;
-                break;
-            }
-            ok = ok && reply_ok(rep);
-            freeReplyObject(rep);
-        }
-    }
+    if (ensure_conn(s) && redisAppendFormattedCommand(s->c, b->cmds, len) == REDIS_OK)
+        got = read_replies(s, n, NULL, &ok);
     pthread_mutex_unlock(&s->mu);
     return ok && got == n;
 }

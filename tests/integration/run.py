@@ -1654,6 +1654,17 @@ def fan_out(ucfg, port):
     ucfg["triggers"] = {"cdn_pid": "AS64496:1", "retry_max_s": 1}
 
 
+def trigger_env(env, origin, dead_after_s):
+    """The dCDN router taking triggers, and a surrogate (se-x) executing them
+    on content from origin."""
+    env.stop("dcdn")
+    router = env.dcdn_config()
+    router["triggers"] = {"cdn_pid": DCDN_PID}
+    router["router"]["surrogate_dead_after_s"] = dead_after_s
+    env.start_daemon("dcdn", router)
+    surrogate_env(env, ["127.0.0.1:%d" % origin.port], extra={"triggers": {"cdn_pid": DCDN_PID}})
+
+
 def trigger(env, body, token=RI_TOKEN):
     s, h, b = http("POST", "http://127.0.0.1:%d/triggers" % env.ports["dpeer"], json.dumps(body).encode(),
                    token=token, headers={"Content-Type": "application/cdni; ptype=ci-trigger-command"})
@@ -1673,12 +1684,7 @@ def test_dcdn_triggers_purge_invalidate_by_url_pattern_and_ccid_cancel_and_a_kil
     files = {"/vod/m1/a.ts": b"a" * 3000, "/vod/m1/b.ts": b"b" * 3000, "/vod/m2/c.ts": b"c" * 3000}
     o = ChunkOrigin(files)
     try:
-        env.stop("dcdn")
-        router = env.dcdn_config()
-        router["triggers"] = {"cdn_pid": DCDN_PID}
-        router["router"]["surrogate_dead_after_s"] = 30
-        env.start_daemon("dcdn", router)
-        surrogate_env(env, ["127.0.0.1:%d" % o.port], extra={"triggers": {"cdn_pid": DCDN_PID}})
+        trigger_env(env, o, dead_after_s=30)
         cache = lambda: json.loads(http("GET", "http://127.0.0.1:%d/v1/cache" % env.ports["sop"], token=OP_TOKEN)[2])
         xc = lambda p: sget(env, p)[1]["x-cache"]
         for p in files:
@@ -1794,12 +1800,7 @@ def test_a_trigger_whose_surrogate_goes_offline_ends_as_rfc8007_says_not_held(en
     o = ChunkOrigin({"/vod/m1/a.ts": b"a" * 3000})
     se = None
     try:
-        env.stop("dcdn")
-        router = env.dcdn_config()
-        router["triggers"] = {"cdn_pid": DCDN_PID}
-        router["router"]["surrogate_dead_after_s"] = 2
-        env.start_daemon("dcdn", router)
-        surrogate_env(env, ["127.0.0.1:%d" % o.port], extra={"triggers": {"cdn_pid": DCDN_PID}})
+        trigger_env(env, o, dead_after_s=2)
         assert sget(env, "/vod/m1/a.ts")[0] == 200
         path = ["AS64496:1"]
         # an accepted trigger waits for the executors alive when it came; the router sees se-x
