@@ -278,19 +278,38 @@ void store_batch_append(store_batch *b, const store_batch *more)
     b->n += more->n;
 }
 
-bool store_batch_send(store *s, store_batch *b)
+/* Sends b's commands and empties it; the replies go to out (or, out NULL,
+ * are checked into *ok and freed). Returns how many were read. */
+static size_t batch_run(store *s, store_batch *b, redisReply **out, bool *ok)
 {
     size_t n = b->n, len = b->len, got = 0;
-    bool ok = !b->failed;
+    bool built = !b->failed;
     b->n = b->len = 0;
     b->failed = false;
-    if (!n || !ok)
-        return ok;
+    *ok = *ok && built;
+    if (!n || !built)
+        return 0;
     pthread_mutex_lock(&s->mu);
     if (ensure_conn(s) && redisAppendFormattedCommand(s->c, b->cmds, len) == REDIS_OK)
-        got = read_replies(s, n, NULL, &ok);
+        got = read_replies(s, n, out, ok);
     pthread_mutex_unlock(&s->mu);
-    return ok && got == n;
+    return got;
+}
+
+bool store_batch_send(store *s, store_batch *b)
+{
+    size_t n = b->n;
+    bool ok = true;
+    return batch_run(s, b, NULL, &ok) == n && ok;
+}
+
+size_t store_batch_read(store *s, store_batch *b, redisReply **replies)
+{
+    size_t n = b->n;
+    for (size_t i = 0; i < n; i++)
+        replies[i] = NULL;
+    bool ok = true;
+    return batch_run(s, b, replies, &ok);
 }
 
 void store_batch_free(store_batch *b)

@@ -49,6 +49,10 @@ void store_batch_append(store_batch *b, const store_batch *more); /* more's comm
  * batch; true when every one was answered and none with an error (nor,
  * for an EXEC, any of the transaction's commands). */
 bool store_batch_send(store *s, store_batch *b);
+/* Sends the commands queued and empties the batch, keeping their replies
+ * in replies[] (as many as were queued; the caller frees them); returns
+ * how many were read (fewer: Redis was lost). */
+size_t store_batch_read(store *s, store_batch *b, redisReply **replies);
 void store_batch_free(store_batch *b);
 
 typedef struct store_sub store_sub;

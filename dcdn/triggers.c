@@ -71,8 +71,8 @@ struct triggers {
     store_batch gc_batch; /* the committer's, reused */
     store *gc_store;
     pthread_mutex_t ex_mu;
-    json_t *executors;    /* alive executors, refreshed by the monitor every 100 ms */
-    char *executors_txt;  /* the same as JSON text: a new trigger's targets */
+    char *executors_txt; /* the executors alive as JSON text (a new trigger's targets), */
+    size_t n_executors;  /* and how many: refreshed by the monitor every 100 ms */
     metric_cell *m_accepted, *m_refused, *m_executed, *m_completed;
 };
 
@@ -169,33 +169,25 @@ static json_t *load(dcdn *d, store *st, const char *id, bool *down)
  * NULL); false when Redis is away. */
 static bool load_many(dcdn *d, store *st, const char *const *ids, size_t n, json_t **out)
 {
-    char (*k)[200] = malloc((n ? n : 1) * sizeof *k);
-    const char *(*a)[2] = malloc((n ? n : 1) * sizeof *a);
-    const char ***av = malloc((n ? n : 1) * sizeof *av);
-    int *ac = malloc((n ? n : 1) * sizeof *ac);
-    redisReply **rep = calloc(n ? n : 1, sizeof *rep);
-    size_t m = 0;
+    store_batch q = {0};
     for (size_t i = 0; i < n; i++) {
         out[i] = NULL;
         if (!ids[i])
             continue;
-        tkey(d, k[m], sizeof k[m], "t:%s", ids[i]);
-        a[m][0] = "HGETALL";
-        a[m][1] = k[m];
-        av[m] = a[m];
-        ac[m++] = 2;
+        char k[200];
+        tkey(d, k, sizeof k, "t:%s", ids[i]);
+        store_batch_add(&q, 2, (const char *[]){"HGETALL", k});
     }
-    size_t got = m ? store_pipeline(st, m, ac, av, NULL, rep) : 0;
+    size_t m = q.n;
+    redisReply **rep = calloc(m ? m : 1, sizeof *rep);
+    size_t got = store_batch_read(st, &q, rep);
     for (size_t i = 0, j = 0; i < n && got == m; i++)
         if (ids[i])
             out[i] = hash_map(rep[j++]);
     for (size_t j = 0; j < got; j++)
         freeReplyObject(rep[j]);
-    free(k);
-    free(a);
-    free(av);
-    free(ac);
     free(rep);
+    store_batch_free(&q);
     return got == m;
 }
 
@@ -336,7 +328,7 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
     struct triggers *tgs = d->triggers;
     pthread_mutex_lock(&tgs->ex_mu);
     char *tg = tgs->executors_txt ? strdup(tgs->executors_txt) : NULL;
-    size_t n_targets = json_array_size(tgs->executors);
+    size_t n_targets = tgs->n_executors;
     pthread_mutex_unlock(&tgs->ex_mu);
     if (!tg) { /* the monitor has not read them yet */
         json_t *targets = live_executors(d, d->store);
@@ -403,13 +395,12 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
     free(er);
     free(path);
     pa->r = r;
-    struct triggers *t = d->triggers;
-    pthread_mutex_lock(&t->gc_mu);
-    pa->next = t->gc_q;
-    t->gc_q = pa;
+    pthread_mutex_lock(&tgs->gc_mu);
+    pa->next = tgs->gc_q;
+    tgs->gc_q = pa;
     http_park(r, pa); /* under the committer's lock: it cannot resume us first */
-    pthread_cond_signal(&t->gc_cv);
-    pthread_mutex_unlock(&t->gc_mu);
+    pthread_cond_signal(&tgs->gc_cv);
+    pthread_mutex_unlock(&tgs->gc_mu);
 }
 
 /* The handler's second run, once the committer has written the trigger. */
@@ -675,20 +666,17 @@ json_t *triggers_in_flight(dcdn *d, size_t max)
     size_t n = ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
     /* at most 200 looked at, in one round trip: the page shows the newest of those */
     enum { LOOK = 200 };
-    size_t look = n < LOOK ? n : LOOK, got = 0, nv = 0;
-    char keys[LOOK][200];
-    const char *args[LOOK][6], **av[LOOK];
-    int ac[LOOK];
+    size_t look = n < LOOK ? n : LOOK, nv = 0;
     redisReply *rep[LOOK];
     json_t *views[LOOK];
+    store_batch q = {0};
     for (size_t i = 0; i < look; i++) {
-        tkey(d, keys[i], sizeof keys[i], "t:%s", ids->element[i]->str);
-        const char *a[] = {"HMGET", keys[i], "up", "status", "spec", "ctime"};
-        memcpy(args[i], a, sizeof a);
-        av[i] = args[i], ac[i] = 6;
+        char k[200];
+        tkey(d, k, sizeof k, "t:%s", ids->element[i]->str);
+        store_batch_add(&q, 6, (const char *[]){"HMGET", k, "up", "status", "spec", "ctime"});
     }
-    if (look)
-        got = store_pipeline(d->store, look, ac, av, NULL, rep);
+    size_t got = store_batch_read(d->store, &q, rep);
+    store_batch_free(&q);
     for (size_t i = 0; i < got; i++) {
         redisReply *h = rep[i];
         const char *f[4] = {0};
@@ -794,13 +782,12 @@ static size_t select_keys(dcdn *d, const cit_spec *s, int up, char ***out, json_
 
 /* Runs one trigger (its hash t) on our cache and queues in w what it did:
  * the result in acks:<id>, a word to the monitor, the stream entry
- * acknowledged. false: a preposition before its window, left pending to
- * be read again. */
-static bool execute(struct triggers *tg, json_t *t, const char *id, const char *entry, store_batch *w)
+ * (ks) acknowledged. false: a preposition before its window, left pending
+ * to be read again. */
+static bool execute(struct triggers *tg, json_t *t, const char *id, const char *ks, const char *entry,
+                    store_batch *w)
 {
     dcdn *d = tg->d;
-    char ks[200];
-    tkey(d, ks, sizeof ks, "stream", NULL);
     cit_status status;
     cit_status_parse(field(t, "status"), &status);
     json_t *targets = json_loads(field(t, "targets") ?: "[]", 0, NULL);
@@ -911,7 +898,7 @@ static void execute_entries(struct triggers *tg, redisReply *entries)
         for (size_t i = 0; i < n && !tg->stop; i++) {
             const char *eid = entries->element[i]->element[0]->str;
             if (ts[i])
-                execute(tg, ts[i], ids[i], eid, &w);
+                execute(tg, ts[i], ids[i], ks, eid, &w);
             else { /* deleted (§4.4), or not a trigger entry: nothing to do */
                 const char *a[] = {"XACK", ks, d->self_id, eid};
                 store_batch_add(&w, 4, a);
@@ -1056,24 +1043,16 @@ static void check_one(struct triggers *tg, const char *id, redisReply *h, redisR
 static void check_many(struct triggers *tg, redisReply **ids, size_t n, json_t *alive)
 {
     dcdn *d = tg->d;
-    char (*k)[2][200] = malloc((n ? n : 1) * sizeof *k);
-    const char *(*a)[6] = malloc((n ? n : 1) * 2 * sizeof *a);
-    const char ***av = malloc((n ? n : 1) * 2 * sizeof *av);
-    int *ac = malloc((n ? n : 1) * 2 * sizeof *ac);
-    redisReply **rep = calloc(n ? n * 2 : 1, sizeof *rep);
+    store_batch q = {0};
     for (size_t i = 0; i < n; i++) {
-        tkey(d, k[i][0], sizeof k[i][0], "t:%s", ids[i]->str);
-        tkey(d, k[i][1], sizeof k[i][1], "acks:%s", ids[i]->str);
-        const char *hm[] = {"HMGET", k[i][0], "status", "targets", "spec", "version"};
-        memcpy(a[2 * i], hm, sizeof hm);
-        a[2 * i + 1][0] = "HGETALL";
-        a[2 * i + 1][1] = k[i][1];
-        av[2 * i] = a[2 * i];
-        av[2 * i + 1] = a[2 * i + 1];
-        ac[2 * i] = 6;
-        ac[2 * i + 1] = 2;
+        char kt[200], ka[200];
+        tkey(d, kt, sizeof kt, "t:%s", ids[i]->str);
+        tkey(d, ka, sizeof ka, "acks:%s", ids[i]->str);
+        store_batch_add(&q, 6, (const char *[]){"HMGET", kt, "status", "targets", "spec", "version"});
+        store_batch_add(&q, 2, (const char *[]){"HGETALL", ka});
     }
-    size_t got = n ? store_pipeline(tg->mon_store, 2 * n, ac, av, NULL, rep) : 0;
+    redisReply **rep = calloc(n ? n * 2 : 1, sizeof *rep);
+    size_t got = store_batch_read(tg->mon_store, &q, rep);
     if (got == 2 * n) {
         store_batch w = {0};
         for (size_t i = 0; i < n; i++)
@@ -1083,11 +1062,8 @@ static void check_many(struct triggers *tg, redisReply **ids, size_t n, json_t *
     }
     for (size_t i = 0; i < got; i++)
         freeReplyObject(rep[i]);
-    free(k);
-    free(a);
-    free(av);
-    free(ac);
     free(rep);
+    store_batch_free(&q);
 }
 
 /* The triggers with news, or (all) every open one. */
@@ -1104,9 +1080,8 @@ static void check_open(struct triggers *tg, bool all)
         log_kv(LOG_INFO, "trigger executors alive", "executors", txt ? txt : "?", NULL);
         all = true;
     }
-    json_decref(tg->executors);
     free(tg->executors_txt);
-    tg->executors = json_incref(alive);
+    tg->n_executors = json_array_size(alive);
     tg->executors_txt = txt;
     pthread_mutex_unlock(&tg->ex_mu);
     char k[200];
@@ -1222,7 +1197,6 @@ void triggers_stop(dcdn *d)
         pthread_join(tg->exec_th, NULL);
     store_close(tg->exec_store);
     store_close(tg->mon_store);
-    json_decref(tg->executors);
     free(tg->executors_txt);
     free(tg);
     d->triggers = NULL;
