@@ -48,8 +48,7 @@ struct http_server {
     struct MHD_Daemon **d; /* one per thread */
     pthread_t *th;
     unsigned n;
-    int wake;  /* eventfd: stop */
-    int *kick; /* eventfd per thread: a connection of its daemon was resumed */
+    int *kick; /* eventfd per thread: a connection of its daemon was resumed, or the stop */
     _Atomic bool stopping;
     _Atomic unsigned next_thread;
     unsigned started;
@@ -835,9 +834,8 @@ static void *serve(void *arg)
         MHD_UNSIGNED_LONG_LONG to = 1000;
         if (MHD_get_timeout(d, &to) != MHD_YES || to > 1000)
             to = 1000;
-        struct pollfd p[3] = {{.fd = efd, .events = POLLIN}, {.fd = s->kick[me], .events = POLLIN},
-                              {.fd = s->wake, .events = POLLIN}};
-        poll(p, 3, (int)to); /* (to 0: a look, as a kick may be waiting) */
+        struct pollfd p[2] = {{.fd = efd, .events = POLLIN}, {.fd = s->kick[me], .events = POLLIN}};
+        poll(p, 2, (int)to); /* (to 0: a look, as a kick may be waiting) */
         if (atomic_load(&s->stopping))
             break;
         uint64_t k;
@@ -911,31 +909,27 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
     s->n = conf->threads ? conf->threads : 1;
     s->d = calloc(s->n, sizeof *s->d);
     s->th = calloc(s->n, sizeof *s->th);
-    s->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     s->kick = malloc(s->n * sizeof *s->kick);
     for (unsigned i = 0; s->kick && i < s->n; i++)
         s->kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     unsigned limit = (conf->max_connections ? conf->max_connections : 1024) / s->n;
     int lfd = -1;
-    bool ok = s->d && s->th && s->wake >= 0 && s->kick;
+    bool ok = s->d && s->th && s->kick;
     for (unsigned i = 0; ok && i < s->n; i++)
         ok = s->kick[i] >= 0;
+    unsigned timeout = conf->timeout_s ? conf->timeout_s : 30;
+    size_t mem = conf->max_header ? conf->max_header : 32768;
     for (unsigned i = 0; ok && i < s->n; i++) {
-        unsigned timeout = conf->timeout_s ? conf->timeout_s : 30;
-        size_t mem = conf->max_header ? conf->max_header : 32768;
-        if (i == 0)
-            s->d[i] = MHD_start_daemon(flags, (uint16_t)conf->port, NULL, NULL, &on_request, s,
-                                       MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_SOCK_ADDR,
-                                       (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, limit ? limit : 1,
-                                       MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
-                                       MHD_OPTION_URI_LOG_CALLBACK, &on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, &on_done,
-                                       s, MHD_OPTION_END);
-        else /* the others accept from the first one's socket */
-            s->d[i] = MHD_start_daemon(flags, (uint16_t)conf->port, NULL, NULL, &on_request, s,
-                                       MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, lfd,
-                                       MHD_OPTION_CONNECTION_LIMIT, limit ? limit : 1, MHD_OPTION_CONNECTION_TIMEOUT,
-                                       timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_URI_LOG_CALLBACK,
-                                       &on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, &on_done, s, MHD_OPTION_END);
+        /* the first daemon binds the socket; the others accept from it */
+        struct MHD_OptionItem where[] = {
+            i == 0 ? (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss}
+                   : (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, lfd, NULL},
+            {MHD_OPTION_END, 0, NULL}};
+        s->d[i] = MHD_start_daemon(flags, (uint16_t)conf->port, NULL, NULL, &on_request, s, MHD_OPTION_ARRAY, where,
+                                   MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_CONNECTION_LIMIT,
+                                   limit ? limit : 1, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_URI_LOG_CALLBACK, &on_uri, s,
+                                   MHD_OPTION_NOTIFY_COMPLETED, &on_done, s, MHD_OPTION_END);
         ok = s->d[i] != NULL;
         if (ok && i == 0) {
             const union MHD_DaemonInfo *li = MHD_get_daemon_info(s->d[0], MHD_DAEMON_INFO_LISTEN_FD);
@@ -963,12 +957,9 @@ void http_server_stop(http_server *s)
     if (!s)
         return;
     atomic_store(&s->stopping, true);
-    if (s->wake >= 0) {
-        uint64_t one = 1;
-        if (write(s->wake, &one, sizeof one) < 0) {
-            /* an eventfd write fails only when its counter is full: it is signalled already */
-        }
-    }
+    for (unsigned i = 0; s->kick && i < s->n; i++)
+        if (s->kick[i] >= 0)
+            kick(s, (int)i);
     for (unsigned i = 0; i < s->started; i++)
         pthread_join(s->th[i], NULL);
     /* the listening socket is the first daemon's: the others let go of it first */
@@ -979,8 +970,6 @@ void http_server_stop(http_server *s)
         }
     if (s->d && s->d[0])
         MHD_stop_daemon(s->d[0]);
-    if (s->wake >= 0)
-        close(s->wake);
     for (unsigned i = 0; s->kick && i < s->n; i++)
         if (s->kick[i] >= 0)
             close(s->kick[i]);
