@@ -268,9 +268,16 @@ static const char DIGITS2[201] = "0001020304050607080910111213141516171819202122
 
 static char *put_u(char *p, unsigned long long v)
 {
-    unsigned n = 1; /* digits */
-    for (unsigned long long t = v; t >= 10; t /= 10)
-        n++;
+    static const unsigned long long P10[20] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
+        1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+        100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+        1000000000000000000ULL, 10000000000000000000ULL};
+    /* digits: from the bit length (log10(2) ~ 1233/4096), then one compare */
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    unsigned n = (bits * 1233) >> 12;
+    n += n < 20 && v >= P10[n];
+    n += !n;
     char *e = p + n, *b = e;
     while (v >= 100) { /* two digits a division, from the right */
         unsigned r = (unsigned)(v % 100);

@@ -230,8 +230,9 @@ static void test_numbers_at_every_width(void **st)
     li_fields f;
     const char *why = NULL;
     assert_true(li_fields_from_names(names, &f, &why));
-    static const long long vals[] = {0, 7, 10, 42, 99, 100, 101, 999, 1000, 65536, 1234567, 99999999,
-                                     100000000, 9223372036854775807LL};
+    static const long long vals[] = {0, 7, 9, 10, 42, 99, 100, 101, 999, 1000, 9999, 10000, 65536, 1048575,
+                                     1048576, 1234567, 99999999, 100000000, 4294967295LL, 4294967296LL,
+                                     999999999999999999LL, 1000000000000000000LL, 9223372036854775807LL};
     li_writer w;
     li_writer_init(&w);
     buf out;
