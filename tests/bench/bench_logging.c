@@ -5,6 +5,9 @@
  * and renamed. Against zlib alone
  * compressing the same bytes at the same level in the same run (issue goal:
  * at least 0.8x of zlib alone, at levels 1 and 6).
+ * Also measured, to show where the time goes: the floor any RFC 7937
+ * producer pays, zlib plus the SHA-256 of the same bytes (the #SHA256-hash
+ * line), written to a file and fsync'd; no formatting, no journal.
  * Records look like a HAS session's chunk deliveries (about 160 bytes each);
  * their sources cycle through 4,096 distinct deliveries, as a producer's
  * records come from requests it has just handled (hot in cache). */
@@ -16,6 +19,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <openssl/evp.h>
+
 #include "common/journal.h"
 #include "interfaces/logging.h"
 #include "interfaces/logging_file.h"
@@ -23,7 +28,7 @@
 #define RECORDS 400000
 #define DISTINCT 4096
 #define CHUNK (64 * 1024)
-#define ROUNDS 5
+#define ROUNDS 7
 
 static double now(void)
 {
@@ -149,7 +154,7 @@ int main(void)
     int levels[] = {1, 6};
     bool met = true;
     for (int li = 0; li < 2; li++) {
-        double best_z = 1e9, best_o = 1e9, best_j = 0;
+        double best_z = 1e9, best_f = 1e9, best_o = 1e9, best_j = 0;
         size_t zbytes = 0;
         for (int round = 0; round < ROUNDS; round++) {
             gz g;
@@ -162,6 +167,30 @@ int main(void)
             double tz = now() - t0;
             if (tz < best_z)
                 best_z = tz;
+            /* the floor: zlib and SHA-256 of the same bytes, to a file, fsync'd */
+            t0 = now();
+            unlink(path);
+            gz_open(&g, levels[li], path);
+            EVP_MD_CTX *md = EVP_MD_CTX_new();
+            if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+                return 1;
+            for (size_t off = 0; off < all.len; off += CHUNK) {
+                size_t n = all.len - off < CHUNK ? all.len - off : CHUNK;
+                EVP_DigestUpdate(md, all.data + off, n);
+                gz_feed(&g, all.data + off, n, Z_NO_FLUSH);
+            }
+            unsigned char h[32];
+            unsigned hl = 0;
+            EVP_DigestFinal_ex(md, h, &hl);
+            EVP_MD_CTX_free(md);
+            gz_feed(&g, "", 0, Z_FINISH);
+            if (fsync(g.fd) != 0)
+                return 1;
+            g.fd = (close(g.fd), -1);
+            deflateEnd(&g.z);
+            double tf = now() - t0;
+            if (tf < best_f)
+                best_f = tf;
             /* ours: each record copied into the mapped journal, then the seal */
             t0 = now();
             unlink(jpath);
@@ -201,6 +230,8 @@ int main(void)
                levels[li], zr, orr, orr / zr, (double)all.len / (double)zbytes);
         printf("           ours: %.0f ns a record to format and journal, %.0f ns to seal (zlib alone: %.0f ns)\n",
                best_j / RECORDS * 1e9, (best_o - best_j) / RECORDS * 1e9, best_z / RECORDS * 1e9);
+        printf("           floor, zlib + SHA-256 to a file, fsync'd: %.0f ns a record, %.2fx of zlib alone\n",
+               best_f / RECORDS * 1e9, best_z / best_f);
         met = met && orr >= 0.8 * zr;
     }
     printf("  goal >= 0.8x zlib alone at levels 1 and 6: %s\n", met ? "met" : "NOT met");
