@@ -55,6 +55,23 @@ static bool uuid_of(const char *id, char out[40])
     return true;
 }
 
+/* 64 hex digits, lower-cased; "" otherwise */
+static void hash_of(const xmlNode *n, char out[65])
+{
+    char v[80];
+    text_of(n, v, sizeof v);
+    out[0] = 0;
+    if (strlen(v) != 64)
+        return;
+    for (int i = 0; i < 64; i++) {
+        char c = v[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return;
+        v[i] = (char)(c >= 'A' && c <= 'F' ? c + 32 : c);
+    }
+    memcpy(out, v, 65);
+}
+
 static void entry(const xmlNode *en, li_feed *f)
 {
     li_feed_entry e = {.length = -1};
@@ -66,6 +83,8 @@ static void entry(const xmlNode *en, li_feed *f)
             text_of(c, e.updated, sizeof e.updated);
         else if (is(c, ATOM_NS, "content"))
             attr(c, "src", src, sizeof src);
+        else if (is(c, LI_FEED_EXT_NS, LI_FEED_EXT_HASH))
+            hash_of(c, e.sha256);
         else if (is(c, ATOM_NS, "link")) {
             char rel[32] = "", len[24] = "";
             attr(c, "rel", rel, sizeof rel);

@@ -8,7 +8,13 @@
  * references are returned as written; li_feed_resolve makes them absolute
  * against the feed's own URL. The parser reads at most len bytes, refuses
  * DTDs and entities (no network, no expansion) and more than LI_FEED_MAX
- * entries. */
+ * entries.
+ *
+ * RFC 7937 gives an entry no integrity value; this project's feeds add one,
+ * an extension element (RFC 4287 §6.4) in namespace LI_FEED_EXT_NS:
+ *   <li:SHA256-hash>64 hex digits</li:SHA256-hash>
+ * the value of the file's own #SHA256-hash directive, so a collector can
+ * tell that the file it fetched is the one the feed listed. */
 #ifndef INTERFACES_LI_FEED_H
 #define INTERFACES_LI_FEED_H
 
@@ -17,12 +23,17 @@
 
 #define LI_FEED_MAX 10000
 #define LI_FEED_URL_MAX 1024
+/* A URN of the registered uuid namespace (RFC 4122), minted for this
+ * extension: names it without claiming anyone's domain. */
+#define LI_FEED_EXT_NS "urn:uuid:887dab30-8116-45ab-8ed8-559c20cab05a"
+#define LI_FEED_EXT_HASH "SHA256-hash"
 
 typedef struct {
     char uuid[40];              /* lower-case 8-4-4-4-12 */
     char href[LI_FEED_URL_MAX]; /* as written */
     long long length;           /* -1: not given */
     char updated[40];
+    char sha256[65]; /* LI_FEED_EXT_HASH, lower-case; "" when not given or not 64 hex digits */
 } li_feed_entry;
 
 typedef struct {

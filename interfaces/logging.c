@@ -647,6 +647,9 @@ bool li_parse(const char *text, size_t len, li_record_fn fn, void *ud, li_summar
     }
     if (hash_hex) {
         s->has_hash = true;
+        for (int k = 0; k < 64; k++)
+            s->hash[k] = (char)(hash_hex[k] >= 'A' && hash_hex[k] <= 'F' ? hash_hex[k] + 32 : hash_hex[k]);
+        s->hash[64] = 0;
         unsigned char md[32];
         unsigned int ml = 0;
         EVP_Digest(text, hash_at, md, &ml, EVP_sha256(), NULL);

@@ -134,6 +134,7 @@ void li_put_nhtab(buf *out, const char *s);
 typedef struct {
     char uuid[128], claimed_origin[256], established_origin[256], version[32];
     bool has_hash, hash_ok;
+    char hash[65]; /* the #SHA256-hash value, lower-case hex; "" when none */
     size_t records, ignored_records; /* accepted; ignored (wrong count of values) */
     size_t fields_directives;
 } li_summary;

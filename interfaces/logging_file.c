@@ -6,6 +6,7 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -73,6 +74,8 @@ bool li_seal(journal *j, const char *final_path, int level, size_t *records, con
         gz_out_end(&g);
         EVP_MD_CTX_free(md);
     }
+    if (ok) /* best effort: a feed without the value is still a feed */
+        (void)fsetxattr(out, LI_HASH_XATTR, line + 14, 64, 0);
     if (ok && fsync(out) != 0) {
         ok = false;
         *why = strerror(errno);
@@ -87,5 +90,17 @@ bool li_seal(journal *j, const char *final_path, int level, size_t *records, con
         return false;
     }
     fsync_parent(final_path);
+    return true;
+}
+
+bool li_file_hash(const char *path, char out[65])
+{
+    ssize_t n = getxattr(path, LI_HASH_XATTR, out, 64);
+    if (n != 64)
+        return false;
+    out[64] = 0;
+    for (int i = 0; i < 64; i++)
+        if (!((out[i] >= '0' && out[i] <= '9') || (out[i] >= 'a' && out[i] <= 'f')))
+            return false;
     return true;
 }

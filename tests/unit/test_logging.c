@@ -7,7 +7,9 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -371,6 +373,20 @@ static void test_journal_survives_a_cut_and_seals_whole_records(void **st)
     assert_true(sum.has_hash && sum.hash_ok);
     assert_int_equal(sum.records, 3);
     assert_string_equal(sn.last_uri, "http://v.example/seg_1.ts");
+    /* the file carries its hash value as an attribute, for the feed, where
+     * the file system keeps user attributes (probed on the same directory) */
+    char hex[65] = "";
+    bool has_attr = li_file_hash(fpath, hex);
+    if (has_attr)
+        assert_string_equal(hex, sum.hash);
+    char probe[140];
+    snprintf(probe, sizeof probe, "%s.probe", fpath);
+    int pfd = open(probe, O_CREAT | O_WRONLY, 0600);
+    assert_true(pfd >= 0);
+    if (fsetxattr(pfd, "user.probe", "1", 1, 0) == 0)
+        assert_true(has_attr);
+    close(pfd);
+    unlink(probe);
     struct stat sb;
     char tmp[140];
     snprintf(tmp, sizeof tmp, "%s.tmp", fpath);
@@ -405,22 +421,33 @@ static void test_feed_pages_entries_and_archive_links(void **st)
         "<link href=\"/li/v1/feed/archive/2026113001\" rel=\"prev-archive\"/>"
         "<entry><id> urn:uuid:1B4E28BA-2FA1-11D2-883F-0016D3CCA427 </id><updated>2026-11-30T02:00:00Z</updated>"
         "<content src=\"/li/v1/files/1b4e28ba-2fa1-11d2-883f-0016d3cca427.log.gz\"/>"
-        "<link rel=\"enclosure\" href=\"/x\" length=\"1234\"/></entry>"
+        "<link rel=\"enclosure\" href=\"/x\" length=\"1234\"/>"
+        "<h:SHA256-hash xmlns:h=\"" LI_FEED_EXT_NS "\">\n"
+        " 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789ABCDEF </h:SHA256-hash></entry>"
         "<entry><id>tag:not-a-file</id><content src=\"/y\"/></entry>"
         "<entry><id>urn:uuid:00000000-0000-4000-8000-000000000001</id>"
-        "<link rel=\"enclosure\" href=\"https://logs.dcdn.example/f/1.log.gz\"/></entry>"
+        "<link rel=\"enclosure\" href=\"https://logs.dcdn.example/f/1.log.gz\"/>"
+        "<SHA256-hash>0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef</SHA256-hash></entry>"
+        "<entry><id>urn:uuid:00000000-0000-4000-8000-000000000002</id><content src=\"/z\"/>"
+        "<h:SHA256-hash xmlns:h=\"" LI_FEED_EXT_NS "\">0123456789abcdef0123456789abcdef0123456789abcdef"
+        "0123456789abcdeg</h:SHA256-hash></entry>"
         "</feed>";
     li_feed f;
     const char *why = NULL;
     assert_true(li_feed_parse(xml, strlen(xml), &f, &why));
     assert_true(f.archive);
     assert_string_equal(f.prev_archive, "/li/v1/feed/archive/2026113001");
-    assert_int_equal(f.n, 2); /* the entry without a urn:uuid id is skipped */
+    assert_int_equal(f.n, 3); /* the entry without a urn:uuid id is skipped */
     assert_string_equal(f.e[0].uuid, "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
     assert_string_equal(f.e[0].href, "/li/v1/files/1b4e28ba-2fa1-11d2-883f-0016d3cca427.log.gz");
     assert_int_equal(f.e[0].length, 1234);
     assert_string_equal(f.e[1].href, "https://logs.dcdn.example/f/1.log.gz");
     assert_int_equal(f.e[1].length, -1);
+    /* the extension's hash: trimmed and lower-cased; ignored outside its
+     * namespace or when not 64 hex digits */
+    assert_string_equal(f.e[0].sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    assert_string_equal(f.e[1].sha256, "");
+    assert_string_equal(f.e[2].sha256, "");
     char url[LI_FEED_URL_MAX];
     assert_true(li_feed_resolve("http://127.0.0.1:9081/li/v1/feed", f.e[0].href, url, sizeof url));
     assert_string_equal(url, "http://127.0.0.1:9081/li/v1/files/1b4e28ba-2fa1-11d2-883f-0016d3cca427.log.gz");
