@@ -42,6 +42,7 @@
 #include "common/log.h"
 #include "dcdn/dcdn.h"
 #include "interfaces/logging.h"
+#include "interfaces/li_feed.h"
 #include "interfaces/logging_file.h"
 #include "signing/uri_signing.h"
 
@@ -626,6 +627,7 @@ static void feed_page(http_req *r, dcdn *d, long long page)
     xmlTextWriterStartDocument(w, NULL, "utf-8", NULL);
     xmlTextWriterStartElementNS(w, NULL, BAD_CAST "feed", BAD_CAST "http://www.w3.org/2005/Atom");
     xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns:fh", BAD_CAST "http://purl.org/syndication/history/1.0");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns:li", BAD_CAST LI_FEED_EXT_NS);
     xmlTextWriterWriteElement(w, BAD_CAST "title", BAD_CAST "CDNI Logging Feed");
     xmlTextWriterWriteElement(w, BAD_CAST "updated", BAD_CAST t);
     snprintf(urn, sizeof urn, "tag:%s,2026:cdni-logging:%s", d->cdn_id, st->up->id);
@@ -674,6 +676,10 @@ static void feed_page(http_req *r, dcdn *d, long long page)
         xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "application/cdni; ptype=logging-file");
         xmlTextWriterWriteAttribute(w, BAD_CAST "length", BAD_CAST size);
         xmlTextWriterEndElement(w);
+        char fp[740], hex[65];
+        snprintf(fp, sizeof fp, "%s/%s", fdir, files[i].name);
+        if (li_file_hash(fp, hex)) /* the file's own #SHA256-hash value */
+            xmlTextWriterWriteElement(w, BAD_CAST "li:" LI_FEED_EXT_HASH, BAD_CAST hex);
         xmlTextWriterEndElement(w);
     }
     xmlTextWriterEndElement(w);

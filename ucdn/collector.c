@@ -11,10 +11,12 @@
  *
  * Checks before anything is counted: gzip whole, the file well formed
  * (li_parse), its #SHA256-hash present (collector.require_hash) and
- * matching, its #UUID the feed entry's. A file failing them is quarantined:
- * kept under archive_dir/quarantine/, listed with its reason in Redis and
- * at GET /v1/logs, logged, never counted. A file that could not be fetched
- * is retried at the next poll.
+ * matching, its #UUID the feed entry's, and its #SHA256-hash the one the
+ * entry lists (interfaces/li_feed.h's extension) when it lists one. A file
+ * failing them is quarantined: kept under archive_dir/quarantine/, listed
+ * with its reason in Redis and at GET /v1/logs, logged, never counted. A
+ * file that could not be fetched is retried at the next poll (retry:<dcdn>,
+ * hash uuid -> "<listed hash> <url>", or the URL alone).
  *
  * Aggregates, per UTC day of each record (cdni:<cdn>:{li}:...):
  *   agg:<day>    hash "<csp>\t<host>\t<ccid>\t<dcdn>\t<metric>" -> count;
@@ -392,8 +394,10 @@ static void quarantine(struct collector *co, const route_peer *p, const char *uu
            NULL);
 }
 
+/* A retry entry's value: "<feed hash> <url>", or the URL alone when the
+ * feed gave no hash. */
 static void retry_later(struct collector *co, const route_peer *p, const char *uuid, const char *url,
-                        const char *why)
+                        const char *feed_hash, const char *why)
 {
     char k[300];
     key(co->u, k, sizeof k, "file:%s", uuid);
@@ -401,7 +405,9 @@ static void retry_later(struct collector *co, const route_peer *p, const char *u
     if (r)
         freeReplyObject(r);
     key(co->u, k, sizeof k, "retry:%s", p->id);
-    r = store_cmd(co->st, "HSET %s %s %s", k, uuid, url);
+    char v[LI_FEED_URL_MAX + 160];
+    snprintf(v, sizeof v, "%s%s%s", feed_hash, *feed_hash ? " " : "", url);
+    r = store_cmd(co->st, "HSET %s %s %s", k, uuid, v);
     if (r)
         freeReplyObject(r);
     metric_add(co->m_fetch_fail, 1);
@@ -410,7 +416,9 @@ static void retry_later(struct collector *co, const route_peer *p, const char *u
            "reason", why, NULL);
 }
 
-static file_outcome collect_file(struct collector *co, const route_peer *p, const char *uuid, const char *url)
+/* One file the feed listed: url, and feed_hash its entry's SHA256-hash ("" when none). */
+static file_outcome collect_file(struct collector *co, const route_peer *p, const char *uuid, const char *url,
+                                 const char *feed_hash)
 {
     ucdn *u = co->u;
     char k[300];
@@ -440,7 +448,7 @@ static file_outcome collect_file(struct collector *co, const route_peer *p, cons
             snprintf(why, sizeof why, "the dCDN answered %ld", res.status);
         else
             snprintf(why, sizeof why, "%s", res.error);
-        retry_later(co, p, uuid, url, why);
+        retry_later(co, p, uuid, url, feed_hash, why);
         http_result_free(&res);
         return F_FAILED;
     }
@@ -471,6 +479,11 @@ static file_outcome collect_file(struct collector *co, const route_peer *p, cons
         ok = false;
         why = "the file's #UUID is not the feed entry's";
     }
+    if (ok && *feed_hash && strcmp(sum.hash, feed_hash) != 0) { /* self-consistent, but not the file listed */
+        ok = false;
+        why = sum.has_hash ? "the file's #SHA256-hash is not the one its feed entry lists"
+                           : "the feed entry lists a SHA256-hash but the file has none";
+    }
     snapshot_release(&u->index, iref);
     file_outcome out = F_COUNTED;
     if (!ok)
@@ -478,10 +491,10 @@ static file_outcome collect_file(struct collector *co, const route_peer *p, cons
     else if (u->li.archive_dir &&
              !write_file(u->li.archive_dir, fs.first_day[0] ? fs.first_day : "undated", p->id, uuid, res.body,
                          res.body_len)) {
-        retry_later(co, p, uuid, url, "cannot write the archive copy");
+        retry_later(co, p, uuid, url, feed_hash, "cannot write the archive copy");
         out = F_FAILED;
     } else if (!commit(co, &fs, uuid)) {
-        retry_later(co, p, uuid, url, "the store did not take the file's sums");
+        retry_later(co, p, uuid, url, feed_hash, "the store did not take the file's sums");
         out = F_FAILED;
     } else {
         metric_add(co->m_files, 1);
@@ -507,8 +520,15 @@ static void collect_peer(struct collector *co, ticker *t, route_peer *p)
     /* first the files an earlier poll could not fetch */
     key(u, k, sizeof k, "retry:%s", p->id);
     redisReply *r = store_cmd(co->st, "HGETALL %s", k);
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
-        collect_file(co, p, r->element[i]->str, r->element[i + 1]->str);
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        const char *v = r->element[i + 1]->str, *sp = strchr(v, ' ');
+        char h[65] = "";
+        if (sp && sp - v == 64 && strspn(v, "0123456789abcdef") == 64) { /* "<hash> <url>" */
+            memcpy(h, v, 64);
+            v = sp + 1;
+        }
+        collect_file(co, p, r->element[i]->str, v, h);
+    }
     if (r)
         freeReplyObject(r);
     char url[LI_FEED_URL_MAX + 64];
@@ -537,7 +557,7 @@ static void collect_peer(struct collector *co, ticker *t, route_peer *p)
             char furl[LI_FEED_URL_MAX + 64];
             if (!li_feed_resolve(url, f.e[i].href, furl, sizeof furl))
                 continue;
-            fresh += collect_file(co, p, f.e[i].uuid, furl) != F_DONE;
+            fresh += collect_file(co, p, f.e[i].uuid, furl, f.e[i].sha256) != F_DONE;
         }
         char prev[LI_FEED_URL_MAX + 64] = "";
         bool more = f.prev_archive[0] && li_feed_resolve(url, f.prev_archive, prev, sizeof prev);

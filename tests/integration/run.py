@@ -6,6 +6,7 @@ Run through `make integration` (BIN_DIR names the binaries). Prints one line
 per test and a closing "N passed, N failed" line; exits non-zero on failure.
 """
 import http.server as httpd
+import gzip
 import json
 import os
 import re
@@ -27,6 +28,7 @@ CSP_TOKEN = "csp-acme-integration-token"
 PEER_TOKEN = "peer-dcdn-integration-token"
 OP_TOKEN = "operator-integration-token"
 RI_TOKEN = "ri-ucdn-integration-token"
+LI_FEED_EXT_NS = "urn:uuid:887dab30-8116-45ab-8ed8-559c20cab05a"  # interfaces/li_feed.h
 PEER2_TOKEN = "peer-dcdn2-integration-token"
 SURROGATE_A = "http://se-a.dcdn.test:8080"
 
@@ -1579,6 +1581,11 @@ def log_records(env, port=None):
         assert e.find("a:content", ns).get("type") == "application/cdni; ptype=logging-file"
         s, h, gz = http("GET", base + src, token=RI_TOKEN)
         assert s == 200 and h["Content-Encoding"] == "gzip", s
+        # the entry's length is the file's; its hash (our extension) the file's #SHA256-hash value
+        assert e.find("a:link[@rel='enclosure']", ns).get("length") == str(len(gz))
+        listed = e.find("{%s}SHA256-hash" % LI_FEED_EXT_NS)
+        own = re.search(rb"#SHA256-hash:\t([0-9a-f]{64})\r\n$", gzip.decompress(gz))
+        assert listed is not None and own and listed.text == own.group(1).decode(), (listed, own)
         path = os.path.join(env.dir, src.rsplit("/", 1)[1])
         with open(path, "wb") as f:
             f.write(gz)
@@ -2013,6 +2020,33 @@ def test_ucdn_collects_logs_once_across_instances_refuses_tampered_files_and_exp
                     for f in fs if "quarantine" not in d]
         published = [f for f in os.listdir(fdir) if f[:36] not in (bad1, bad2)]
         assert sorted(archived) == sorted(published), (archived, published)
+        # a file swapped after the dCDN sealed and listed it: the new one is self-consistent (its
+        # own #SHA256-hash holds) but is not the file the feed lists, whose entry carries the
+        # sealed file's hash (our extension): refused all the same
+        env.stop("ucdn")
+        before = set(os.listdir(fdir))
+        assert sget(env, "/vod/m1/720p/s2.ts")[0] == 200
+        assert wait_for(lambda: len(set(os.listdir(fdir)) - before) == 1, timeout=10), os.listdir(fdir)
+        swapped = (set(os.listdir(fdir)) - before).pop()
+        ns = {"a": "http://www.w3.org/2005/Atom"}
+        import xml.etree.ElementTree as ET
+        feed = ET.fromstring(http("GET", "http://127.0.0.1:%d/li/v1/feed" % env.ports["speer"], token=RI_TOKEN)[2])
+        entry = [e for e in feed.findall("a:entry", ns) if e.find("a:id", ns).text == "urn:uuid:" + swapped[:36]]
+        listed = entry[0].find("{%s}SHA256-hash" % LI_FEED_EXT_NS).text
+        path = os.path.join(fdir, swapped)
+        sealed = gzip.decompress(open(path, "rb").read()).decode()
+        assert sealed.endswith("#SHA256-hash:\t%s\r\n" % listed)
+        body = sealed[:sealed.index("#SHA256-hash")].replace("\t200\t", "\t206\t", 1)
+        body += "#SHA256-hash:\t%s\r\n" % hashlib.sha256(body.encode()).hexdigest()
+        with open(path, "wb") as f:  # the same file (inode), new bytes
+            f.write(gzip.compress(body.encode()))
+        assert ctl("log", "verify", path).returncode == 0  # well formed, its own hash holds
+        collector_ucdn(env, "ucdn")
+        got = wait_for(lambda: (lambda v: v if len(v["quarantine"]) == 3 else None)(lg()), timeout=15)
+        assert got, lg()
+        reason = {q["file"]: q["reason"] for q in got["quarantine"]}[swapped[:36]]
+        assert reason == "the file's #SHA256-hash is not the one its feed entry lists", reason
+        assert billing(env, q)[2]["rows"][0]["requests"] == 9
     finally:
         o.stop()
 
