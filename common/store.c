@@ -239,42 +239,22 @@ size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const s
     return got;
 }
 
-static void batch_put(store_batch *b, const char *p, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *m = realloc(b->cmds, cap);
-        if (!m) {
-            b->failed = true;
-            return;
-        }
-        b->cmds = m;
-        b->cap = cap;
-    }
-    memcpy(b->cmds + b->len, p, n);
-    b->len += n;
-}
-
 void store_batch_add(store_batch *b, int argc, const char *const *argv)
 {
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, argc, (const char **)argv, NULL);
     if (len < 0 || !cmd)
-        b->failed = true;
+        b->cmds.failed = true;
     else
-        batch_put(b, cmd, (size_t)len);
+        buf_add(&b->cmds, cmd, (size_t)len);
     redisFreeCommand(cmd);
     b->n++;
 }
 
 void store_batch_append(store_batch *b, const store_batch *more)
 {
-    batch_put(b, more->cmds, more->len);
-    b->failed |= more->failed;
+    buf_add(&b->cmds, more->cmds.data, more->cmds.len);
+    b->cmds.failed |= more->cmds.failed;
     b->n += more->n;
 }
 
@@ -282,15 +262,15 @@ void store_batch_append(store_batch *b, const store_batch *more)
  * are checked into *ok and freed). Returns how many were read. */
 static size_t batch_run(store *s, store_batch *b, redisReply **out, bool *ok)
 {
-    size_t n = b->n, len = b->len, got = 0;
-    bool built = !b->failed;
-    b->n = b->len = 0;
-    b->failed = false;
+    size_t n = b->n, len = b->cmds.len, got = 0;
+    bool built = buf_ok(&b->cmds);
+    b->n = b->cmds.len = 0; /* emptied; the bytes stay readable until the next add */
+    b->cmds.failed = false;
     *ok = *ok && built;
     if (!n || !built)
         return 0;
     pthread_mutex_lock(&s->mu);
-    if (ensure_conn(s) && redisAppendFormattedCommand(s->c, b->cmds, len) == REDIS_OK)
+    if (ensure_conn(s) && redisAppendFormattedCommand(s->c, b->cmds.data, len) == REDIS_OK)
         got = read_replies(s, n, out, ok);
     pthread_mutex_unlock(&s->mu);
     return got;
@@ -314,8 +294,8 @@ size_t store_batch_read(store *s, store_batch *b, redisReply **replies)
 
 void store_batch_free(store_batch *b)
 {
-    free(b->cmds);
-    *b = (store_batch){0};
+    buf_free(&b->cmds);
+    b->n = 0;
 }
 
 /* --- subscriber --------------------------------------------------------- */

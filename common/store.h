@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/buf.h"
+
 typedef struct store store;
 
 typedef enum { STORE_OK = 0, STORE_BAD_URL, STORE_DOWN } store_status;
@@ -39,9 +41,8 @@ size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const s
  * (so a thread can prepare commands another one sends), for work that
  * gathers many small writes and sends them in one round trip. */
 typedef struct store_batch {
-    char *cmds; /* the commands, one after the other */
-    size_t len, cap, n;
-    bool failed; /* out of memory: the send fails */
+    buf cmds; /* the commands, one after the other; failed (out of memory): the send fails */
+    size_t n;
 } store_batch;
 void store_batch_add(store_batch *b, int argc, const char *const *argv);
 void store_batch_append(store_batch *b, const store_batch *more); /* more's commands after b's */

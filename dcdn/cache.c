@@ -835,7 +835,7 @@ fill_state cache_fill_head(cache_fill *f, http_req *r, void *park_state, fill_he
     return st;
 }
 
-long long cache_fill_read(cache_fill *f, http_stream *s, uint64_t pos, char *buf, size_t max)
+long long cache_fill_read(cache_fill *f, http_stream *s, uint64_t pos, char *out, size_t max)
 {
     pthread_mutex_lock(&f->mu);
     /* the last byte waits for the end of the fill: a client that has the
@@ -847,10 +847,10 @@ long long cache_fill_read(cache_fill *f, http_stream *s, uint64_t pos, char *buf
         size_t n = avail - pos < max ? (size_t)(avail - pos) : max;
         long long got;
         if (f->fd >= 0) {
-            ssize_t k = pread(f->fd, buf, n, (off_t)(f->off + pos));
+            ssize_t k = pread(f->fd, out, n, (off_t)(f->off + pos));
             got = k > 0 ? k : HTTP_STREAM_ERROR;
         } else {
-            memcpy(buf, f->mem + pos, n);
+            memcpy(out, f->mem + pos, n);
             got = (long long)n;
         }
         pthread_mutex_unlock(&f->mu);

@@ -150,7 +150,7 @@ typedef struct {
  * is referenced). */
 fill_state cache_fill_head(cache_fill *f, http_req *r, void *park_state, fill_head *h);
 /* An http_stream_read over the fill's body from byte off on. */
-long long cache_fill_read(cache_fill *f, http_stream *s, uint64_t pos, char *buf, size_t max);
+long long cache_fill_read(cache_fill *f, http_stream *s, uint64_t pos, char *out, size_t max);
 
 /* Fetch into the cache without a client (preposition); blocks until done.
  * Bytes acquired (0: already fresh), -1 on failure. */
