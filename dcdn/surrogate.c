@@ -488,18 +488,25 @@ struct prepo_job {
     const char *state; /* queued, running, done, expired */
 };
 
+/* A content URL's host (with its port, if any) and request target ("/"
+ * when empty); false when it is not an absolute URL with a host. */
+static bool host_and_target(const char *url, char host[300], char *target, size_t tcap)
+{
+    url_ref u;
+    if (!url || url_parse(url, strlen(url), &u) != URL_OK || !u.authority || u.host.len == 0 || u.host.len > 255)
+        return false;
+    snprintf(host, 300, "%.*s", (int)(u.host.len + (u.port.len ? u.port.len + 1 : 0)), url + u.host.off);
+    snprintf(target, tcap, "%s", url[u.path.off] ? url + u.path.off : "/");
+    return true;
+}
+
 /* The plan for a content URL (http or https; the scheme does not count),
  * if an upstream delivers its host (*up_idx: which). malloc'd; NULL: none. */
 static plan *plan_for_url(dcdn *d, const char *url, char *target, size_t tcap, int *up_idx)
 {
-    url_ref u;
-    if (!url || url_parse(url, strlen(url), &u) != URL_OK || !u.authority || u.host.len == 0 || u.host.len > 255)
-        return NULL;
     char host[300];
-    snprintf(host, sizeof host, "%.*s", (int)(u.host.len + (u.port.len ? u.port.len + 1 : 0)), url + u.host.off);
-    snprintf(target, tcap, "%s", url + u.path.off);
-    if (!target[0])
-        snprintf(target, tcap, "/");
+    if (!host_and_target(url, host, target, tcap))
+        return NULL;
     snap_ref *ref = NULL;
     mi_resolution res;
     upstream *up = dcdn_resolve(d, host, target, &res, &ref);
@@ -554,12 +561,8 @@ int surrogate_upstream_of_key(dcdn *d, const char *key)
 
 int surrogate_upstream_of_url(dcdn *d, const char *url)
 {
-    url_ref u;
-    if (!url || url_parse(url, strlen(url), &u) != URL_OK || !u.authority || u.host.len == 0 || u.host.len > 255)
-        return -1;
-    char host[300];
-    snprintf(host, sizeof host, "%.*s", (int)(u.host.len + (u.port.len ? u.port.len + 1 : 0)), url + u.host.off);
-    return upstream_of(d, host, url[u.path.off] ? url + u.path.off : "/");
+    char host[300], target[URL_MAX_LEN + 2];
+    return host_and_target(url, host, target, sizeof target) ? upstream_of(d, host, target) : -1;
 }
 
 bool surrogate_prefetch(dcdn *d, const char *url, long long *bytes)
