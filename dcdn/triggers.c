@@ -782,9 +782,9 @@ static size_t select_keys(dcdn *d, const cit_spec *s, int up, char ***out, json_
 
 /* Runs one trigger (its hash t) on our cache and queues in w what it did:
  * the result in acks:<id>, a word to the monitor, the stream entry
- * (ks) acknowledged. false: a preposition before its window, left pending
- * to be read again. */
-static bool execute(struct triggers *tg, json_t *t, const char *id, const char *ks, const char *entry,
+ * (ks) acknowledged. A preposition before its window queues nothing: its
+ * entry stays pending, to be read again. */
+static void execute(struct triggers *tg, json_t *t, const char *id, const char *ks, const char *entry,
                     store_batch *w)
 {
     dcdn *d = tg->d;
@@ -813,7 +813,7 @@ static bool execute(struct triggers *tg, json_t *t, const char *id, const char *
             cit_spec_free(&s);
             json_decref(result);
             json_decref(errors);
-            return false;
+            return;
         }
         if (ok && s.type != CIT_PREPOSITION) {
             char **keys = NULL;
@@ -873,7 +873,6 @@ static bool execute(struct triggers *tg, json_t *t, const char *id, const char *
     store_batch_add(w, 4, a3);
     free(txt);
     metric_add(tg->m_executed, 1);
-    return true;
 }
 
 /* One read of the stream: its triggers loaded in one round trip, run, and
