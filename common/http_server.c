@@ -393,11 +393,7 @@ static void kick(http_server *s, int worker)
     }
 }
 
-void http_stream_pause(http_stream *s)
-{
-    s->worker = tl_worker;
-    MHD_suspend_connection(s->conn);
-}
+void http_stream_pause(http_stream *s) { MHD_suspend_connection(s->conn); }
 
 void http_stream_wake(http_stream *s)
 {
