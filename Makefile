@@ -10,7 +10,7 @@
 # Every library comes through pkg-config; scripts/deps.sh installs what is
 # missing on Debian when run as root.
 
-PKGS      := libmicrohttpd libcurl jansson libxml-2.0 openssl zlib hiredis
+PKGS      := libmicrohttpd libcurl jansson libxml-2.0 openssl zlib hiredis libidn2
 CC        ?= cc
 PREFIX    ?= /usr/local
 FUZZ_SECONDS ?= 60

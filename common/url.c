@@ -6,10 +6,13 @@
  * passed on to a peer. */
 #include "common/url.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <idn2.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const char *url_status_str(url_status s)
 {
@@ -444,4 +447,271 @@ bool url_join(const char *base, const char *ref, char *out, size_t cap)
         bl--;
     int n = snprintf(out, cap, "%.*s%s", (int)bl, base, ref);
     return n >= 0 && (size_t)n < cap;
+}
+
+/* --- canonical forms --------------------------------------------------------------- */
+
+const char *url_canon_text(url_canon_status s)
+{
+    switch (s) {
+    case URL_CANON_OK: return "ok";
+    case URL_CANON_NOT_ORIGIN_FORM: return "the request target is not an absolute path";
+    case URL_CANON_CONTROL: return "the request target has a control character or space";
+    case URL_CANON_BAD_PERCENT: return "a \"%\" is not followed by two hexadecimal digits";
+    case URL_CANON_ENCODED_SLASH: return "an encoded \"/\" (%2F) in the path is refused";
+    case URL_CANON_BACKSLASH: return "a \"\\\" in the path is refused";
+    case URL_CANON_NUL: return "an encoded NUL (%00) in the path is refused";
+    case URL_CANON_FRAGMENT: return "a request target has no fragment";
+    case URL_CANON_BAD_HOST: return "not a host name, IPv4 address or [IPv6] address";
+    case URL_CANON_BAD_PORT: return "not a port number (1-65535)";
+    case URL_CANON_TOO_LONG: return "too long";
+    }
+    return "?";
+}
+
+/* Characters a path may carry raw (pchar and "/"), and a query ("?" too). */
+static bool raw_ok(unsigned char c, bool query)
+{
+    return is_unreserved(c) || is_subdelim(c) || c == ':' || c == '@' || c == '/' || (query && c == '?');
+}
+
+url_canon_status url_canon_target(const char *in, size_t len, char *out, size_t cap, size_t *out_len,
+                                  size_t *path_len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    *out_len = *path_len = 0;
+    if (cap)
+        out[0] = 0;
+    if (len == 0 || in[0] != '/')
+        return URL_CANON_NOT_ORIGIN_FORM;
+    if (len > URL_MAX_LEN)
+        return URL_CANON_TOO_LONG;
+    size_t w = 0;
+    bool query = false;
+    size_t plen = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        char put[3];
+        size_t n = 1;
+        if (c == '?' && !query) {
+            /* the path is complete: its dot segments go before the query is written */
+            plen = url_remove_dot_segments(out, w);
+            w = plen;
+            query = true;
+            put[0] = '?';
+        } else if (c == '%') {
+            if (i + 2 >= len || !is_hex((unsigned char)in[i + 1]) || !is_hex((unsigned char)in[i + 2]))
+                return URL_CANON_BAD_PERCENT;
+            unsigned char v = (unsigned char)(hexval((unsigned char)in[i + 1]) * 16 + hexval((unsigned char)in[i + 2]));
+            i += 2;
+            if (!query && v == '/')
+                return URL_CANON_ENCODED_SLASH;
+            if (!query && v == '\\')
+                return URL_CANON_BACKSLASH;
+            if (!query && v == 0)
+                return URL_CANON_NUL;
+            if (is_unreserved(v)) {
+                put[0] = (char)v;
+            } else {
+                put[0] = '%', put[1] = hex[v >> 4], put[2] = hex[v & 15];
+                n = 3;
+            }
+        } else if (c <= 0x20 || c == 0x7f) {
+            return URL_CANON_CONTROL;
+        } else if (c == '#') {
+            return URL_CANON_FRAGMENT;
+        } else if (c == '\\' && !query) {
+            return URL_CANON_BACKSLASH;
+        } else if (raw_ok(c, query)) {
+            if (c == '/' && !query && w > 0 && out[w - 1] == '/')
+                continue; /* "//" is "/" */
+            put[0] = (char)c;
+        } else { /* printable but not RFC 3986's, or not ASCII: its encoded form */
+            put[0] = '%', put[1] = hex[c >> 4], put[2] = hex[c & 15];
+            n = 3;
+        }
+        if (w + n + 1 > cap)
+            return URL_CANON_TOO_LONG;
+        memcpy(out + w, put, n);
+        w += n;
+    }
+    if (!query) {
+        plen = url_remove_dot_segments(out, w);
+        w = plen;
+    } else if (w == plen + 1) {
+        w = plen; /* "?" and nothing: no query */
+    }
+    if (plen == 0) { /* every segment was a dot segment */
+        if (w + 2 > cap)
+            return URL_CANON_TOO_LONG;
+        memmove(out + 1, out, w);
+        out[0] = '/';
+        plen = 1;
+        w++;
+    }
+    out[w] = 0;
+    *out_len = w;
+    *path_len = plen;
+    return URL_CANON_OK;
+}
+
+/* The last label of a name is numeric (decimal, or 0x hex): resolvers
+ * would read the whole name as an IPv4 address in some form. */
+static bool numeric_last_label(const char *s, size_t n)
+{
+    size_t b = n;
+    while (b > 0 && s[b - 1] != '.')
+        b--;
+    const char *l = s + b;
+    size_t ln = n - b;
+    if (ln == 0)
+        return false;
+    if (ln >= 2 && l[0] == '0' && (l[1] == 'x' || l[1] == 'X')) {
+        for (size_t i = 2; i < ln; i++)
+            if (!is_hex((unsigned char)l[i]))
+                return false;
+        return true;
+    }
+    for (size_t i = 0; i < ln; i++)
+        if (!isdigit((unsigned char)l[i]))
+            return false;
+    return true;
+}
+
+/* Four decimal octets without leading zeros. */
+static bool dotted_quad(const char *s, size_t n)
+{
+    int parts = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t st = i;
+        unsigned v = 0;
+        while (i < n && isdigit((unsigned char)s[i]) && i - st < 4)
+            v = v * 10 + (unsigned)(s[i++] - '0');
+        size_t dl = i - st;
+        if (dl == 0 || dl > 3 || v > 255 || (dl > 1 && s[st] == '0'))
+            return false;
+        parts++;
+        if (i < n && (s[i] != '.' || i + 1 == n))
+            return false;
+        if (i < n)
+            i++;
+    }
+    return parts == 4;
+}
+
+url_canon_status url_canon_host(const char *in, size_t len, bool idna, char *out, size_t cap, size_t *name_len)
+{
+    if (name_len)
+        *name_len = 0;
+    if (cap)
+        out[0] = 0;
+    if (len == 0 || len > 1024)
+        return len ? URL_CANON_TOO_LONG : URL_CANON_BAD_HOST;
+    char name[256];
+    size_t nn = 0;
+    const char *port = NULL;
+    size_t port_len = 0;
+    if (in[0] == '[') {
+        const char *rb = memchr(in, ']', len);
+        if (!rb || rb == in + 1 || (size_t)(rb - in - 1) >= 64)
+            return URL_CANON_BAD_HOST;
+        char lit[64];
+        memcpy(lit, in + 1, (size_t)(rb - in - 1));
+        lit[rb - in - 1] = 0;
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, lit, &a6) != 1) /* also refuses a zone ("%eth0") */
+            return URL_CANON_BAD_HOST;
+        char txt[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, &a6, txt, sizeof txt);
+        nn = (size_t)snprintf(name, sizeof name, "[%s]", txt);
+        size_t rest = len - (size_t)(rb + 1 - in);
+        if (rest) {
+            if (rb[1] != ':')
+                return URL_CANON_BAD_HOST;
+            port = rb + 2;
+            port_len = rest - 1;
+        }
+    } else {
+        const char *colon = memchr(in, ':', len);
+        size_t hn = colon ? (size_t)(colon - in) : len;
+        if (colon) {
+            port = colon + 1;
+            port_len = len - hn - 1;
+        }
+        bool ascii = true;
+        for (size_t i = 0; i < hn; i++)
+            ascii &= (unsigned char)in[i] < 0x80;
+        char tmp[1025];
+        const char *h = in;
+        char *alabel = NULL;
+        if (!ascii) {
+            if (!idna)
+                return URL_CANON_BAD_HOST;
+            memcpy(tmp, in, hn);
+            tmp[hn] = 0;
+            if (idn2_to_ascii_8z(tmp, &alabel, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) != IDN2_OK || !alabel)
+                return URL_CANON_BAD_HOST;
+            h = alabel;
+            hn = strlen(alabel);
+        }
+        if (hn && h[hn - 1] == '.')
+            hn--; /* the root's empty label */
+        bool ok = hn > 0 && hn <= 253;
+        size_t label = 0;
+        for (size_t i = 0; ok && i < hn; i++) {
+            unsigned char c = (unsigned char)tolower((unsigned char)h[i]);
+            if (c == '.') {
+                ok = label > 0;
+                label = 0;
+            } else {
+                ok = (is_alnum(c) || c == '-' || c == '_') && ++label <= 63;
+            }
+            name[i] = (char)c;
+        }
+        ok = ok && label > 0;
+        nn = hn;
+        idn2_free(alabel);
+        if (!ok)
+            return URL_CANON_BAD_HOST;
+        name[nn] = 0;
+        if (numeric_last_label(name, nn) && !dotted_quad(name, nn))
+            return URL_CANON_BAD_HOST;
+    }
+    unsigned long pv = 0;
+    if (port && port_len) {
+        if (port_len > 16)
+            return URL_CANON_BAD_PORT;
+        for (size_t i = 0; i < port_len; i++) {
+            if (!isdigit((unsigned char)port[i]))
+                return URL_CANON_BAD_PORT;
+            pv = pv * 10 + (unsigned long)(port[i] - '0');
+            if (pv > 65535)
+                return URL_CANON_BAD_PORT;
+        }
+        if (pv == 0)
+            return URL_CANON_BAD_PORT;
+    }
+    int w = pv && pv != 80 && pv != 443 ? snprintf(out, cap, "%s:%lu", name, pv) : snprintf(out, cap, "%s", name);
+    if (w < 0 || (size_t)w >= cap)
+        return URL_CANON_TOO_LONG;
+    if (name_len)
+        *name_len = nn;
+    return URL_CANON_OK;
+}
+
+bool url_same_origin(const char *a, const char *b)
+{
+    url_ref ua, ub;
+    if (!a || !b || url_parse(a, strlen(a), &ua) != URL_OK || url_parse(b, strlen(b), &ub) != URL_OK ||
+        !ua.authority || !ub.authority || !ua.scheme.present || !ub.scheme.present)
+        return false;
+    if (ua.scheme.len != ub.scheme.len || strncasecmp(a + ua.scheme.off, b + ub.scheme.off, ua.scheme.len) != 0)
+        return false;
+    char ha[300], hb[300];
+    size_t na, nb;
+    if (url_canon_host(a + ua.host.off, ua.host.len, false, ha, sizeof ha, &na) != URL_CANON_OK ||
+        url_canon_host(b + ub.host.off, ub.host.len, false, hb, sizeof hb, &nb) != URL_CANON_OK)
+        return false;
+    return na == nb && memcmp(ha, hb, na) == 0 && url_port(a, &ua) == url_port(b, &ub);
 }

@@ -12,6 +12,7 @@ need=(
   "libssl-dev:pkg-config --exists openssl"
   "zlib1g-dev:pkg-config --exists zlib"
   "libhiredis-dev:pkg-config --exists hiredis"
+  "libidn2-dev:pkg-config --exists libidn2"
   "libcmocka-dev:pkg-config --exists cmocka"
   "pkg-config:command -v pkg-config"
   "redis-server:command -v redis-server"
