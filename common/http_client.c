@@ -11,6 +11,8 @@
 struct http_client {
     CURL *h;
     http_client_conf conf;
+    egress_policy *public_only; /* when the conf names no policy */
+    const egress_policy *egress; /* in force: the conf's, or one given for the next requests */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -34,8 +36,13 @@ http_client *http_client_new(const http_client_conf *conf)
         c->conf.max_body = 64u << 20;
     if (c->conf.retries < 0)
         c->conf.retries = 0;
+    if (!c->conf.egress)
+        c->conf.egress = c->public_only = egress_new(true);
+    c->egress = c->conf.egress;
     c->h = curl_easy_init();
-    if (!c->h) {
+    if (!c->h || !c->conf.egress) {
+        curl_easy_cleanup(c->h);
+        egress_free(c->public_only);
         free(c);
         return NULL;
     }
@@ -47,6 +54,7 @@ void http_client_free(http_client *c)
     if (!c)
         return;
     curl_easy_cleanup(c->h);
+    egress_free(c->public_only);
     free(c);
 }
 
@@ -159,9 +167,13 @@ int http_client_do(http_client *c, const char *method, const char *url,
         sink s = {res, 0, c->conf.max_body, 0};
         CURL *h = c->h;
         curl_easy_reset(h);
+        egress_guard g;
+        if (egress_curl(h, c->egress, url, &g) != EGRESS_OK) {
+            snprintf(res->error, sizeof res->error, "%s", g.why);
+            res->refused = true;
+            break;
+        }
         curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->conf.connect_timeout_ms);
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->conf.timeout_ms);
@@ -188,11 +200,12 @@ int http_client_do(http_client *c, const char *method, const char *url,
                 !idempotent(method))
                 break;
         } else {
+            res->refused = g.verdict != EGRESS_OK;
             snprintf(res->error, sizeof res->error, "%s",
-                     s.overflow ? "response body too large" : curl_easy_strerror(cc));
+                     res->refused ? g.why : s.overflow ? "response body too large" : curl_easy_strerror(cc));
             res->status = 0;
             rc = -1;
-            if (s.overflow || !idempotent(method))
+            if (s.overflow || res->refused || !idempotent(method))
                 break;
         }
         if (attempt < c->conf.retries) {
@@ -205,6 +218,12 @@ int http_client_do(http_client *c, const char *method, const char *url,
         res->body = calloc(1, 1);
     }
     return rc;
+}
+
+void http_client_use_egress(http_client *c, const egress_policy *p)
+{
+    if (c)
+        c->egress = p ? p : c->conf.egress;
 }
 
 /* pthread_once takes no argument: the slot being set up is handed over in

@@ -4,13 +4,17 @@
  * requests; it is not thread-safe: give each thread its own. Retries with
  * exponential backoff cover connection failures and 502/503/504 for
  * idempotent methods. Redirects are never followed (a peer must not steer
- * us elsewhere), and only http and https are allowed. */
+ * us elsewhere), and every request passes the client's egress policy
+ * (common/egress.h): only http and https, and only to addresses it
+ * allows. */
 #ifndef COMMON_HTTP_CLIENT_H
 #define COMMON_HTTP_CLIENT_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "common/egress.h"
 
 typedef struct {
     long connect_timeout_ms; /* default 2000 */
@@ -19,6 +23,7 @@ typedef struct {
     long backoff_ms;         /* first backoff, doubled each retry, default 100 */
     size_t max_body;         /* responses larger than this fail, default 64 MiB */
     bool keep_encoding;      /* bodies as sent (gzip stays gzip'd); default: decoded */
+    const egress_policy *egress; /* borrowed, outlives the client; NULL: public addresses only */
 } http_client_conf;
 
 typedef struct {
@@ -30,6 +35,7 @@ typedef struct {
     char cache_control[128];
     char location[1024];
     char error[256];     /* transport error text when status is 0 */
+    bool refused;        /* the egress policy refused the URL or its address */
 } http_result;
 
 typedef struct http_client http_client;
@@ -45,6 +51,11 @@ int http_client_do(http_client *c, const char *method, const char *url,
                    http_result *res);
 
 void http_result_free(http_result *res);
+
+/* The policy the next requests pass instead of the conf's (a per-thread
+ * client used for URLs of several peers, each with its own); NULL: back to
+ * the conf's. p is borrowed. */
+void http_client_use_egress(http_client *c, const egress_policy *p);
 
 /* One client per thread for one purpose (RI calls, origin fetches): the
  * slot is a static of the caller's, HTTP_CLIENT_SLOT_INIT; the client is

@@ -197,6 +197,37 @@ bool http_peer_addr(const http_req *r, unsigned char bytes[16], bool *v6)
     return true;
 }
 
+int http_canon_request(const http_req *r, http_canon *c, const char **detail)
+{
+    const char *host = http_header(r, "Host");
+    *detail = NULL;
+    c->host[0] = c->target[0] = 0;
+    if (!host || url_canon_host(host, strlen(host), false, c->host, sizeof c->host, &c->host_name_len) !=
+                     URL_CANON_OK) {
+        *detail = "a valid Host header is required";
+        return 400;
+    }
+    /* the target as received: path, then "?" and the query when there was one */
+    char raw[URL_MAX_LEN + 2];
+    size_t pl = strlen(r->path), ql = strlen(r->query);
+    bool has_q = r->target_len > pl; /* "?" seen, even with nothing after it */
+    if (pl + 1 + ql >= sizeof raw) {
+        *detail = "the request target is too long";
+        return 414;
+    }
+    memcpy(raw, r->path, pl);
+    if (has_q) {
+        raw[pl] = '?';
+        memcpy(raw + pl + 1, r->query, ql);
+    }
+    size_t n = pl + (has_q ? 1 + ql : 0);
+    url_canon_status st = url_canon_target(raw, n, c->target, sizeof c->target, &c->target_len, &c->path_len);
+    if (st == URL_CANON_OK)
+        return 0;
+    *detail = url_canon_text(st);
+    return st == URL_CANON_TOO_LONG ? 414 : 400;
+}
+
 /* --- responses ---------------------------------------------------------- */
 static void set_ct(http_req *r, const char *ct)
 {

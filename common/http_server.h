@@ -22,6 +22,7 @@
 
 #include "common/jcheck.h"
 #include "common/metrics.h"
+#include "common/url.h"
 
 #define HTTP_MAX_PARAMS 4
 
@@ -97,6 +98,18 @@ const char *http_request_id(const http_req *r);
 /* The peer address in binary, network order: IPv4 (also an IPv4-mapped
  * IPv6 peer) in the first 4 bytes with *v6 false. false if unknown. */
 bool http_peer_addr(const http_req *r, unsigned char bytes[16], bool *v6);
+
+/* The request's Host and target in the canonical forms of common/url.h,
+ * the forms every later step of a delivery request works on. 0 when both
+ * are fine; else the status to answer (400, or 414 when too long) with
+ * *detail saying why. */
+typedef struct {
+    char host[262];        /* canonical host[:port] */
+    size_t host_name_len;  /* without ":port" */
+    char target[URL_MAX_LEN + 2]; /* canonical path?query */
+    size_t target_len, path_len;
+} http_canon;
+int http_canon_request(const http_req *r, http_canon *c, const char **detail);
 
 /* --- responses ----------------------------------------------------------- */
 void http_reply(http_req *r, int status, const char *content_type, const char *body, size_t len);

@@ -1374,6 +1374,14 @@ static void acquire(cache *c, CURL *h, cache_fill *f)
             snprintf(tmp, sizeof tmp, "Range: %s", f->range);
             hl = curl_slist_append(hl, tmp);
         }
+        egress_guard guard;
+        if (egress_curl(h, s->egress, url, &guard) != EGRESS_OK) {
+            curl_slist_free_all(hl);
+            snprintf(why, sizeof why, "%s: %s", s->endpoint, guard.why);
+            timeouts_only = false;
+            log_kv(LOG_WARN, "source refused by the egress policy", "key", f->key, "reason", why, NULL);
+            continue;
+        }
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -1388,6 +1396,10 @@ static void acquire(cache *c, CURL *h, cache_fill *f)
         if (f->retry) {
             snprintf(why, sizeof why, "%s answered %d", s->endpoint, f->cur_status);
             timeouts_only = false;
+        } else if (guard.verdict != EGRESS_OK) { /* an address the policy refuses */
+            snprintf(why, sizeof why, "%s: %s", s->endpoint, guard.why);
+            timeouts_only = false;
+            log_kv(LOG_WARN, "source refused by the egress policy", "key", f->key, "reason", why, NULL);
         } else {
             snprintf(why, sizeof why, "%s: %s", s->endpoint, curl_easy_strerror(rc));
             if (rc != CURLE_OPERATION_TIMEDOUT && rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST)

@@ -28,6 +28,7 @@
 
 #include "common/http_cache.h"
 #include "common/http_server.h"
+#include "common/egress.h"
 #include "common/metrics.h"
 #include "common/store.h"
 
@@ -50,6 +51,7 @@ typedef struct {
     bool tls;
     char endpoint[262];
     char auth_header[600]; /* "Name: value" from MI.Auth header auth, or "" */
+    const egress_policy *egress; /* what this source may be (borrowed, lives as long as the daemon) */
 } cache_source;
 
 typedef struct cache cache;

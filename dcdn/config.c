@@ -188,6 +188,71 @@ static bool router_conf(dcdn *d, json_t *root, jerr *e)
     return true;
 }
 
+/* The name of an authority (or of a URL's) into the own-host list. */
+static bool add_own(dcdn *d, const char *s, bool is_url)
+{
+    url_ref u;
+    const char *h = s;
+    size_t hl = strlen(s);
+    if (is_url) {
+        if (url_parse(s, strlen(s), &u) != URL_OK || !u.host.len)
+            return false;
+        h = s + u.host.off;
+        hl = u.host.len + (u.port.present ? u.port.len + 1 : 0);
+    }
+    char c[262];
+    size_t nl;
+    if (url_canon_host(h, hl, true, c, sizeof c, &nl) != URL_CANON_OK || nl >= 256)
+        return false;
+    c[nl] = 0;
+    for (size_t i = 0; i < d->n_own_hosts; i++)
+        if (strcmp(d->own_hosts[i], c) == 0)
+            return true;
+    char (*nh)[256] = realloc(d->own_hosts, (d->n_own_hosts + 1) * sizeof *nh);
+    if (!nh)
+        return false;
+    d->own_hosts = nh;
+    memcpy(d->own_hosts[d->n_own_hosts++], c, nl + 1);
+    return true;
+}
+
+/* Our own authorities: listeners bound to an address, our surrogate's URL,
+ * the last resort, the redirect targets we advertise, "reserved_hosts". */
+static bool own_hosts_conf(dcdn *d, json_t *root, jerr *e)
+{
+    const http_server_conf *ls[] = {&d->op_conf, &d->peer_conf, &d->delivery_conf, &d->surrogate_conf};
+    for (size_t i = 0; i < 4; i++)
+        if (ls[i]->bind && strcmp(ls[i]->bind, "0.0.0.0") != 0 && strcmp(ls[i]->bind, "::") != 0) {
+            char b[80];
+            snprintf(b, sizeof b, strchr(ls[i]->bind, ':') ? "[%s]" : "%s", ls[i]->bind);
+            add_own(d, b, false);
+        }
+    if (d->self_url && !add_own(d, d->self_url, true))
+        return jfail(e, "$.surrogate.url", "not an http(s) URL with a valid host");
+    if (d->last_resort && !add_own(d, d->last_resort, true))
+        return jfail(e, "$.router.last_resort", "not an http(s) URL with a valid host");
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(d->capabilities, "capabilities"), i, c)
+    {
+        const char *t = json_string_value(json_object_get(c, "capability-type"));
+        const char *h = json_string_value(
+            json_object_get(json_object_get(json_object_get(c, "capability-value"), "http-target"), "host"));
+        if (t && strcmp(t, "FCI.RedirectTarget") == 0 && h)
+            add_own(d, h, false);
+    }
+    json_t *rh = NULL;
+    if (!jget_arr(root, "reserved_hosts", "$", false, &rh, e) || (rh && !jstr_array(rh, "$.reserved_hosts", e)))
+        return false;
+    json_array_foreach(rh, i, c)
+        if (!add_own(d, json_string_value(c), false)) {
+            char p[JPATH_MAX];
+            jpath_idx(p, "$.reserved_hosts", i);
+            return jfail(e, p, "not a host name or address");
+        }
+    return true;
+}
+
 /* logging: CDNI logging files for the upstreams (dcdn/logger.c). */
 static bool logging_conf(dcdn *d, json_t *root, jerr *e)
 {
@@ -244,9 +309,10 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "operator_token", "upstreams", "metadata", "capabilities",
-                                            "router", "surrogate", "uri_signing", "logging", "triggers", "ui_dir", NULL};
+                                            "router", "surrogate", "uri_signing", "logging", "triggers", "ui_dir",
+                                            "egress", "reserved_hosts", NULL};
     static const char *const up_keys[] = {"id", "metadata_url", "token", "refresh_s", "fci_url",
-                                          "heartbeat_s", "ri_token", "uri_signing_keys", "log_fields", NULL};
+                                          "heartbeat_s", "ri_token", "uri_signing_keys", "log_fields", "egress", NULL};
     static const char *const md_keys[] = {"extra_types", NULL};
     static const char *const listener_names[] = {"operator", "peer", "delivery", "surrogate", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
@@ -358,12 +424,31 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
             return jfail(e, mp, "expected an absolute http(s) URL");
         }
         up->refresh_s = (int)refresh;
+        json_t *ueg = json_object_get(u, "egress");
+        if (ueg) {
+            char ep[JPATH_MAX];
+            jpath_key(ep, p, "egress");
+            if (!(up->egress = egress_from_json(ueg, ep, e)))
+                return false;
+        }
         d->n_ups++;
+    }
+    /* the egress policy, and the upstreams' own endpoints: the operator named them */
+    if (!(d->egress = egress_from_json(json_object_get(root, "egress"), "$.egress", e)))
+        return false;
+    for (size_t k = 0; k < d->n_ups; k++) {
+        const upstream *up = &d->ups[k];
+        if (!egress_allow_origin(d->egress, up->metadata_url) ||
+            (up->fci_url && !egress_allow_origin(d->egress, up->fci_url))) {
+            char p[JPATH_MAX];
+            jpath_idx(p, "$.upstreams", k);
+            return jfail(e, p, "metadata_url and fci_url must be http(s) URLs with a valid host");
+        }
     }
     if (d->has_peer && d->n_peer == 0)
         return jfail(e, "$.upstreams", "the peer listener needs an ri_token on at least one upstream");
-    if (!router_conf(d, root, e) || !hop_keys_parse(root, d->cdn_id, &d->us, e) || !logging_conf(d, root, e) ||
-        !triggers_conf(d, root, e))
+    if (!router_conf(d, root, e) || !own_hosts_conf(d, root, e) || !hop_keys_parse(root, d->cdn_id, &d->us, e) ||
+        !logging_conf(d, root, e) || !triggers_conf(d, root, e))
         return false;
     for (size_t k = 0; k < d->n_ups; k++)
         if (d->ups[k].us_keys.n && !d->us.present)

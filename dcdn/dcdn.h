@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/daemon.h"
+#include "common/egress.h"
 #include "common/http_server.h"
 #include "common/iptable.h"
 #include "common/metrics.h"
@@ -37,6 +38,9 @@ typedef struct {
     char last_error[512];
     unsigned long long generation; /* changes applied */
     jwk_set us_keys; /* keys of the upstream's URI-signing tokens; n 0: none */
+    /* where the sources its metadata names may be (MI.SourceMetadata,
+     * two-step manifests): its own "egress", else the daemon's */
+    egress_policy *egress;
     const char *log_fields[48]; /* CDNI log fields this upstream asked for (NULL-terminated) */
 } upstream;
 
@@ -50,6 +54,7 @@ typedef struct {
 typedef struct {
     char id[65]; /* ids are 1-64 of [A-Za-z0-9._-] */
     char url[512];
+    char host[256]; /* canonical name of url's host, without the port */
     uint32_t load_milli;
     long long ts_ms;
     long long cache_bytes, cache_disk_bytes, cache_objects; /* as it last heartbeated; -1: not told */
@@ -103,6 +108,11 @@ struct dcdn {
     long long surrogate_dead_ms;
     int ri_max_age_s;
     const char *last_resort;
+    /* names of our own authorities (listeners, surrogates, redirect
+     * targets, "reserved_hosts"): a request whose Host is one of them names
+     * its content host in the path, never by its Host */
+    char (*own_hosts)[256];
+    size_t n_own_hosts;
     snapshot_holder surrogates; /* surrogate_set */
     _Atomic unsigned long rr;   /* round-robin counter */
     /* surrogate role: this instance registers itself */
@@ -118,6 +128,9 @@ struct dcdn {
         *m_fci_push_ok, *m_fci_push_fail, *m_hb_ok, *m_hb_fail;
     const char **extra_types;
     mi_policy policy;
+    /* where we may fetch on anyone's behalf ("egress", plus the upstreams'
+     * configured endpoints); the sources of each upstream use its own */
+    egress_policy *egress;
     hop_keys us; /* URI signing: upstream tokens checked, surrogate tokens minted */
     http_server_conf op_conf;
     http_token *op_tokens;
@@ -263,15 +276,23 @@ upstream *dcdn_resolve(dcdn *d, const char *host, const char *target, mi_resolut
 /* A request as received: its Host if we deliver that host, else the
  * content host the first path segment carries (ri_host_path). */
 typedef struct {
-    char host[262];
+    char host[262];     /* canonical */
     const char *target; /* within the request's target: path?query for that host */
     bool prefixed;      /* the host came from the path */
+    size_t prefix_len;  /* then: the bytes of "/<host>" before target */
 } dcdn_content;
 /* The content's path?query within t, a request target (or the same with
  * its token removed) that resolved to c. */
 static inline const char *dcdn_content_path(const dcdn_content *c, const char *t)
 {
-    return c->prefixed ? t + 1 + strlen(c->host) : t;
+    return c->prefixed ? t + c->prefix_len : t;
+}
+/* Is host (canonical) one of our own authorities, by name? */
+bool dcdn_own_host(dcdn *d, const char *host);
+/* The egress policy the sources of up's metadata are fetched under. */
+static inline const egress_policy *dcdn_source_egress(const dcdn *d, const upstream *up)
+{
+    return up && up->egress ? up->egress : d->egress;
 }
 upstream *dcdn_resolve_request(dcdn *d, const char *host, const char *target, dcdn_content *c, mi_resolution *res,
                                snap_ref **ref);

@@ -180,6 +180,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < d.n_ups; i++)
         if (d.ups[i].us_keys.keys)
             jwk_set_free(&d.ups[i].us_keys);
+    for (size_t i = 0; i < d.n_ups; i++)
+        egress_free(d.ups[i].egress);
+    egress_free(d.egress);
+    free(d.own_hosts);
     hop_keys_free(&d.us);
     free(d.ups);
     free(d.extra_types);

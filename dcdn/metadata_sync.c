@@ -187,7 +187,7 @@ bool dcdn_sync_start(dcdn *d)
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     http_client_conf hc = {.connect_timeout_ms = 2000, .timeout_ms = 10000, .retries = 1,
-                           .backoff_ms = 200, .max_body = MI_MAX_DOC};
+                           .backoff_ms = 200, .max_body = MI_MAX_DOC, .egress = d->egress};
     for (size_t i = 0; i < d->n_ups; i++) {
         upstream *up = &d->ups[i];
         snapshot_init(&up->snap, (void (*)(void *))mi_host_index_free);

@@ -24,23 +24,47 @@ upstream *dcdn_resolve(dcdn *d, const char *host, const char *target, mi_resolut
     return NULL;
 }
 
+bool dcdn_own_host(dcdn *d, const char *host)
+{
+    size_t n = strcspn(host, host[0] == '[' ? "]" : ":");
+    if (host[0] == '[' && host[n] == ']')
+        n++;
+    for (size_t i = 0; i < d->n_own_hosts; i++)
+        if (strlen(d->own_hosts[i]) == n && memcmp(d->own_hosts[i], host, n) == 0)
+            return true;
+    /* and every surrogate registered in this CDN */
+    snap_ref *ref;
+    const surrogate_set *set = snapshot_acquire(&d->surrogates, &ref);
+    bool own = false;
+    for (size_t i = 0; set && i < set->n && !own; i++)
+        own = strlen(set->s[i].host) == n && memcmp(set->s[i].host, host, n) == 0;
+    snapshot_release(&d->surrogates, ref);
+    return own;
+}
+
 upstream *dcdn_resolve_request(dcdn *d, const char *host, const char *target, dcdn_content *c, mi_resolution *res,
                                snap_ref **ref)
 {
-    upstream *up = dcdn_resolve(d, host, target, res, ref);
     c->prefixed = false;
+    c->prefix_len = 0;
+    /* a Host of ours (a surrogate's, the router's) names no content: however
+     * a CSP spelled its host, the content's host is the path's first segment */
+    upstream *up = dcdn_own_host(d, host) ? NULL : dcdn_resolve(d, host, target, res, ref);
     if (up) {
         snprintf(c->host, sizeof c->host, "%s", host);
         c->target = target;
         return up;
     }
     const char *rest;
-    if (!ri_split_host_path(target, c->host, sizeof c->host, &rest))
+    char raw[262];
+    if (!ri_split_host_path(target, raw, sizeof raw, &rest) ||
+        url_canon_host(raw, strlen(raw), false, c->host, sizeof c->host, NULL) != URL_CANON_OK)
         return NULL;
     up = dcdn_resolve(d, c->host, rest, res, ref);
     if (up) {
         c->target = rest;
         c->prefixed = true;
+        c->prefix_len = (size_t)(rest - target);
     }
     return up;
 }

@@ -31,6 +31,7 @@
 #include "interfaces/mi_server.h"
 #include "interfaces/redirection.h"
 #include "manifest/manifest.h"
+#include "signing/authorize.h"
 
 #define MANIFEST_MAX_BYTES (4u << 20)
 
@@ -240,31 +241,29 @@ static bool is_manifest(const char *target)
     return mf_kind_of_path(target, strcspn(target, "?")) != MF_UNKNOWN;
 }
 
-/* URI signing on the end user's request: the metadata decides; the
- * upstream's keys are trusted. */
-static bool authorize(dcdn *d, http_req *r, upstream *up, const mi_resolution *res, const char *client_ip,
-                      char *target, size_t cap, hop_result *hr)
+/* The authorize phase (signing/authorize.h) on the end user's request: the
+ * metadata decides; the upstream's keys are trusted and its session
+ * cookies are its own. On success with a token, target loses the token. */
+static authz_verdict authorize(dcdn *d, http_req *r, const http_canon *c, upstream *up, const dcdn_content *ct,
+                               const mi_resolution *res, const char *client_ip, char *target, size_t cap,
+                               hop_result *hr, const char **why)
 {
-    const char *host = http_header(r, "Host");
-    json_t *grp = mi_effective_value(res, "MI.Grouping");
     us_trust trust = {NULL, &up->us_keys, false};
-    hop_request q = {.scheme = "http",
-                     .host = host,
-                     .target = target,
-                     .cookie = http_header(r, "Cookie"),
-                     .client_ip = client_ip,
-                     .now = wall_ms() / 1000,
-                     .policy = mi_effective_value(res, "MI.UriSigning"),
-                     .collection = json_string_value(json_object_get(grp, "ccid")),
-                     .top_manifest = is_manifest(target)};
-    bool ok = hop_check(&d->us.conf, &trust, up->us_keys.n ? 1 : 0, &q, hr);
-    hop_record(&d->us, hr, client_ip, host, http_path(r));
-    if (ok && hr->target) {
-        ok = strlen(hr->target) < cap;
-        if (ok)
-            strcpy(target, hr->target);
+    authz_request q = {.scheme = "http",
+                       .host = c->host,
+                       .target = target,
+                       .cookie = http_header(r, "Cookie"),
+                       .client_ip = client_ip,
+                       .now = wall_ms() / 1000,
+                       .tenant = up->id,
+                       .content_host = ct->host};
+    authz_verdict v = authz_check(&d->us, &trust, up->us_keys.n ? 1 : 0, res, &q, hr, why);
+    if (v == AUTHZ_ALLOWED && hr->target) {
+        if (strlen(hr->target) >= cap)
+            return AUTHZ_UNSIGNED;
+        strcpy(target, hr->target);
     }
-    return ok;
+    return v;
 }
 
 /* --- two-step manifest rewriting (RFC 6983 option 3.3) ------------------------ */
@@ -273,8 +272,8 @@ static bool authorize(dcdn *d, http_req *r, upstream *up, const mi_resolution *r
  * (CDNIGW.HASManifest "rewrite": "two-step"): fetched from the content's
  * source (MI.SourceMetadata), its URIs made absolute on the surrogate
  * chosen for this client, and answered here. false: not such a request. */
-static bool two_step(dcdn *d, http_req *r, const mi_resolution *res, const ipt_addr *client, const char *host,
-                     const char *target, const hop_result *hr)
+static bool two_step(dcdn *d, http_req *r, const upstream *up, const mi_resolution *res, const ipt_addr *client,
+                     const char *host, const char *target, const hop_result *hr)
 {
     json_t *has = mi_effective_value(res, "CDNIGW.HASManifest");
     const char *mode = json_string_value(json_object_get(has, "rewrite"));
@@ -307,7 +306,9 @@ static bool two_step(dcdn *d, http_req *r, const mi_resolution *res, const ipt_a
     static http_client_slot source_clients = HTTP_CLIENT_SLOT_INIT;
     http_client_conf cc = {.connect_timeout_ms = 2000, .timeout_ms = 3000, .retries = 0,
                            .max_body = MANIFEST_MAX_BYTES};
-    int rc = http_client_do(http_client_per_thread(&source_clients, &cc), "GET", surl, NULL, NULL, 0, &res2);
+    http_client *hc = http_client_per_thread(&source_clients, &cc);
+    http_client_use_egress(hc, dcdn_source_egress(d, up)); /* the sources this upstream may name */
+    int rc = http_client_do(hc, "GET", surl, NULL, NULL, 0, &res2);
     if (rc != 0 || res2.status != 200 || !res2.body) {
         log_kv(LOG_WARN, "two-step rewrite: source unavailable", "url", surl, "reason",
                rc ? res2.error : "non-200 answer", NULL);
@@ -365,13 +366,16 @@ static void deliver(http_req *r, void *ctx)
     bool v6 = false;
     bool known = http_peer_addr(r, client.bytes, &v6);
     client.v6 = v6;
-    char target[URL_MAX_LEN + 2], loc[URL_MAX_LEN + 900], sid[sizeof ((surrogate_info *)0)->id];
-    const char *path = http_path(r), *query = http_raw_query(r);
-    int n = snprintf(target, sizeof target, "%s%s%s", path, *query ? "?" : "", query);
-    if (n < 0 || (size_t)n >= sizeof target) {
-        http_reply_problem(r, 414, "URI Too Long", NULL, NULL);
+    char loc[URL_MAX_LEN + 900], sid[sizeof ((surrogate_info *)0)->id];
+    static __thread http_canon tl_canon; /* the one form every step below sees */
+    http_canon *c = &tl_canon;
+    const char *why;
+    int bad = http_canon_request(r, c, &why);
+    if (bad) {
+        http_reply_problem(r, bad, bad == 414 ? "URI Too Long" : "Bad Request", why, NULL);
         return;
     }
+    char *target = c->target; /* loses its token once authorized */
     hop_result hr = {.allowed = true};
     char cip[INET6_ADDRSTRLEN] = "";
     if (known)
@@ -379,11 +383,12 @@ static void deliver(http_req *r, void *ctx)
     snap_ref *ref = NULL;
     mi_resolution res;
     dcdn_content ct;
-    const char *hosth = http_header(r, "Host");
-    upstream *up = known && hosth ? dcdn_resolve_request(d, hosth, target, &ct, &res, &ref) : NULL;
+    const char *hosth = c->host;
+    upstream *up = known ? dcdn_resolve_request(d, hosth, target, &ct, &res, &ref) : NULL;
     bool done = false;
-    if (up && d->us.present && !authorize(d, r, up, &res, cip, target, sizeof target, &hr)) {
-        http_reply_problem(r, 403, "Forbidden", "the request is not authorized for this content", NULL);
+    authz_verdict av = up ? authorize(d, r, c, up, &ct, &res, cip, target, sizeof c->target, &hr, &why) : AUTHZ_ALLOWED;
+    if (av != AUTHZ_ALLOWED) {
+        http_reply_problem(r, 403, "Forbidden", why, NULL);
         done = true;
     }
     /* the content's path (the token is gone from target by now) */
@@ -402,7 +407,7 @@ static void deliver(http_req *r, void *ctx)
         }
     }
     if (!done && up)
-        done = two_step(d, r, &res, &client, ct.host, ctarget, &hr);
+        done = two_step(d, r, up, &res, &client, ct.host, ctarget, &hr);
     if (up)
         snapshot_release(&up->snap, ref);
     if (done) {
@@ -432,9 +437,9 @@ static void deliver(http_req *r, void *ctx)
     metric_add(d->m_redirects, 1);
     http_add_header(r, "Location", loc);
     http_add_header(r, "Cache-Control", "no-store");
-    for (int c = 0; c < 2; c++)
-        if (hr.set_cookie[c])
-            http_add_header(r, "Set-Cookie", hr.set_cookie[c]);
+    for (int k = 0; k < 2; k++)
+        if (hr.set_cookie[k])
+            http_add_header(r, "Set-Cookie", hr.set_cookie[k]);
     hop_result_free(&hr);
     http_reply(r, 302, NULL, NULL, 0);
 }
@@ -541,6 +546,16 @@ static void refresh_surrogates(dcdn *d)
         if (url && strlen(r->element[i]->str) < sizeof x->id && strlen(url) < sizeof x->url) {
             snprintf(x->id, sizeof x->id, "%s", r->element[i]->str);
             snprintf(x->url, sizeof x->url, "%s", url);
+            url_ref u;
+            char h[262];
+            size_t hl = 0;
+            x->host[0] = 0;
+            if (url_parse(url, strlen(url), &u) == URL_OK && u.host.len &&
+                url_canon_host(url + u.host.off, u.host.len, false, h, sizeof h, &hl) == URL_CANON_OK &&
+                hl < sizeof x->host) {
+                memcpy(x->host, h, hl);
+                x->host[hl] = 0;
+            }
             x->load_milli = (uint32_t)json_integer_value(json_object_get(v, "load_milli"));
             x->ts_ms = json_integer_value(json_object_get(v, "ts"));
             json_t *cb = json_object_get(v, "cache_bytes"), *cd = json_object_get(v, "cache_disk_bytes"),
@@ -620,7 +635,7 @@ static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *nex
 static void *peer_thread(void *arg)
 {
     dcdn *d = arg;
-    http_client_conf cc = {.timeout_ms = 5000, .retries = 0};
+    http_client_conf cc = {.timeout_ms = 5000, .retries = 0, .egress = d->egress};
     http_client *c = http_client_new(&cc);
     up_state *st = calloc(d->n_ups ? d->n_ups : 1, sizeof *st);
     long long next_self = 0;

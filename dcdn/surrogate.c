@@ -28,6 +28,7 @@
 #include "common/url.h"
 #include "dcdn/dcdn.h"
 #include "manifest/manifest.h"
+#include "signing/authorize.h"
 
 /* What a parked request keeps until its fill has an answer. */
 typedef struct {
@@ -219,7 +220,7 @@ static void serve_fill(dcdn *d, http_req *r, pending *p, const fill_head *h, del
 
 /* The sources of MI.SourceMetadata, in order; one source's endpoints
  * rotated by the key so equal endpoints share the load. */
-static size_t sources_of(const mi_resolution *res, uint64_t kh, cache_source *out)
+static size_t sources_of(const mi_resolution *res, uint64_t kh, const egress_policy *eg, cache_source *out)
 {
     size_t n = 0, i, j;
     json_t *s;
@@ -235,8 +236,8 @@ static size_t sources_of(const mi_resolution *res, uint64_t kh, cache_source *ou
             json_t *av = json_object_get(auth, "auth-value");
             const char *hn = json_string_value(json_object_get(av, "header-name"));
             const char *hv = json_string_value(json_object_get(av, "header-value"));
-            if (!t || strcmp(t, "CDNIGW.HeaderAuth") != 0 || !hn || !hv || strpbrk(hn, ":\r\n") ||
-                strpbrk(hv, "\r\n") || strlen(hn) + strlen(hv) + 3 > sizeof hdr)
+            if (!t || strcmp(t, "CDNIGW.HeaderAuth") != 0 || !hn || !hv || !mi_auth_header_ok(hn, hv) ||
+                strlen(hn) + strlen(hv) + 3 > sizeof hdr)
                 continue; /* an authentication we cannot give: not a usable source */
             if (snprintf(hdr, sizeof hdr, "%s: %s", hn, hv) >= (int)sizeof hdr)
                 continue;
@@ -248,6 +249,7 @@ static size_t sources_of(const mi_resolution *res, uint64_t kh, cache_source *ou
             out[n].tls = proto && strncasecmp(proto, "https", 5) == 0;
             snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", ep);
             memcpy(out[n].auth_header, hdr, sizeof hdr);
+            out[n].egress = eg;
             n++;
         }
     }
@@ -264,11 +266,12 @@ typedef struct {
     char ccid[256], pid[256];
 } plan;
 
-static bool plan_for(const mi_resolution *res, const char *host, const char *target, const char *const *drop, plan *p)
+static bool plan_for(const mi_resolution *res, const egress_policy *eg, const char *host, const char *target,
+                     const char *const *drop, plan *p)
 {
     if (!mi_cache_key(res, host, strlen(host), target, strlen(target), drop, p->key, sizeof p->key, &p->klen))
         return false;
-    p->nsrc = sources_of(res, hash_fnv1a64(p->key, p->klen), p->src);
+    p->nsrc = sources_of(res, hash_fnv1a64(p->key, p->klen), eg, p->src);
     const char *ccid = json_string_value(json_object_get(mi_effective_value(res, "MI.Grouping"), "ccid"));
     const char *pid = json_string_value(json_object_get(mi_effective_value(res, "CDNIGW.PurgeIdentifier"), "purge-id"));
     snprintf(p->ccid, sizeof p->ccid, "%s", ccid ? ccid : "");
@@ -387,13 +390,15 @@ static void deliver(http_req *r, void *ctx)
         http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
         return;
     }
-    const char *host = http_header(r, "Host"), *path = http_path(r), *query = http_raw_query(r);
-    char target[URL_MAX_LEN + 2];
-    int tn = snprintf(target, sizeof target, "%s%s%s", path, *query ? "?" : "", query);
-    if (tn < 0 || (size_t)tn >= sizeof target) {
-        refuse(d, r, rec, 414, "URI Too Long", NULL);
+    static __thread http_canon tl_canon; /* the one form every step below sees */
+    http_canon *c = &tl_canon;
+    const char *why = NULL;
+    int bad = http_canon_request(r, c, &why);
+    if (bad) {
+        refuse(d, r, rec, bad, bad == 414 ? "URI Too Long" : "Bad Request", why);
         return;
     }
+    const char *host = c->host, *target = c->target;
     /* records keep no credential, refused requests' neither */
     delivery_record_uris(rec, target, NULL, NULL, US_DEFAULT_PACKAGE);
     bool v6 = rec->client_addr.v6;
@@ -401,54 +406,40 @@ static void deliver(http_req *r, void *ctx)
     snap_ref *ref = NULL;
     mi_resolution res;
     dcdn_content ct;
-    upstream *up = host ? dcdn_resolve_request(d, host, target, &ct, &res, &ref) : NULL;
+    upstream *up = dcdn_resolve_request(d, host, target, &ct, &res, &ref);
     if (!up) {
         refuse(d, r, rec, 404, "Not Found", "this CDN does not deliver content for this host");
         return;
     }
-    hop_result hr = {.allowed = true};
-    const char *why = NULL;
-    int deny = 0;
-    if (res.blocking) {
-        deny = 403;
-        why = "the content's metadata has a mandatory-to-enforce object this CDN does not understand";
-    }
-    if (!deny && d->us.present) {
-        json_t *grp = mi_effective_value(&res, "MI.Grouping");
-        us_trust trust = {NULL, &up->us_keys, false};
-        hop_request q = {.scheme = "http", .host = host, .target = target, .cookie = http_header(r, "Cookie"),
-                         .client_ip = rec->client, .now = rec->start_ms / 1000,
-                         .policy = mi_effective_value(&res, "MI.UriSigning"),
-                         .collection = json_string_value(json_object_get(grp, "ccid")),
-                         .top_manifest = mf_kind_of_path(target, strcspn(target, "?")) != MF_UNKNOWN};
-        bool ok = hop_check(&d->us.conf, &trust, up->us_keys.n ? 1 : 0, &q, &hr);
-        hop_record(&d->us, &hr, rec->client, host, path);
-        if (!ok) {
-            deny = 403;
-            why = "the request is not authorized for this content";
-        }
-    }
+    /* the authorize phase: metadata we can enforce, a token or our session
+     * cookie where MI.UriSigning says, then the ACLs */
+    hop_result hr;
+    mi_facts f = {.v6 = v6, .now = rec->start_ms / 1000, .protocol = "http/1.1"};
+    memcpy(f.ip, ip, 16);
+    us_trust trust = {NULL, &up->us_keys, false};
+    authz_request q = {.scheme = "http",
+                       .host = host,
+                       .target = target,
+                       .cookie = http_header(r, "Cookie"),
+                       .client_ip = rec->client,
+                       .now = rec->start_ms / 1000,
+                       .tenant = up->id,
+                       .content_host = ct.host,
+                       .acl = &f};
+    authz_verdict av = authz_check(&d->us, &trust, up->us_keys.n ? 1 : 0, &res, &q, &hr, &why);
+    int deny = av == AUTHZ_ALLOWED ? 0 : 403;
     snprintf(rec->auth, sizeof rec->auth, "%s", hop_method_name(hr.method));
     rec->upstream = (int)(up - d->ups);
     rec->us_code = (int)hr.code;
     if (!hr.allowed || (hr.code != US_VERIFIED && hr.code != US_NOT_CHECKED))
         snprintf(rec->us_reason, sizeof rec->us_reason, "%s", us_code_text(hr.code));
 
-    if (!deny) {
-        mi_facts f = {.v6 = v6, .now = rec->start_ms / 1000, .protocol = "http/1.1"};
-        memcpy(f.ip, ip, 16);
-        mi_acl_verdict acl = mi_acl_check(&res, &f);
-        if (acl != MI_ACL_ALLOW) {
-            deny = 403;
-            why = mi_acl_reason(acl);
-        }
-    }
     /* what the source is asked for: the content's path, without our token */
     const char *src_target = dcdn_content_path(&ct, hr.target ? hr.target : target);
     const char *pkg = hr.package[0] ? hr.package : US_DEFAULT_PACKAGE;
     const char *drop[] = {pkg, NULL};
     plan pl_, *pl = &pl_; /* on the stack: this is the hit path */
-    if (!deny && !plan_for(&res, ct.host, src_target, drop, pl)) {
+    if (!deny && !plan_for(&res, dcdn_source_egress(d, up), ct.host, src_target, drop, pl)) {
         deny = 414;
         why = "the request target is too long to cache";
     }
@@ -459,11 +450,13 @@ static void deliver(http_req *r, void *ctx)
     delivery_session(d, rec, &hr);
     /* everything below works on copies: the metadata snapshot goes back now */
     char src_path[URL_MAX_LEN + 2];
-    snprintf(src_path, sizeof src_path, "%s", src_target);
+    size_t spl = strlen(src_target); /* within a target of that size */
+    memcpy(src_path, src_target, spl < sizeof src_path ? spl + 1 : 0);
+    src_path[sizeof src_path - 1] = 0;
     snapshot_release(&up->snap, ref);
-    for (int c = 0; c < 2 && !deny; c++)
-        if (hr.set_cookie[c])
-            http_add_header(r, "Set-Cookie", hr.set_cookie[c]);
+    for (int k = 0; k < 2 && !deny; k++)
+        if (hr.set_cookie[k])
+            http_add_header(r, "Set-Cookie", hr.set_cookie[k]);
     hop_result_free(&hr);
     if (deny) {
         refuse(d, r, rec, deny, deny == 403 ? "Forbidden" : "URI Too Long", why);
@@ -514,7 +507,7 @@ static plan *plan_for_url(dcdn *d, const char *url, char *target, size_t tcap, i
         return NULL;
     const char *drop[] = {US_DEFAULT_PACKAGE, NULL};
     plan *pl = malloc(sizeof *pl);
-    bool ok = pl && !res.blocking && plan_for(&res, host, target, drop, pl);
+    bool ok = pl && !res.blocking && plan_for(&res, dcdn_source_egress(d, up), host, target, drop, pl);
     if (up_idx)
         *up_idx = (int)(up - d->ups);
     snapshot_release(&up->snap, ref);

@@ -129,12 +129,45 @@ static bool check_footprint(json_t *o, const char *path, jerr *e)
     return fp_check(o, path, e);
 }
 
+bool mi_auth_header_ok(const char *name, const char *value)
+{
+    /* headers that frame or route the request, or that the cache sets itself */
+    static const char *const framing[] = {"host", "content-length", "transfer-encoding", "connection", "keep-alive",
+                                          "te", "trailer", "upgrade", "expect", "range", NULL};
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 64 || !value || strlen(value) > 512)
+        return false;
+    for (size_t i = 0; i < n; i++) /* an RFC 9110 token */
+        if (!isalnum((unsigned char)name[i]) && !strchr("!#$%&'*+-.^_`|~", name[i]))
+            return false;
+    for (const char *v = value; *v; v++)
+        if ((unsigned char)*v < 0x20 && *v != '\t')
+            return false;
+    if (strncasecmp(name, "if-", 3) == 0 || strncasecmp(name, "proxy-", 6) == 0)
+        return false;
+    for (size_t i = 0; framing[i]; i++)
+        if (strcasecmp(name, framing[i]) == 0)
+            return false;
+    return true;
+}
+
 static bool check_auth(json_t *o, const char *path, jerr *e) /* MI.Auth §4.2.7 */
 {
     const char *t = NULL;
     json_t *v = NULL;
-    return jget_str(o, "auth-type", path, true, &t, e) &&
-           jget_obj(o, "auth-value", path, true, &v, e);
+    if (!jget_str(o, "auth-type", path, true, &t, e) || !jget_obj(o, "auth-value", path, true, &v, e))
+        return false;
+    if (strcmp(t, "CDNIGW.HeaderAuth") == 0) { /* ours: one request header sent to the source */
+        const char *hn = NULL, *hv = NULL;
+        char vp[JPATH_MAX];
+        jpath_key(vp, path, "auth-value");
+        if (!jget_str(v, "header-name", vp, true, &hn, e) || !jget_str(v, "header-value", vp, true, &hv, e))
+            return false;
+        if (!mi_auth_header_ok(hn, hv))
+            return jfail(e, vp, "header-name must be a header token that does not frame or route the request "
+                                "(not Host, Content-Length, Range, If-*, ...), header-value printable");
+    }
+    return true;
 }
 
 static bool check_source(json_t *o, const char *path, jerr *e) /* MI.Source §4.2.1.1 */

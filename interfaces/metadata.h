@@ -100,6 +100,11 @@ mi_node *mi_node_from_json(json_t *v, const char *path, const mi_policy *pol, je
  * is not an error: returns true and sets *known = false). */
 bool mi_value_check(const char *type, json_t *value, const char *path, bool *known, jerr *e);
 bool mi_type_is_standard(const char *type);
+/* Can (name, value) be sent to a source as acquisition-auth
+ * (CDNIGW.HeaderAuth)? Not a header that frames or routes the request
+ * (Host, Content-Length, Transfer-Encoding, Connection, Range, If-*,
+ * Proxy-*, ...), nor a value with a control character. */
+bool mi_auth_header_ok(const char *name, const char *value);
 
 /* New references. */
 json_t *mi_host_index_to_json(const mi_host_index *x);

@@ -300,7 +300,7 @@ static src_status source(ucdn *u, const collection *c, const char **body, char *
     http_result res = {0};
     static http_client_slot origin_clients = HTTP_CLIENT_SLOT_INIT;
     http_client_conf cc = {.connect_timeout_ms = u->mf.origin_timeout_ms, .timeout_ms = u->mf.origin_timeout_ms,
-                           .retries = 0, .max_body = (size_t)u->mf.max_bytes};
+                           .retries = 0, .max_body = (size_t)u->mf.max_bytes, .egress = u->egress};
     int rc = http_client_do(http_client_per_thread(&origin_clients, &cc), "GET", c->origin_url, NULL, NULL, 0, &res);
     if (rc == 0 && res.status == 200 && res.body && mf_detect(res.body, res.body_len) != MF_UNKNOWN) {
         long long ttl = c->live ? live_ttl_ms(res.body, res.body_len) : (long long)u->mf.vod_revalidate_s * 1000;

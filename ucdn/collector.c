@@ -46,6 +46,7 @@
 #include "common/gz.h"
 #include "common/http_client.h"
 #include "common/log.h"
+#include "common/url.h"
 #include "common/ticker.h"
 #include "interfaces/li_feed.h"
 #include "interfaces/logging.h"
@@ -369,7 +370,7 @@ static void quarantine(struct collector *co, const route_peer *p, const char *uu
 {
     ucdn *u = co->u;
     char k[300];
-    if (u->li.archive_dir)
+    if (u->li.archive_dir && res->body_len)
         write_file(u->li.archive_dir, "quarantine", p->id, uuid, res->body, res->body_len);
     json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I}", "file", uuid, "dcdn", p->id, "reason", why, "bytes",
                           (json_int_t)res->body_len, "at_ms", (json_int_t)wall_ms());
@@ -392,6 +393,15 @@ static void quarantine(struct collector *co, const route_peer *p, const char *uu
     mstats_add2(co->u->stats, "li_error", p->id, 1);
     log_kv(LOG_ERROR, "CDNI logging file quarantined: not counted", "dcdn", p->id, "file", uuid, "reason", why,
            NULL);
+}
+
+static void forget_retry(struct collector *co, const route_peer *p, const char *uuid)
+{
+    char k[300];
+    key(co->u, k, sizeof k, "retry:%s", p->id);
+    redisReply *r = store_cmd(co->st, "HDEL %s %s", k, uuid);
+    if (r)
+        freeReplyObject(r);
 }
 
 /* A retry entry's value: "<feed hash> <url>", or the URL alone when the
@@ -438,10 +448,16 @@ static file_outcome collect_file(struct collector *co, const route_peer *p, cons
             freeReplyObject(r);
         return done ? F_DONE : F_BUSY;
     }
+    http_result res = {0};
+    if (!url_same_origin(url, p->li_feed_url)) {
+        /* the peer's bearer token goes to the peer's own origin, nowhere else */
+        quarantine(co, p, uuid, "the feed names a file on another origin than the feed's; not fetched", &res);
+        forget_retry(co, p, uuid);
+        return F_COUNTED;
+    }
     char auth[300];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
     const char *hdrs[] = {auth, "Accept-Encoding: gzip", NULL};
-    http_result res = {0};
     if (http_client_do(co->http, "GET", url, hdrs, NULL, 0, &res) != 0 || res.status != 200) {
         char why[300];
         if (res.status)
@@ -561,6 +577,10 @@ static void collect_peer(struct collector *co, ticker *t, route_peer *p)
         }
         char prev[LI_FEED_URL_MAX + 64] = "";
         bool more = f.prev_archive[0] && li_feed_resolve(url, f.prev_archive, prev, sizeof prev);
+        if (more && !url_same_origin(prev, p->li_feed_url)) {
+            more = false;
+            err = "the feed's prev-archive link names another origin; not followed";
+        }
         bool go = more && (fresh || f.n == 0); /* a page all counted: what is older was counted too */
         li_feed_free(&f);
         if (!go)
@@ -597,7 +617,7 @@ bool collector_start(ucdn *u)
     co->u = u;
     store_status st;
     co->st = store_open(u->redis_url, &st);
-    http_client_conf hc = {.timeout_ms = 60000, .retries = 1, .max_body = (size_t)u->li.max_file_bytes,
+    http_client_conf hc = {.timeout_ms = 60000, .retries = 1, .max_body = (size_t)u->li.max_file_bytes, .egress = u->egress,
                            .keep_encoding = true};
     co->http = http_client_new(&hc);
     char host[40] = "";

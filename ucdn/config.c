@@ -329,7 +329,8 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "csp_tokens", "peers", "operator_token",
-                                            "metadata", "routing", "uri_signing", "manifests", "collector", "triggers", "ui_dir", NULL};
+                                            "metadata", "routing", "uri_signing", "manifests", "collector", "triggers", "ui_dir",
+                                            "egress", NULL};
     static const char *const md_keys[] = {"public_url", "max_age_s", "link_paths", "extra_types", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
@@ -414,6 +415,20 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
     for (size_t i = 0; i < ne; i++)
         u->extra_types[i] = json_string_value(json_array_get(extra, i));
     u->policy = (mi_policy){u->extra_types, true};
+    /* the egress policy, and the peers' own endpoints: the operator named them */
+    u->egress = egress_from_json(json_object_get(root, "egress"), "$.egress", e);
+    if (!u->egress)
+        return false;
+    for (size_t i = 0; i < u->n_peers; i++) {
+        const route_peer *p = &u->peers[i];
+        const char *urls[] = {p->ri_url, p->fci_url, p->li_feed_url, p->ci_url};
+        for (int k = 0; k < 4; k++)
+            if (urls[k] && !egress_allow_origin(u->egress, urls[k])) {
+                char ip[JPATH_MAX];
+                jpath_idx(ip, "$.peers", i);
+                return jfail(e, ip, "%s is not an http(s) URL with a valid host", urls[k]);
+            }
+    }
     log_setup("ucdn", log_level_from_name(lvl));
     return true;
 }

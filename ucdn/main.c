@@ -194,6 +194,7 @@ int main(int argc, char **argv)
             jwk_set_free(&u.csp_keys[i]);
     free(u.csp_keys);
     hop_keys_free(&u.us);
+    egress_free(u.egress);
     free(u.peers);
     ipt_free(u.rt.trusted);
     metrics_free(u.metrics);

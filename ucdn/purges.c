@@ -33,6 +33,7 @@
 #include "common/http_client.h"
 #include "common/log.h"
 #include "common/ticker.h"
+#include "common/url.h"
 #include "interfaces/triggers.h"
 #include "ucdn/ucdn.h"
 
@@ -215,6 +216,7 @@ static json_t *request_view(const char *id, json_t *v)
         json_t *o = json_deep_copy(x);
         json_object_set_new(o, "dcdn", json_string(k));
         json_object_del(o, "next_ms");
+        json_object_del(o, "polls");
         json_array_append_new(a, o);
     }
     return out;
@@ -447,6 +449,18 @@ static void backoff(ucdn *u, json_t *slot, const char *why)
     json_object_set_new(slot, "last_error", json_string(why));
 }
 
+/* Status polls of a trigger: POLL_FIRST_MS after it was accepted or
+ * changed, then twice as long each time up to POLL_MAX_MS. */
+#define POLL_FIRST_MS 100LL
+#define POLL_MAX_MS 10000LL
+
+static bool slot_final(json_t *slot)
+{
+    const char *status = json_string_value(json_object_get(slot, "status")) ?: "pending";
+    return !strcmp(status, "complete") || !strcmp(status, "failed") || !strcmp(status, "processed") ||
+           !strcmp(status, "cancelled") || !strcmp(status, "refused");
+}
+
 /* One dCDN's part of one request; true when the slot changed. */
 static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t *slot)
 {
@@ -454,9 +468,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
     const char *status = json_string_value(json_object_get(slot, "status")) ?: "pending";
     const char *loc = json_string_value(json_object_get(slot, "trigger"));
     bool cancel = json_is_true(json_object_get(req, "cancel"));
-    bool final = !strcmp(status, "complete") || !strcmp(status, "failed") || !strcmp(status, "processed") ||
-                 !strcmp(status, "cancelled") || !strcmp(status, "refused");
-    if (final || wall_ms() < json_integer_value(json_object_get(slot, "next_ms")))
+    if (slot_final(slot) || wall_ms() < json_integer_value(json_object_get(slot, "next_ms")))
         return false;
     char auth[300];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
@@ -477,18 +489,22 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
         int rc = http_client_do(pg->http, "POST", p->ci_url, hdrs, body, strlen(body), &res);
         free(body);
         metric_add(pg->m_sent, 1);
-        if (rc == 0 && res.status == 201 && res.location[0]) {
-            char abs[1200];
-            if (res.location[0] == '/') { /* relative to the collection's origin */
-                const char *hs = strstr(p->ci_url, "://");
-                size_t o = hs ? (size_t)(hs + 3 - p->ci_url) + strcspn(hs + 3, "/") : 0;
-                snprintf(abs, sizeof abs, "%.*s%s", (int)o, p->ci_url, res.location);
-            } else
-                snprintf(abs, sizeof abs, "%s", res.location);
+        char *abs = NULL;
+        if (rc == 0 && res.status == 201 && res.location[0] &&
+            (url_resolve(p->ci_url, strlen(p->ci_url), res.location, strlen(res.location), &abs) != URL_OK ||
+             !url_same_origin(abs, p->ci_url))) {
+            /* its status is read with the dCDN's token: only on the dCDN's own origin */
+            json_object_set_new(slot, "status", json_string("failed"));
+            json_object_set_new(slot, "last_error",
+                                json_string("the dCDN's trigger Location is not on its CI/T origin; not followed"));
+            log_kv(LOG_WARN, "a dCDN's trigger Location names another origin", "dcdn", p->id, "location",
+                   res.location, NULL);
+        } else if (rc == 0 && res.status == 201 && res.location[0]) {
             json_object_set_new(slot, "trigger", json_string(abs));
             json_object_set_new(slot, "status", json_string("pending"));
             json_object_del(slot, "last_error");
-            json_object_set_new(slot, "next_ms", json_integer(wall_ms() + 50));
+            json_object_set_new(slot, "polls", json_integer(0));
+            json_object_set_new(slot, "next_ms", json_integer(wall_ms() + POLL_FIRST_MS));
         } else if (rc == 0 && res.status >= 400 && res.status < 500 && res.status != 408 && res.status != 429) {
             char why[400];
             snprintf(why, sizeof why, "the dCDN refused the trigger (%ld): %.300s", res.status,
@@ -507,6 +523,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
             mstats_add2(u->stats, "ci_error", p->id, 1);
             backoff(u, slot, why);
         }
+        free(abs);
         http_result_free(&res);
         return true;
     }
@@ -539,7 +556,15 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
             changed = true;
         }
         json_decref(t);
-        json_object_set_new(slot, "next_ms", json_integer(wall_ms() + 100));
+        /* the first looks soon (most triggers end within a second), then
+         * ever less often while the dCDN works on it */
+        long long polls = json_integer_value(json_object_get(slot, "polls"));
+        long long delay = changed ? POLL_FIRST_MS : POLL_FIRST_MS << (polls < 10 ? polls : 10);
+        if (delay > POLL_MAX_MS)
+            delay = POLL_MAX_MS;
+        json_object_set_new(slot, "polls", json_integer(changed ? 0 : polls + 1));
+        json_object_set_new(slot, "next_ms", json_integer(wall_ms() + delay));
+        changed = true; /* the next poll's time is kept with it */
     } else if (rc == 0 && res.status == 404) {
         json_object_set_new(slot, "status", json_string("failed"));
         json_object_set_new(slot, "last_error", json_string("the dCDN no longer knows this trigger"));
@@ -581,6 +606,12 @@ static void purges_tick(ticker *t, void *arg)
                 route_peer *p = peer_by_id(u, name, NULL);
                 if (p && p->ci_url)
                     changed |= advance(pg, p, req, slot);
+                else if (!slot_final(slot)) { /* the dCDN was removed from the configuration */
+                    json_object_set_new(slot, "status", json_string("failed"));
+                    json_object_set_new(slot, "last_error",
+                                        json_string("this dCDN is no longer configured for triggers"));
+                    changed = true;
+                }
             }
             if (changed)
                 save(u, pg->st, id, req);
@@ -615,7 +646,7 @@ bool purges_start(ucdn *u)
     pg->u = u;
     store_status st;
     pg->st = store_open(u->redis_url, &st);
-    http_client_conf hc = {.connect_timeout_ms = 1000, .timeout_ms = 5000, .retries = 0};
+    http_client_conf hc = {.connect_timeout_ms = 1000, .timeout_ms = 5000, .retries = 0, .egress = u->egress};
     pg->http = http_client_new(&hc);
     char host[40] = "";
     gethostname(host, sizeof host - 1);

@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "common/url.h"
 #include "interfaces/redirection.h"
+#include "signing/authorize.h"
 #include "ucdn/ucdn.h"
 
 /* --- RI answer cache ------------------------------------------------------ */
@@ -113,8 +114,8 @@ static long max_age(const char *cc)
 /* --- the decision ---------------------------------------------------------- */
 
 typedef struct {
-    char host[256];
-    char target[URL_MAX_LEN + 2]; /* path?query as received */
+    char host[262];               /* canonical (common/url.h) */
+    char target[URL_MAX_LEN + 2]; /* path?query, canonical */
     size_t path_len;
     char client_text[INET6_ADDRSTRLEN];
     fp_client client;
@@ -233,14 +234,7 @@ static bool set_target(decision *d, const char *path, const char *query)
 
 static bool set_host(decision *d, const char *h, size_t n)
 {
-    if (!h || n == 0 || n >= sizeof d->host)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)h[i]) && !strchr("-.:[]_", h[i]))
-            return false;
-    memcpy(d->host, h, n);
-    d->host[n] = 0;
-    return true;
+    return h && url_canon_host(h, n, false, d->host, sizeof d->host, NULL) == URL_CANON_OK;
 }
 
 static uint64_t thread_random(void)
@@ -295,7 +289,7 @@ static bool ask_ri(ucdn *u, size_t pi, decision *d, bool https, char *location, 
     http_result res = {0};
     static http_client_slot ri_clients = HTTP_CLIENT_SLOT_INIT;
     http_client_conf cc = {.connect_timeout_ms = u->rt.ri_timeout_ms, .timeout_ms = u->rt.ri_timeout_ms,
-                           .retries = 0, .max_body = RI_MAX_DOC};
+                           .retries = 0, .max_body = RI_MAX_DOC, .egress = u->egress};
     int rc = http_client_do(http_client_per_thread(&ri_clients, &cc), "POST", p->ri_url, h, body,
                             strlen(body), &res);
     free(body);
@@ -351,16 +345,17 @@ static void count(ucdn *u, const decision *d)
 
 /* --- URI signing ------------------------------------------------------------ */
 
-/* The content's MI.UriSigning decides; the owner CSP's keys are the trusted
- * ones. On success with a token, d->target loses the token. */
+/* The authorize phase (signing/authorize.h): the content's MI.UriSigning
+ * decides; the owner CSP's keys are the trusted ones, and its session
+ * cookies are scoped to that CSP. On success with a token, d->target loses
+ * the token. */
 static bool authorize(ucdn *u, http_req *r, const ucdn_index *ix, decision *d, bool https, hop_result *hr)
 {
     mi_resolution res;
     if (mi_resolve(ix->x, d->host, strlen(d->host), d->target, strlen(d->target), &res) != MI_RESOLVED ||
         res.blocking)
         return true; /* answered by the routing path (404, 403) */
-    json_t *pol = mi_effective_value(&res, "MI.UriSigning");
-    if (!pol)
+    if (!mi_effective_value(&res, "MI.UriSigning"))
         return true;
     const char *owner = ix->csp[res.host - ix->x->hosts];
     us_trust trust[HOP_MAX_TRUST];
@@ -371,20 +366,16 @@ static bool authorize(ucdn *u, http_req *r, const ucdn_index *ix, decision *d, b
     if (!d->client_text[0])
         inet_ntop(d->client.ip.v6 ? AF_INET6 : AF_INET, d->client.ip.bytes, d->client_text,
                   sizeof d->client_text);
-    json_t *grp = mi_effective_value(&res, "MI.Grouping");
-    unsigned ct = route_content_type(d->target, d->path_len);
-    hop_request q = {.scheme = https ? "https" : "http",
-                     .host = d->host,
-                     .target = d->target,
-                     .cookie = http_header(r, "Cookie"),
-                     .client_ip = d->client_text,
-                     .now = wall_ms() / 1000,
-                     .policy = pol,
-                     .collection = json_string_value(json_object_get(grp, "ccid")),
-                     .top_manifest = ct == CT_HLS || ct == CT_DASH};
-    bool ok = hop_check(&u->us.conf, trust, nt, &q, hr);
-    hop_record(&u->us, hr, d->client_text, d->host, http_path(r));
-    if (!ok)
+    authz_request q = {.scheme = https ? "https" : "http",
+                       .host = d->host,
+                       .target = d->target,
+                       .cookie = http_header(r, "Cookie"),
+                       .client_ip = d->client_text,
+                       .now = wall_ms() / 1000,
+                       .tenant = owner,
+                       .content_host = res.host->host};
+    const char *why;
+    if (authz_check(&u->us, trust, nt, &res, &q, hr, &why) != AUTHZ_ALLOWED)
         return false;
     if (hr->target) {
         char *qm = strchr(hr->target, '?');
@@ -405,15 +396,16 @@ static void deliver(http_req *r, void *ctx)
     ucdn *u = ctx;
     static __thread decision tl_decision; /* one per server thread: no allocation per request */
     decision *d = &tl_decision;
-    const char *host = http_header(r, "Host");
-    if (!set_host(d, host, host ? strlen(host) : 0)) {
-        http_reply_problem(r, 400, "Bad Request", "a valid Host header is required", NULL);
+    static __thread http_canon tl_canon; /* the one form every step below sees */
+    const char *refusal;
+    int bad = http_canon_request(r, &tl_canon, &refusal);
+    if (bad) {
+        http_reply_problem(r, bad, bad == 414 ? "URI Too Long" : "Bad Request", refusal, NULL);
         return;
     }
-    if (!set_target(d, http_path(r), http_raw_query(r))) {
-        http_reply_problem(r, 414, "URI Too Long", NULL, NULL);
-        return;
-    }
+    memcpy(d->host, tl_canon.host, sizeof d->host);
+    memcpy(d->target, tl_canon.target, tl_canon.target_len + 1);
+    d->path_len = tl_canon.path_len;
     memset(&d->client, 0, sizeof d->client);
     bool via_proxy;
     if (!client_address(u, r, &d->client.ip, d->client_text, sizeof d->client_text, &via_proxy)) {
@@ -466,7 +458,10 @@ static void deliver(http_req *r, void *ctx)
         }
     }
     /* a collection's top-level manifest: served rewritten toward the dCDN (option 3.2) */
-    if (have && collections_serve(u, r, d->host, http_path(r), https, location, &u->peers[d->chosen],
+    char cpath[URL_MAX_LEN + 1]; /* the canonical path alone, as collections are published */
+    memcpy(cpath, d->target, d->path_len);
+    cpath[d->path_len] = 0;
+    if (have && collections_serve(u, r, d->host, cpath, https, location, &u->peers[d->chosen],
                                   d->ev[d->chosen].http_target, &d->res, &hr, &u->peer_sig[d->chosen])) {
         mstats_add2(u->stats, "redirect", u->peers[d->chosen].id, 1); /* delegated by a rewritten manifest */
         count(u, d);
@@ -553,11 +548,13 @@ static void explain(http_req *r, void *ctx)
     if (ok) {
         https = ur.scheme.len == 5 && strncasecmp(url + ur.scheme.off, "https", 5) == 0;
         size_t hl = ur.host.len + (ur.port.present ? ur.port.len + 1 : 0);
-        char path[URL_MAX_LEN + 1], query[URL_MAX_LEN + 1];
-        snprintf(path, sizeof path, "%.*s", (int)(ur.path.len ? ur.path.len : 1),
-                 ur.path.len ? url + ur.path.off : "/");
-        snprintf(query, sizeof query, "%.*s", (int)ur.query.len, url + ur.query.off);
-        ok = set_host(d, url + ur.host.off, hl) && set_target(d, path, query);
+        char path[2 * URL_MAX_LEN + 4];
+        snprintf(path, sizeof path, "%.*s%s%.*s", (int)(ur.path.len ? ur.path.len : 1),
+                 ur.path.len ? url + ur.path.off : "/", ur.query.present ? "?" : "", (int)ur.query.len,
+                 url + ur.query.off);
+        size_t tl;
+        ok = set_host(d, url + ur.host.off, hl) &&
+             url_canon_target(path, strlen(path), d->target, sizeof d->target, &tl, &d->path_len) == URL_CANON_OK;
     }
     if (!ok || !ipt_parse_addr(cip, strlen(cip), &d->client.ip)) {
         http_reply_problem(r, 400, "Bad Request",

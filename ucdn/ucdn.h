@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "common/daemon.h"
+#include "common/egress.h"
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/minute_stats.h"
@@ -33,6 +34,9 @@ typedef struct {
     int max_age_s;
     const char **extra_types; /* NULL-terminated */
     mi_policy policy;
+    /* where we may fetch on anyone's behalf: "egress" plus the origins of
+     * the peers' configured URLs (common/egress.h) */
+    egress_policy *egress;
 
     http_server_conf csp_conf, peer_conf, op_conf;
     http_token *csp_tokens, *peer_tokens, *op_tokens;

@@ -176,6 +176,8 @@ class Env:
             "operator_token": OP_TOKEN,
             "metadata": {"public_url": "http://127.0.0.1:%d" % self.ports["peer"], "max_age_s": 1},
             "routing": {"ri_timeout_ms": 1000, "ri_cache_max_s": 60},
+            # the tests' origins listen on 127.0.0.1; 127.0.0.0/8 beyond it stays internal
+            "egress": {"allow": ["127.0.0.1"]},
         }
 
     def dcdn_config(self):
@@ -197,6 +199,7 @@ class Env:
                                           {"prefix": "0.0.0.0/0", "surrogate": "se-b", "metric": 10}],
                        "surrogate_dead_after_s": 30, "ri_max_age_s": 30},
             "surrogate": {"id": "se-a", "url": SURROGATE_A, "heartbeat_s": 1},
+            "egress": {"allow": ["127.0.0.1"]},
         }
 
     def start_daemon(self, name, config, binary=None):
