@@ -41,6 +41,35 @@ json_t *jparse(const char *buf, size_t len, size_t max, jerr *e)
     return v;
 }
 
+bool jdepth_ok(json_t *v, int max, const char *path, jerr *e)
+{
+    if (!json_is_object(v) && !json_is_array(v))
+        return true;
+    if (max <= 0)
+        return jfail(e, path, "nested too deeply");
+    char p[JPATH_MAX];
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+        {
+            jpath_key(p, path, k);
+            if (!jdepth_ok(x, max - 1, p, e))
+                return false;
+        }
+    } else {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            jpath_idx(p, path, i);
+            if (!jdepth_ok(x, max - 1, p, e))
+                return false;
+        }
+    }
+    return true;
+}
+
 json_t *jparse_file(const char *filename, size_t max, jerr *e)
 {
     FILE *f = fopen(filename, "rb");

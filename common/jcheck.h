@@ -29,6 +29,11 @@ void jpath_idx(char *dst, const char *parent, size_t i);
  * (path "$", reason with line and column). */
 json_t *jparse(const char *buf, size_t len, size_t max, jerr *e);
 
+/* Is v nested at most max levels deep (a scalar is 0 levels, [] is 1)?
+ * false with the path of the first value too deep. Documents we store
+ * and hand on are checked well within what any reader of them accepts. */
+bool jdepth_ok(json_t *v, int max, const char *path, jerr *e);
+
 /* Read a whole file (at most max bytes) and parse it. */
 json_t *jparse_file(const char *filename, size_t max, jerr *e);
 

@@ -715,3 +715,45 @@ bool url_same_origin(const char *a, const char *b)
         return false;
     return na == nb && memcmp(ha, hb, na) == 0 && url_port(a, &ua) == url_port(b, &ub);
 }
+
+bool url_names_add(url_names *set, const char *s, bool is_url)
+{
+    url_ref u;
+    const char *h = s;
+    size_t hl = s ? strlen(s) : 0;
+    if (is_url) {
+        if (!s || url_parse(s, strlen(s), &u) != URL_OK || !u.host.len)
+            return false;
+        h = s + u.host.off;
+        hl = u.host.len + (u.port.present ? u.port.len + 1 : 0);
+    }
+    char c[262];
+    size_t nl;
+    if (!h || url_canon_host(h, hl, true, c, sizeof c, &nl) != URL_CANON_OK || nl >= sizeof *set->v)
+        return false;
+    c[nl] = 0;
+    if (url_names_has(set, c))
+        return true;
+    char (*nv)[256] = realloc(set->v, (set->n + 1) * sizeof *nv);
+    if (!nv)
+        return false;
+    set->v = nv;
+    memcpy(set->v[set->n++], c, nl + 1);
+    return true;
+}
+
+bool url_names_has(const url_names *set, const char *host)
+{
+    size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+    for (size_t i = 0; i < set->n; i++)
+        if (strlen(set->v[i]) == n && memcmp(set->v[i], host, n) == 0)
+            return true;
+    return false;
+}
+
+void url_names_free(url_names *set)
+{
+    free(set->v);
+    set->v = NULL;
+    set->n = 0;
+}

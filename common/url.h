@@ -99,6 +99,19 @@ url_canon_status url_canon_target(const char *in, size_t len, char *out, size_t 
  * (may be NULL): the length of the name without ":port". */
 url_canon_status url_canon_host(const char *in, size_t len, bool idna, char *out, size_t cap, size_t *name_len);
 
+/* A set of host names (canonical, without ports), for "is this one of
+ * ours?" questions. Zero-initialize; url_names_free when done. */
+typedef struct {
+    char (*v)[256];
+    size_t n;
+} url_names;
+/* The name of s, a host[:port] (is_url false) or an absolute URL's host,
+ * added; false when s has no valid host. */
+bool url_names_add(url_names *set, const char *s, bool is_url);
+/* Is the name of host (canonical, a port allowed) in the set? */
+bool url_names_has(const url_names *set, const char *host);
+void url_names_free(url_names *set);
+
 /* Do two absolute http(s) URLs have one origin (scheme, canonical host,
  * effective port)? false when either does not parse. */
 bool url_same_origin(const char *a, const char *b);

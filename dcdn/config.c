@@ -188,34 +188,6 @@ static bool router_conf(dcdn *d, json_t *root, jerr *e)
     return true;
 }
 
-/* The name of an authority (or of a URL's) into the own-host list. */
-static bool add_own(dcdn *d, const char *s, bool is_url)
-{
-    url_ref u;
-    const char *h = s;
-    size_t hl = strlen(s);
-    if (is_url) {
-        if (url_parse(s, strlen(s), &u) != URL_OK || !u.host.len)
-            return false;
-        h = s + u.host.off;
-        hl = u.host.len + (u.port.present ? u.port.len + 1 : 0);
-    }
-    char c[262];
-    size_t nl;
-    if (url_canon_host(h, hl, true, c, sizeof c, &nl) != URL_CANON_OK || nl >= 256)
-        return false;
-    c[nl] = 0;
-    for (size_t i = 0; i < d->n_own_hosts; i++)
-        if (strcmp(d->own_hosts[i], c) == 0)
-            return true;
-    char (*nh)[256] = realloc(d->own_hosts, (d->n_own_hosts + 1) * sizeof *nh);
-    if (!nh)
-        return false;
-    d->own_hosts = nh;
-    memcpy(d->own_hosts[d->n_own_hosts++], c, nl + 1);
-    return true;
-}
-
 /* Our own authorities: listeners bound to an address, our surrogate's URL,
  * the last resort, the redirect targets we advertise, "reserved_hosts". */
 static bool own_hosts_conf(dcdn *d, json_t *root, jerr *e)
@@ -225,11 +197,11 @@ static bool own_hosts_conf(dcdn *d, json_t *root, jerr *e)
         if (ls[i]->bind && strcmp(ls[i]->bind, "0.0.0.0") != 0 && strcmp(ls[i]->bind, "::") != 0) {
             char b[80];
             snprintf(b, sizeof b, strchr(ls[i]->bind, ':') ? "[%s]" : "%s", ls[i]->bind);
-            add_own(d, b, false);
+            url_names_add(&d->own_hosts, b, false);
         }
-    if (d->self_url && !add_own(d, d->self_url, true))
+    if (d->self_url && !url_names_add(&d->own_hosts, d->self_url, true))
         return jfail(e, "$.surrogate.url", "not an http(s) URL with a valid host");
-    if (d->last_resort && !add_own(d, d->last_resort, true))
+    if (d->last_resort && !url_names_add(&d->own_hosts, d->last_resort, true))
         return jfail(e, "$.router.last_resort", "not an http(s) URL with a valid host");
     size_t i;
     json_t *c;
@@ -239,13 +211,13 @@ static bool own_hosts_conf(dcdn *d, json_t *root, jerr *e)
         const char *h = json_string_value(
             json_object_get(json_object_get(json_object_get(c, "capability-value"), "http-target"), "host"));
         if (t && strcmp(t, "FCI.RedirectTarget") == 0 && h)
-            add_own(d, h, false);
+            url_names_add(&d->own_hosts, h, false);
     }
     json_t *rh = NULL;
     if (!jget_arr(root, "reserved_hosts", "$", false, &rh, e) || (rh && !jstr_array(rh, "$.reserved_hosts", e)))
         return false;
     json_array_foreach(rh, i, c)
-        if (!add_own(d, json_string_value(c), false)) {
+        if (!url_names_add(&d->own_hosts, json_string_value(c), false)) {
             char p[JPATH_MAX];
             jpath_idx(p, "$.reserved_hosts", i);
             return jfail(e, p, "not a host name or address");

@@ -17,6 +17,7 @@
 #include "common/static_files.h"
 #include "common/snapshot.h"
 #include "common/store.h"
+#include "common/url.h"
 #include "dcdn/cache.h"
 #include "interfaces/metadata.h"
 #include "interfaces/mi_client.h"
@@ -111,8 +112,7 @@ struct dcdn {
     /* names of our own authorities (listeners, surrogates, redirect
      * targets, "reserved_hosts"): a request whose Host is one of them names
      * its content host in the path, never by its Host */
-    char (*own_hosts)[256];
-    size_t n_own_hosts;
+    url_names own_hosts;
     snapshot_holder surrogates; /* surrogate_set */
     _Atomic unsigned long rr;   /* round-robin counter */
     /* surrogate role: this instance registers itself */

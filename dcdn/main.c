@@ -183,7 +183,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < d.n_ups; i++)
         egress_free(d.ups[i].egress);
     egress_free(d.egress);
-    free(d.own_hosts);
+    url_names_free(&d.own_hosts);
     hop_keys_free(&d.us);
     free(d.ups);
     free(d.extra_types);

@@ -26,12 +26,9 @@ upstream *dcdn_resolve(dcdn *d, const char *host, const char *target, mi_resolut
 
 bool dcdn_own_host(dcdn *d, const char *host)
 {
-    size_t n = strcspn(host, host[0] == '[' ? "]" : ":");
-    if (host[0] == '[' && host[n] == ']')
-        n++;
-    for (size_t i = 0; i < d->n_own_hosts; i++)
-        if (strlen(d->own_hosts[i]) == n && memcmp(d->own_hosts[i], host, n) == 0)
-            return true;
+    size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+    if (url_names_has(&d->own_hosts, host))
+        return true;
     /* and every surrogate registered in this CDN */
     snap_ref *ref;
     const surrogate_set *set = snapshot_acquire(&d->surrogates, &ref);
@@ -79,9 +76,15 @@ static void on_resolve(http_req *r, void *ctx)
         http_reply_problem(r, 400, "Bad Request", "query parameter url must be an absolute URL", NULL);
         return;
     }
-    /* host[:port] as a Host header would carry it */
-    size_t hlen = u.port.present ? u.port.off + u.port.len - u.host.off : u.host.len;
-    const char *host = target_url + u.host.off;
+    /* host[:port] as a Host header would carry it, canonical */
+    char host[262];
+    size_t hlen;
+    if (url_canon_host(target_url + u.host.off, u.port.present ? u.port.off + u.port.len - u.host.off : u.host.len,
+                       true, host, sizeof host, NULL) != URL_CANON_OK) {
+        http_reply_problem(r, 400, "Bad Request", "the url's host is not a host name or address", NULL);
+        return;
+    }
+    hlen = strlen(host);
     const char *target = target_url + u.path.off;
     size_t tlen = u.fragment.present ? u.fragment.off - 1 - u.path.off : strlen(target);
     char path_only[2] = "/";

@@ -269,7 +269,7 @@ typedef struct {
 static bool plan_for(const mi_resolution *res, const egress_policy *eg, const char *host, const char *target,
                      const char *const *drop, plan *p)
 {
-    if (!mi_cache_key(res, host, strlen(host), target, strlen(target), drop, p->key, sizeof p->key, &p->klen))
+    if (!mi_cache_key(res, target, strlen(target), drop, p->key, sizeof p->key, &p->klen))
         return false;
     p->nsrc = sources_of(res, hash_fnv1a64(p->key, p->klen), eg, p->src);
     const char *ccid = json_string_value(json_object_get(mi_effective_value(res, "MI.Grouping"), "ccid"));
@@ -486,11 +486,17 @@ struct prepo_job {
 static bool host_and_target(const char *url, char host[300], char *target, size_t tcap)
 {
     url_ref u;
-    if (!url || url_parse(url, strlen(url), &u) != URL_OK || !u.authority || u.host.len == 0 || u.host.len > 255)
+    size_t tl, pl;
+    if (!url || url_parse(url, strlen(url), &u) != URL_OK || !u.authority || u.host.len == 0 || u.host.len > 255 ||
+        url_canon_host(url + u.host.off, u.host.len + (u.port.present ? u.port.len + 1 : 0), false, host, 300, NULL) !=
+            URL_CANON_OK)
         return false;
-    snprintf(host, 300, "%.*s", (int)(u.host.len + (u.port.len ? u.port.len + 1 : 0)), url + u.host.off);
-    snprintf(target, tcap, "%s", url[u.path.off] ? url + u.path.off : "/");
-    return true;
+    /* the path and query in the one form requests are keyed in ("/" for an empty path) */
+    const char *rest = url + u.path.off;
+    size_t rn = u.fragment.present ? (size_t)(url + u.fragment.off - 1 - rest) : strlen(rest);
+    char raw[URL_MAX_LEN + 2];
+    int w = snprintf(raw, sizeof raw, "%s%.*s", rest[0] == '/' ? "" : "/", (int)rn, rest);
+    return w > 0 && (size_t)w < sizeof raw && url_canon_target(raw, (size_t)w, target, tcap, &tl, &pl) == URL_CANON_OK;
 }
 
 /* The plan for a content URL (http or https; the scheme does not count),

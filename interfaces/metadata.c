@@ -3,6 +3,8 @@
 #include "interfaces/metadata.h"
 #include "interfaces/footprint.h"
 
+#include "common/url.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
@@ -710,14 +712,16 @@ mi_host_index *mi_host_index_from_json(json_t *v, const char *path, const mi_pol
         const char *host = NULL;
         if (!jget_str(hm, "host", ip, true, &host, e))
             goto fail;
-        if (!endpoint_ok(host)) {
+        /* held, matched and keyed in one canonical form (common/url.h) */
+        char canon[262];
+        if (url_canon_host(host, strlen(host), true, canon, sizeof canon, NULL) != URL_CANON_OK) {
             char p2[JPATH_MAX];
             jpath_key(p2, ip, "host");
             jfail(e, p2, "not a host name or address with optional port");
             goto fail;
         }
         mi_host_match *m = &x->hosts[x->n_hosts++];
-        m->host = strdup(host);
+        m->host = strdup(canon);
         json_t *meta = json_object_get(hm, "host-metadata");
         jpath_key(mp, ip, "host-metadata");
         if (!meta) {
@@ -1418,26 +1422,13 @@ static void key_params(key_out *k, const char *q, size_t qn, const char *name, j
     }
 }
 
-bool mi_cache_key(const mi_resolution *r, const char *host, size_t host_len, const char *target,
-                  size_t target_len, const char *const *drop, char *out, size_t cap, size_t *out_len)
+bool mi_cache_key(const mi_resolution *r, const char *target, size_t target_len, const char *const *drop, char *out,
+                  size_t cap, size_t *out_len)
 {
     key_out k = {out, cap, 0, cap > 0};
     if (cap)
         out[0] = 0;
-    size_t hn = 0;
-    if (host_len && host[0] == '[') { /* [v6]:port */
-        while (hn < host_len && host[hn] != ']')
-            hn++;
-        if (hn < host_len)
-            hn++;
-    } else {
-        while (hn < host_len && host[hn] != ':')
-            hn++;
-    }
-    for (size_t i = 0; i < hn && k.ok; i++) {
-        char c = (char)tolower((unsigned char)host[i]);
-        key_put(&k, &c, 1);
-    }
+    key_put(&k, r->host->host, strlen(r->host->host));
     size_t pn = 0;
     while (pn < target_len && target[pn] != '?')
         pn++;

@@ -78,7 +78,7 @@ struct mi_node { /* HostMetadata or PathMetadata */
 };
 
 typedef struct {
-    char *host; /* as published; matched case-insensitively */
+    char *host; /* canonical (common/url.h: lower case, no default port, A-labels) */
     mi_node *node;
     mi_link link;
 } mi_host_match;
@@ -172,15 +172,16 @@ typedef enum {
 mi_acl_verdict mi_acl_check(const mi_resolution *r, const mi_facts *f);
 const char *mi_acl_reason(mi_acl_verdict v);
 
-/* The cache key of a request under MI.Cache (RFC 8006 §4.2.6): the host in
- * lower case without its port, the path (only what the wildcards of
+/* The cache key of a request under MI.Cache (RFC 8006 §4.2.6): the
+ * content's host as its HostMatch holds it (canonical: lower case, a port
+ * only when not a default one), the path (only what the wildcards of
  * "exclude-path-pattern" match, when it matches), and the query
  * parameters "include-query-strings" names (case-insensitive, in its order,
  * repeated ones aggregated) or, without it, all of them but those
  * "exclude-query-strings" names. Parameters named in drop (NULL-terminated,
  * e.g. the URI-signing package attribute) never count. false if the key
  * does not fit cap. */
-bool mi_cache_key(const mi_resolution *r, const char *host, size_t host_len, const char *target,
-                  size_t target_len, const char *const *drop, char *out, size_t cap, size_t *out_len);
+bool mi_cache_key(const mi_resolution *r, const char *target, size_t target_len, const char *const *drop, char *out,
+                  size_t cap, size_t *out_len);
 
 #endif

@@ -62,3 +62,18 @@ bool mf_rewrite(const char *in, size_t n, size_t max, const mf_policy *p, buf *o
     r->error = "neither an HLS playlist nor a DASH MPD";
     return false;
 }
+
+bool mf_acceptable(const char *in, size_t n, const char **why)
+{
+    /* the rewrite that serving does, with nothing to rewrite */
+    static const char *const none[] = {NULL};
+    mf_policy p = {.base = "http://publish.invalid/m", .hosts = none, .target = "http://publish.invalid"};
+    buf out;
+    buf_init(&out, n + 64, 2 * n + 1024);
+    mf_report r;
+    bool ok = mf_policy_prepare(&p) && mf_rewrite(in, n, n, &p, &out, &r);
+    buf_free(&out);
+    *why = ok ? NULL : r.kind == MF_UNKNOWN ? "neither an HLS playlist (#EXTM3U) nor a DASH MPD"
+                                            : r.error ? r.error : "cannot be served";
+    return ok;
+}

@@ -18,6 +18,11 @@ typedef struct {
     const char *error; /* static text when the result is false */
 } mf_report;
 
+/* Would content published as a manifest be served? HLS or DASH, and
+ * every check a rewrite makes passed (an MPD that does not parse, or has
+ * a DOCTYPE, is refused); false with the reason in *why. */
+bool mf_acceptable(const char *in, size_t n, const char **why);
+
 /* Detects and rewrites; false (out untouched) for content that is neither,
  * too large, refused or failed, with the reason in r->error. */
 bool mf_rewrite(const char *in, size_t n, size_t max, const mf_policy *p, buf *out, mf_report *r);

@@ -458,12 +458,54 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
 
 /* --- CSP API ------------------------------------------------------------------------- */
 
-static json_t *record(ucdn *u, const char *id)
+/* KEYS: collections claims claimrefs objclaims; ARGV: key record csp claims-json channel.
+ * Returns 1 created, 0 replaced; an error "CLAIMED <claim>". */
+static const char put_script[] =
+    "%s"
+    "local claims = cjson.decode(ARGV[4])\n"
+    "local c = claims_conflict(KEYS[2], ARGV[3], claims)\n"
+    "if c then return redis.error_reply('CLAIMED ' .. c) end\n"
+    "local old = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "claims_apply(KEYS[2], KEYS[3], KEYS[4], ARGV[3], 'col:' .. ARGV[1], claims)\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('PUBLISH', ARGV[5], 1)\n"
+    "if old then return 0 else return 1 end\n";
+
+/* KEYS as put; ARGV: key csp channel. 1 deleted, 0 absent. */
+static const char delete_script[] =
+    "%s"
+    "if not redis.call('HGET', KEYS[1], ARGV[1]) then return 0 end\n"
+    "claims_apply(KEYS[2], KEYS[3], KEYS[4], ARGV[2], 'col:' .. ARGV[1], {})\n"
+    "redis.call('HDEL', KEYS[1], ARGV[1])\n"
+    "redis.call('PUBLISH', ARGV[3], 1)\n"
+    "return 1\n";
+
+static char *script(const char *body)
 {
-    redisReply *x = store_cmd(u->store, "HGET %s %s", u->key_collections, id);
+    size_t n = strlen(ucdn_claims_lua) + strlen(body);
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, body, ucdn_claims_lua);
+    return s;
+}
+
+/* The caller's collection id, or NULL after answering 404. */
+static json_t *record(ucdn *u, const char *csp, const char *id, bool *down)
+{
+    char key[300];
+    *down = false;
+    if (!mi_service_id_ok(id) || !ucdn_object_key(csp, id, key, sizeof key))
+        return NULL;
+    redisReply *x = store_cmd(u->store, "HGET %s %s", u->key_collections, key);
+    *down = !x;
     json_t *o = x && x->type == REDIS_REPLY_STRING ? json_loadb(x->str, x->len, 0, NULL) : NULL;
     if (x)
         freeReplyObject(x);
+    const char *owner = json_string_value(json_object_get(o, "csp"));
+    if (o && (!owner || strcmp(owner, csp) != 0)) {
+        json_decref(o);
+        o = NULL;
+    }
     return o;
 }
 
@@ -490,18 +532,28 @@ static void on_put(http_req *r, void *ctx)
               jget_str(v, "auth_group", "$", false, &grp, &e);
     if (v && !json_is_object(v) && !e.path[0])
         jfail(&e, "$", "expected an object");
-    if (ok && (path[0] != '/' || strlen(path) > 2048 || strpbrk(path, "?# ")))
+    /* the path players ask for, in the one form requests are matched in */
+    char cpath[URL_MAX_LEN + 2];
+    size_t cl, cpl;
+    if (ok && (path[0] != '/' || strlen(path) > 2048 || strpbrk(path, "?# ") ||
+               url_canon_target(path, strlen(path), cpath, sizeof cpath, &cl, &cpl) != URL_CANON_OK))
         ok = jfail(&e, "$.path", "expected an absolute path without query, fragment or spaces");
     if (ok && (!ccid[0] || strlen(ccid) > 256))
         ok = jfail(&e, "$.ccid", "expected 1-256 characters");
+    if (ok && pid && (!pid[0] || strlen(pid) > 256))
+        ok = jfail(&e, "$.purge_id", "expected 1-256 characters");
+    if (ok && grp && (!grp[0] || strlen(grp) > 256))
+        ok = jfail(&e, "$.auth_group", "expected 1-256 characters");
     if (ok && !origin == !manifest)
         ok = jfail(&e, "$", "exactly one of origin_url and manifest is needed");
-    url_ref ou;
-    if (ok && origin && (url_parse(origin, strlen(origin), &ou) != URL_OK || !ou.authority ||
-                         (strncmp(origin, "http://", 7) && strncmp(origin, "https://", 8))))
-        ok = jfail(&e, "$.origin_url", "expected an absolute http(s) URL");
-    if (ok && manifest && mf_detect(manifest, strlen(manifest)) == MF_UNKNOWN)
-        ok = jfail(&e, "$.manifest", "neither an HLS playlist (#EXTM3U) nor a DASH MPD");
+    egress_target et;
+    egress_verdict ev = origin ? egress_check_url(u->egress, origin, strlen(origin), &et) : EGRESS_OK;
+    if (ok && ev != EGRESS_OK) /* the addresses it resolves to are checked when it is fetched */
+        ok = jfail(&e, "$.origin_url", "expected an absolute http(s) URL without credentials: %s",
+                   egress_verdict_text(ev));
+    const char *mwhy = NULL;
+    if (ok && manifest && !mf_acceptable(manifest, strlen(manifest), &mwhy))
+        ok = jfail(&e, "$.manifest", "%s", mwhy);
     if (ok && manifest && strlen(manifest) > (size_t)u->mf.max_bytes)
         ok = jfail(&e, "$.manifest", "larger than manifests.max_bytes (%lld)", u->mf.max_bytes);
     if (!ok) {
@@ -510,34 +562,48 @@ static void on_put(http_req *r, void *ctx)
         return;
     }
     svc_status ss;
-    json_t *srec = ucdn_service_get(u, svc, &ss);
-    const char *owner = json_string_value(json_object_get(srec, "csp"));
+    json_t *srec = ucdn_service_get(u, me, svc, &ss);
     const char *host = json_string_value(json_object_get(srec, "host"));
+    char key[300];
+    ucdn_object_key(me, id, key, sizeof key);
     if (ss == SVC_DOWN) {
         csp_reply_down(r);
-    } else if (!srec || !owner || strcmp(owner, me) != 0) {
+    } else if (!srec) {
         jfail(&e, "$.service", "no delivery service \"%s\" of yours", svc);
         http_reply_invalid(r, 422, "Invalid content collection", &e);
     } else {
-        json_t *old = record(u, id);
-        const char *old_owner = json_string_value(json_object_get(old, "csp"));
         snap_ref *ref;
-        const collection *same = find(snapshot_acquire(&u->collections, &ref), host, path);
-        bool taken = same && strcmp(same->id, id) != 0;
+        const collection *same = find(snapshot_acquire(&u->collections, &ref), host, cpath);
+        bool taken = same && strcmp(same->id, key) != 0;
         snapshot_release(&u->collections, ref);
-        if (old && (!old_owner || strcmp(old_owner, me) != 0)) {
-            http_reply_problem(r, 409, "Conflict", "this collection id belongs to another CSP", NULL);
-        } else if (taken) {
-            http_reply_problem(r, 409, "Conflict", "another collection is published at this host and path", NULL);
+        if (taken) {
+            http_reply_problem(r, 409, "Conflict", "another collection of yours is published at this host and path",
+                               NULL);
         } else {
             json_t *rec = json_deep_copy(v);
+            json_object_set_new(rec, "id", json_string(id));
+            json_object_set_new(rec, "path", json_string(cpath));
             json_object_set_new(rec, "csp", json_string(me));
             json_object_set_new(rec, "host", json_string(host));
             json_object_set_new(rec, "updated", json_integer(wall_ms()));
-            char *s = json_dumps(rec, JSON_COMPACT);
-            redisReply *x = store_cmd(u->store, "HSET %s %s %s", u->key_collections, id, s);
-            redisReply *y = x ? store_cmd(u->store, "PUBLISH %s 1", u->channel_collections) : NULL;
-            if (!x || !y) {
+            json_t *claims = ucdn_collection_claims(rec);
+            char *s = json_dumps(rec, JSON_COMPACT), *ct = json_dumps(claims, JSON_COMPACT), *sc = script(put_script);
+            json_decref(claims);
+            const char *argv[] = {"EVAL", sc, "4", u->key_collections, u->key_claims, u->key_claimrefs,
+                                  u->key_objclaims, key, s, me, ct, u->channel_collections};
+            enum { N = sizeof argv / sizeof *argv };
+            size_t lens[N];
+            for (size_t k = 0; k < N; k++)
+                lens[k] = argv[k] ? strlen(argv[k]) : 0;
+            redisReply *x = sc && s && ct ? store_cmdargv(u->store, N, argv, lens) : NULL;
+            if (!x) {
+                csp_reply_down(r);
+            } else if (x->type == REDIS_REPLY_ERROR && !strncmp(x->str, "CLAIMED ", 8)) {
+                char what[600], d[700];
+                snprintf(d, sizeof d, "%s belongs to another CSP", ucdn_claim_text(x->str + 8, what, sizeof what));
+                http_reply_problem(r, 409, "Conflict", d, NULL);
+            } else if (x->type != REDIS_REPLY_INTEGER) {
+                log_kv(LOG_ERROR, "redis refused a collection write", "detail", x->str ? x->str : "?", NULL);
                 csp_reply_down(r);
             } else {
                 collections_reload(u); /* read-your-writes on this instance */
@@ -545,31 +611,31 @@ static void on_put(http_req *r, void *ctx)
                 json_object_del(rec, "manifest");
                 if (manifest)
                     json_object_set_new(rec, "manifest_bytes", json_integer((json_int_t)strlen(manifest)));
-                http_reply_json(r, old ? 200 : 201, NULL, json_incref(rec));
+                http_reply_json(r, x->integer ? 201 : 200, NULL, json_incref(rec));
             }
             if (x)
                 freeReplyObject(x);
-            if (y)
-                freeReplyObject(y);
             free(s);
+            free(ct);
+            free(sc);
             json_decref(rec);
         }
-        json_decref(old);
     }
     json_decref(srec);
     json_decref(v);
 }
 
-/* The caller's collection {id}, or NULL after answering 404. */
+/* The caller's collection {id}, or NULL after answering (404, or 503). */
 static json_t *owned(ucdn *u, http_req *r)
 {
-    const char *id = http_param(r, 0);
-    json_t *o = mi_service_id_ok(id) ? record(u, id) : NULL;
-    const char *owner = json_string_value(json_object_get(o, "csp"));
-    if (o && owner && strcmp(owner, http_identity(r)) == 0)
+    bool down;
+    json_t *o = record(u, http_identity(r), http_param(r, 0), &down);
+    if (o)
         return o;
-    json_decref(o);
-    http_reply_problem(r, 404, "Not Found", "no such collection of yours", NULL);
+    if (down)
+        csp_reply_down(r);
+    else
+        http_reply_problem(r, 404, "Not Found", "no such collection of yours", NULL);
     return NULL;
 }
 
@@ -582,6 +648,8 @@ static void on_get(http_req *r, void *ctx)
             json_object_set_new(o, "manifest_bytes", json_integer((json_int_t)json_string_length(m)));
             json_object_del(o, "manifest");
         }
+        if (!json_object_get(o, "id"))
+            json_object_set_new(o, "id", json_string(http_param(r, 0)));
         http_reply_json(r, 200, NULL, json_incref(o));
     }
     json_decref(o);
@@ -591,21 +659,28 @@ static void on_delete(http_req *r, void *ctx)
 {
     ucdn *u = ctx;
     json_t *o = owned(u, r);
-    if (o) {
-        redisReply *x = store_cmd(u->store, "HDEL %s %s", u->key_collections, http_param(r, 0));
-        redisReply *y = x ? store_cmd(u->store, "PUBLISH %s 1", u->channel_collections) : NULL;
-        if (x && y) {
-            collections_reload(u);
-            http_reply(r, 204, NULL, NULL, 0);
-        } else {
-            csp_reply_down(r);
-        }
-        if (x)
-            freeReplyObject(x);
-        if (y)
-            freeReplyObject(y);
-    }
+    if (!o)
+        return;
     json_decref(o);
+    char key[300], *sc = script(delete_script);
+    const char *me = http_identity(r);
+    ucdn_object_key(me, http_param(r, 0), key, sizeof key);
+    const char *argv[] = {"EVAL", sc, "4", u->key_collections, u->key_claims, u->key_claimrefs, u->key_objclaims,
+                          key, me, u->channel_collections};
+    enum { N = sizeof argv / sizeof *argv };
+    size_t lens[N];
+    for (size_t k = 0; k < N; k++)
+        lens[k] = argv[k] ? strlen(argv[k]) : 0;
+    redisReply *x = sc ? store_cmdargv(u->store, N, argv, lens) : NULL;
+    if (x && x->type == REDIS_REPLY_INTEGER) {
+        collections_reload(u);
+        http_reply(r, 204, NULL, NULL, 0);
+    } else {
+        csp_reply_down(r);
+    }
+    if (x)
+        freeReplyObject(x);
+    free(sc);
 }
 
 static void on_list(http_req *r, void *ctx)
@@ -618,8 +693,10 @@ static void on_list(http_req *r, void *ctx)
         const collection *c = &s->c[i];
         if (!c->csp || strcmp(c->csp, http_identity(r)) != 0)
             continue;
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "id", c->id, "service", c->service ?: "",
-                                           "host", c->host, "path", c->path, "live", c->live, "ccid", c->ccid ?: ""));
+        const char *tilde = strchr(c->id, '~');
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "id", tilde ? tilde + 1 : c->id,
+                                           "service", c->service ?: "", "host", c->host, "path", c->path, "live",
+                                           c->live, "ccid", c->ccid ?: ""));
     }
     snapshot_release(&u->collections, ref);
     http_reply_json(r, 200, NULL, json_pack("{s:o}", "collections", a));
@@ -651,15 +728,4 @@ void collections_free(ucdn *u)
 {
     snapshot_destroy(&u->collections);
     mc_free(u->mf_cache);
-}
-
-bool collections_ccid_owned(ucdn *u, const char *ccid, const char *csp)
-{
-    snap_ref *ref;
-    const collection_set *s = snapshot_acquire(&u->collections, &ref);
-    bool found = false;
-    for (size_t i = 0; s && i < s->n && !found; i++)
-        found = s->c[i].ccid && s->c[i].csp && strcmp(s->c[i].ccid, ccid) == 0 && strcmp(s->c[i].csp, csp) == 0;
-    snapshot_release(&u->collections, ref);
-    return found;
 }

@@ -1,6 +1,7 @@
 /* ucdn configuration: JSON, checked member by member; a bad value names
  * its JSON path and the daemon refuses to start. specs/ucdn-config.schema.json
  * describes the same shape. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,11 @@ static bool tokens(json_t *root, const char *key, const char *who_key, bool requ
             char tp[JPATH_MAX];
             jpath_key(tp, ip, "token");
             return jfail(e, tp, "tokens must be at least 16 characters");
+        }
+        if (!mi_service_id_ok(who)) {
+            char wp[JPATH_MAX];
+            jpath_key(wp, ip, who_key);
+            return jfail(e, wp, "1-64 of [A-Za-z0-9._-]");
         }
         (*out)[i] = (http_token){tok, who};
         (*n)++;
@@ -325,12 +331,47 @@ static bool routing_conf(ucdn *u, json_t *root, jerr *e)
     return true;
 }
 
+/* The host names no CSP may publish: our listeners' addresses, our public
+ * URL's host, every peer endpoint's host, "reserved_hosts" (the names our
+ * peers' surrogates and routers answer on, say). */
+static bool reserved_conf(ucdn *u, json_t *root, jerr *e)
+{
+    const http_server_conf *ls[] = {&u->csp_conf, &u->peer_conf, &u->op_conf, &u->delivery_conf};
+    for (size_t i = 0; i < 4; i++)
+        if (ls[i]->bind && strcmp(ls[i]->bind, "0.0.0.0") != 0 && strcmp(ls[i]->bind, "::") != 0) {
+            char b[80];
+            snprintf(b, sizeof b, strchr(ls[i]->bind, ':') ? "[%s]" : "%s", ls[i]->bind);
+            url_names_add(&u->reserved, b, false);
+        }
+    if (!url_names_add(&u->reserved, u->public_url, true))
+        return jfail(e, "$.metadata.public_url", "not an http(s) URL with a valid host");
+    for (size_t i = 0; i < u->n_peers; i++) {
+        const route_peer *p = &u->peers[i];
+        const char *urls[] = {p->ri_url, p->fci_url, p->li_feed_url, p->ci_url, p->delivery_url};
+        for (int k = 0; k < 5; k++)
+            if (urls[k])
+                url_names_add(&u->reserved, urls[k], true);
+    }
+    json_t *rh = NULL;
+    if (!jget_arr(root, "reserved_hosts", "$", false, &rh, e) || (rh && !jstr_array(rh, "$.reserved_hosts", e)))
+        return false;
+    size_t i;
+    json_t *h;
+    json_array_foreach(rh, i, h)
+        if (!url_names_add(&u->reserved, json_string_value(h), false)) {
+            char p[JPATH_MAX];
+            jpath_idx(p, "$.reserved_hosts", i);
+            return jfail(e, p, "not a host name or address");
+        }
+    return true;
+}
+
 bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "csp_tokens", "peers", "operator_token",
                                             "metadata", "routing", "uri_signing", "manifests", "collector", "triggers", "ui_dir",
-                                            "egress", NULL};
+                                            "egress", "reserved_hosts", NULL};
     static const char *const md_keys[] = {"public_url", "max_age_s", "link_paths", "extra_types", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
@@ -429,6 +470,8 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
                 return jfail(e, ip, "%s is not an http(s) URL with a valid host", urls[k]);
             }
     }
+    if (!reserved_conf(u, root, e))
+        return false;
     log_setup("ucdn", log_level_from_name(lvl));
     return true;
 }

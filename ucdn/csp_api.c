@@ -10,9 +10,14 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/url.h"
 #include "ucdn/ucdn.h"
 
 #define SERVICE_MAX_BYTES (16u << 20)
+/* JSON nesting a service may have: room for the 16 levels of PathMetadata
+ * the readers take, far within the depth any JSON reader of the record
+ * (which wraps it twice) accepts */
+#define SERVICE_MAX_DEPTH 128
 
 void csp_reply_down(http_req *r)
 {
@@ -53,9 +58,20 @@ static void on_put(http_req *r, void *ctx)
     }
     const char *host = NULL;
     json_t *hm = NULL;
-    mi_node *node = mi_service_parse(doc, &u->policy, &host, &hm, &e);
-    if (!node)
+    mi_node *node = NULL;
+    if (!jdepth_ok(doc, SERVICE_MAX_DEPTH, "$", &e) || !(node = mi_service_parse(doc, &u->policy, &host, &hm, &e)))
         goto invalid;
+    /* the one form hosts are compared, routed and keyed in */
+    char chost[262];
+    if (url_canon_host(host, strlen(host), true, chost, sizeof chost, NULL) != URL_CANON_OK) {
+        jfail(&e, "$.host", "not a host name, IPv4 address or [IPv6] address with an optional port");
+        goto invalid;
+    }
+    if (ucdn_host_reserved(u, chost)) {
+        jfail(&e, "$.host", "%s is the address of a gateway, a peer CDN or a surrogate: it names no content", chost);
+        goto invalid;
+    }
+    host = chost;
     const char *if_match = http_header(r, "If-Match");
     char im[32] = "";
     if (if_match) { /* our ETags are "v<version>" */
@@ -64,7 +80,7 @@ static void on_put(http_req *r, void *ctx)
     }
     long long version = 0;
     char detail[512] = "";
-    svc_status st = ucdn_service_put(u, id, http_identity(r), host, hm, if_match ? im : NULL,
+    svc_status st = ucdn_service_put(u, http_identity(r), id, host, hm, if_match ? im : NULL,
                                      &version, detail, sizeof detail);
     json_decref(hm);
     mi_node_free(node);
@@ -110,14 +126,12 @@ static json_t *owned_record(ucdn *u, http_req *r)
     if (!id_or_404(r, id))
         return NULL;
     svc_status st;
-    json_t *rec = ucdn_service_get(u, id, &st);
+    json_t *rec = ucdn_service_get(u, http_identity(r), id, &st);
     if (st == SVC_DOWN) {
         csp_reply_down(r);
         return NULL;
     }
-    const char *owner = json_string_value(json_object_get(rec, "csp"));
-    if (!rec || !owner || strcmp(owner, http_identity(r)) != 0) {
-        json_decref(rec); /* another CSP's service looks absent */
+    if (!rec) { /* ids are the caller's own: another CSP's is not even looked at */
         http_reply_problem(r, 404, "Not Found", "no such delivery service", NULL);
         return NULL;
     }
@@ -143,7 +157,7 @@ static void on_delete(http_req *r, void *ctx)
         return;
     json_decref(rec);
     long long v;
-    svc_status st = ucdn_service_delete(ctx, id, &v);
+    svc_status st = ucdn_service_delete(ctx, http_identity(r), id, &v);
     if (st == SVC_OK) {
         log_kv(LOG_INFO, "delivery service withdrawn", "id", id, "csp", http_identity(r), NULL);
         http_reply(r, 204, NULL, "", 0);
@@ -173,7 +187,7 @@ static void on_versions(http_req *r, void *ctx)
         return;
     json_decref(rec);
     svc_status st;
-    json_t *h = ucdn_service_history(ctx, id, &st);
+    json_t *h = ucdn_service_history(ctx, http_identity(r), id, &st);
     if (!h) {
         csp_reply_down(r);
         return;

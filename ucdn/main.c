@@ -73,6 +73,10 @@ int main(int argc, char **argv)
     snprintf(u.key_version, sizeof u.key_version, "cdni:%s:{mi}:version", u.cdn_id);
     snprintf(u.key_history, sizeof u.key_history, "cdni:%s:{mi}:history", u.cdn_id);
     snprintf(u.channel, sizeof u.channel, "cdni:%s:mi:changed", u.cdn_id);
+    snprintf(u.key_claims, sizeof u.key_claims, "cdni:%s:{mi}:claims", u.cdn_id);
+    snprintf(u.key_claimrefs, sizeof u.key_claimrefs, "cdni:%s:{mi}:claimrefs", u.cdn_id);
+    snprintf(u.key_objclaims, sizeof u.key_objclaims, "cdni:%s:{mi}:objclaims", u.cdn_id);
+    snprintf(u.key_schema, sizeof u.key_schema, "cdni:%s:{mi}:schema", u.cdn_id);
 
     u.metrics = metrics_new();
     u.m_reloads = metrics_series(u.metrics, "cdni_mi_catalog_reloads_total", "", "counter",
@@ -195,6 +199,7 @@ int main(int argc, char **argv)
     free(u.csp_keys);
     hop_keys_free(&u.us);
     egress_free(u.egress);
+    url_names_free(&u.reserved);
     free(u.peers);
     ipt_free(u.rt.trusted);
     metrics_free(u.metrics);

@@ -68,88 +68,63 @@ static int kind_of(const char *path)
 
 /* --- what a CSP may name ------------------------------------------------------------------- */
 
-static bool host_of_csp(ucdn *u, const char *csp, const char *host, size_t hl)
+/* The claim ("host:<name>") of the host a URL or pattern starts with,
+ * after its scheme; false when it names none a CSP could own. A pattern's
+ * host must be literal: a wildcard there could reach other CSPs' hosts. */
+static bool host_claim(const char *s, bool pattern, char *out, size_t cap)
 {
-    snap_ref *ref;
-    const ucdn_index *ix = snapshot_acquire(&u->index, &ref);
-    bool mine = false;
-    for (size_t i = 0; ix && i < ix->x->n_hosts && !mine; i++)
-        mine = strlen(ix->x->hosts[i].host) == hl && strncasecmp(ix->x->hosts[i].host, host, hl) == 0 &&
-               strcmp(ix->csp[i], csp) == 0;
-    snapshot_release(&u->index, ref);
-    return mine;
+    const char *h = !strncasecmp(s, "http://", 7) ? s + 7 : !strncasecmp(s, "https://", 8) ? s + 8 : s;
+    size_t hl = strcspn(h, pattern ? "/?#*$\\" : "/?#");
+    if (pattern && h[hl] != '/')
+        return false;
+    char c[262];
+    size_t nl;
+    if (hl == 0 || url_canon_host(h, hl, true, c, sizeof c, &nl) != URL_CANON_OK)
+        return false;
+    return (size_t)snprintf(out, cap, "host:%.*s", (int)nl, c) < cap;
 }
 
-static const char *no_scheme(const char *u)
-{
-    return !strncasecmp(u, "http://", 7) ? u + 7 : !strncasecmp(u, "https://", 8) ? u + 8 : u;
-}
-
-static bool grouping_has(json_t *v, const char *ccid)
-{
-    if (json_is_object(v)) {
-        const char *t = json_string_value(json_object_get(v, "generic-metadata-type"));
-        if (t && strcmp(t, "MI.Grouping") == 0) {
-            const char *c = json_string_value(json_object_get(json_object_get(v, "generic-metadata-value"), "ccid"));
-            if (c && strcmp(c, ccid) == 0)
-                return true;
-        }
-        const char *k;
-        json_t *x;
-        json_object_foreach(v, k, x) if (grouping_has(x, ccid)) return true;
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) if (grouping_has(x, ccid)) return true;
-    }
-    return false;
-}
-
-/* NULL when the CSP owns everything the spec names; else what it does not. */
+/* NULL when the CSP owns everything the spec names (the hosts of its URLs
+ * and patterns, its CCIDs); else the first thing it does not. */
 static const char *not_owned(ucdn *u, const char *csp, const cit_spec *s, bool *down)
 {
-    for (size_t i = 0; i < s->n_content_urls; i++) {
-        const char *h = no_scheme(s->content_urls[i]);
-        if (!host_of_csp(u, csp, h, strcspn(h, ":/?#")))
-            return s->content_urls[i];
-    }
+    *down = false;
+    size_t n = s->n_content_urls + s->n_metadata_urls + s->n_content_patterns + s->n_metadata_patterns + s->n_ccids;
+    char (*claims)[600] = calloc(n + 1, sizeof *claims);
+    const char **cv = calloc(n + 1, sizeof *cv), **named = calloc(n + 1, sizeof *named);
+    const char *bad = NULL;
+    size_t k = 0;
+    const char *const *urls[2] = {s->content_urls, s->metadata_urls};
+    size_t nu[2] = {s->n_content_urls, s->n_metadata_urls};
+    for (int g = 0; g < 2 && !bad; g++)
+        for (size_t i = 0; i < nu[g] && !bad; i++, k++) {
+            named[k] = urls[g][i];
+            if (!host_claim(urls[g][i], false, claims[k], sizeof claims[k]))
+                bad = urls[g][i];
+        }
     cit_pattern *pats[2] = {s->content_patterns, s->metadata_patterns};
     size_t np[2] = {s->n_content_patterns, s->n_metadata_patterns};
-    for (int k = 0; k < 2; k++)
-        for (size_t i = 0; i < np[k]; i++) {
-            const char *h = no_scheme(pats[k][i].pattern);
-            size_t hl = strcspn(h, ":/?#*$");
-            if (h[hl] != '/' && h[hl] != ':')
-                return pats[k][i].pattern; /* a wildcard in the host could reach other CSPs' content */
-            if (!host_of_csp(u, csp, h, hl))
-                return pats[k][i].pattern;
+    for (int g = 0; g < 2 && !bad; g++)
+        for (size_t i = 0; i < np[g] && !bad; i++, k++) {
+            named[k] = pats[g][i].pattern;
+            if (!host_claim(pats[g][i].pattern, true, claims[k], sizeof claims[k]))
+                bad = pats[g][i].pattern;
         }
-    if (!s->n_ccids)
-        return NULL;
-    svc_status st;
-    json_t *list = ucdn_service_list(u, csp, &st);
-    if (!list) {
-        *down = true;
-        return NULL;
+    for (size_t i = 0; i < s->n_ccids && !bad; i++, k++) {
+        named[k] = s->ccids[i];
+        snprintf(claims[k], sizeof claims[k], "ccid:%s", s->ccids[i]);
     }
-    const char *missing = NULL;
-    for (size_t i = 0; i < s->n_ccids && !missing; i++) {
-        bool found = collections_ccid_owned(u, s->ccids[i], csp);
-        size_t j;
-        json_t *svc;
-        json_array_foreach(json_object_get(list, "services"), j, svc)
-        {
-            if (found)
-                break;
-            json_t *rec = ucdn_service_get(u, json_string_value(json_object_get(svc, "id")), &st);
-            found = rec && grouping_has(json_object_get(rec, "service"), s->ccids[i]);
-            json_decref(rec);
-        }
-        if (!found)
-            missing = s->ccids[i];
-    }
-    json_decref(list);
-    return missing;
+    for (size_t i = 0; i < k; i++)
+        cv[i] = claims[i];
+    /* one by one only when the whole set is not the caller's: to say which */
+    if (!bad && !ucdn_claims_owned(u, cv, k, csp, down) && !*down)
+        for (size_t i = 0; i < k && !bad && !*down; i++)
+            if (!ucdn_claims_owned(u, &cv[i], 1, csp, down))
+                bad = named[i];
+    free(claims);
+    free(cv);
+    free(named);
+    return *down ? NULL : bad;
 }
 
 /* --- the API -------------------------------------------------------------------------------- */

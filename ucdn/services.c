@@ -1,12 +1,25 @@
-/* Delivery services in Redis, and the MI catalog built from them.
+/* Delivery services in Redis, the claims every CSP-API object makes, and
+ * the MI catalog built from the services.
+ *
+ * Tenancy: a service id names a service of the calling CSP only; ids are
+ * stored as "<csp>~<id>", so two CSPs each have their own "vod1" and no
+ * answer tells one CSP whether another's id exists. What must be unique
+ * across CSPs is claimed: a host name (any port of it), a CCID, a
+ * Purge-ID, an auth group. A claim belongs to the CSP whose object made
+ * it first, until no object of that CSP makes it any more; another CSP's
+ * object making it is refused (409).
  *
  * Keys (all on one Cluster slot through the {mi} tag):
- *   cdni:<cdn>:{mi}:services   HASH id -> record JSON (as the CSP sent it)
- *   cdni:<cdn>:{mi}:versions   HASH id -> version of that record
- *   cdni:<cdn>:{mi}:svchost    HASH id -> lower-cased host
- *   cdni:<cdn>:{mi}:hosts      HASH host -> id (one service per host)
+ *   cdni:<cdn>:{mi}:services   HASH key -> record JSON {"id","csp","host","updated","service"}
+ *   cdni:<cdn>:{mi}:versions   HASH key -> version of that record
+ *   cdni:<cdn>:{mi}:svchost    HASH key -> canonical host
+ *   cdni:<cdn>:{mi}:hosts      HASH canonical host -> key (one service per host[:port])
  *   cdni:<cdn>:{mi}:version    counter, bumped by every change
- *   cdni:<cdn>:{mi}:history:<id> LIST "<version> <record>" of the last 50
+ *   cdni:<cdn>:{mi}:history:<key> LIST "<version> <record>" of the last 50
+ *   cdni:<cdn>:{mi}:claims     HASH "<kind>:<value>" -> owner CSP (kinds: host, ccid, pid, group)
+ *   cdni:<cdn>:{mi}:claimrefs  HASH "<kind>:<value>" -> objects making it
+ *   cdni:<cdn>:{mi}:objclaims  HASH "svc:<key>" / "col:<key>" -> JSON array of its claims
+ *   cdni:<cdn>:{mi}:schema     "2" once the keys above are in this form
  * Every write is one Lua script, so it is atomic, and it PUBLISHes the new
  * version on cdni:<cdn>:mi:changed: each ucdn instance then rebuilds its
  * catalog, and the MI server never reads Redis per request. */
@@ -14,20 +27,57 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/log.h"
+#include "common/url.h"
 #include "ucdn/ucdn.h"
 
+/* claims_conflict(csp, claims): the first claim another CSP holds, or nil.
+ * claims_apply(csp, objkey, claims): the object now makes exactly these. */
+#define CLAIMS_LUA                                                                                       \
+    "local function claims_conflict(kown, csp, list)\n"                                                  \
+    "  for _, c in ipairs(list) do\n"                                                                    \
+    "    local o = redis.call('HGET', kown, c)\n"                                                        \
+    "    if o and o ~= csp then return c end\n"                                                          \
+    "  end\n"                                                                                            \
+    "  return nil\n"                                                                                     \
+    "end\n"                                                                                              \
+    "local function claims_apply(kown, kref, kobj, csp, obj, list)\n"                                    \
+    "  local old = {}\n"                                                                                 \
+    "  local oj = redis.call('HGET', kobj, obj)\n"                                                       \
+    "  if oj then old = cjson.decode(oj) end\n"                                                          \
+    "  for _, c in ipairs(list) do\n"                                                                    \
+    "    redis.call('HSET', kown, c, csp); redis.call('HINCRBY', kref, c, 1)\n"                          \
+    "  end\n"                                                                                            \
+    "  for _, c in ipairs(old) do\n"                                                                     \
+    "    if redis.call('HINCRBY', kref, c, -1) <= 0 then\n"                                              \
+    "      redis.call('HDEL', kref, c); redis.call('HDEL', kown, c) end\n"                               \
+    "  end\n"                                                                                            \
+    "  if #list > 0 then redis.call('HSET', kobj, obj, cjson.encode(list)) else redis.call('HDEL', kobj, obj) end\n" \
+    "end\n"
+
+const char ucdn_claims_lua[] = CLAIMS_LUA;
+
+/* KEYS: services versions svchost hosts version history claims claimrefs objclaims
+ * ARGV: key host record if-match channel csp claims-json */
 static const char put_script[] =
-    "local owner = redis.call('HGET', KEYS[4], ARGV[2])\n"
-    "if owner and owner ~= ARGV[1] then return redis.error_reply('CONFLICT ' .. owner) end\n"
+    CLAIMS_LUA
+    "local taken = redis.call('HGET', KEYS[4], ARGV[2])\n"
+    "if taken and taken ~= ARGV[1] then\n"
+    "  local same = string.sub(taken, 1, #ARGV[6] + 1) == ARGV[6] .. '~'\n"
+    "  return redis.error_reply((same and 'CONFLICT_OWN ' .. string.sub(taken, #ARGV[6] + 2)) or 'CONFLICT_OTHER') end\n"
+    "local claims = cjson.decode(ARGV[7])\n"
+    "local c = claims_conflict(KEYS[7], ARGV[6], claims)\n"
+    "if c then return redis.error_reply('CLAIMED ' .. c) end\n"
     "local cur = redis.call('HGET', KEYS[2], ARGV[1])\n"
     "if ARGV[4] ~= '' and ARGV[4] ~= (cur or '0') then\n"
     "  return redis.error_reply('PRECONDITION ' .. (cur or '0')) end\n"
     "local old = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "local oldhost = redis.call('HGET', KEYS[3], ARGV[1])\n"
     "if oldhost and oldhost ~= ARGV[2] then redis.call('HDEL', KEYS[4], oldhost) end\n"
+    "claims_apply(KEYS[7], KEYS[8], KEYS[9], ARGV[6], 'svc:' .. ARGV[1], claims)\n"
     "local v = redis.call('INCR', KEYS[5])\n"
     "if old then redis.call('LPUSH', KEYS[6], cur .. ' ' .. old); redis.call('LTRIM', KEYS[6], 0, 49) end\n"
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])\n"
@@ -37,12 +87,16 @@ static const char put_script[] =
     "redis.call('PUBLISH', ARGV[5], v)\n"
     "if old then return {v, 0} else return {v, 1} end\n";
 
+/* KEYS as put; ARGV: key channel */
 static const char delete_script[] =
+    CLAIMS_LUA
     "local old = redis.call('HGET', KEYS[1], ARGV[1])\n"
     "if not old then return 0 end\n"
     "local cur = redis.call('HGET', KEYS[2], ARGV[1])\n"
     "local host = redis.call('HGET', KEYS[3], ARGV[1])\n"
     "if host then redis.call('HDEL', KEYS[4], host) end\n"
+    "local rec = cjson.decode(old)\n"
+    "claims_apply(KEYS[7], KEYS[8], KEYS[9], rec.csp or '', 'svc:' .. ARGV[1], {})\n"
     "local v = redis.call('INCR', KEYS[5])\n"
     "redis.call('LPUSH', KEYS[6], (cur or '0') .. ' ' .. old); redis.call('LTRIM', KEYS[6], 0, 49)\n"
     "redis.call('HDEL', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[2], ARGV[1]); redis.call('HDEL', KEYS[3], ARGV[1])\n"
@@ -54,9 +108,180 @@ static const char load_script[] =
     "return {redis.call('GET', KEYS[3]) or '0', redis.call('HGETALL', KEYS[1]), "
     "redis.call('HGETALL', KEYS[2])}\n";
 
-static void history_key(const ucdn *u, const char *id, char *out, size_t cap)
+/* Services and collections of the first schema (one id space for every
+ * CSP, hosts compared as strings, no claims) moved into this one, once:
+ * KEYS services versions svchost hosts claims claimrefs objclaims schema collections
+ * ARGV: history key prefix, channel, JSON [{"t": "svc"|"col", "old", "new", "csp", "host", "claims"}].
+ * Returns the claims that could not be made (another CSP made them first). */
+static const char migrate_script[] =
+    CLAIMS_LUA
+    "if redis.call('GET', KEYS[8]) == '2' then return {} end\n"
+    "local conflicts = {}\n"
+    "for _, o in ipairs(cjson.decode(ARGV[3])) do\n"
+    "  if o.t == 'svc' then\n"
+    "    if o.old ~= o.new then\n"
+    "      local rec = redis.call('HGET', KEYS[1], o.old)\n"
+    "      local v = redis.call('HGET', KEYS[2], o.old)\n"
+    "      redis.call('HSET', KEYS[1], o.new, rec); redis.call('HDEL', KEYS[1], o.old)\n"
+    "      if v then redis.call('HSET', KEYS[2], o.new, v); redis.call('HDEL', KEYS[2], o.old) end\n"
+    "      redis.call('HDEL', KEYS[3], o.old)\n"
+    "      if redis.call('EXISTS', ARGV[1] .. o.old) == 1 then redis.call('RENAME', ARGV[1] .. o.old, ARGV[1] .. o.new) end\n"
+    "    end\n"
+    "    redis.call('HSET', KEYS[3], o.new, o.host)\n"
+    "  elseif o.old ~= o.new then\n"
+    "    local rec = redis.call('HGET', KEYS[9], o.old)\n"
+    "    redis.call('HSET', KEYS[9], o.new, rec); redis.call('HDEL', KEYS[9], o.old)\n"
+    "  end\n"
+    "end\n"
+    "redis.call('DEL', KEYS[4], KEYS[5], KEYS[6], KEYS[7])\n"
+    "for _, o in ipairs(cjson.decode(ARGV[3])) do\n"
+    "  if o.t == 'svc' and not redis.call('HGET', KEYS[4], o.host) then redis.call('HSET', KEYS[4], o.host, o.new) end\n"
+    "  local mine = {}\n"
+    "  for _, c in ipairs(o.claims) do\n"
+    "    if claims_conflict(KEYS[5], o.csp, {c}) then table.insert(conflicts, o.new .. ' ' .. c)\n"
+    "    else table.insert(mine, c) end\n"
+    "  end\n"
+    "  claims_apply(KEYS[5], KEYS[6], KEYS[7], o.csp, o.t .. ':' .. o.new, mine)\n"
+    "end\n"
+    "redis.call('SET', KEYS[8], '2')\n"
+    "redis.call('PUBLISH', ARGV[2], 'migrated')\n"
+    "return conflicts\n";
+
+/* --- claims -------------------------------------------------------------------- */
+
+static void claim_add(json_t *claims, const char *kind, const char *value)
 {
-    snprintf(out, cap, "%s:%s", u->key_history, id);
+    if (!value || !*value)
+        return;
+    char c[600];
+    snprintf(c, sizeof c, "%s:%s", kind, value);
+    size_t i;
+    json_t *x;
+    json_array_foreach(claims, i, x) if (strcmp(json_string_value(x), c) == 0) return;
+    json_array_append_new(claims, json_string(c));
+}
+
+/* Every CCID, Purge-ID and auth group a metadata tree names. */
+static void tree_claims(json_t *v, json_t *claims)
+{
+    if (json_is_object(v)) {
+        const char *t = json_string_value(json_object_get(v, "generic-metadata-type"));
+        json_t *val = json_object_get(v, "generic-metadata-value");
+        if (t && !strcmp(t, "MI.Grouping"))
+            claim_add(claims, "ccid", json_string_value(json_object_get(val, "ccid")));
+        else if (t && !strcmp(t, "CDNIGW.PurgeIdentifier"))
+            claim_add(claims, "pid", json_string_value(json_object_get(val, "purge-id")));
+        else if (t && !strcmp(t, "CDNIGW.AuthorizationGroup"))
+            claim_add(claims, "group", json_string_value(json_object_get(val, "auth-group")));
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x)
+            tree_claims(x, claims);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+            tree_claims(x, claims);
+    }
+}
+
+json_t *ucdn_service_claims(json_t *service, const char *host)
+{
+    json_t *claims = json_array();
+    char name[262];
+    snprintf(name, sizeof name, "%.*s", (int)(host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":")), host);
+    claim_add(claims, "host", name);
+    tree_claims(service, claims);
+    return claims;
+}
+
+json_t *ucdn_collection_claims(json_t *rec)
+{
+    json_t *claims = json_array();
+    claim_add(claims, "ccid", json_string_value(json_object_get(rec, "ccid")));
+    claim_add(claims, "pid", json_string_value(json_object_get(rec, "purge_id")));
+    claim_add(claims, "group", json_string_value(json_object_get(rec, "auth_group")));
+    return claims;
+}
+
+const char *ucdn_claim_text(const char *claim, char *out, size_t cap)
+{
+    static const struct {
+        const char *kind, *name;
+    } k[] = {{"host:", "host"}, {"ccid:", "CCID"}, {"pid:", "Purge-ID"}, {"group:", "auth group"}};
+    for (size_t i = 0; i < sizeof k / sizeof *k; i++)
+        if (!strncmp(claim, k[i].kind, strlen(k[i].kind))) {
+            snprintf(out, cap, "%s \"%s\"", k[i].name, claim + strlen(k[i].kind));
+            return out;
+        }
+    snprintf(out, cap, "%s", claim);
+    return out;
+}
+
+bool ucdn_claims_owned(ucdn *u, const char *const *claims, size_t n, const char *csp, bool *down)
+{
+    *down = false;
+    if (!n)
+        return true;
+    const char **argv = calloc(n + 2, sizeof *argv);
+    size_t *lens = calloc(n + 2, sizeof *lens);
+    argv[0] = "HMGET";
+    argv[1] = u->key_claims;
+    for (size_t i = 0; i < n; i++)
+        argv[i + 2] = claims[i];
+    for (size_t i = 0; i < n + 2; i++)
+        lens[i] = strlen(argv[i]);
+    redisReply *r = store_cmdargv(u->store, (int)n + 2, argv, lens);
+    free(argv);
+    free(lens);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+        *down = true;
+        if (r)
+            freeReplyObject(r);
+        return false;
+    }
+    bool all = true;
+    for (size_t i = 0; i < n && all; i++)
+        all = r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, csp) == 0;
+    freeReplyObject(r);
+    return all;
+}
+
+/* --- names nobody may publish -------------------------------------------------- */
+
+bool ucdn_host_reserved(ucdn *u, const char *host)
+{
+    size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+    if (url_names_has(&u->reserved, host))
+        return true;
+    /* the redirect targets the dCDNs advertise (their routers' authorities) */
+    snap_ref *ref;
+    const route_snap *s = snapshot_acquire(&u->routing, &ref);
+    bool hit = false;
+    for (size_t p = 0; s && p < s->n_peers && !hit; p++)
+        for (size_t c = 0; s->fci[p] && c < s->fci[p]->n && !hit; c++) {
+            const fci_capability *cap = &s->fci[p]->caps[c];
+            char t[262];
+            size_t tl;
+            hit = cap->type == FCI_REDIRECT_TARGET && cap->http_target &&
+                  url_canon_host(cap->http_target, strlen(cap->http_target), false, t, sizeof t, &tl) ==
+                      URL_CANON_OK &&
+                  tl == n && !memcmp(t, host, n);
+        }
+    snapshot_release(&u->routing, ref);
+    return hit;
+}
+
+/* --- keys ------------------------------------------------------------------------ */
+
+bool ucdn_object_key(const char *csp, const char *id, char *out, size_t cap)
+{
+    return (size_t)snprintf(out, cap, "%s~%s", csp, id) < cap;
+}
+
+static void history_key(const ucdn *u, const char *key, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s:%s", u->key_history, key);
 }
 
 static long long version_of(redisReply *versions, const char *id)
@@ -67,11 +292,98 @@ static long long version_of(redisReply *versions, const char *id)
     return 0;
 }
 
+/* --- the first schema's data, moved once ------------------------------------------ */
+
+static bool migrate(ucdn *u)
+{
+    redisReply *sch = store_cmd(u->store, "GET %s", u->key_schema);
+    if (!sch)
+        return false;
+    bool done = sch->type == REDIS_REPLY_STRING && strcmp(sch->str, "2") == 0;
+    freeReplyObject(sch);
+    if (done)
+        return true;
+    redisReply *svcs = store_cmd(u->store, "HGETALL %s", u->key_services);
+    redisReply *cols = svcs ? store_cmd(u->store, "HGETALL %s", u->key_collections) : NULL;
+    bool ok = svcs && cols && svcs->type == REDIS_REPLY_ARRAY && cols->type == REDIS_REPLY_ARRAY;
+    json_t *plan = json_array();
+    for (size_t i = 0; ok && i + 1 < svcs->elements; i += 2) {
+        const char *key = svcs->element[i]->str;
+        json_t *rec = json_loads(svcs->element[i + 1]->str, 0, NULL);
+        const char *csp = json_string_value(json_object_get(rec, "csp"));
+        const char *host = json_string_value(json_object_get(rec, "host"));
+        char nk[300], ch[262];
+        if (!csp || !host || url_canon_host(host, strlen(host), true, ch, sizeof ch, NULL) != URL_CANON_OK) {
+            log_kv(LOG_ERROR, "service record left as it is: no owner or no valid host", "key", key, NULL);
+            json_decref(rec);
+            continue;
+        }
+        if (strchr(key, '~'))
+            snprintf(nk, sizeof nk, "%s", key);
+        else
+            ucdn_object_key(csp, key, nk, sizeof nk);
+        json_array_append_new(plan, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "t", "svc", "old", key, "new", nk, "csp",
+                                              csp, "host", ch,
+                                              "claims", ucdn_service_claims(json_object_get(rec, "service"), ch)));
+        json_decref(rec);
+    }
+    for (size_t i = 0; ok && i + 1 < cols->elements; i += 2) {
+        const char *key = cols->element[i]->str;
+        json_t *rec = json_loads(cols->element[i + 1]->str, 0, NULL);
+        const char *csp = json_string_value(json_object_get(rec, "csp"));
+        char nk[300];
+        if (!csp) {
+            json_decref(rec);
+            continue;
+        }
+        if (strchr(key, '~'))
+            snprintf(nk, sizeof nk, "%s", key);
+        else
+            ucdn_object_key(csp, key, nk, sizeof nk);
+        json_array_append_new(plan, json_pack("{s:s, s:s, s:s, s:s, s:o}", "t", "col", "old", key, "new", nk, "csp",
+                                              csp, "claims", ucdn_collection_claims(rec)));
+        json_decref(rec);
+    }
+    if (svcs)
+        freeReplyObject(svcs);
+    if (cols)
+        freeReplyObject(cols);
+    char *txt = ok ? json_dumps(plan, JSON_COMPACT) : NULL;
+    json_decref(plan);
+    if (!txt)
+        return false;
+    char hprefix[200];
+    snprintf(hprefix, sizeof hprefix, "%s:", u->key_history);
+    const char *argv[] = {"EVAL", migrate_script, "9", u->key_services, u->key_versions, u->key_svchost,
+                          u->key_hosts, u->key_claims, u->key_claimrefs, u->key_objclaims, u->key_schema,
+                          u->key_collections, hprefix, u->channel, txt};
+    size_t lens[15];
+    for (size_t k = 0; k < 15; k++)
+        lens[k] = strlen(argv[k]);
+    redisReply *r = store_cmdargv(u->store, 15, argv, lens);
+    free(txt);
+    ok = r && r->type == REDIS_REPLY_ARRAY;
+    for (size_t i = 0; ok && i < r->elements; i++)
+        log_kv(LOG_ERROR, "a CSP-API object makes a claim another CSP's object made first; left unclaimed: its "
+                          "owner should give it up or the operator should settle it",
+               "object and claim", r->element[i]->str, NULL);
+    if (r && r->type == REDIS_REPLY_ERROR)
+        log_kv(LOG_ERROR, "the service store could not be brought to the current schema", "detail", r->str, NULL);
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
+/* --- the catalog ------------------------------------------------------------------------ */
+
 bool ucdn_reload(ucdn *u)
 {
     pthread_mutex_lock(&u->reload_mu);
-    redisReply *r = store_cmd(u->store, "EVAL %s 3 %s %s %s", load_script, u->key_services,
-                              u->key_versions, u->key_version);
+    if (!u->schema_ok)
+        u->schema_ok = migrate(u);
+    redisReply *r = u->schema_ok ? store_cmd(u->store, "EVAL %s 3 %s %s %s", load_script, u->key_services,
+                                             u->key_versions, u->key_version)
+                                 : NULL;
     bool ok = false;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
         metric_add(u->m_reload_errors, 1);
@@ -164,36 +476,45 @@ out:
     return ok;
 }
 
-svc_status ucdn_service_put(ucdn *u, const char *id, const char *csp, const char *host,
-                            json_t *service, const char *if_match, long long *version,
-                            char *detail, size_t detail_cap)
+/* --- the CSP's operations ------------------------------------------------------------------ */
+
+svc_status ucdn_service_put(ucdn *u, const char *csp, const char *id, const char *host, json_t *service,
+                            const char *if_match, long long *version, char *detail, size_t detail_cap)
 {
-    char host_lc[300];
-    size_t i = 0;
-    for (; host[i] && i + 1 < sizeof host_lc; i++)
-        host_lc[i] = (char)tolower((unsigned char)host[i]);
-    host_lc[i] = 0;
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:I, s:O}", "id", id, "csp", csp, "host", host,
-                            "updated", (json_int_t)time(NULL), "service", service);
+    char key[300], hkey[460];
+    if (!ucdn_object_key(csp, id, key, sizeof key))
+        return SVC_DOWN;
+    history_key(u, key, hkey, sizeof hkey);
+    json_t *claims = ucdn_service_claims(service, host);
+    char *ctext = json_dumps(claims, JSON_COMPACT);
+    json_decref(claims);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:I, s:O}", "id", id, "csp", csp, "host", host, "updated",
+                            (json_int_t)time(NULL), "service", service);
     char *text = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
-    char hkey[256];
-    history_key(u, id, hkey, sizeof hkey);
-    const char *argv[] = {"EVAL", put_script, "6", u->key_services, u->key_versions,
-                          u->key_svchost, u->key_hosts, u->key_version, hkey,
-                          id, host_lc, text, if_match ? if_match : "", u->channel};
-    size_t lens[14];
-    for (size_t k = 0; k < 14; k++)
+    const char *argv[] = {"EVAL", put_script, "9", u->key_services, u->key_versions, u->key_svchost,
+                          u->key_hosts, u->key_version, hkey, u->key_claims, u->key_claimrefs, u->key_objclaims,
+                          key, host, text, if_match ? if_match : "", u->channel, csp, ctext};
+    enum { N = sizeof argv / sizeof *argv };
+    size_t lens[N];
+    for (size_t k = 0; k < N; k++)
         lens[k] = strlen(argv[k]);
-    redisReply *r = store_cmdargv(u->store, 14, argv, lens);
+    redisReply *r = store_cmdargv(u->store, N, argv, lens);
     free(text);
+    free(ctext);
     if (!r)
         return SVC_DOWN;
     svc_status st = SVC_DOWN;
     if (r->type == REDIS_REPLY_ERROR) {
-        if (strncmp(r->str, "CONFLICT ", 9) == 0) {
-            snprintf(detail, detail_cap, "host %s is already published by delivery service %s", host,
-                     r->str + 9);
+        char what[600];
+        if (strncmp(r->str, "CONFLICT_OWN ", 13) == 0) {
+            snprintf(detail, detail_cap, "host %s is already published by your delivery service %s", host, r->str + 13);
+            st = SVC_CONFLICT;
+        } else if (strcmp(r->str, "CONFLICT_OTHER") == 0) {
+            snprintf(detail, detail_cap, "host %s is published by another CSP", host);
+            st = SVC_CONFLICT;
+        } else if (strncmp(r->str, "CLAIMED ", 8) == 0) {
+            snprintf(detail, detail_cap, "%s belongs to another CSP", ucdn_claim_text(r->str + 8, what, sizeof what));
             st = SVC_CONFLICT;
         } else if (strncmp(r->str, "PRECONDITION ", 13) == 0) {
             snprintf(detail, detail_cap, "current version is %s", r->str + 13);
@@ -212,13 +533,20 @@ svc_status ucdn_service_put(ucdn *u, const char *id, const char *csp, const char
     return st;
 }
 
-svc_status ucdn_service_delete(ucdn *u, const char *id, long long *version)
+svc_status ucdn_service_delete(ucdn *u, const char *csp, const char *id, long long *version)
 {
-    char hkey[256];
-    history_key(u, id, hkey, sizeof hkey);
-    redisReply *r = store_cmd(u->store, "EVAL %s 6 %s %s %s %s %s %s %s %s", delete_script,
-                              u->key_services, u->key_versions, u->key_svchost, u->key_hosts,
-                              u->key_version, hkey, id, u->channel);
+    char key[300], hkey[460];
+    if (!ucdn_object_key(csp, id, key, sizeof key))
+        return SVC_NOT_FOUND;
+    history_key(u, key, hkey, sizeof hkey);
+    const char *argv[] = {"EVAL", delete_script, "9", u->key_services, u->key_versions, u->key_svchost,
+                          u->key_hosts, u->key_version, hkey, u->key_claims, u->key_claimrefs, u->key_objclaims,
+                          key, u->channel};
+    enum { N = sizeof argv / sizeof *argv };
+    size_t lens[N];
+    for (size_t k = 0; k < N; k++)
+        lens[k] = strlen(argv[k]);
+    redisReply *r = store_cmdargv(u->store, N, argv, lens);
     if (!r)
         return SVC_DOWN;
     svc_status st = SVC_DOWN;
@@ -227,6 +555,8 @@ svc_status ucdn_service_delete(ucdn *u, const char *id, long long *version)
         *version = r->integer;
         if (r->integer)
             metric_add(u->m_writes, 1);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        log_kv(LOG_ERROR, "redis refused a service delete", "detail", r->str, NULL);
     }
     freeReplyObject(r);
     if (st == SVC_OK)
@@ -234,11 +564,15 @@ svc_status ucdn_service_delete(ucdn *u, const char *id, long long *version)
     return st;
 }
 
-json_t *ucdn_service_get(ucdn *u, const char *id, svc_status *st)
+json_t *ucdn_service_get(ucdn *u, const char *csp, const char *id, svc_status *st)
 {
-    const char *argv[] = {"HGET", u->key_services, id};
-    const char *argv2[] = {"HGET", u->key_versions, id};
-    size_t l1[] = {4, strlen(argv[1]), strlen(id)}, l2[] = {4, strlen(argv2[1]), strlen(id)};
+    char key[300];
+    *st = SVC_NOT_FOUND;
+    if (!ucdn_object_key(csp, id, key, sizeof key))
+        return NULL;
+    const char *argv[] = {"HGET", u->key_services, key};
+    const char *argv2[] = {"HGET", u->key_versions, key};
+    size_t l1[] = {4, strlen(argv[1]), strlen(key)}, l2[] = {4, strlen(argv2[1]), strlen(key)};
     int argc[] = {3, 3};
     const char **av[] = {argv, argv2};
     const size_t *al[] = {l1, l2};
@@ -254,10 +588,14 @@ json_t *ucdn_service_get(ucdn *u, const char *id, svc_status *st)
     *st = SVC_NOT_FOUND;
     if (rep[0]->type == REDIS_REPLY_STRING) {
         rec = json_loads(rep[0]->str, 0, NULL);
-        if (rec) {
+        const char *owner = json_string_value(json_object_get(rec, "csp"));
+        if (rec && owner && strcmp(owner, csp) == 0) {
             json_object_set_new(rec, "version",
                                 json_integer(rep[1]->type == REDIS_REPLY_STRING ? atoll(rep[1]->str) : 0));
             *st = SVC_OK;
+        } else {
+            json_decref(rec);
+            rec = NULL;
         }
     }
     freeReplyObject(rep[0]);
@@ -277,14 +615,18 @@ json_t *ucdn_service_list(ucdn *u, const char *csp, svc_status *st)
     }
     json_t *items = json_array();
     redisReply *svcs = r->element[1];
+    size_t cl = strlen(csp);
     for (size_t i = 0; i + 1 < svcs->elements; i += 2) {
+        const char *key = svcs->element[i]->str;
+        if (strncmp(key, csp, cl) != 0 || key[cl] != '~')
+            continue; /* another CSP's */
         json_t *rec = json_loads(svcs->element[i + 1]->str, 0, NULL);
         const char *owner = json_string_value(json_object_get(rec, "csp"));
         if (rec && owner && strcmp(owner, csp) == 0)
             json_array_append_new(items, json_pack("{s:O, s:O, s:I, s:O}", "id", json_object_get(rec, "id"),
                                                    "host", json_object_get(rec, "host"), "version",
-                                                   (json_int_t)version_of(r->element[2], svcs->element[i]->str),
-                                                   "updated", json_object_get(rec, "updated")));
+                                                   (json_int_t)version_of(r->element[2], key), "updated",
+                                                   json_object_get(rec, "updated")));
         json_decref(rec);
     }
     json_t *out = json_pack("{s:o, s:I}", "services", items, "catalog_version",
@@ -294,10 +636,13 @@ json_t *ucdn_service_list(ucdn *u, const char *csp, svc_status *st)
     return out;
 }
 
-json_t *ucdn_service_history(ucdn *u, const char *id, svc_status *st)
+json_t *ucdn_service_history(ucdn *u, const char *csp, const char *id, svc_status *st)
 {
-    char hkey[256];
-    history_key(u, id, hkey, sizeof hkey);
+    char key[300], hkey[460];
+    *st = SVC_NOT_FOUND;
+    if (!ucdn_object_key(csp, id, key, sizeof key))
+        return NULL;
+    history_key(u, key, hkey, sizeof hkey);
     redisReply *r = store_cmd(u->store, "LRANGE %s 0 -1", hkey);
     *st = SVC_DOWN;
     if (!r || r->type != REDIS_REPLY_ARRAY) {

@@ -14,6 +14,7 @@
 #include "common/static_files.h"
 #include "common/snapshot.h"
 #include "common/store.h"
+#include "common/url.h"
 #include "interfaces/metadata.h"
 #include "interfaces/mi_server.h"
 #include "signing/hop.h"
@@ -128,23 +129,48 @@ typedef struct {
 
     char key_services[128], key_versions[128], key_svchost[128], key_hosts[128],
         key_version[128], key_history[128], channel[128];
+    char key_claims[128], key_claimrefs[128], key_objclaims[128], key_schema[128];
+    bool schema_ok; /* the store is in the current schema (ucdn/services.c); under reload_mu */
+    /* host names no CSP may publish: our listeners', our public URL's, the
+     * peers' endpoints', "reserved_hosts" (canonical, without ports) */
+    url_names reserved;
 } ucdn;
 
 /* ucdn/config.c */
 bool ucdn_config_load(ucdn *u, const char *file, jerr *e);
 
-/* ucdn/services.c: delivery services in Redis, and the catalog built from them. */
+/* ucdn/services.c: delivery services in Redis, the claims CSP-API objects
+ * make, and the catalog built from the services. Ids are the calling
+ * CSP's: (csp, id) names one service. */
 bool ucdn_reload(ucdn *u);
 typedef enum { SVC_OK, SVC_CREATED, SVC_CONFLICT, SVC_PRECONDITION, SVC_NOT_FOUND, SVC_DOWN } svc_status;
-svc_status ucdn_service_put(ucdn *u, const char *id, const char *csp, const char *host,
-                            json_t *service, const char *if_match, long long *version,
-                            char *detail, size_t detail_cap);
-svc_status ucdn_service_delete(ucdn *u, const char *id, long long *version);
-/* New reference to the stored record {"id","csp","host","updated","service"}
- * plus "version"; NULL when absent (*st says whether Redis answered). */
-json_t *ucdn_service_get(ucdn *u, const char *id, svc_status *st);
+/* host: canonical (common/url.h). On SVC_CONFLICT, detail says what is taken. */
+svc_status ucdn_service_put(ucdn *u, const char *csp, const char *id, const char *host, json_t *service,
+                            const char *if_match, long long *version, char *detail, size_t detail_cap);
+svc_status ucdn_service_delete(ucdn *u, const char *csp, const char *id, long long *version);
+/* New reference to the caller's stored record {"id","csp","host","updated","service"}
+ * plus "version"; NULL when the caller has none by that id (*st says
+ * whether Redis answered). */
+json_t *ucdn_service_get(ucdn *u, const char *csp, const char *id, svc_status *st);
 json_t *ucdn_service_list(ucdn *u, const char *csp, svc_status *st);
-json_t *ucdn_service_history(ucdn *u, const char *id, svc_status *st);
+json_t *ucdn_service_history(ucdn *u, const char *csp, const char *id, svc_status *st);
+/* "<csp>~<id>", the key of a CSP's service or collection; false if too long. */
+bool ucdn_object_key(const char *csp, const char *id, char *out, size_t cap);
+/* Claims ("host:<name>", "ccid:<ccid>", "pid:<purge-id>", "group:<auth group>")
+ * a service (its metadata and canonical host) or a collection record makes;
+ * new references (JSON arrays of strings). */
+json_t *ucdn_service_claims(json_t *service, const char *host);
+json_t *ucdn_collection_claims(json_t *rec);
+/* A claim as a person reads it: CCID "m1". */
+const char *ucdn_claim_text(const char *claim, char *out, size_t cap);
+/* Does csp hold every one of these claims? One round trip; *down when Redis did not answer. */
+bool ucdn_claims_owned(ucdn *u, const char *const *claims, size_t n, const char *csp, bool *down);
+/* Is the name of this canonical host one nobody may publish (a gateway's,
+ * a peer's or a surrogate's own authority)? */
+bool ucdn_host_reserved(ucdn *u, const char *host);
+/* The Lua functions claims_conflict() and claims_apply() of the claims
+ * registry, for scripts of other files that write CSP-API objects. */
+extern const char ucdn_claims_lua[];
 
 /* ucdn/peering.c: FCI intake and heartbeats on the peer listener, the
  * routing snapshot rebuilt from Redis. */
@@ -208,9 +234,6 @@ json_t *collector_usage_day(ucdn *u, long long day);
 /* ucdn/status.c: GET /v1/status and the status page (operator listener) */
 #define STATUS_OP_ROUTES (1 + STATIC_FILES_ROUTES)
 void status_op_routes(ucdn *u, http_route *out);
-
-/* ucdn/collections.c: does a content collection of csp carry this CCID? */
-bool collections_ccid_owned(ucdn *u, const char *ccid, const char *csp);
 
 /* ucdn/csp_api.c */
 void csp_reply_down(http_req *r); /* 503 problem: the store is unreachable, nothing changed */

@@ -30,10 +30,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 mi_facts f = {.ip = {192, 0, 2, 1}, .now = 1000, .protocol = "http/1.1"};
                 if (mi_resolve(x, h, strlen(h), "/a/b.ts?x=1&y", 13, &r) == MI_RESOLVED) {
                     mi_acl_check(&r, &f);
-                    mi_cache_key(&r, h, strlen(h), "/a/b.ts?x=1&y", 13, drop, key, sizeof key, NULL);
+                    mi_cache_key(&r, "/a/b.ts?x=1&y", 13, drop, key, sizeof key, NULL);
                 }
                 if (mi_resolve(x, h, strlen(h), t, tn, &r) == MI_RESOLVED)
-                    mi_cache_key(&r, h, strlen(h), t, tn, drop, key, sizeof key, NULL);
+                    mi_cache_key(&r, t, tn, drop, key, sizeof key, NULL);
             }
         }
         mi_host_index_free(x);
