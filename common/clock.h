@@ -13,6 +13,14 @@ static inline long long wall_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Monotonic milliseconds: for intervals and deadlines inside one process. */
+static inline long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* pthread_cond_timedwait for at most ms milliseconds (mu held; the
  * condition variable uses the default, realtime, clock). */
 static inline int cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long long ms)

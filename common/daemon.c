@@ -9,9 +9,10 @@
 bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t header_default,
                           http_server_conf *out, bool *present, jerr *e)
 {
-    static const char *const lkeys[] = {"bind", "port", "max_header_bytes", "cors_origins", NULL};
+    static const char *const lkeys[] = {"bind", "port", "max_header_bytes", "cors_origins", "max_connections_per_ip",
+                                        NULL};
     static const char *const limkeys[] = {"max_body_bytes", "max_header_bytes", "max_connections",
-                                          "timeout_s", NULL};
+                                          "timeout_s", "header_timeout_s", "max_connections_per_ip", NULL};
     json_t *ls = NULL, *l = NULL, *lim = NULL;
     *present = false;
     memset(out, 0, sizeof *out);
@@ -36,6 +37,8 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t 
     out->max_header = header_default ? header_default : 32768;
     out->max_connections = 4096;
     out->timeout_s = 30;
+    out->head_timeout_s = 10;
+    out->max_per_ip = 256;
     if (!jget_obj(root, "limits", "$", false, &lim, e))
         return false;
     if (lim) {
@@ -57,7 +60,19 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t 
         if (!jget_int(lim, "timeout_s", "$.limits", false, 1, 3600, &v, e))
             return false;
         out->timeout_s = (unsigned)v;
+        v = out->head_timeout_s;
+        if (!jget_int(lim, "header_timeout_s", "$.limits", false, 1, 3600, &v, e))
+            return false;
+        out->head_timeout_s = (unsigned)v;
+        v = out->max_per_ip;
+        if (!jget_int(lim, "max_connections_per_ip", "$.limits", false, 0, 1000000, &v, e))
+            return false;
+        out->max_per_ip = (unsigned)v;
     }
+    v = out->max_per_ip;
+    if (!jget_int(l, "max_connections_per_ip", path, false, 0, 1000000, &v, e))
+        return false;
+    out->max_per_ip = (unsigned)v;
     v = (long long)out->max_header;
     if (!jget_int(l, "max_header_bytes", path, false, 4096, 1 << 20, &v, e))
         return false;

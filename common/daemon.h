@@ -12,8 +12,10 @@
 #include "common/metrics.h"
 
 /* listeners.<name> = {"bind": "127.0.0.1", "port": 8080,
- * "max_header_bytes": N} plus the shared "limits" and "threads" members of
- * the config root. The request-head memory of a listener is its own
+ * "max_header_bytes": N, "max_connections_per_ip": N} plus the shared
+ * "limits" (max_body_bytes, max_header_bytes, max_connections, timeout_s,
+ * header_timeout_s: default 10, max_connections_per_ip: default 256, 0 for
+ * none) and "threads" members of the config root. The request-head memory of a listener is its own
  * max_header_bytes, else limits.max_header_bytes, else header_default
  * (0: 32 KiB). Listeners facing end users pass a smaller default: the
  * memory is cleared for every request on a kept-alive connection. */

@@ -30,9 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <malloc.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/thread.h"
 
@@ -43,6 +46,31 @@
 #define TARGET_INLINE 256
 #define CT_INLINE 48
 #define HEADER_ARENA 224
+
+/* A connection as the abuse limits see it. Each lives on the list of the
+ * thread whose daemon holds it and is only touched by that thread. */
+typedef struct conn_state {
+    struct conn_state *prev, *next;
+    int fd;
+    long long deadline_ms; /* the current request head must be complete by then; 0: none */
+    bool killed;
+    bool counted; /* in the per-address counts */
+    int worker;   /* whose list it is on */
+    unsigned char addr[16];
+    bool v6;
+} conn_state;
+
+/* Connections per client address, over all of a listener's threads. */
+typedef struct {
+    pthread_mutex_t mu;
+    struct ip_slot {
+        unsigned char addr[16];
+        uint8_t used; /* 0 empty, 1 in use, 2 deleted */
+        bool v6;
+        unsigned n;
+    } *slot;
+    size_t size; /* a power of two */
+} ip_counts;
 
 struct http_server {
     struct MHD_Daemon **d; /* one per thread */
@@ -57,7 +85,10 @@ struct http_server {
     size_t nroutes;
     unsigned char (*token_digest)[32];
     metric_cell *by_class[6]; /* 1xx..5xx, index by status/100 */
-    metric_cell *unauthorized;
+    metric_cell *unauthorized, *refused_per_ip, *head_timeouts;
+    conn_state **conns;  /* per thread: the list of its connections */
+    ip_counts ips;
+    _Atomic long open_conns, peak_conns; /* for giving memory back after a flood */
     char id_prefix[9];
     _Atomic unsigned long long seq;
 };
@@ -607,6 +638,163 @@ static void dispatch(http_req *r)
         http_reply_problem(r, 500, "Internal Server Error", "handler gave no response", NULL);
 }
 
+/* --- abuse limits: connections per address, request-head deadlines ------ */
+
+static bool sockaddr_key(const struct sockaddr *sa, unsigned char out[16], bool *v6)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memset(out, 0, 16);
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        *v6 = false;
+        return true;
+    }
+    if (!sa || sa->sa_family != AF_INET6)
+        return false;
+    const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    *v6 = memcmp(a, mapped, 12) != 0; /* an IPv4-mapped peer counts as its IPv4 address */
+    memcpy(out, *v6 ? a : a + 12, *v6 ? 16 : 4);
+    return true;
+}
+
+static size_t ip_hash(const unsigned char a[16], bool v6)
+{
+    uint64_t h = 1469598103934665603ull ^ v6;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ a[i]) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* The slot of an address (for n >= 0 changes); NULL when the table is full. */
+static struct ip_slot *ip_find(ip_counts *t, const unsigned char a[16], bool v6, bool add)
+{
+    struct ip_slot *free_slot = NULL;
+    size_t m = t->size - 1;
+    for (size_t i = ip_hash(a, v6) & m, k = 0; k < t->size; i = (i + 1) & m, k++) {
+        struct ip_slot *sl = &t->slot[i];
+        if (sl->used == 1 && sl->v6 == v6 && memcmp(sl->addr, a, 16) == 0)
+            return sl;
+        if (sl->used != 1 && !free_slot)
+            free_slot = sl;
+        if (sl->used == 0)
+            break;
+    }
+    if (!add || !free_slot)
+        return NULL;
+    memcpy(free_slot->addr, a, 16);
+    free_slot->v6 = v6;
+    free_slot->used = 1;
+    free_slot->n = 0;
+    return free_slot;
+}
+
+static unsigned ip_count(http_server *s, const unsigned char a[16], bool v6, int delta)
+{
+    pthread_mutex_lock(&s->ips.mu);
+    struct ip_slot *sl = ip_find(&s->ips, a, v6, delta > 0);
+    unsigned n = 0;
+    if (sl) {
+        if (delta > 0)
+            sl->n++;
+        else if (delta < 0 && sl->n > 0 && --sl->n == 0)
+            sl->used = 2;
+        n = sl->used == 1 ? sl->n : 0;
+    }
+    pthread_mutex_unlock(&s->ips.mu);
+    return n;
+}
+
+/* Before a connection is set up: refused when its address holds its share already. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    http_server *s = cls;
+    unsigned char a[16];
+    bool v6;
+    if (!s->conf.max_per_ip || !sockaddr_key(addr, a, &v6))
+        return MHD_YES;
+    if (ip_count(s, a, v6, 0) < s->conf.max_per_ip)
+        return MHD_YES;
+    metric_add(s->refused_per_ip, 1);
+    return MHD_NO;
+}
+
+static void conn_unlink(http_server *s, conn_state *cs)
+{
+    conn_state **head = &s->conns[cs->worker];
+    if (cs->prev)
+        cs->prev->next = cs->next;
+    else if (*head == cs)
+        *head = cs->next;
+    if (cs->next)
+        cs->next->prev = cs->prev;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    http_server *s = cls;
+    /* started on a listener thread; closed there too, or by the stop once
+     * those threads are gone */
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_state *cs = tl_worker >= 0 ? calloc(1, sizeof *cs) : NULL;
+        if (!cs)
+            return;
+        cs->worker = tl_worker;
+        const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        cs->fd = fi ? fi->connect_fd : -1;
+        cs->counted = ai && sockaddr_key(ai->client_addr, cs->addr, &cs->v6);
+        if (cs->counted)
+            ip_count(s, cs->addr, cs->v6, +1);
+        unsigned to = s->conf.head_timeout_s ? s->conf.head_timeout_s : s->conf.timeout_s;
+        cs->deadline_ms = mono_ms() + (long long)to * 1000;
+        cs->next = s->conns[tl_worker];
+        if (cs->next)
+            cs->next->prev = cs;
+        s->conns[tl_worker] = cs;
+        *socket_context = cs;
+        long open = atomic_fetch_add(&s->open_conns, 1) + 1;
+        long peak = atomic_load(&s->peak_conns);
+        while (open > peak && !atomic_compare_exchange_weak(&s->peak_conns, &peak, open)) {
+        }
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_state *cs = *socket_context;
+        if (!cs)
+            return;
+        conn_unlink(s, cs);
+        if (cs->counted)
+            ip_count(s, cs->addr, cs->v6, -1);
+        free(cs);
+        *socket_context = NULL;
+        atomic_fetch_sub(&s->open_conns, 1);
+    }
+}
+
+static conn_state *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+/* The listener thread, between rounds: connections whose request head is
+ * overdue are shut down (libmicrohttpd then sees the end of the stream and
+ * closes them); after a flood has ebbed, freed memory goes back. */
+static void enforce_deadlines(http_server *s, unsigned me)
+{
+    long long now = mono_ms();
+    for (conn_state *cs = s->conns[me]; cs; cs = cs->next)
+        if (cs->deadline_ms && now > cs->deadline_ms && !cs->killed && cs->fd >= 0) {
+            shutdown(cs->fd, SHUT_RDWR);
+            cs->killed = true;
+            metric_add(s->head_timeouts, 1);
+        }
+    long open = atomic_load(&s->open_conns), peak = atomic_load(&s->peak_conns);
+    if (me == 0 && peak >= 256 && open < peak / 4 &&
+        atomic_compare_exchange_strong(&s->peak_conns, &peak, open)) {
+        malloc_trim(0); /* the connections' memory pools, freed to the arenas */
+    }
+}
+
 /* --- libmicrohttpd callbacks -------------------------------------------- */
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
@@ -674,6 +862,10 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe)
 {
     http_req *r = *con_cls;
+    http_server *s = cls;
+    conn_state *cs = conn_of(c);
+    if (cs && !cs->killed) /* the next request's head: within the idle allowance */
+        cs->deadline_ms = mono_ms() + (long long)(s->conf.timeout_s ? s->conf.timeout_s : 30) * 1000;
     if (r) {
         if (r->done_fn) {
             http_done_info info = {r->status, r->streamed, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK};
@@ -794,6 +986,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!r->started) {
         r->started = true;
         r->method = method;
+        conn_state *cs = conn_of(c);
+        if (cs)
+            cs->deadline_ms = 0; /* the head is complete */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > r->srv->conf.max_body)
             r->too_large = true;
@@ -857,10 +1052,11 @@ static void *serve(void *arg)
     struct MHD_Daemon *d = s->d[me];
     const union MHD_DaemonInfo *ei = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
     int efd = ei ? ei->epoll_fd : -1;
+    long long next_check = mono_ms() + 250;
     while (!atomic_load(&s->stopping) && efd >= 0) {
-        MHD_UNSIGNED_LONG_LONG to = 1000;
-        if (MHD_get_timeout(d, &to) != MHD_YES || to > 1000)
-            to = 1000;
+        MHD_UNSIGNED_LONG_LONG to = 250;
+        if (MHD_get_timeout(d, &to) != MHD_YES || to > 250)
+            to = 250;
         struct pollfd p[2] = {{.fd = efd, .events = POLLIN}, {.fd = s->kick[me], .events = POLLIN}};
         poll(p, 2, (int)to); /* (to 0: a look, as a kick may be waiting) */
         if (atomic_load(&s->stopping))
@@ -870,6 +1066,10 @@ static void *serve(void *arg)
             /* another look took it: the run below sees the resume */
         }
         MHD_run(d);
+        if (mono_ms() >= next_check) {
+            enforce_deadlines(s, me);
+            next_check = mono_ms() + 250;
+        }
     }
     return NULL;
 }
@@ -906,11 +1106,17 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
         snprintf(labels, sizeof labels, "listener=\"%s\"", conf->name);
         s->unauthorized = metrics_series(conf->metrics, "cdni_http_unauthorized_total", labels,
                                          "counter", "requests refused for a missing or wrong bearer token");
+        s->refused_per_ip = metrics_series(conf->metrics, "cdni_http_connections_refused_total", labels, "counter",
+                                           "connections refused: their client address held max_connections_per_ip");
+        s->head_timeouts = metrics_series(conf->metrics, "cdni_http_head_timeouts_total", labels, "counter",
+                                          "connections closed: no complete request head within its deadline");
     } else {
-        static metric_cell sink[7];
+        static metric_cell sink[9];
         for (int i = 1; i <= 5; i++)
             s->by_class[i] = &sink[i];
         s->unauthorized = &sink[6];
+        s->refused_per_ip = &sink[7];
+        s->head_timeouts = &sink[8];
     }
 
     struct sockaddr_storage ss;
@@ -934,6 +1140,11 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
         return NULL;
     }
     s->n = conf->threads ? conf->threads : 1;
+    s->conns = calloc(s->n, sizeof *s->conns);
+    pthread_mutex_init(&s->ips.mu, NULL);
+    for (s->ips.size = 64; s->ips.size < 2 * (size_t)(conf->max_connections ? conf->max_connections : 1024);)
+        s->ips.size *= 2;
+    s->ips.slot = calloc(s->ips.size, sizeof *s->ips.slot);
     s->d = calloc(s->n, sizeof *s->d);
     s->th = calloc(s->n, sizeof *s->th);
     s->kick = malloc(s->n * sizeof *s->kick);
@@ -941,7 +1152,7 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
         s->kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     unsigned limit = (conf->max_connections ? conf->max_connections : 1024) / s->n;
     int lfd = -1;
-    bool ok = s->d && s->th && s->kick;
+    bool ok = s->d && s->th && s->kick && s->conns && s->ips.slot;
     for (unsigned i = 0; ok && i < s->n; i++)
         ok = s->kick[i] >= 0;
     unsigned timeout = conf->timeout_s ? conf->timeout_s : 30;
@@ -952,11 +1163,13 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
             i == 0 ? (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss}
                    : (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, lfd, NULL},
             {MHD_OPTION_END, 0, NULL}};
-        s->d[i] = MHD_start_daemon(flags, (uint16_t)conf->port, NULL, NULL, &on_request, s, MHD_OPTION_ARRAY, where,
-                                   MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_CONNECTION_LIMIT,
+        s->d[i] = MHD_start_daemon(flags, (uint16_t)conf->port, on_accept, s, &on_request, s,
+                                   MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_ARRAY, where,
+                                   MHD_OPTION_CONNECTION_LIMIT,
                                    limit ? limit : 1, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
                                    MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_URI_LOG_CALLBACK, &on_uri, s,
-                                   MHD_OPTION_NOTIFY_COMPLETED, &on_done, s, MHD_OPTION_END);
+                                   MHD_OPTION_NOTIFY_COMPLETED, &on_done, s, MHD_OPTION_NOTIFY_CONNECTION,
+                                   &on_connection, s, MHD_OPTION_END);
         ok = s->d[i] != NULL;
         if (ok && i == 0) {
             const union MHD_DaemonInfo *li = MHD_get_daemon_info(s->d[0], MHD_DAEMON_INFO_LISTEN_FD);
@@ -1004,5 +1217,8 @@ void http_server_stop(http_server *s)
     free(s->d);
     free(s->th);
     free(s->token_digest);
+    free(s->conns);
+    free(s->ips.slot);
+    pthread_mutex_destroy(&s->ips.mu);
     free(s);
 }

@@ -49,7 +49,12 @@ typedef struct {
     int port;
     unsigned threads;
     unsigned max_connections;
-    unsigned timeout_s;
+    unsigned max_per_ip;     /* connections one client address may hold; 0: no cap */
+    unsigned timeout_s;      /* idle connection, and how long a kept-alive
+                              * connection may wait with its next request head */
+    unsigned head_timeout_s; /* a new connection's first request head must be
+                              * complete within this; trickling it does not extend
+                              * it (0: only timeout_s) */
     size_t max_body;        /* larger bodies get 413 */
     size_t max_header;      /* per-connection memory for the request and
                              * response heads; a request target longer than

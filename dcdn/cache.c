@@ -1014,6 +1014,7 @@ typedef struct {
     cache_fill *f;
     char encoding[128], crange[128], location[1100], acao[300], acac[8];
     size_t attempt, last;
+    bool malformed; /* a header we keep or pass on has a control character */
 } xfer;
 
 static bool open_tmp(cache *c, cache_fill *f)
@@ -1063,6 +1064,10 @@ static bool head_complete(xfer *x)
     cache_fill *f = x->f;
     cache *c = f->c;
     f->resp_time = wall_ms() / 1000;
+    if (x->malformed) { /* never relayed or stored: a Location cut by a bare CR, say */
+        f->retry = true;
+        return false;
+    }
     if (f->cur_status >= 500 && x->attempt < x->last) {
         f->retry = true;
         return false;
@@ -1159,6 +1164,13 @@ static size_t on_header(char *b, size_t sz, size_t nm, void *ud)
     if (vn > 1024)
         return n; /* nothing we keep is that long */
 #define IS(name) (kn == sizeof name - 1 && strncasecmp(b, name, kn) == 0)
+    bool kept = IS("Content-Type") || IS("Content-Length") || IS("ETag") || IS("Last-Modified") ||
+                IS("Cache-Control") || IS("Expires") || IS("Date") || IS("Age") || IS("Pragma") || IS("Vary") ||
+                IS("Content-Encoding") || IS("Content-Range") || IS("Location") ||
+                IS("Access-Control-Allow-Origin") || IS("Access-Control-Allow-Credentials");
+    for (size_t i = 0; kept && i < vn; i++)
+        if (((unsigned char)v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
+            x->malformed = true;
     if (IS("Content-Type"))
         set_str(&f->content_type, v, vn);
     else if (IS("Content-Length")) {
@@ -1357,6 +1369,7 @@ static void acquire(cache *c, CURL *h, cache_fill *f)
         const cache_source *s = &f->src[x.attempt];
         reset_attempt(f);
         x.encoding[0] = x.crange[0] = x.location[0] = x.acao[0] = x.acac[0] = 0;
+        x.malformed = false;
         char url[4096];
         snprintf(url, sizeof url, "%s://%s%s", s->tls ? "https" : "http", s->endpoint, f->path_query);
         struct curl_slist *hl = NULL;
@@ -1394,7 +1407,10 @@ static void acquire(cache *c, CURL *h, cache_fill *f)
         if (f->state != FILL_PENDING)
             break;
         if (f->retry) {
-            snprintf(why, sizeof why, "%s answered %d", s->endpoint, f->cur_status);
+            if (x.malformed)
+                snprintf(why, sizeof why, "%s answered with a malformed header (a control character)", s->endpoint);
+            else
+                snprintf(why, sizeof why, "%s answered %d", s->endpoint, f->cur_status);
             timeouts_only = false;
         } else if (guard.verdict != EGRESS_OK) { /* an address the policy refuses */
             snprintf(why, sizeof why, "%s: %s", s->endpoint, guard.why);

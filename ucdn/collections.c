@@ -517,6 +517,8 @@ static void on_put(http_req *r, void *ctx)
         http_reply_problem(r, 404, "Not Found", "collection ids are 1-64 of [A-Za-z0-9._-]", NULL);
         return;
     }
+    if (csp_over_limit(u, r, CSP_WRITE))
+        return;
     static const char *const keys[] = {"service", "path", "ccid", "origin_url", "manifest", "live",
                                        "purge_id", "auth_group", NULL};
     size_t len;
@@ -658,6 +660,8 @@ static void on_get(http_req *r, void *ctx)
 static void on_delete(http_req *r, void *ctx)
 {
     ucdn *u = ctx;
+    if (csp_over_limit(u, r, CSP_WRITE))
+        return;
     json_t *o = owned(u, r);
     if (!o)
         return;

@@ -660,13 +660,20 @@ static const char *const DIMS[] = {"day", "csp", "host", "ccid", "dcdn", NULL};
 static const char *const METRICS[] = {"requests", "bytes", "hits", "redirects", NULL};
 #define MAX_DAYS 366
 
+/* YYYY-MM-DD, a day that exists (strptime takes "2026-02-30" and timegm
+ * makes it March 2nd: the date must come back as it was written). */
 static bool parse_day(const char *s, long long *day)
 {
     struct tm tm = {0};
     const char *end = s && strlen(s) == 10 ? strptime(s, "%Y-%m-%d", &tm) : NULL;
     if (!end || *end)
         return false;
-    *day = (long long)timegm(&tm) / 86400;
+    int y = tm.tm_year, m = tm.tm_mon, d = tm.tm_mday;
+    time_t t = timegm(&tm);
+    struct tm back;
+    if (!gmtime_r(&t, &back) || back.tm_year != y || back.tm_mon != m || back.tm_mday != d)
+        return false;
+    *day = (long long)t / 86400;
     return true;
 }
 

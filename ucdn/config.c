@@ -31,7 +31,7 @@ static bool tokens(json_t *root, const char *key, const char *who_key, bool requ
         char ip[JPATH_MAX];
         jpath_idx(ip, ap, i);
         const char *who = NULL, *tok = NULL;
-        const char *const allowed[] = {who_key, "token", "uri_signing_keys", NULL};
+        const char *const allowed[] = {who_key, "token", "uri_signing_keys", "limits", NULL};
         if (!json_is_object(t))
             return jfail(e, ip, "expected an object");
         if (!jonly(t, ip, allowed, e) || !jget_str(t, who_key, ip, true, &who, e) ||
@@ -366,12 +366,41 @@ static bool reserved_conf(ucdn *u, json_t *root, jerr *e)
     return true;
 }
 
+/* csp_limits: {"writes_per_s", "writes_burst", "purges_per_s",
+ * "purges_burst"} for every CSP, csp_tokens[].limits for one (the same
+ * members; the first token of a CSP that has them decides). */
+static bool csp_limits_conf(ucdn *u, json_t *root, jerr *e)
+{
+    static const char *const keys[] = {"writes_per_s", "writes_burst", "purges_per_s", "purges_burst", NULL};
+    struct csp_limits all = {{10, 50}, {10, 100}, {NULL, NULL}};
+    json_t *d = NULL;
+    if (!jget_obj(root, "csp_limits", "$", false, &d, e) ||
+        (d && (!jonly(d, "$.csp_limits", keys, e) || !rl_rule_parse(d, "$.csp_limits", "writes", &all.writes, e) ||
+               !rl_rule_parse(d, "$.csp_limits", "purges", &all.purges, e))))
+        return false;
+    u->csp_limits = calloc(u->n_csp + 1, sizeof *u->csp_limits);
+    json_t *toks = json_object_get(root, "csp_tokens");
+    for (size_t i = 0; i < u->n_csp; i++) {
+        struct csp_limits *l = &u->csp_limits[i];
+        *l = all;
+        char ip[JPATH_MAX], lp[JPATH_MAX];
+        jpath_idx(ip, "$.csp_tokens", i);
+        jpath_key(lp, ip, "limits");
+        json_t *o = NULL;
+        if (!jget_obj(json_array_get(toks, i), "limits", ip, false, &o, e) ||
+            (o && (!jonly(o, lp, keys, e) || !rl_rule_parse(o, lp, "writes", &l->writes, e) ||
+                   !rl_rule_parse(o, lp, "purges", &l->purges, e))))
+            return false;
+    }
+    return true;
+}
+
 bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
 {
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "csp_tokens", "peers", "operator_token",
                                             "metadata", "routing", "uri_signing", "manifests", "collector", "triggers", "ui_dir",
-                                            "egress", "reserved_hosts", NULL};
+                                            "egress", "reserved_hosts", "csp_limits", NULL};
     static const char *const md_keys[] = {"public_url", "max_age_s", "link_paths", "extra_types", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
@@ -470,7 +499,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
                 return jfail(e, ip, "%s is not an http(s) URL with a valid host", urls[k]);
             }
     }
-    if (!reserved_conf(u, root, e))
+    if (!reserved_conf(u, root, e) || !csp_limits_conf(u, root, e))
         return false;
     log_setup("ucdn", log_level_from_name(lvl));
     return true;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/url.h"
 #include "ucdn/ucdn.h"
@@ -24,6 +25,48 @@ void csp_reply_down(http_req *r)
     http_add_header(r, "Retry-After", "1");
     http_reply_problem(r, 503, "Service Unavailable",
                        "the shared store is unreachable; nothing was changed", NULL);
+}
+
+bool csp_over_limit(ucdn *u, http_req *r, csp_request_class c)
+{
+    const char *csp = http_identity(r);
+    size_t i = 0;
+    while (i < u->n_csp && strcmp(u->csp_tokens[i].identity, csp) != 0)
+        i++;
+    if (i == u->n_csp)
+        return false;
+    struct csp_limits *l = &u->csp_limits[i];
+    char key[200];
+    snprintf(key, sizeof key, "cdni:%s:{rl}:%s:%s", u->cdn_id, csp, c == CSP_WRITE ? "writes" : "purges");
+    long long wait = rl_take(u->store, key, c == CSP_WRITE ? &l->writes : &l->purges, wall_ms());
+    if (wait <= 0) /* allowed, or the store is away (the request then answers 503 itself) */
+        return false;
+    metric_add(l->m_limited[c], 1);
+    char ra[24], d[200];
+    snprintf(ra, sizeof ra, "%lld", (wait + 999) / 1000);
+    snprintf(d, sizeof d, "this CSP's %s rate limit is reached; retry in %lld ms",
+             c == CSP_WRITE ? "write" : "purge", wait);
+    http_add_header(r, "Retry-After", ra);
+    http_reply_problem(r, 429, "Too Many Requests", d, NULL);
+    return true;
+}
+
+void csp_api_init(ucdn *u)
+{
+    static const char *const cls[] = {"writes", "purges"};
+    for (size_t i = 0; i < u->n_csp; i++)
+        for (int c = 0; c < 2; c++) {
+            bool first = true; /* a CSP with two tokens (a rotation) is counted on its first */
+            for (size_t k = 0; k < i; k++)
+                first &= strcmp(u->csp_tokens[k].identity, u->csp_tokens[i].identity) != 0;
+            if (!first)
+                continue;
+            char labels[200];
+            snprintf(labels, sizeof labels, "csp=\"%s\",class=\"%s\"", u->csp_tokens[i].identity, cls[c]);
+            u->csp_limits[i].m_limited[c] =
+                metrics_series(u->metrics, "cdni_csp_rate_limited_total", labels, "counter",
+                               "CSP-API writes and purges refused with 429 for a CSP's rate limit");
+        }
 }
 
 static bool id_or_404(http_req *r, const char *id)
@@ -46,7 +89,7 @@ static void on_put(http_req *r, void *ctx)
 {
     ucdn *u = ctx;
     const char *id = http_param(r, 0);
-    if (!id_or_404(r, id))
+    if (!id_or_404(r, id) || csp_over_limit(u, r, CSP_WRITE))
         return;
     size_t len;
     const char *body = http_body(r, &len);
@@ -152,6 +195,8 @@ static void on_get(http_req *r, void *ctx)
 static void on_delete(http_req *r, void *ctx)
 {
     const char *id = http_param(r, 0);
+    if (csp_over_limit(ctx, r, CSP_WRITE))
+        return;
     json_t *rec = owned_record(ctx, r);
     if (!rec)
         return;

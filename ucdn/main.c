@@ -79,6 +79,7 @@ int main(int argc, char **argv)
     snprintf(u.key_schema, sizeof u.key_schema, "cdni:%s:{mi}:schema", u.cdn_id);
 
     u.metrics = metrics_new();
+    csp_api_init(&u);
     u.m_reloads = metrics_series(u.metrics, "cdni_mi_catalog_reloads_total", "", "counter",
                                  "MI catalog rebuilds from Redis");
     u.m_reload_errors = metrics_series(u.metrics, "cdni_mi_catalog_reload_errors_total", "", "counter",
@@ -200,6 +201,7 @@ int main(int argc, char **argv)
     hop_keys_free(&u.us);
     egress_free(u.egress);
     url_names_free(&u.reserved);
+    free(u.csp_limits);
     free(u.peers);
     ipt_free(u.rt.trusted);
     metrics_free(u.metrics);

@@ -245,6 +245,8 @@ static void post_request(http_req *r, void *ctx)
                            NULL);
         return;
     }
+    if (csp_over_limit(u, r, CSP_PURGE))
+        return;
     size_t len;
     const char *body = http_body(r, &len);
     jerr e = {0};
@@ -379,6 +381,8 @@ static void delete_request(http_req *r, void *ctx)
 {
     ucdn *u = ctx;
     const char *id = http_param(r, 0);
+    if (csp_over_limit(u, r, CSP_PURGE))
+        return;
     json_t *v = owned_request(r, u, id);
     if (!v)
         return;

@@ -11,6 +11,7 @@
 #include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/minute_stats.h"
+#include "common/ratelimit.h"
 #include "common/static_files.h"
 #include "common/snapshot.h"
 #include "common/store.h"
@@ -42,6 +43,12 @@ typedef struct {
     http_server_conf csp_conf, peer_conf, op_conf;
     http_token *csp_tokens, *peer_tokens, *op_tokens;
     size_t n_csp, n_peer, n_op;
+    /* per CSP (index of its first csp_tokens entry): what it may write and
+     * purge, shared by every instance (common/ratelimit.h) */
+    struct csp_limits {
+        rl_rule writes, purges;
+        metric_cell *m_limited[2];
+    } *csp_limits;
 
     store *store;
     store_sub *sub;
@@ -237,6 +244,11 @@ void status_op_routes(ucdn *u, http_route *out);
 
 /* ucdn/csp_api.c */
 void csp_reply_down(http_req *r); /* 503 problem: the store is unreachable, nothing changed */
+/* The calling CSP's rate limit for this kind of request: true when it is
+ * over it and was answered 429 with Retry-After. */
+typedef enum { CSP_WRITE = 0, CSP_PURGE = 1 } csp_request_class;
+bool csp_over_limit(ucdn *u, http_req *r, csp_request_class c);
+void csp_api_init(ucdn *u); /* the limits' metrics, once u->metrics exists */
 #define CSP_API_ROUTES 5
 void csp_api_routes(ucdn *u, http_route *out);
 
