@@ -156,6 +156,7 @@ static void on_put(http_req *r, void *ctx)
         return;
     }
 invalid:
+    json_decref(hm);
     mi_node_free(node);
     json_decref(doc);
     reply_invalid(r, &e);

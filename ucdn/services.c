@@ -507,6 +507,8 @@ svc_status ucdn_service_put(ucdn *u, const char *csp, const char *id, const char
     svc_status st = SVC_DOWN;
     if (r->type == REDIS_REPLY_ERROR) {
         char what[600];
+        if (strncmp(r->str, "ERR ", 4) == 0) /* Redis 7 prefixes a script's one-word error */
+            memmove(r->str, r->str + 4, strlen(r->str + 4) + 1);
         if (strncmp(r->str, "CONFLICT_OWN ", 13) == 0) {
             snprintf(detail, detail_cap, "host %s is already published by your delivery service %s", host, r->str + 13);
             st = SVC_CONFLICT;
