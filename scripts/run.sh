@@ -124,6 +124,13 @@ Try:
   # the trigger as the dCDN holds it
   curl -s -H 'Authorization: Bearer ri-ucdn-a-example-token' http://127.0.0.1:9083/triggers
 
+  # the egress policy (README, Security): a CSP's origin on an internal address is never fetched
+  curl -s -X PUT -H 'Authorization: Bearer csp-acme-example-token' http://127.0.0.1:8080/csp/v1/collections/x \\
+    -d '{"service": "vod1", "path": "/vod/x.m3u8", "ccid": "x", "origin_url": "http://127.0.0.1:6391/"}'
+  curl -s -H 'Host: video.example.com' http://127.0.0.1:8083/vod/x.m3u8   # 504; "egress refused" in the uCDN's log
+  # one canonical target: no spelling of a signed path gets past URI signing
+  curl -si -H 'Host: video.example.com' 'http://127.0.0.1:8083/vod/x/../m1/720p/seg_1.ts' | head -1   # 403
+
   # the dCDN's CDNI logs for the uCDN (RFC 7937; a file every 10 s while there is traffic)
   curl -s -H 'Authorization: Bearer ri-ucdn-a-example-token' http://127.0.0.1:9083/li/v1/feed
   curl -s -H 'Authorization: Bearer ri-ucdn-a-example-token' \\

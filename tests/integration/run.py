@@ -2009,7 +2009,9 @@ def test_ucdn_collects_logs_once_across_instances_refuses_tampered_files_and_exp
         with open(os.path.join(fdir, bad2 + ".log.gz"), "wb") as f:
             f.write(gzip.compress(text.replace(good[:36], bad2).encode())[:-12])
         lg = lambda: json.loads(http("GET", "http://127.0.0.1:%d/v1/logs" % env.ports["uop"], token=OP_TOKEN)[2])
-        got = wait_for(lambda: (lambda v: v if len(v["quarantine"]) == 2 else None)(lg()), timeout=15)
+        # (the quarantine listing and the peer's count are two writes: wait for both)
+        got = wait_for(lambda: (lambda v: v if len(v["quarantine"]) == 2 and v["peers"][0]["quarantined"] == 2
+                                else None)(lg()), timeout=15)
         assert got, lg()
         reasons = {q["file"]: q["reason"] for q in got["quarantine"]}
         assert "SHA256" in reasons[bad1] or "hash" in reasons[bad1], reasons
