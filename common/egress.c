@@ -344,6 +344,29 @@ static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_soc
     return socket(sa->family, sa->socktype | SOCK_CLOEXEC, sa->protocol);
 }
 
+/* Before each request is sent, on a new connection or a reused one: a
+ * connection another policy let open (one surrogate thread fetches for
+ * several upstreams) is used only if this request's policy allows its
+ * address too. */
+static int before_request(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+    egress_guard *g = ud;
+    ipt_addr a;
+    if (!primary_ip || !ipt_parse_addr(primary_ip, strlen(primary_ip), &a)) {
+        g->verdict = EGRESS_ADDRESS;
+        snprintf(g->why, sizeof g->why, "egress refused: the connection's address is unknown");
+        return CURL_PREREQFUNC_ABORT;
+    }
+    egress_verdict v = egress_check_addr(g->policy, &g->target, &a);
+    if (v == EGRESS_OK)
+        return CURL_PREREQFUNC_OK;
+    const char *cls = egress_special(&a);
+    g->verdict = v;
+    snprintf(g->why, sizeof g->why, "egress refused: %s is at %s (%s)", g->target.host, primary_ip,
+             cls ? cls : egress_verdict_text(v));
+    return CURL_PREREQFUNC_ABORT;
+}
+
 egress_verdict egress_curl(CURL *h, const egress_policy *p, const char *url, egress_guard *g)
 {
     memset(g, 0, sizeof *g);
@@ -356,6 +379,8 @@ egress_verdict egress_curl(CURL *h, const egress_policy *p, const char *url, egr
     }
     curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, g);
+    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, before_request);
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, g);
     curl_easy_setopt(h, CURLOPT_PROXY, "");
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);

@@ -74,8 +74,11 @@ const char *egress_special(const ipt_addr *a);
 
 /* --- libcurl ------------------------------------------------------------------
  * egress_curl() checks url and makes every socket the handle opens for it
- * pass egress_check_addr (CURLOPT_OPENSOCKETFUNCTION); proxies from the
- * environment are not used (a proxy's address is not the target's). g is
+ * pass egress_check_addr (CURLOPT_OPENSOCKETFUNCTION: nothing is even
+ * connected to), and the connection a request is sent on too, new or
+ * reused (CURLOPT_PREREQFUNCTION: a connection another policy let open is
+ * not used); proxies from the environment are not used (a proxy's address
+ * is not the target's). g is
  * the caller's and must live as long as the transfer; after a failed
  * transfer, g->verdict says whether the policy refused an address. */
 typedef struct {

@@ -49,7 +49,8 @@ def dcdn(name, op, sp, cache):
                "operator_token": "op-bench-token-0123456789",
                "upstreams": [{"id": "ucdn-bench", "metadata_url": "http://127.0.0.1:%d/mi/v1/hostindex" % peer,
                               "token": "peer-bench-token-0123456789", "refresh_s": 1}],
-               "surrogate": {"id": name, "url": "http://127.0.0.1:%d" % sp, "cache": cache}},
+               "surrogate": {"id": name, "url": "http://127.0.0.1:%d" % sp, "cache": cache},
+               "egress": {"allow": ["127.0.0.1:%d" % ng]}},
               open(d + "/%s.json" % name, "w"))
 dcdn("se1", dop, surr, {"dir": d + "/cache"})
 dcdn("se2", dop2, surr2, {"dir": d + "/cache2", "memory_bytes": 0})

@@ -51,7 +51,8 @@ json.dump({"cdn_id": "dcdn-bench", "redis": "redis://127.0.0.1:%d" % drp, "log_l
                           "ri_token": "ri-bench-token-0123456789"}],
            "triggers": {"cdn_pid": "AS64500:9"},
            "surrogate": {"id": "se1", "url": "http://127.0.0.1:%d" % surr, "heartbeat_s": 1,
-                         "cache": {"dir": d + "/cache", "disk_objects": 1000000}}},
+                         "cache": {"dir": d + "/cache", "disk_objects": 1000000}},
+           "egress": {"allow": ["127.0.0.1:%d" % ng]}},
           open(d + "/dcdn.json", "w"))
 json.dump({"host": "video.example.com", "metadata": [
     {"generic-metadata-type": "MI.SourceMetadata",

@@ -810,3 +810,45 @@ def test_a_source_header_cut_by_a_bare_cr_is_a_502_never_a_cached_redirect(env):
         assert s == 302 and h["location"] == "http://elsewhere.example/x.ts", (s, h)
     finally:
         o.stop()
+
+
+def test_a_connection_one_upstreams_policy_opened_is_never_used_for_another(env):
+    """Two upstreams name the same source endpoint; only the first's egress
+    policy allows its address. With one acquisition thread (one libcurl
+    handle, one connection cache), the second's request must not ride the
+    connection the first one opened."""
+    media = ChunkOrigin({"/vod/m1/a.ts": b"a" * 100, "/vod/m1/b.ts": b"b" * 100})
+    try:
+        csp2 = second_upstream(env)
+        doc = json.loads(service(host="evil.example", ccid="e1"))
+        doc["metadata"][0]["generic-metadata-value"]["sources"][0]["endpoints"] = ["127.0.0.1:%d" % media.port]
+        assert http("PUT", csp2 + "/csp/v1/services/e", json.dumps(doc), token="csp-evil-second-upstream-token")[0] == 201
+        doc = json.loads(service())
+        doc["metadata"][0]["generic-metadata-value"]["sources"][0]["endpoints"] = ["127.0.0.1:%d" % media.port]
+        assert env.csp("PUT", "/csp/v1/services/vod1", json.dumps(doc))[0] == 201
+        sp, sop = free_port(), free_port()
+        cfg = env.dcdn_config()
+        cfg["listeners"] = {"operator": {"bind": "127.0.0.1", "port": sop},
+                            "surrogate": {"bind": "127.0.0.1", "port": sp}}
+        for k in ("capabilities", "router"):
+            cfg.pop(k)
+        for k in ("fci_url", "ri_token"):
+            cfg["upstreams"][0].pop(k)
+        cfg["egress"] = {}  # public addresses only, but for what an upstream's own policy allows
+        cfg["upstreams"][0]["egress"] = {"allow": ["127.0.0.1:%d" % media.port]}
+        cfg["upstreams"].append({"id": "ucdn-two", "metadata_url": "http://127.0.0.2:%d/mi/v1/hostindex" %
+                                 env.ports["peer2"], "token": run.PEER2_TOKEN, "refresh_s": 1})
+        cfg["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1,
+                            "cache": {"dir": os.path.join(env.dir, "cache-se-x")}, "acquisition": {"threads": 1}}
+        env.start_daemon("dcdn-se", cfg, binary="dcdn")
+        res = lambda u: http("GET", "http://127.0.0.1:%d/v1/metadata/resolve?url=%s" % (
+            sop, urllib.parse.quote(u, safe="")), token=OP_TOKEN)[0]
+        assert wait_for(lambda: res("http://evil.example/vod/m1/b.ts") == 200 and
+                        res("http://video.example.com/vod/m1/a.ts") == 200, timeout=10)
+        s, _, b = raw_get(sp, "/vod/m1/a.ts")
+        assert s == 200 and b == b"a" * 100, (s, b)
+        s, _, b = raw_get(sp, "/vod/m1/b.ts", host="evil.example")
+        assert s == 502 and b"egress" in b, (s, b)
+        assert media.hits == {"/vod/m1/a.ts": 1}, media.hits
+    finally:
+        media.stop()
