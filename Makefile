@@ -147,6 +147,7 @@ bench: deps $(BENCH_BINS) $(BENCH_TOOLS) bin/ucdn bin/dcdn
 	@echo "== tests/bench/redirect.sh"; tests/bench/redirect.sh
 	@echo "== tests/bench/surrogate.sh"; tests/bench/surrogate.sh
 	@echo "== tests/bench/triggers.sh"; tests/bench/triggers.sh
+	@echo "== tests/bench/flood.sh"; tests/bench/flood.sh
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)

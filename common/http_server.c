@@ -53,6 +53,7 @@ typedef struct conn_state {
     struct conn_state *prev, *next;
     int fd;
     long long deadline_ms; /* the current request head must be complete by then; 0: none */
+    long long waiting_since_ms; /* when it began waiting for that head */
     bool killed;
     bool counted; /* in the per-address counts */
     int worker;   /* whose list it is on */
@@ -85,7 +86,7 @@ struct http_server {
     size_t nroutes;
     unsigned char (*token_digest)[32];
     metric_cell *by_class[6]; /* 1xx..5xx, index by status/100 */
-    metric_cell *unauthorized, *refused_per_ip, *head_timeouts;
+    metric_cell *unauthorized, *refused_per_ip, *head_timeouts, *shed;
     conn_state **conns;  /* per thread: the list of its connections */
     ip_counts ips;
     _Atomic long open_conns, peak_conns; /* for giving memory back after a flood */
@@ -747,7 +748,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         if (cs->counted)
             ip_count(s, cs->addr, cs->v6, +1);
         unsigned to = s->conf.head_timeout_s ? s->conf.head_timeout_s : s->conf.timeout_s;
-        cs->deadline_ms = mono_ms() + (long long)to * 1000;
+        cs->waiting_since_ms = mono_ms();
+        cs->deadline_ms = cs->waiting_since_ms + (long long)to * 1000;
         cs->next = s->conns[tl_worker];
         if (cs->next)
             cs->next->prev = cs;
@@ -776,18 +778,31 @@ static conn_state *conn_of(struct MHD_Connection *c)
     return i ? i->socket_context : NULL;
 }
 
+/* Under pressure (the listener at 90 % of its connections), a connection
+ * that has waited this long for a request head is shed: a client that
+ * means to ask has sent its head by then; slow clients spread over many
+ * addresses would otherwise hold every slot until their deadlines. */
+#define SHED_AFTER_MS 1000
+
 /* The listener thread, between rounds: connections whose request head is
  * overdue are shut down (libmicrohttpd then sees the end of the stream and
- * closes them); after a flood has ebbed, freed memory goes back. */
+ * closes them), and under pressure those that wait long for one; after a
+ * flood has ebbed, freed memory goes back. */
 static void enforce_deadlines(http_server *s, unsigned me)
 {
     long long now = mono_ms();
-    for (conn_state *cs = s->conns[me]; cs; cs = cs->next)
-        if (cs->deadline_ms && now > cs->deadline_ms && !cs->killed && cs->fd >= 0) {
+    unsigned limit = s->conf.max_connections ? s->conf.max_connections : 1024;
+    bool pressure = (unsigned long)atomic_load(&s->open_conns) * 10 >= (unsigned long)limit * 9;
+    for (conn_state *cs = s->conns[me]; cs; cs = cs->next) {
+        if (!cs->deadline_ms || cs->killed || cs->fd < 0)
+            continue;
+        bool overdue = now > cs->deadline_ms, shed = pressure && now - cs->waiting_since_ms > SHED_AFTER_MS;
+        if (overdue || shed) {
             shutdown(cs->fd, SHUT_RDWR);
             cs->killed = true;
-            metric_add(s->head_timeouts, 1);
+            metric_add(overdue ? s->head_timeouts : s->shed, 1);
         }
+    }
     long open = atomic_load(&s->open_conns), peak = atomic_load(&s->peak_conns);
     if (me == 0 && peak >= 256 && open < peak / 4 &&
         atomic_compare_exchange_strong(&s->peak_conns, &peak, open)) {
@@ -864,8 +879,10 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls,
     http_req *r = *con_cls;
     http_server *s = cls;
     conn_state *cs = conn_of(c);
-    if (cs && !cs->killed) /* the next request's head: within the idle allowance */
-        cs->deadline_ms = mono_ms() + (long long)(s->conf.timeout_s ? s->conf.timeout_s : 30) * 1000;
+    if (cs && !cs->killed) { /* the next request's head: within the idle allowance */
+        cs->waiting_since_ms = mono_ms();
+        cs->deadline_ms = cs->waiting_since_ms + (long long)(s->conf.timeout_s ? s->conf.timeout_s : 30) * 1000;
+    }
     if (r) {
         if (r->done_fn) {
             http_done_info info = {r->status, r->streamed, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK};
@@ -1110,13 +1127,16 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
                                            "connections refused: their client address held max_connections_per_ip");
         s->head_timeouts = metrics_series(conf->metrics, "cdni_http_head_timeouts_total", labels, "counter",
                                           "connections closed: no complete request head within its deadline");
+        s->shed = metrics_series(conf->metrics, "cdni_http_connections_shed_total", labels, "counter",
+                                 "connections closed with the listener near its limit: waiting over 1 s for a head");
     } else {
-        static metric_cell sink[9];
+        static metric_cell sink[10];
         for (int i = 1; i <= 5; i++)
             s->by_class[i] = &sink[i];
         s->unauthorized = &sink[6];
         s->refused_per_ip = &sink[7];
         s->head_timeouts = &sink[8];
+        s->shed = &sink[9];
     }
 
     struct sockaddr_storage ss;

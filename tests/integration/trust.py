@@ -715,6 +715,36 @@ def test_clients_that_trickle_request_heads_cannot_hang_a_listener(env):
             s.close()
     # and the listener still answers at once
     assert raw_get(port, "/vod/m1/seg_1.ts")[0] == 302
+    # spread over many addresses, under each one's cap, they fill the listener:
+    # near its limit, a connection that waited a second for its head is shed
+    socks = []
+    for i in range(450):  # more than the listener's 400
+        s = socket.socket()
+        s.bind(("127.0.1.%d" % (1 + i % 10), 0))
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        socks.append(s)
+    try:
+        time.sleep(0.3)
+        for s in socks:
+            try:
+                s.send(b"GET /vod/m1/seg_1.ts HTTP/1.1\r\n")
+            except OSError:
+                pass
+        a = time.time()
+        c = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=("127.0.0.6", 0))
+        c.sendall(b"GET /vod/m1/seg_1.ts HTTP/1.1\r\nHost: video.example.com\r\nConnection: close\r\n\r\n")
+        got = c.recv(100)
+        c.close()
+        assert got.startswith(b"HTTP/1.1 302") and time.time() - a < 2.5, (got, time.time() - a)
+        assert wait_for(lambda: metric(env, env.ports["uop"], "cdni_http_connections_shed_total",
+                                       'listener="delivery"') >= 300, timeout=5)
+    finally:
+        for s in socks:
+            s.close()
 
 
 # --------------------------------------------------------------------------
