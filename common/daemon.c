@@ -98,6 +98,30 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t 
     return true;
 }
 
+bool daemon_own_names(json_t *root, const http_server_conf *const *listeners, size_t n, url_names *out, jerr *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *b = listeners[i]->bind;
+        if (b && strcmp(b, "0.0.0.0") != 0 && strcmp(b, "::") != 0) {
+            char h[80];
+            snprintf(h, sizeof h, strchr(b, ':') ? "[%s]" : "%s", b);
+            url_names_add(out, h, false);
+        }
+    }
+    json_t *rh = NULL;
+    if (!jget_arr(root, "reserved_hosts", "$", false, &rh, e) || (rh && !jstr_array(rh, "$.reserved_hosts", e)))
+        return false;
+    size_t i;
+    json_t *h;
+    json_array_foreach(rh, i, h)
+        if (!url_names_add(out, json_string_value(h), false)) {
+            char p[JPATH_MAX];
+            jpath_idx(p, "$.reserved_hosts", i);
+            return jfail(e, p, "not a host name or address");
+        }
+    return true;
+}
+
 static void on_healthz(http_req *r, void *ctx)
 {
     http_reply_json(r, 200, NULL, json_pack("{s:s}", "status", "alive"));

@@ -10,6 +10,7 @@
 #include "common/http_server.h"
 #include "common/jcheck.h"
 #include "common/metrics.h"
+#include "common/url.h"
 
 /* listeners.<name> = {"bind": "127.0.0.1", "port": 8080,
  * "max_header_bytes": N, "max_connections_per_ip": N} plus the shared
@@ -21,6 +22,11 @@
  * memory is cleared for every request on a kept-alive connection. */
 bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t header_default,
                           http_server_conf *out, bool *present, jerr *e);
+
+/* Host names that are this daemon's own: the addresses its listeners bind
+ * (not the wildcards) and the root's "reserved_hosts" entries, added to
+ * out; false with e naming a bad entry. */
+bool daemon_own_names(json_t *root, const http_server_conf *const *listeners, size_t n, url_names *out, jerr *e);
 
 /* Readiness: fill *status ("ready", "degraded", "starting") and extra detail
  * members into `detail`; return true when the instance can serve. */

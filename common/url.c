@@ -742,9 +742,14 @@ bool url_names_add(url_names *set, const char *s, bool is_url)
     return true;
 }
 
+size_t url_host_name_len(const char *host)
+{
+    return host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+}
+
 bool url_names_has(const url_names *set, const char *host)
 {
-    size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+    size_t n = url_host_name_len(host);
     for (size_t i = 0; i < set->n; i++)
         if (strlen(set->v[i]) == n && memcmp(set->v[i], host, n) == 0)
             return true;

@@ -108,6 +108,8 @@ typedef struct {
 /* The name of s, a host[:port] (is_url false) or an absolute URL's host,
  * added; false when s has no valid host. */
 bool url_names_add(url_names *set, const char *s, bool is_url);
+/* The length of a canonical host's name: without ":port" ("[::1]" kept whole). */
+size_t url_host_name_len(const char *host);
 /* Is the name of host (canonical, a port allowed) in the set? */
 bool url_names_has(const url_names *set, const char *host);
 void url_names_free(url_names *set);

@@ -193,12 +193,8 @@ static bool router_conf(dcdn *d, json_t *root, jerr *e)
 static bool own_hosts_conf(dcdn *d, json_t *root, jerr *e)
 {
     const http_server_conf *ls[] = {&d->op_conf, &d->peer_conf, &d->delivery_conf, &d->surrogate_conf};
-    for (size_t i = 0; i < 4; i++)
-        if (ls[i]->bind && strcmp(ls[i]->bind, "0.0.0.0") != 0 && strcmp(ls[i]->bind, "::") != 0) {
-            char b[80];
-            snprintf(b, sizeof b, strchr(ls[i]->bind, ':') ? "[%s]" : "%s", ls[i]->bind);
-            url_names_add(&d->own_hosts, b, false);
-        }
+    if (!daemon_own_names(root, ls, 4, &d->own_hosts, e))
+        return false;
     if (d->self_url && !url_names_add(&d->own_hosts, d->self_url, true))
         return jfail(e, "$.surrogate.url", "not an http(s) URL with a valid host");
     if (d->last_resort && !url_names_add(&d->own_hosts, d->last_resort, true))
@@ -213,15 +209,6 @@ static bool own_hosts_conf(dcdn *d, json_t *root, jerr *e)
         if (t && strcmp(t, "FCI.RedirectTarget") == 0 && h)
             url_names_add(&d->own_hosts, h, false);
     }
-    json_t *rh = NULL;
-    if (!jget_arr(root, "reserved_hosts", "$", false, &rh, e) || (rh && !jstr_array(rh, "$.reserved_hosts", e)))
-        return false;
-    json_array_foreach(rh, i, c)
-        if (!url_names_add(&d->own_hosts, json_string_value(c), false)) {
-            char p[JPATH_MAX];
-            jpath_idx(p, "$.reserved_hosts", i);
-            return jfail(e, p, "not a host name or address");
-        }
     return true;
 }
 

@@ -26,7 +26,7 @@ upstream *dcdn_resolve(dcdn *d, const char *host, const char *target, mi_resolut
 
 bool dcdn_own_host(dcdn *d, const char *host)
 {
-    size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+    size_t n = url_host_name_len(host);
     if (url_names_has(&d->own_hosts, host))
         return true;
     /* and every surrogate registered in this CDN */

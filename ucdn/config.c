@@ -337,12 +337,8 @@ static bool routing_conf(ucdn *u, json_t *root, jerr *e)
 static bool reserved_conf(ucdn *u, json_t *root, jerr *e)
 {
     const http_server_conf *ls[] = {&u->csp_conf, &u->peer_conf, &u->op_conf, &u->delivery_conf};
-    for (size_t i = 0; i < 4; i++)
-        if (ls[i]->bind && strcmp(ls[i]->bind, "0.0.0.0") != 0 && strcmp(ls[i]->bind, "::") != 0) {
-            char b[80];
-            snprintf(b, sizeof b, strchr(ls[i]->bind, ':') ? "[%s]" : "%s", ls[i]->bind);
-            url_names_add(&u->reserved, b, false);
-        }
+    if (!daemon_own_names(root, ls, 4, &u->reserved, e))
+        return false;
     if (!url_names_add(&u->reserved, u->public_url, true))
         return jfail(e, "$.metadata.public_url", "not an http(s) URL with a valid host");
     for (size_t i = 0; i < u->n_peers; i++) {
@@ -352,17 +348,6 @@ static bool reserved_conf(ucdn *u, json_t *root, jerr *e)
             if (urls[k])
                 url_names_add(&u->reserved, urls[k], true);
     }
-    json_t *rh = NULL;
-    if (!jget_arr(root, "reserved_hosts", "$", false, &rh, e) || (rh && !jstr_array(rh, "$.reserved_hosts", e)))
-        return false;
-    size_t i;
-    json_t *h;
-    json_array_foreach(rh, i, h)
-        if (!url_names_add(&u->reserved, json_string_value(h), false)) {
-            char p[JPATH_MAX];
-            jpath_idx(p, "$.reserved_hosts", i);
-            return jfail(e, p, "not a host name or address");
-        }
     return true;
 }
 

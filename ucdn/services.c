@@ -189,7 +189,7 @@ json_t *ucdn_service_claims(json_t *service, const char *host)
 {
     json_t *claims = json_array();
     char name[262];
-    snprintf(name, sizeof name, "%.*s", (int)(host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":")), host);
+    snprintf(name, sizeof name, "%.*s", (int)url_host_name_len(host), host);
     claim_add(claims, "host", name);
     tree_claims(service, claims);
     return claims;
@@ -251,7 +251,7 @@ bool ucdn_claims_owned(ucdn *u, const char *const *claims, size_t n, const char 
 
 bool ucdn_host_reserved(ucdn *u, const char *host)
 {
-    size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+    size_t n = url_host_name_len(host);
     if (url_names_has(&u->reserved, host))
         return true;
     /* the redirect targets the dCDNs advertise (their routers' authorities) */
@@ -294,6 +294,28 @@ static long long version_of(redisReply *versions, const char *id)
 
 /* --- the first schema's data, moved once ------------------------------------------ */
 
+/* One object of the migration plan: its key now and in the current
+ * schema, owner, canonical host (services) and claims (taken). */
+static void plan_add(json_t *plan, const char *type, const char *key, json_t *rec, const char *host, json_t *claims)
+{
+    const char *csp = json_string_value(json_object_get(rec, "csp"));
+    bool svc = !strcmp(type, "svc");
+    if (!csp || !claims || (svc && (!host || !host[0]))) {
+        log_kv(LOG_ERROR, "record left as it is: no owner or no valid host", "type", type, "key", key, NULL);
+        json_decref(claims);
+        return;
+    }
+    char nk[300];
+    if (strchr(key, '~'))
+        snprintf(nk, sizeof nk, "%s", key);
+    else
+        ucdn_object_key(csp, key, nk, sizeof nk);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "t", type, "old", key, "new", nk, "csp", csp, "claims", claims);
+    if (svc)
+        json_object_set_new(o, "host", json_string(host));
+    json_array_append_new(plan, o);
+}
+
 static bool migrate(ucdn *u)
 {
     redisReply *sch = store_cmd(u->store, "GET %s", u->key_schema);
@@ -308,40 +330,18 @@ static bool migrate(ucdn *u)
     bool ok = svcs && cols && svcs->type == REDIS_REPLY_ARRAY && cols->type == REDIS_REPLY_ARRAY;
     json_t *plan = json_array();
     for (size_t i = 0; ok && i + 1 < svcs->elements; i += 2) {
-        const char *key = svcs->element[i]->str;
         json_t *rec = json_loads(svcs->element[i + 1]->str, 0, NULL);
-        const char *csp = json_string_value(json_object_get(rec, "csp"));
         const char *host = json_string_value(json_object_get(rec, "host"));
-        char nk[300], ch[262];
-        if (!csp || !host || url_canon_host(host, strlen(host), true, ch, sizeof ch, NULL) != URL_CANON_OK) {
-            log_kv(LOG_ERROR, "service record left as it is: no owner or no valid host", "key", key, NULL);
-            json_decref(rec);
-            continue;
-        }
-        if (strchr(key, '~'))
-            snprintf(nk, sizeof nk, "%s", key);
-        else
-            ucdn_object_key(csp, key, nk, sizeof nk);
-        json_array_append_new(plan, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "t", "svc", "old", key, "new", nk, "csp",
-                                              csp, "host", ch,
-                                              "claims", ucdn_service_claims(json_object_get(rec, "service"), ch)));
+        char ch[262];
+        if (!host || url_canon_host(host, strlen(host), true, ch, sizeof ch, NULL) != URL_CANON_OK)
+            ch[0] = 0;
+        plan_add(plan, "svc", svcs->element[i]->str, rec, ch,
+                 ch[0] ? ucdn_service_claims(json_object_get(rec, "service"), ch) : NULL);
         json_decref(rec);
     }
     for (size_t i = 0; ok && i + 1 < cols->elements; i += 2) {
-        const char *key = cols->element[i]->str;
         json_t *rec = json_loads(cols->element[i + 1]->str, 0, NULL);
-        const char *csp = json_string_value(json_object_get(rec, "csp"));
-        char nk[300];
-        if (!csp) {
-            json_decref(rec);
-            continue;
-        }
-        if (strchr(key, '~'))
-            snprintf(nk, sizeof nk, "%s", key);
-        else
-            ucdn_object_key(csp, key, nk, sizeof nk);
-        json_array_append_new(plan, json_pack("{s:s, s:s, s:s, s:s, s:o}", "t", "col", "old", key, "new", nk, "csp",
-                                              csp, "claims", ucdn_collection_claims(rec)));
+        plan_add(plan, "col", cols->element[i]->str, rec, NULL, ucdn_collection_claims(rec));
         json_decref(rec);
     }
     if (svcs)

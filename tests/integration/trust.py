@@ -240,6 +240,24 @@ def second_upstream(env, csp_token="csp-evil-second-upstream-token"):
     return "http://127.0.0.2:%d" % env.ports["csp2"]
 
 
+def two_upstream_surrogate(env, sp, sop, surrogate=None, **cfg_extra):
+    """A surrogate-role dcdn (operator port sop, surrogate port sp) taking
+    metadata from both the test's uCDN and second_upstream's."""
+    cfg = env.dcdn_config()
+    cfg["listeners"] = {"operator": {"bind": "127.0.0.1", "port": sop},
+                        "surrogate": {"bind": "127.0.0.1", "port": sp}}
+    for k in ("capabilities", "router"):
+        cfg.pop(k)
+    for k in ("fci_url", "ri_token"):
+        cfg["upstreams"][0].pop(k)
+    cfg["upstreams"].append({"id": "ucdn-two", "metadata_url": "http://127.0.0.2:%d/mi/v1/hostindex" %
+                             env.ports["peer2"], "token": run.PEER2_TOKEN, "refresh_s": 1})
+    cfg["surrogate"] = dict({"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1,
+                             "cache": {"dir": os.path.join(env.dir, "cache-se-x")}}, **(surrogate or {}))
+    cfg.update(cfg_extra)
+    return cfg
+
+
 def test_no_csp_can_publish_an_authority_of_a_gateway_a_peer_or_a_surrogate(env):
     restart_ucdn(env, lambda u: u.update({"reserved_hosts": ["se-a.dcdn.test", "edge.dcdn.example"]}))
     for h in ("127.0.0.1:%d" % env.ports["udel"], "127.0.0.1:%d" % env.ports["dpeer"], "127.0.0.1",
@@ -269,18 +287,7 @@ def test_a_surrogate_never_takes_its_own_authority_for_a_content_host(env):
         real = json.loads(service(ccid="m1"))
         real["metadata"][0]["generic-metadata-value"]["sources"][0]["endpoints"] = ["127.0.0.1:%d" % good.port]
         assert env.csp("PUT", "/csp/v1/services/vod1", json.dumps(real))[0] == 201
-        cfg = env.dcdn_config()
-        cfg["listeners"] = {"operator": {"bind": "127.0.0.1", "port": sop},
-                            "surrogate": {"bind": "127.0.0.1", "port": sp}}
-        for k in ("capabilities", "router"):
-            cfg.pop(k)
-        for k in ("fci_url", "ri_token"):
-            cfg["upstreams"][0].pop(k)
-        cfg["upstreams"].append({"id": "ucdn-two", "metadata_url": "http://127.0.0.2:%d/mi/v1/hostindex" %
-                                 env.ports["peer2"], "token": run.PEER2_TOKEN, "refresh_s": 1})
-        cfg["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1,
-                            "cache": {"dir": os.path.join(env.dir, "cache-se-x")}}
-        env.start_daemon("dcdn-se", cfg, binary="dcdn")
+        env.start_daemon("dcdn-se", two_upstream_surrogate(env, sp, sop), binary="dcdn")
         res = lambda u: http("GET", "http://127.0.0.1:%d/v1/metadata/resolve?url=%s" % (
             sop, urllib.parse.quote(u, safe="")), token=OP_TOKEN)
         assert wait_for(lambda: res("http://127.0.0.1:%d/x" % sp)[0] == 200, timeout=10)  # loaded: it is there
@@ -857,19 +864,9 @@ def test_a_connection_one_upstreams_policy_opened_is_never_used_for_another(env)
         doc["metadata"][0]["generic-metadata-value"]["sources"][0]["endpoints"] = ["127.0.0.1:%d" % media.port]
         assert env.csp("PUT", "/csp/v1/services/vod1", json.dumps(doc))[0] == 201
         sp, sop = free_port(), free_port()
-        cfg = env.dcdn_config()
-        cfg["listeners"] = {"operator": {"bind": "127.0.0.1", "port": sop},
-                            "surrogate": {"bind": "127.0.0.1", "port": sp}}
-        for k in ("capabilities", "router"):
-            cfg.pop(k)
-        for k in ("fci_url", "ri_token"):
-            cfg["upstreams"][0].pop(k)
-        cfg["egress"] = {}  # public addresses only, but for what an upstream's own policy allows
+        # public addresses only, but for what an upstream's own policy allows
+        cfg = two_upstream_surrogate(env, sp, sop, {"acquisition": {"threads": 1}}, egress={})
         cfg["upstreams"][0]["egress"] = {"allow": ["127.0.0.1:%d" % media.port]}
-        cfg["upstreams"].append({"id": "ucdn-two", "metadata_url": "http://127.0.0.2:%d/mi/v1/hostindex" %
-                                 env.ports["peer2"], "token": run.PEER2_TOKEN, "refresh_s": 1})
-        cfg["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1,
-                            "cache": {"dir": os.path.join(env.dir, "cache-se-x")}, "acquisition": {"threads": 1}}
         env.start_daemon("dcdn-se", cfg, binary="dcdn")
         res = lambda u: http("GET", "http://127.0.0.1:%d/v1/metadata/resolve?url=%s" % (
             sop, urllib.parse.quote(u, safe="")), token=OP_TOKEN)[0]
