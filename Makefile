@@ -10,7 +10,7 @@
 # Every library comes through pkg-config; scripts/deps.sh installs what is
 # missing on Debian when run as root.
 
-PKGS      := libmicrohttpd libcurl jansson libxml-2.0 openssl zlib hiredis libidn2
+PKGS      := libmicrohttpd gnutls libcurl jansson libxml-2.0 openssl zlib hiredis libidn2
 CC        ?= cc
 PREFIX    ?= /usr/local
 FUZZ_SECONDS ?= 60
@@ -148,6 +148,7 @@ bench: deps $(BENCH_BINS) $(BENCH_TOOLS) bin/ucdn bin/dcdn
 	@echo "== tests/bench/surrogate.sh"; tests/bench/surrogate.sh
 	@echo "== tests/bench/triggers.sh"; tests/bench/triggers.sh
 	@echo "== tests/bench/flood.sh"; tests/bench/flood.sh
+	@echo "== tests/bench/tls.sh"; tests/bench/tls.sh
 
 # --- fuzzing (clang + libFuzzer) -----------------------------------------
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)

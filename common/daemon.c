@@ -5,12 +5,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t header_default,
                           http_server_conf *out, bool *present, jerr *e)
 {
     static const char *const lkeys[] = {"bind", "port", "max_header_bytes", "cors_origins", "max_connections_per_ip",
-                                        NULL};
+                                        "tls", NULL};
     static const char *const limkeys[] = {"max_body_bytes", "max_header_bytes", "max_connections",
                                           "timeout_s", "header_timeout_s", "max_connections_per_ip", NULL};
     json_t *ls = NULL, *l = NULL, *lim = NULL;
@@ -94,7 +95,118 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t 
             return jfail(e, p, "an origin: \"*\" or scheme://host[:port], without a path");
         out->cors_origins[i] = s;
     }
+    json_t *tls = NULL;
+    if (!jget_obj(l, "tls", path, false, &tls, e))
+        return false;
+    if (tls) {
+        char tp[JPATH_MAX];
+        jpath_key(tp, path, "tls");
+        if (!daemon_tls_conf(tls, tp, &out->tls, e))
+            return false;
+    }
     *present = true;
+    return true;
+}
+
+bool daemon_tls_conf(json_t *o, const char *path, tls_conf *out, jerr *e)
+{
+    static const char *const keys[] = {"certificates", "client_ca", "client_certificates", "min_version", NULL};
+    static const char *const ckeys[] = {"cert", "key", NULL};
+    json_t *certs = NULL;
+    const char *ca = NULL, *mode = NULL, *minv = "1.2";
+    memset(out, 0, sizeof *out);
+    if (!jonly(o, path, keys, e) || !jget_arr(o, "certificates", path, true, &certs, e) ||
+        !jget_str(o, "client_ca", path, false, &ca, e) || !jget_str(o, "client_certificates", path, false, &mode, e) ||
+        !jget_str(o, "min_version", path, false, &minv, e))
+        return false;
+    char cp[JPATH_MAX];
+    jpath_key(cp, path, "certificates");
+    if (json_array_size(certs) == 0 || json_array_size(certs) > TLS_MAX_CERTS)
+        return jfail(e, cp, "1 to %d certificates (chain and key); the first is the default", TLS_MAX_CERTS);
+    size_t i;
+    json_t *c;
+    json_array_foreach(certs, i, c) {
+        char ip[JPATH_MAX];
+        jpath_idx(ip, cp, i);
+        if (!json_is_object(c))
+            return jfail(e, ip, "expected {\"cert\": PEM file, \"key\": PEM file}");
+        if (!jonly(c, ip, ckeys, e) || !jget_str(c, "cert", ip, true, &out->certs[i].cert, e) ||
+            !jget_str(c, "key", ip, true, &out->certs[i].key, e))
+            return false;
+        out->ncerts = i + 1;
+    }
+    out->client_ca = ca;
+    char mp[JPATH_MAX];
+    jpath_key(mp, path, "client_certificates");
+    if (!mode)
+        out->client = ca ? TLS_CLIENT_REQUIRED : TLS_CLIENT_NONE;
+    else if (strcmp(mode, "required") == 0)
+        out->client = TLS_CLIENT_REQUIRED;
+    else if (strcmp(mode, "optional") == 0)
+        out->client = TLS_CLIENT_OPTIONAL;
+    else
+        return jfail(e, mp, "\"required\" or \"optional\"");
+    if (!ca && mode)
+        return jfail(e, mp, "needs client_ca: the CAs client certificates must chain to");
+    if (strcmp(minv, "1.2") != 0 && strcmp(minv, "1.3") != 0) {
+        jpath_key(mp, path, "min_version");
+        return jfail(e, mp, "\"1.2\" or \"1.3\"");
+    }
+    out->tls13_only = strcmp(minv, "1.3") == 0;
+    /* the files are read now, so a bad one is refused with its path */
+    char err[256];
+    tls_store *st = tls_store_load(out, err, sizeof err);
+    if (!st)
+        return jfail(e, path, "%s", err);
+    tls_store_free(st);
+    return true;
+}
+
+bool daemon_peer_cert(json_t *o, const char *path, tls_peer_id *out, jerr *e)
+{
+    static const char *const keys[] = {"san", "subject", "spki", NULL};
+    const char *spki = NULL;
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(o))
+        return jfail(e, path, "expected {\"san\", \"subject\", \"spki\"}");
+    if (!jonly(o, path, keys, e) || !jget_str(o, "san", path, false, &out->san, e) ||
+        !jget_str(o, "subject", path, false, &out->subject, e) || !jget_str(o, "spki", path, false, &spki, e))
+        return false;
+    if (spki) {
+        char sp[JPATH_MAX];
+        jpath_key(sp, path, "spki");
+        if (!tls_parse_spki(spki, out->spki))
+            return jfail(e, sp, "\"sha256//\" and the base64 SHA-256 of the public key, or 64 hex digits");
+        out->has_spki = true;
+    }
+    if (!out->san && !out->subject && !out->has_spki)
+        return jfail(e, path, "name at least one of san, subject, spki");
+    return true;
+}
+
+bool daemon_client_tls(json_t *o, const char *path, const http_tls_client *base, http_tls_client *out, jerr *e)
+{
+    static const char *const keys[] = {"ca", "cert", "key", "pin", NULL};
+    if (base)
+        *out = *base;
+    else
+        memset(out, 0, sizeof *out);
+    if (!o)
+        return true;
+    if (!json_is_object(o))
+        return jfail(e, path, "expected {\"ca\", \"cert\", \"key\", \"pin\"}");
+    if (!jonly(o, path, keys, e) || !jget_str(o, "ca", path, false, &out->ca, e) ||
+        !jget_str(o, "cert", path, false, &out->cert, e) || !jget_str(o, "key", path, false, &out->key, e) ||
+        !jget_str(o, "pin", path, false, &out->pin, e))
+        return false;
+    if (!out->cert != !out->key)
+        return jfail(e, path, "cert and key go together");
+    const char *files[] = {out->ca, out->cert, out->key};
+    for (size_t i = 0; i < 3; i++)
+        if (files[i] && access(files[i], R_OK) != 0)
+            return jfail(e, path, "cannot read %s", files[i]);
+    if (out->pin && strncmp(out->pin, "sha256//", 8) != 0)
+        return jfail(e, path, "pin: \"sha256//<base64>\" (several joined by ';')");
     return true;
 }
 

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "common/http_client.h"
 #include "common/http_server.h"
 #include "common/jcheck.h"
 #include "common/metrics.h"
@@ -22,6 +23,19 @@
  * memory is cleared for every request on a kept-alive connection. */
 bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t header_default,
                           http_server_conf *out, bool *present, jerr *e);
+
+/* listeners.<name>.tls = {"certificates": [{"cert": PEM, "key": PEM}, ...]
+ * (SNI picks; the first is the default), "client_ca": PEM bundle,
+ * "client_certificates": "required" (the default with a client_ca) or
+ * "optional", "min_version": "1.2" (default) or "1.3"}. The files are read
+ * and checked here. */
+bool daemon_tls_conf(json_t *o, const char *path, tls_conf *out, jerr *e);
+/* A peer's client certificate: {"san", "subject", "spki": "sha256//..."}. */
+bool daemon_peer_cert(json_t *o, const char *path, tls_peer_id *out, jerr *e);
+/* Our side of outbound TLS: {"ca": PEM bundle (default: the system's),
+ * "cert", "key": our client certificate, "pin": "sha256//..."}, members
+ * not given taken from base (may be NULL); o NULL: base as it is. */
+bool daemon_client_tls(json_t *o, const char *path, const http_tls_client *base, http_tls_client *out, jerr *e);
 
 /* Host names that are this daemon's own: the addresses its listeners bind
  * (not the wildcards) and the root's "reserved_hosts" entries, added to

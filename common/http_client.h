@@ -16,6 +16,14 @@
 
 #include "common/egress.h"
 
+/* Our side of TLS to a peer: the server is always verified (name and
+ * chain), against ca if given, else the system's CAs. */
+typedef struct {
+    const char *ca;         /* PEM bundle; NULL: the system's */
+    const char *cert, *key; /* our client certificate (PEM); NULL: none */
+    const char *pin;        /* "sha256//<base64>[;...]": the server's key must be one of these */
+} http_tls_client;
+
 typedef struct {
     long connect_timeout_ms; /* default 2000 */
     long timeout_ms;         /* whole request, default 10000 */
@@ -24,6 +32,7 @@ typedef struct {
     size_t max_body;         /* responses larger than this fail, default 64 MiB */
     bool keep_encoding;      /* bodies as sent (gzip stays gzip'd); default: decoded */
     const egress_policy *egress; /* borrowed, outlives the client; NULL: public addresses only */
+    const http_tls_client *tls;  /* borrowed; NULL: system CAs, no client certificate */
 } http_client_conf;
 
 typedef struct {
@@ -56,6 +65,11 @@ void http_result_free(http_result *res);
  * client used for URLs of several peers, each with its own); NULL: back to
  * the conf's. p is borrowed. */
 void http_client_use_egress(http_client *c, const egress_policy *p);
+/* Likewise the TLS settings of the next requests; NULL: the conf's. */
+void http_client_use_tls(http_client *c, const http_tls_client *t);
+/* Sets a curl easy handle's TLS options from t (NULL: system CAs only),
+ * for those who drive libcurl themselves. */
+void http_tls_curl(void *curl, const http_tls_client *t);
 
 /* One client per thread for one purpose (RI calls, origin fetches): the
  * slot is a static of the caller's, HTTP_CLIENT_SLOT_INIT; the client is

@@ -17,6 +17,7 @@
 #include "common/http_server.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
@@ -56,6 +57,7 @@ typedef struct conn_state {
     long long waiting_since_ms; /* when it began waiting for that head */
     bool killed;
     bool counted; /* in the per-address counts */
+    bool had_request; /* a request head came: a TLS handshake was done */
     int worker;   /* whose list it is on */
     unsigned char addr[16];
     bool v6;
@@ -86,7 +88,12 @@ struct http_server {
     size_t nroutes;
     unsigned char (*token_digest)[32];
     metric_cell *by_class[6]; /* 1xx..5xx, index by status/100 */
-    metric_cell *unauthorized, *refused_per_ip, *head_timeouts, *shed;
+    metric_cell *unauthorized, *refused_per_ip, *head_timeouts, *shed, *tls_failed;
+    tls_store *tls;        /* the certificates new handshakes use (atomic pointer) */
+    tls_store *tls_old[64]; /* replaced ones: a handshake may still be reading one */
+    size_t ntls_old;
+    pthread_mutex_t tls_mu;
+    bool wants_cert;       /* some token entry names a client certificate */
     conn_state **conns;  /* per thread: the list of its connections */
     ip_counts ips;
     _Atomic long open_conns, peak_conns; /* for giving memory back after a flood */
@@ -184,6 +191,7 @@ const char *http_path(const http_req *r) { return r->path; }
 const char *http_raw_query(const http_req *r) { return r->query; }
 const char *http_param(const http_req *r, size_t i) { return i < r->nparams ? r->params[i] : NULL; }
 const char *http_identity(const http_req *r) { return r->identity; }
+bool http_is_tls(const http_req *r) { return r->srv->tls != NULL; }
 const char *http_request_id(const http_req *r) { return r->request_id; }
 
 const char *http_header(const http_req *r, const char *name)
@@ -533,30 +541,54 @@ fail:
     return false;
 }
 
-static bool authenticate(http_req *r)
+typedef enum { AUTH_OK, AUTH_MISSING, AUTH_FORBIDDEN } auth_result;
+
+/* The client certificate of the request's connection, verified in the
+ * handshake; false if there is none. */
+static bool request_cert(http_req *r, tls_peer_cert *pc)
+{
+    if (!r->srv->tls)
+        return false;
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    return i && i->tls_session && tls_session_peer((gnutls_session_t)i->tls_session, pc);
+}
+
+static auth_result authenticate(http_req *r)
 {
     http_server *s = r->srv;
     if (s->conf.ntokens == 0)
-        return true;
+        return AUTH_OK;
+    tls_peer_cert pc;
+    bool have_cert = s->wants_cert && request_cert(r, &pc);
     const char *h = http_header(r, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        /* no token: a certificate alone may do, for an entry that has no token */
+        for (size_t i = 0; have_cert && i < s->conf.ntokens; i++)
+            if (!s->conf.tokens[i].token && tls_peer_matches(s->conf.tokens[i].cert, &pc)) {
+                r->identity = s->conf.tokens[i].identity;
+                return AUTH_OK;
+            }
+        return AUTH_MISSING;
+    }
     const char *tok = h + 7;
     while (*tok == ' ')
         tok++;
     unsigned char d[32];
     unsigned int dl = 0;
     if (!EVP_Digest(tok, strlen(tok), d, &dl, EVP_sha256(), NULL))
-        return false;
+        return AUTH_MISSING;
     /* Look at every token so the time taken does not say which one matched. */
     int found = -1;
     for (size_t i = 0; i < s->conf.ntokens; i++)
-        if (CRYPTO_memcmp(d, s->token_digest[i], 32) == 0)
+        if (s->conf.tokens[i].token && CRYPTO_memcmp(d, s->token_digest[i], 32) == 0)
             found = (int)i;
     if (found < 0)
-        return false;
-    r->identity = s->conf.tokens[found].identity;
-    return true;
+        return AUTH_MISSING;
+    const http_token *t = &s->conf.tokens[found];
+    if (t->cert && !(have_cert && tls_peer_matches(t->cert, &pc)))
+        return AUTH_FORBIDDEN; /* the right token from the wrong party */
+    r->identity = t->identity;
+    return AUTH_OK;
 }
 
 /* The request's Origin if this listener names it (credentials allowed),
@@ -627,10 +659,19 @@ static void dispatch(http_req *r)
         http_reply_problem(r, 413, "Payload Too Large", d, NULL);
         return;
     }
-    if (!hit->public_route && !authenticate(r)) {
+    auth_result ar = hit->public_route ? AUTH_OK : authenticate(r);
+    if (ar != AUTH_OK) {
         metric_add(s->unauthorized, 1);
+        if (ar == AUTH_FORBIDDEN) {
+            http_reply_problem(r, 403, "Forbidden", "the client certificate is not the one configured for this token",
+                               NULL);
+            return;
+        }
         http_add_header(r, "WWW-Authenticate", "Bearer realm=\"cdni\"");
-        http_reply_problem(r, 401, "Unauthorized", "a valid bearer token is required", NULL);
+        http_reply_problem(r, 401, "Unauthorized",
+                           s->wants_cert ? "a valid bearer token or client certificate is required"
+                                         : "a valid bearer token is required",
+                           NULL);
         return;
     }
     r->route = hit;
@@ -730,6 +771,30 @@ static void conn_unlink(http_server *s, conn_state *cs)
         cs->next->prev = cs->prev;
 }
 
+static conn_state *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+/* A TLS connection closed without a request: if its handshake did not
+ * complete, it failed (or the client gave up): counted, and logged with
+ * the client's address and the last reason this thread saw. */
+static void note_tls_failure(http_server *s, struct MHD_Connection *c, conn_state *cs)
+{
+    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (i && i->tls_session && tls_session_done((gnutls_session_t)i->tls_session))
+        return;
+    metric_add(s->tls_failed, 1);
+    char addr[INET6_ADDRSTRLEN] = "?";
+    if (cs->counted)
+        inet_ntop(cs->v6 ? AF_INET6 : AF_INET, cs->addr, addr, sizeof addr);
+    const char *why = tls_last_error();
+    log_kv(LOG_INFO, "tls handshake failed", "listener", s->conf.name, "client", addr, "detail",
+           *why ? why : "closed during the handshake", NULL);
+    tls_set_last_error(NULL);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
@@ -763,6 +828,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         conn_state *cs = *socket_context;
         if (!cs)
             return;
+        if (s->tls && !cs->had_request)
+            note_tls_failure(s, c, cs);
         conn_unlink(s, cs);
         if (cs->counted)
             ip_count(s, cs->addr, cs->v6, -1);
@@ -772,11 +839,6 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
 }
 
-static conn_state *conn_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return i ? i->socket_context : NULL;
-}
 
 /* Under pressure (the listener at 90 % of its connections), a connection
  * that has waited this long for a request head is shed: a client that
@@ -823,6 +885,11 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     memset(r, 0, offsetof(http_req, ct_inline));
     r->srv = s;
     r->conn = c;
+    if (s->tls) {
+        conn_state *cs = conn_of(c);
+        if (cs)
+            cs->had_request = true;
+    }
     if (!uri)
         uri = "/";
     size_t ulen = strlen(uri);
@@ -1053,6 +1120,13 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = 0;
+    http_server *s = cls;
+    if (s->tls && (strstr(msg, "TLS") || strstr(msg, "handshake") || strstr(msg, "certificate"))) {
+        /* the reason of a failing handshake: logged with the connection */
+        if (!*tls_last_error())
+            tls_set_last_error(msg);
+        return;
+    }
     log_kv(LOG_WARN, "libmicrohttpd", "detail", msg, NULL);
 }
 
@@ -1066,6 +1140,7 @@ static void *serve(void *arg)
     snprintf(name, sizeof name, "http-%.9s", s->conf.name ? s->conf.name : "");
     thread_set(name, 0);
     tl_worker = (int)me;
+    tls_use_store((const tls_store *const *)&s->tls);
     struct MHD_Daemon *d = s->d[me];
     const union MHD_DaemonInfo *ei = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
     int efd = ei ? ei->epoll_fd : -1;
@@ -1091,6 +1166,54 @@ static void *serve(void *arg)
     return NULL;
 }
 
+#define EXPIRY_WARN_S (14 * 86400)
+
+static void warn_expiry(http_server *s)
+{
+    const char *file = NULL;
+    time_t t = tls_store_first_expiry(s->tls, &file);
+    if (t && t - time(NULL) < EXPIRY_WARN_S) {
+        char when[32];
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        log_kv(LOG_WARN, t < time(NULL) ? "certificate expired" : "certificate expires within 14 days", "listener",
+               s->conf.name, "file", file ? file : "?", "not_after", when, NULL);
+    }
+}
+
+bool http_server_set_tls(http_server *s, tls_store *store)
+{
+    if (!s || !s->tls || !store)
+        return false;
+    pthread_mutex_lock(&s->tls_mu);
+    bool ok = s->ntls_old < sizeof s->tls_old / sizeof s->tls_old[0];
+    if (ok) {
+        /* a handshake under way may still hold the old certificates: they
+         * stay until the listener stops (a reload is rare; the array bounds it) */
+        s->tls_old[s->ntls_old++] = s->tls;
+        __atomic_store_n(&s->tls, store, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&s->tls_mu);
+    if (!ok) {
+        log_kv(LOG_ERROR, "too many certificate reloads: restart the daemon", "listener", s->conf.name, NULL);
+        tls_store_free(store);
+        return false;
+    }
+    warn_expiry(s);
+    return true;
+}
+
+time_t http_server_tls_expiry(http_server *s, const char **file)
+{
+    if (!s || !s->tls)
+        return 0;
+    pthread_mutex_lock(&s->tls_mu);
+    time_t t = tls_store_first_expiry(s->tls, file);
+    pthread_mutex_unlock(&s->tls_mu);
+    return t;
+}
+
 http_server *http_server_start(const http_server_conf *conf, const http_route *routes,
                                size_t nroutes)
 {
@@ -1107,6 +1230,9 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
         s->token_digest = calloc(conf->ntokens, 32);
         for (size_t i = 0; i < conf->ntokens; i++) {
             unsigned int dl;
+            s->wants_cert |= conf->tokens[i].cert != NULL;
+            if (!conf->tokens[i].token)
+                continue;
             EVP_Digest(conf->tokens[i].token, strlen(conf->tokens[i].token), s->token_digest[i],
                        &dl, EVP_sha256(), NULL);
         }
@@ -1129,19 +1255,36 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
                                           "connections closed: no complete request head within its deadline");
         s->shed = metrics_series(conf->metrics, "cdni_http_connections_shed_total", labels, "counter",
                                  "connections closed with the listener near its limit: waiting over 1 s for a head");
+        s->tls_failed = metrics_series(conf->metrics, "cdni_tls_handshake_failures_total", labels, "counter",
+                                       "TLS connections closed before their handshake completed");
     } else {
-        static metric_cell sink[10];
+        static metric_cell sink[11];
         for (int i = 1; i <= 5; i++)
             s->by_class[i] = &sink[i];
         s->unauthorized = &sink[6];
         s->refused_per_ip = &sink[7];
         s->head_timeouts = &sink[8];
         s->shed = &sink[9];
+        s->tls_failed = &sink[10];
+    }
+    pthread_mutex_init(&s->tls_mu, NULL);
+    if (conf->tls.ncerts) {
+        char err[256];
+        s->tls = tls_store_load(&conf->tls, err, sizeof err);
+        if (!s->tls) {
+            log_kv(LOG_ERROR, "cannot load TLS", "listener", conf->name, "detail", err, NULL);
+            free(s->token_digest);
+            free(s);
+            return NULL;
+        }
+        warn_expiry(s);
     }
 
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG; /* our threads: see the top of this file */
+    if (s->tls)
+        flags |= MHD_USE_TLS;
     if (conf->suspendable)
         flags |= MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -1155,6 +1298,7 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
         flags |= MHD_USE_IPv6;
     } else {
         log_kv(LOG_ERROR, "bad listen address", "listener", conf->name, "bind", conf->bind, NULL);
+        tls_store_free(s->tls);
         free(s->token_digest);
         free(s);
         return NULL;
@@ -1182,6 +1326,11 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
         struct MHD_OptionItem where[] = {
             i == 0 ? (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss}
                    : (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, lfd, NULL},
+            /* certificates by SNI from the current store; client
+             * certificates asked for and checked there too */
+            s->tls ? (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)&tls_retrieve_cert}
+                   : (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL},
+            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(s->tls ? tls_store_priorities(s->tls) : "")},
             {MHD_OPTION_END, 0, NULL}};
         s->d[i] = MHD_start_daemon(flags, (uint16_t)conf->port, on_accept, s, &on_request, s,
                                    MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, s, MHD_OPTION_ARRAY, where,
@@ -1237,6 +1386,9 @@ void http_server_stop(http_server *s)
     free(s->d);
     free(s->th);
     free(s->token_digest);
+    tls_store_free(s->tls);
+    for (size_t i = 0; i < s->ntls_old; i++)
+        tls_store_free(s->tls_old[i]);
     free(s->conns);
     free(s->ips.slot);
     pthread_mutex_destroy(&s->ips.mu);

@@ -19,9 +19,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "common/jcheck.h"
 #include "common/metrics.h"
+#include "common/tls.h"
 #include "common/url.h"
 
 #define HTTP_MAX_PARAMS 4
@@ -38,9 +40,14 @@ typedef struct {
     bool public_route; /* no bearer token needed */
 } http_route;
 
+/* Who may call a listener's non-public routes. An entry with a token
+ * needs that bearer token; one with cert needs a client certificate that
+ * matches (on a TLS listener asking for them); one with both needs both,
+ * from the same party. A wrong certificate beside a right token is 403. */
 typedef struct {
-    const char *token;    /* the secret */
+    const char *token;    /* the secret; NULL: the certificate alone */
     const char *identity; /* who presents it (peer id, CSP id, "operator") */
+    const tls_peer_id *cert; /* NULL: the token alone */
 } http_token;
 
 typedef struct {
@@ -60,6 +67,7 @@ typedef struct {
                              * response heads; a request target longer than
                              * HTTP_MAX_TARGET(max_header) gets 414 */
     const http_token *tokens; /* NULL/0: no authentication on this listener */
+    tls_conf tls;             /* no certificates: plain HTTP */
     size_t ntokens;
     metrics *metrics;
     bool suspendable; /* handlers may park requests and stream (http_park, http_reply_stream) */
@@ -89,6 +97,12 @@ typedef struct http_server http_server;
 http_server *http_server_start(const http_server_conf *conf, const http_route *routes,
                                size_t nroutes);
 void http_server_stop(http_server *s);
+/* Certificates for new handshakes from now on (a TLS listener only; the
+ * client-certificate mode and CA stay those the listener started with:
+ * libmicrohttpd reads them once). Takes the store. */
+bool http_server_set_tls(http_server *s, tls_store *store);
+/* The listener's first certificate expiry (0: not TLS). */
+time_t http_server_tls_expiry(http_server *s, const char **file);
 
 /* --- request accessors (borrowed; valid during the handler) ------------- */
 const char *http_method(const http_req *r);
@@ -98,7 +112,8 @@ const char *http_param(const http_req *r, size_t i); /* {x} captures, in order *
 const char *http_header(const http_req *r, const char *name);
 const char *http_query_arg(const http_req *r, const char *name); /* decoded */
 const char *http_body(const http_req *r, size_t *len);
-const char *http_identity(const http_req *r); /* from the bearer token, or NULL */
+const char *http_identity(const http_req *r); /* from the bearer token or certificate, or NULL */
+bool http_is_tls(const http_req *r);          /* the request came over TLS */
 const char *http_request_id(const http_req *r);
 /* The peer address in binary, network order: IPv4 (also an IPv4-mapped
  * IPv6 peer) in the first 4 bytes with *v6 false. false if unknown. */

@@ -1476,6 +1476,7 @@ static void *worker(void *arg)
 #endif
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "cdni-gateway-surrogate");
+    http_tls_curl(h, &c->conf.source_tls); /* https sources verified, never not */
     for (;;) {
         pthread_mutex_lock(&c->q_mu);
         while (!c->q_head && !c->stop)

@@ -29,6 +29,7 @@
 #include "common/http_cache.h"
 #include "common/http_server.h"
 #include "common/egress.h"
+#include "common/http_client.h"
 #include "common/metrics.h"
 #include "common/store.h"
 
@@ -41,6 +42,7 @@ typedef struct {
     long long stale_if_error_s; /* grace when the response does not say */
     unsigned threads;
     long connect_timeout_ms, stall_timeout_s, timeout_s;
+    http_tls_client source_tls; /* https sources are verified: against ca, else the system's CAs */
     store *store;
     char index_prefix[200]; /* "cdni:<cdn>:cache:<surrogate>" */
     metrics *metrics;

@@ -2,6 +2,7 @@
  * its JSON path and the daemon refuses to start. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/url.h"
@@ -38,7 +39,7 @@ static bool cache_section(dcdn *d, json_t *sg, jerr *e)
                                         "mapped_bytes", "mapped_objects", "max_object_bytes", "high_water",
                                         "low_water", NULL};
     static const char *const fkeys[] = {"age_multiplier", "min_ttl_s", "max_ttl_s", NULL};
-    static const char *const akeys[] = {"threads", "connect_timeout_ms", "stall_timeout_s", "timeout_s", NULL};
+    static const char *const akeys[] = {"threads", "connect_timeout_ms", "stall_timeout_s", "timeout_s", "ca", NULL};
     cache_conf *c = &d->cache_conf;
     *c = (cache_conf){.dir = NULL, .disk_bytes = 10ULL << 30, .disk_objects = 1000000, .memory_bytes = 512ULL << 20,
                       .memory_object_max = 1ULL << 20, .mapped_bytes = 16ULL << 30, .mapped_objects = 16384,
@@ -83,8 +84,11 @@ static bool cache_section(dcdn *d, json_t *sg, jerr *e)
                !jget_int(as, "threads", "$.surrogate.acquisition", false, 1, 256, &th, e) ||
                !jget_int(as, "connect_timeout_ms", "$.surrogate.acquisition", false, 1, 600000, &ct, e) ||
                !jget_int(as, "stall_timeout_s", "$.surrogate.acquisition", false, 1, 3600, &st, e) ||
-               !jget_int(as, "timeout_s", "$.surrogate.acquisition", false, 1, 86400, &to, e)))
+               !jget_int(as, "timeout_s", "$.surrogate.acquisition", false, 1, 86400, &to, e) ||
+               !jget_str(as, "ca", "$.surrogate.acquisition", false, &c->source_tls.ca, e)))
         return false;
+    if (c->source_tls.ca && access(c->source_tls.ca, R_OK) != 0)
+        return jfail(e, "$.surrogate.acquisition.ca", "cannot read %s", c->source_tls.ca);
     c->disk_bytes = (uint64_t)db;
     c->disk_objects = (uint64_t)dob;
     c->memory_bytes = (uint64_t)mb;
@@ -269,9 +273,10 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "operator_token", "upstreams", "metadata", "capabilities",
                                             "router", "surrogate", "uri_signing", "logging", "triggers", "ui_dir",
-                                            "egress", "reserved_hosts", NULL};
+                                            "egress", "reserved_hosts", "tls_client", NULL};
     static const char *const up_keys[] = {"id", "metadata_url", "token", "refresh_s", "fci_url",
-                                          "heartbeat_s", "ri_token", "uri_signing_keys", "log_fields", "egress", NULL};
+                                          "heartbeat_s", "ri_token", "uri_signing_keys", "log_fields", "egress",
+                                          "client_cert", "tls", NULL};
     static const char *const md_keys[] = {"extra_types", NULL};
     static const char *const listener_names[] = {"operator", "peer", "delivery", "surrogate", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
@@ -299,7 +304,7 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
         return false;
     if (op) {
         d->op_tokens = calloc(1, sizeof *d->op_tokens);
-        d->op_tokens[0] = (http_token){op, "operator"};
+        d->op_tokens[0] = (http_token){op, "operator", NULL};
         d->n_op = 1;
     }
     if (md && (!jonly(md, "$.metadata", md_keys, e) || !jget_arr(md, "extra_types", "$.metadata", false, &extra, e) ||
@@ -312,6 +317,8 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
     d->policy = (mi_policy){d->extra_types, false};
     if (json_array_size(ups) == 0)
         return jfail(e, "$.upstreams", "at least one upstream CDN is needed");
+    if (!daemon_client_tls(json_object_get(root, "tls_client"), "$.tls_client", NULL, &d->tls_client, e))
+        return false;
     d->ups = calloc(json_array_size(ups), sizeof *d->ups);
     d->peer_tokens = calloc(json_array_size(ups) + 1, sizeof *d->peer_tokens);
     size_t i;
@@ -360,14 +367,24 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
             if (!li_fields_from_names(up->log_fields, &chk, &why))
                 return jfail(e, lp, why);
         }
-        if (ri_token) {
-            if (strlen(ri_token) < 16) {
-                char tp[JPATH_MAX];
-                jpath_key(tp, p, "ri_token");
-                return jfail(e, tp, "tokens must be at least 16 characters");
-            }
-            d->peer_tokens[d->n_peer++] = (http_token){ri_token, up->id};
+        json_t *cc = json_object_get(u, "client_cert");
+        char cp[JPATH_MAX];
+        if (cc) {
+            jpath_key(cp, p, "client_cert");
+            if (!daemon_peer_cert(cc, cp, &up->cert, e))
+                return false;
+            up->has_cert = true;
         }
+        jpath_key(cp, p, "tls");
+        if (!daemon_client_tls(json_object_get(u, "tls"), cp, &d->tls_client, &up->tls, e))
+            return false;
+        if (ri_token && strlen(ri_token) < 16) {
+            char tp[JPATH_MAX];
+            jpath_key(tp, p, "ri_token");
+            return jfail(e, tp, "tokens must be at least 16 characters");
+        }
+        if (ri_token || up->has_cert) /* the certificate alone will do when no ri_token is given */
+            d->peer_tokens[d->n_peer++] = (http_token){ri_token, up->id, up->has_cert ? &up->cert : NULL};
         if (up->fci_url && ((strncmp(up->fci_url, "http://", 7) && strncmp(up->fci_url, "https://", 8)) ||
                             strlen(up->fci_url) > 1024)) {
             char fp[JPATH_MAX];

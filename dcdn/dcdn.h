@@ -43,6 +43,9 @@ typedef struct {
      * two-step manifests): its own "egress", else the daemon's */
     egress_policy *egress;
     const char *log_fields[48]; /* CDNI log fields this upstream asked for (NULL-terminated) */
+    tls_peer_id cert;    /* its client certificate at our peer listener */
+    bool has_cert;
+    http_tls_client tls; /* our side of TLS to its MI, FCI and RI endpoints */
 } upstream;
 
 /* A coverage zone rule (Cisco style): client prefix -> surrogate, metric. */
@@ -100,6 +103,7 @@ struct dcdn {
     http_server_conf peer_conf, delivery_conf;
     bool has_peer, has_delivery;
     http_token *peer_tokens; /* uCDNs calling our RI / FCI endpoints */
+    http_tls_client tls_client; /* our side of TLS to every upstream, unless its "tls" says otherwise */
     size_t n_peer;
     json_t *capabilities;    /* the FCI advertisement (validated) */
     cz_rule *zones;

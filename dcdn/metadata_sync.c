@@ -193,6 +193,7 @@ bool dcdn_sync_start(dcdn *d)
         snapshot_init(&up->snap, (void (*)(void *))mi_host_index_free);
         pthread_mutex_init(&up->status_mu, NULL);
         snprintf(up->key_docs, sizeof up->key_docs, "cdni:%s:mi:%s:docs", d->cdn_id, up->id);
+        hc.tls = &up->tls;
         up->fetcher = mi_fetcher_new(up->token, &hc);
         if (!up->fetcher)
             return false;

@@ -249,7 +249,7 @@ static authz_verdict authorize(dcdn *d, http_req *r, const http_canon *c, upstre
                                hop_result *hr, const char **why)
 {
     us_trust trust = {NULL, &up->us_keys, false};
-    authz_request q = {.scheme = "http",
+    authz_request q = {.scheme = http_is_tls(r) ? "https" : "http",
                        .host = c->host,
                        .target = target,
                        .cookie = http_header(r, "Cookie"),
@@ -595,6 +595,7 @@ static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *nex
             continue;
         char url[1100], auth[600];
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", u->token);
+        http_client_use_tls(c, &u->tls);
         if (d->capabilities && now >= st[i].next_push) {
             char *body = json_dumps(d->capabilities, JSON_COMPACT);
             const char *h[] = {auth, "Content-Type: " FCI_MEDIA_TYPE, NULL};

@@ -414,10 +414,10 @@ static void deliver(http_req *r, void *ctx)
     /* the authorize phase: metadata we can enforce, a token or our session
      * cookie where MI.UriSigning says, then the ACLs */
     hop_result hr;
-    mi_facts f = {.v6 = v6, .now = rec->start_ms / 1000, .protocol = "http/1.1"};
+    mi_facts f = {.v6 = v6, .now = rec->start_ms / 1000, .protocol = http_is_tls(r) ? "https/1.1" : "http/1.1"};
     memcpy(f.ip, ip, 16);
     us_trust trust = {NULL, &up->us_keys, false};
-    authz_request q = {.scheme = "http",
+    authz_request q = {.scheme = http_is_tls(r) ? "https" : "http",
                        .host = host,
                        .target = target,
                        .cookie = http_header(r, "Cookie"),

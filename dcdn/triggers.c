@@ -129,7 +129,7 @@ static const char *up_of(dcdn *d, http_req *r)
 static void base_url(http_req *r, char *out, size_t cap)
 {
     const char *host = http_header(r, "Host");
-    snprintf(out, cap, "http://%s", host && !strpbrk(host, " /\r\n\"") ? host : "localhost");
+    snprintf(out, cap, "%s://%s", http_is_tls(r) ? "https" : "http", host && !strpbrk(host, " /\r\n\"") ? host : "localhost");
 }
 
 static void redis_down(http_req *r)

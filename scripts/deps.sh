@@ -6,6 +6,7 @@ set -euo pipefail
 # package : how we know it is there
 need=(
   "libmicrohttpd-dev:pkg-config --exists libmicrohttpd"
+  "libgnutls28-dev:pkg-config --exists gnutls"
   "libcurl4-openssl-dev:pkg-config --exists libcurl"
   "libjansson-dev:pkg-config --exists jansson"
   "libxml2-dev:pkg-config --exists libxml-2.0"

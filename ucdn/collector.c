@@ -458,7 +458,8 @@ static file_outcome collect_file(struct collector *co, const route_peer *p, cons
     char auth[300];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
     const char *hdrs[] = {auth, "Accept-Encoding: gzip", NULL};
-    if (http_client_do(co->http, "GET", url, hdrs, NULL, 0, &res) != 0 || res.status != 200) {
+    if ((http_client_use_tls(co->http, &p->tls), http_client_do(co->http, "GET", url, hdrs, NULL, 0, &res)) != 0 ||
+            res.status != 200) {
         char why[300];
         if (res.status)
             snprintf(why, sizeof why, "the dCDN answered %ld", res.status);
@@ -555,7 +556,8 @@ static void collect_peer(struct collector *co, ticker *t, route_peer *p)
     const char *err = NULL;
     for (int page = 0; page < MAX_PAGES && !ticker_stopping(t); page++) {
         http_result res = {0};
-        if (http_client_do(co->http, "GET", url, hdrs, NULL, 0, &res) != 0 || res.status != 200) {
+        if ((http_client_use_tls(co->http, &p->tls), http_client_do(co->http, "GET", url, hdrs, NULL, 0, &res)) != 0 ||
+            res.status != 200) {
             err = res.status == 404 && page ? NULL : "the feed could not be fetched";
             http_result_free(&res);
             break;

@@ -47,7 +47,7 @@ static bool tokens(json_t *root, const char *key, const char *who_key, bool requ
             jpath_key(wp, ip, who_key);
             return jfail(e, wp, "1-64 of [A-Za-z0-9._-]");
         }
-        (*out)[i] = (http_token){tok, who};
+        (*out)[i] = (http_token){tok, who, NULL};
         (*n)++;
     }
     return true;
@@ -59,7 +59,8 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
 {
     static const char *const keys[] = {"id", "token", "ri_url", "ri_token", "fci_url",
                                        "delivery_url", "priority", "weight", "max_load",
-                                       "enabled", "audience", "uri_signing_key", "li_feed_url", "ci_url", NULL};
+                                       "enabled", "audience", "uri_signing_key", "li_feed_url", "ci_url",
+                                       "client_cert", "tls", NULL};
     json_t *arr = NULL;
     if (!jget_arr(root, "peers", "$", true, &arr, e))
         return false;
@@ -80,7 +81,7 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
         if (!json_is_object(o))
             return jfail(e, ip, "expected an object");
         if (!jonly(o, ip, keys, e) || !jget_str(o, "id", ip, true, &p->id, e) ||
-            !jget_str(o, "token", ip, true, &p->token, e) ||
+            !jget_str(o, "token", ip, !json_object_get(o, "client_cert"), &p->token, e) ||
             !jget_str(o, "ri_url", ip, false, &p->ri_url, e) ||
             !jget_str(o, "ri_token", ip, false, &p->ri_token, e) ||
             !jget_str(o, "fci_url", ip, false, &p->fci_url, e) ||
@@ -105,10 +106,20 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
                 return jfail(e, fp, "expected one signing key (EC P-256 with \"d\", or an oct secret of 32+ bytes)");
             u->peer_sig[i].alg = a;
         }
-        if (strlen(p->token) < 16) {
+        if (p->token && strlen(p->token) < 16) {
             jpath_key(fp, ip, "token");
             return jfail(e, fp, "tokens must be at least 16 characters");
         }
+        json_t *cc = json_object_get(o, "client_cert");
+        if (cc) {
+            jpath_key(fp, ip, "client_cert");
+            if (!daemon_peer_cert(cc, fp, &p->cert, e))
+                return false;
+            p->has_cert = true;
+        }
+        jpath_key(fp, ip, "tls");
+        if (!daemon_client_tls(json_object_get(o, "tls"), fp, &u->tls_client, &p->tls, e))
+            return false;
         if ((p->ri_url || p->fci_url || p->li_feed_url || p->ci_url) && (!p->ri_token || strlen(p->ri_token) < 16)) {
             jpath_key(fp, ip, "ri_token");
             return jfail(e, fp, "needed (at least 16 characters) with ri_url, fci_url, li_feed_url or ci_url");
@@ -139,7 +150,7 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
         p->weight = weight;
         p->enabled = enabled;
         p->id_hash = route_hash(p->id, strlen(p->id));
-        u->peer_tokens[i] = (http_token){p->token, p->id};
+        u->peer_tokens[i] = (http_token){p->token, p->id, p->has_cert ? &p->cert : NULL};
         if (!u->peer_sig[i].audience)
             u->peer_sig[i].audience = p->id;
     }
@@ -385,7 +396,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
     static const char *const root_keys[] = {"cdn_id", "redis", "log_level", "threads", "listeners",
                                             "limits", "csp_tokens", "peers", "operator_token",
                                             "metadata", "routing", "uri_signing", "manifests", "collector", "triggers", "ui_dir",
-                                            "egress", "reserved_hosts", "csp_limits", NULL};
+                                            "egress", "reserved_hosts", "csp_limits", "tls_client", NULL};
     static const char *const md_keys[] = {"public_url", "max_age_s", "link_paths", "extra_types", NULL};
     json_t *root = jparse_file(file, 1u << 20, e);
     if (!root)
@@ -408,6 +419,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
         !daemon_listener_conf(root, "operator", true, 0, &u->op_conf, &present, e) ||
         !tokens(root, "csp_tokens", "csp", true, &u->csp_tokens, &u->n_csp, e) ||
         !daemon_listener_conf(root, "delivery", false, DELIVERY_HEADER_BYTES, &u->delivery_conf, &u->has_delivery, e) ||
+        !daemon_client_tls(json_object_get(root, "tls_client"), "$.tls_client", NULL, &u->tls_client, e) ||
         !peers_conf(u, root, e) || !routing_conf(u, root, e) || !collector_conf(u, root, e) ||
         !triggers_conf(u, root, e) ||
         !jget_str(root, "operator_token", "$", false, &op, e) ||
@@ -451,7 +463,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
         return jfail(e, "$.peers", "at least one peer is needed: every peer request is authenticated");
     if (op) {
         u->op_tokens = calloc(1, sizeof *u->op_tokens);
-        u->op_tokens[0] = (http_token){op, "operator"};
+        u->op_tokens[0] = (http_token){op, "operator", NULL};
         u->n_op = 1;
     }
     long long max_age = 5;

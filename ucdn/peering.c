@@ -245,7 +245,7 @@ static void peer_pull(http_req *r, void *ctx)
         http_reply_problem(r, 409, "Conflict", "this peer has no fci_url configured", NULL);
         return;
     }
-    http_client_conf cc = {.timeout_ms = 10000, .max_body = FCI_MAX_DOC, .egress = u->egress};
+    http_client_conf cc = {.timeout_ms = 10000, .max_body = FCI_MAX_DOC, .egress = u->egress, .tls = &p->tls};
     http_client *c = http_client_new(&cc);
     char auth[512];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);

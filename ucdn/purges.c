@@ -465,6 +465,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
         json_decref(cmd);
         if (v2)
             hdrs[1] = "Content-Type: " CIT_MEDIA_COMMAND_V2;
+        http_client_use_tls(pg->http, &p->tls);
         int rc = http_client_do(pg->http, "POST", p->ci_url, hdrs, body, strlen(body), &res);
         free(body);
         metric_add(pg->m_sent, 1);
@@ -510,6 +511,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
         json_t *cmd = json_pack("{s:[s], s:[s]}", "cancel", loc, "cdn-path", u->pg.cdn_pid);
         char *body = json_dumps(cmd, JSON_COMPACT);
         json_decref(cmd);
+        http_client_use_tls(pg->http, &p->tls);
         int rc = http_client_do(pg->http, "POST", p->ci_url, hdrs, body, strlen(body), &res);
         free(body);
         if (rc == 0 && res.status < 500)
@@ -520,6 +522,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
         return true;
     }
     const char *ghdrs[] = {auth, NULL};
+    http_client_use_tls(pg->http, &p->tls);
     int rc = http_client_do(pg->http, "GET", loc, ghdrs, NULL, 0, &res);
     bool changed = false;
     if (rc == 0 && res.status == 200) {

@@ -290,8 +290,9 @@ static bool ask_ri(ucdn *u, size_t pi, decision *d, bool https, char *location, 
     static http_client_slot ri_clients = HTTP_CLIENT_SLOT_INIT;
     http_client_conf cc = {.connect_timeout_ms = u->rt.ri_timeout_ms, .timeout_ms = u->rt.ri_timeout_ms,
                            .retries = 0, .max_body = RI_MAX_DOC, .egress = u->egress};
-    int rc = http_client_do(http_client_per_thread(&ri_clients, &cc), "POST", p->ri_url, h, body,
-                            strlen(body), &res);
+    http_client *hc = http_client_per_thread(&ri_clients, &cc);
+    http_client_use_tls(hc, &p->tls);
+    int rc = http_client_do(hc, "POST", p->ri_url, h, body, strlen(body), &res);
     free(body);
     bool ok = false;
     char why[JPATH_MAX + 512] = "";
@@ -414,7 +415,8 @@ static void deliver(http_req *r, void *ctx)
     }
     client_geo(u, &d->client);
     const char *proto = via_proxy ? http_header(r, "X-Forwarded-Proto") : NULL;
-    bool https = proto && strcasecmp(proto, "https") == 0;
+    /* the scheme the client used: ours if it reached us over TLS, else what a trusted proxy says */
+    bool https = http_is_tls(r) || (proto && strcasecmp(proto, "https") == 0);
 
     snap_ref *iref, *sref;
     const ucdn_index *ix = snapshot_acquire(&u->index, &iref);
@@ -449,6 +451,8 @@ static void deliver(http_req *r, void *ctx)
         } else {
             const char *base = p->delivery_url;
             char tb[300];
+            if (base && https != (strncmp(base, "https://", 8) == 0))
+                base = NULL; /* a redirect keeps the client's scheme: the advertised target then */
             if (!base) {
                 snprintf(tb, sizeof tb, "%s://%s", https ? "https" : "http", v->http_target);
                 base = tb;

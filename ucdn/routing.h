@@ -26,7 +26,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/http_client.h"
 #include "common/iptable.h"
+#include "common/tls.h"
 #include "interfaces/fci.h"
 #include "interfaces/footprint.h"
 #include "interfaces/metadata.h"
@@ -36,7 +38,10 @@
 
 typedef struct {
     const char *id;
-    const char *token;        /* what the dCDN presents at our peer listener */
+    const char *token;        /* what the dCDN presents at our peer listener (NULL: cert only) */
+    tls_peer_id cert;         /* its client certificate there; has none named: token only */
+    bool has_cert;
+    http_tls_client tls;      /* our side of TLS to its endpoints */
     const char *ri_url;       /* its RI endpoint (HTTP-R), or NULL */
     const char *ri_token;     /* what we present there (RI and FCI pull) */
     const char *fci_url;      /* where we can pull its advertisement, or NULL */

@@ -39,6 +39,7 @@ typedef struct {
     /* where we may fetch on anyone's behalf: "egress" plus the origins of
      * the peers' configured URLs (common/egress.h) */
     egress_policy *egress;
+    http_tls_client tls_client; /* our side of TLS to every peer, unless its "tls" says otherwise */
 
     http_server_conf csp_conf, peer_conf, op_conf;
     http_token *csp_tokens, *peer_tokens, *op_tokens;

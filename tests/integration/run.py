@@ -2436,12 +2436,13 @@ TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
 def all_tests():
-    """This file's tests, then those of the files beside it (trust.py), which
+    """This file's tests, then those of the files beside it (trust.py, tls.py), which
     take their helpers from here."""
     sys.modules.setdefault("run", sys.modules[__name__])
+    import tls
     import trust
-    return TESTS + [v for k, v in vars(trust).items()
-                    if k.startswith("test_") and getattr(v, "__module__", "") == "trust"]
+    return TESTS + [v for m in (trust, tls) for k, v in vars(m).items()
+                    if k.startswith("test_") and getattr(v, "__module__", "") == m.__name__]
 
 
 def main():
