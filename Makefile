@@ -118,12 +118,17 @@ $(SAMPLE)/vod/m1/720p/index.m3u8: scripts/sample_title.sh
 sample-title: $(SAMPLE)/vod/m1/720p/index.m3u8
 .PHONY: sample-title
 
+# Builds run on every core; the tests after them one at a time (they time things).
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
 run: deps
-	@$(MAKE) --no-print-directory bin/ucdn bin/dcdn bin/cdnictl ui sample-title
+	@$(MAKE) --no-print-directory -j$(NPROC) bin/ucdn bin/dcdn bin/cdnictl ui sample-title
 	@scripts/run.sh
 
 test: deps
-	@$(MAKE) --no-print-directory unit fuzz-smoke integration
+	@$(MAKE) --no-print-directory -j$(NPROC) test-build
+	@$(MAKE) --no-print-directory -j1 unit fuzz-smoke integration
+
 
 unit: $(UNIT_BINS)
 	@scripts/unit.sh $(UNIT_BINS)
@@ -154,9 +159,15 @@ bench: deps $(BENCH_BINS) $(BENCH_TOOLS) bin/ucdn bin/dcdn
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 FUZZ_LIB_SRC := $(COMMON_SRC) $(IFACE_SRC)
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS)
+# the library floors compiled once with the fuzzer's coverage hooks, linked into every target
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined
+fuzz_obj = $(patsubst %.c,build/fuzz/obj/%.o,$(1))
+build/fuzz/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	clang $(BASEFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
+	@echo "  CC fuzz $<"; clang $(BASEFLAGS) $(FUZZ_FLAGS) -c $< -o $@
+build/fuzz/%: tests/fuzz/%.c $(call fuzz_obj,$(FUZZ_LIB_SRC)) $(HDRS)
+	@mkdir -p $(dir $@)
+	@echo "  LD fuzz $@"; clang $(BASEFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(call fuzz_obj,$(FUZZ_LIB_SRC)) $(LDLIBS)
 
 fuzz: deps $(FUZZ_BINS)
 	@scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
@@ -165,6 +176,11 @@ fuzz: deps $(FUZZ_BINS)
 fuzz-smoke: $(FUZZ_BINS)
 	@scripts/fuzz.sh 5 $(FUZZ_BINS)
 .PHONY: fuzz-smoke
+
+# everything `make test` runs, built first (on every core); defined here,
+# after FUZZ_BINS
+test-build: $(UNIT_BINS) $(FUZZ_BINS) $(SAN)/bin/ucdn $(SAN)/bin/dcdn $(SAN)/bin/cdnictl ui sample-title
+.PHONY: test-build
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -140,7 +140,8 @@ static int usage_for(const char *cmd, int code)
         fprintf(f, "usage: cdnictl service put ID FILE | get ID | delete ID | versions ID | list\n"
                    "                       [--ucdn URL] [--token TOKEN]\n\n"
                    "Manages delivery services through the uCDN CSP API (/csp/v1/services).\n"
-                   "--ucdn defaults to $CDNI_UCDN_URL, --token to $CDNI_TOKEN (the CSP's).\n");
+                   "--ucdn defaults to $CDNI_UCDN_URL, --token to $CDNI_TOKEN (the CSP's).\n"
+                   "https servers are verified against $CDNI_CA_BUNDLE if set, else the system's CAs.\n");
     return code;
 }
 
@@ -300,7 +301,9 @@ static int exchange(const char *method, const char *base, const char *path, cons
     char why[64];
     egress_allow(any, "0.0.0.0/0", why, sizeof why);
     egress_allow(any, "[::/0]", why, sizeof why);
-    http_client_conf cc = {.egress = any};
+    /* https servers are verified: against $CDNI_CA_BUNDLE if set (a private CA), else the system's CAs */
+    http_tls_client tls = {.ca = getenv("CDNI_CA_BUNDLE")};
+    http_client_conf cc = {.egress = any, .tls = &tls};
     http_client *c = http_client_new(&cc);
     int rc = http_client_do(c, method, url, hdrs, body, body_len, res);
     http_client_free(c);

@@ -13,7 +13,8 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t 
     static const char *const lkeys[] = {"bind", "port", "max_header_bytes", "cors_origins", "max_connections_per_ip",
                                         "tls", NULL};
     static const char *const limkeys[] = {"max_body_bytes", "max_header_bytes", "max_connections",
-                                          "timeout_s", "header_timeout_s", "max_connections_per_ip", NULL};
+                                          "timeout_s", "header_timeout_s", "max_connections_per_ip", "drain_timeout_s",
+                                          NULL};
     json_t *ls = NULL, *l = NULL, *lim = NULL;
     *present = false;
     memset(out, 0, sizeof *out);
@@ -40,6 +41,7 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t 
     out->timeout_s = 30;
     out->head_timeout_s = 10;
     out->max_per_ip = 256;
+    out->drain_s = 10;
     if (!jget_obj(root, "limits", "$", false, &lim, e))
         return false;
     if (lim) {
@@ -69,6 +71,10 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t 
         if (!jget_int(lim, "max_connections_per_ip", "$.limits", false, 0, 1000000, &v, e))
             return false;
         out->max_per_ip = (unsigned)v;
+        v = out->drain_s;
+        if (!jget_int(lim, "drain_timeout_s", "$.limits", false, 0, 3600, &v, e))
+            return false;
+        out->drain_s = (unsigned)v;
     }
     v = out->max_per_ip;
     if (!jget_int(l, "max_connections_per_ip", path, false, 0, 1000000, &v, e))
@@ -184,6 +190,22 @@ bool daemon_peer_cert(json_t *o, const char *path, tls_peer_id *out, jerr *e)
     return true;
 }
 
+bool daemon_peer_tls(json_t *peer, const char *path, const http_tls_client *base, tls_peer_id *cert, bool *has_cert,
+                     http_tls_client *tls, jerr *e)
+{
+    char p[JPATH_MAX];
+    json_t *cc = json_object_get(peer, "client_cert");
+    *has_cert = false;
+    if (cc) {
+        jpath_key(p, path, "client_cert");
+        if (!daemon_peer_cert(cc, p, cert, e))
+            return false;
+        *has_cert = true;
+    }
+    jpath_key(p, path, "tls");
+    return daemon_client_tls(json_object_get(peer, "tls"), p, base, tls, e);
+}
+
 bool daemon_client_tls(json_t *o, const char *path, const http_tls_client *base, http_tls_client *out, jerr *e)
 {
     static const char *const keys[] = {"ca", "cert", "key", "pin", NULL};
@@ -245,6 +267,15 @@ static void on_readyz(http_req *r, void *ctx)
     const char *status = "ready";
     json_t *detail = json_object();
     bool ok = ops->ready ? ops->ready(ops->ready_ctx, &status, detail) : true;
+    bool expiring;
+    json_t *certs = http_tls_report(&expiring);
+    if (json_array_size(certs)) {
+        json_object_set_new(detail, "certificates", certs);
+        if (expiring) /* still serving, but someone must renew */
+            json_object_set_new(detail, "warning", json_string("a certificate expires within 14 days"));
+    } else {
+        json_decref(certs);
+    }
     json_object_set_new(detail, "status", json_string(status));
     http_reply_json(r, ok ? 200 : 503, NULL, detail);
 }
@@ -274,6 +305,7 @@ void daemon_block_signals(void)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* the master's to act on; a worker's, left pending */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }

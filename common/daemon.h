@@ -37,6 +37,11 @@ bool daemon_peer_cert(json_t *o, const char *path, tls_peer_id *out, jerr *e);
  * not given taken from base (may be NULL); o NULL: base as it is. */
 bool daemon_client_tls(json_t *o, const char *path, const http_tls_client *base, http_tls_client *out, jerr *e);
 
+/* A peer entry's "client_cert" (into *cert, *has_cert) and "tls" (into
+ * *tls, members not given from base), with path the entry's. */
+bool daemon_peer_tls(json_t *peer, const char *path, const http_tls_client *base, tls_peer_id *cert, bool *has_cert,
+                     http_tls_client *tls, jerr *e);
+
 /* Host names that are this daemon's own: the addresses its listeners bind
  * (not the wildcards) and the root's "reserved_hosts" entries, added to
  * out; false with e naming a bad entry. */

@@ -33,11 +33,13 @@
 #include <strings.h>
 #include <malloc.h>
 #include <sys/eventfd.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received */
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/supervise.h"
 #include "common/thread.h"
 
 #define MAX_RESP_HEADERS 12
@@ -94,6 +96,9 @@ struct http_server {
     size_t ntls_old;
     pthread_mutex_t tls_mu;
     bool wants_cert;       /* some token entry names a client certificate */
+    _Atomic bool draining; /* stopping: no new connections, idle ones closed, last answers close */
+    _Atomic unsigned quiesced;
+    int listen_fd;
     conn_state **conns;  /* per thread: the list of its connections */
     ip_counts ips;
     _Atomic long open_conns, peak_conns; /* for giving memory back after a flood */
@@ -747,17 +752,50 @@ static unsigned ip_count(http_server *s, const unsigned char a[16], bool v6, int
 }
 
 /* Before a connection is set up: refused when its address holds its share already. */
+/* A connection on_accept let in is counted there (check and count under
+ * one lock, so two threads cannot both take the last place), and the
+ * count handed to its conn_state when libmicrohttpd announces it on the
+ * same thread; a connection libmicrohttpd dropped in between (its own
+ * limit) never announces itself, and the next accept on the thread gives
+ * its place back. */
+static _Thread_local struct {
+    http_server *s;
+    unsigned char addr[16];
+    bool v6;
+} tl_resv;
+
+static void resv_release(void)
+{
+    if (tl_resv.s) {
+        ip_count(tl_resv.s, tl_resv.addr, tl_resv.v6, -1);
+        tl_resv.s = NULL;
+    }
+}
+
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
     http_server *s = cls;
     unsigned char a[16];
     bool v6;
-    if (!s->conf.max_per_ip || !sockaddr_key(addr, a, &v6))
+    resv_release();
+    if (!sockaddr_key(addr, a, &v6))
         return MHD_YES;
-    if (ip_count(s, a, v6, 0) < s->conf.max_per_ip)
-        return MHD_YES;
-    metric_add(s->refused_per_ip, 1);
-    return MHD_NO;
+    pthread_mutex_lock(&s->ips.mu);
+    struct ip_slot *sl = ip_find(&s->ips, a, v6, true);
+    bool full = s->conf.max_per_ip && sl && sl->used == 1 && sl->n >= s->conf.max_per_ip;
+    if (sl && !full)
+        sl->n++;
+    pthread_mutex_unlock(&s->ips.mu);
+    if (full) {
+        metric_add(s->refused_per_ip, 1);
+        return MHD_NO;
+    }
+    if (sl) {
+        tl_resv.s = s;
+        memcpy(tl_resv.addr, a, 16);
+        tl_resv.v6 = v6;
+    }
+    return MHD_YES;
 }
 
 static void conn_unlink(http_server *s, conn_state *cs)
@@ -783,8 +821,20 @@ static conn_state *conn_of(struct MHD_Connection *c)
 static void note_tls_failure(http_server *s, struct MHD_Connection *c, conn_state *cs)
 {
     const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (i && i->tls_session && tls_session_done((gnutls_session_t)i->tls_session))
+    gnutls_session_t ses = i ? (gnutls_session_t)i->tls_session : NULL;
+    if (ses && tls_session_done(ses))
         return;
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    if (cs->fd >= 0 && getsockopt(cs->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
+        tl >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received &&
+        ti.tcpi_bytes_received <= 1) {
+        /* connected and left without sending a byte (the count includes
+         * the FIN): a port probe, a load balancer's TCP check; not a
+         * failed handshake */
+        tls_set_last_error(NULL);
+        return;
+    }
     metric_add(s->tls_failed, 1);
     char addr[INET6_ADDRSTRLEN] = "?";
     if (cs->counted)
@@ -810,7 +860,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         cs->fd = fi ? fi->connect_fd : -1;
         cs->counted = ai && sockaddr_key(ai->client_addr, cs->addr, &cs->v6);
-        if (cs->counted)
+        if (cs->counted && tl_resv.s == s && tl_resv.v6 == cs->v6 && memcmp(tl_resv.addr, cs->addr, 16) == 0)
+            tl_resv.s = NULL; /* counted when accepted */
+        else if (cs->counted)
             ip_count(s, cs->addr, cs->v6, +1);
         unsigned to = s->conf.head_timeout_s ? s->conf.head_timeout_s : s->conf.timeout_s;
         cs->waiting_since_ms = mono_ms();
@@ -845,6 +897,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
  * means to ask has sent its head by then; slow clients spread over many
  * addresses would otherwise hold every slot until their deadlines. */
 #define SHED_AFTER_MS 1000
+/* While draining, a connection has this long to send its next head. */
+#define DRAIN_IDLE_MS 1000
 
 /* The listener thread, between rounds: connections whose request head is
  * overdue are shut down (libmicrohttpd then sees the end of the stream and
@@ -859,6 +913,16 @@ static void enforce_deadlines(http_server *s, unsigned me)
         if (!cs->deadline_ms || cs->killed || cs->fd < 0)
             continue;
         bool overdue = now > cs->deadline_ms, shed = pressure && now - cs->waiting_since_ms > SHED_AFTER_MS;
+        if (atomic_load(&s->draining) && now - cs->waiting_since_ms > DRAIN_IDLE_MS) {
+            /* draining: a connection that has not asked for DRAIN_IDLE_MS
+             * (kept alive after an answer, or new) is closed; its client
+             * asks the next process. One that asks sooner is answered, with
+             * Connection: close. Closing at once would race a client's next
+             * request on its kept-alive connection. */
+            shutdown(cs->fd, SHUT_RDWR);
+            cs->killed = true;
+            continue;
+        }
         if (overdue || shed) {
             shutdown(cs->fd, SHUT_RDWR);
             cs->killed = true;
@@ -1051,6 +1115,8 @@ static enum MHD_Result send_response(http_req *r)
             continue;
         MHD_add_response_header(resp, r->hname[i], r->hvalue[i]);
     }
+    if (atomic_load(&r->srv->draining))
+        MHD_add_response_header(resp, "Connection", "close"); /* the client's next request goes to the next process */
     int cls = r->status / 100;
     if (cls >= 1 && cls <= 5)
         metric_add(r->srv->by_class[cls], 1);
@@ -1145,6 +1211,7 @@ static void *serve(void *arg)
     const union MHD_DaemonInfo *ei = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
     int efd = ei ? ei->epoll_fd : -1;
     long long next_check = mono_ms() + 250;
+    bool quiesced = false;
     while (!atomic_load(&s->stopping) && efd >= 0) {
         MHD_UNSIGNED_LONG_LONG to = 250;
         if (MHD_get_timeout(d, &to) != MHD_YES || to > 250)
@@ -1158,6 +1225,15 @@ static void *serve(void *arg)
             /* another look took it: the run below sees the resume */
         }
         MHD_run(d);
+        if (atomic_load(&s->draining) && !quiesced) {
+            /* no more accepts here; the last thread to let go closes our
+             * copy of the listening socket (the master keeps its own) */
+            MHD_quiesce_daemon(d);
+            quiesced = true;
+            if (atomic_fetch_add(&s->quiesced, 1) + 1 == s->n && s->listen_fd >= 0)
+                close(s->listen_fd);
+            next_check = 0;
+        }
         if (mono_ms() >= next_check) {
             enforce_deadlines(s, me);
             next_check = mono_ms() + 250;
@@ -1167,6 +1243,46 @@ static void *serve(void *arg)
 }
 
 #define EXPIRY_WARN_S (14 * 86400)
+
+/* The TLS listeners of this process, for the certificate report. */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static http_server *registry[16];
+
+static void reg_set(http_server *s, bool add)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < 16; i++)
+        if (add ? !registry[i] : registry[i] == s) {
+            registry[i] = add ? s : NULL;
+            break;
+        }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+json_t *http_tls_report(bool *expiring)
+{
+    json_t *a = json_array();
+    time_t now = time(NULL);
+    *expiring = false;
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < 16; i++) {
+        const char *file = NULL;
+        time_t t = registry[i] ? http_server_tls_expiry(registry[i], &file) : 0;
+        if (!t)
+            continue;
+        char when[32];
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        bool soon = t - now < EXPIRY_WARN_S;
+        *expiring |= soon;
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:b}", "listener", registry[i]->conf.name, "file",
+                                           file ? file : "", "not_after", when, "days_left",
+                                           (json_int_t)((t - now) / 86400), "expiring", soon));
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return a;
+}
 
 static void warn_expiry(http_server *s)
 {
@@ -1315,7 +1431,8 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
     for (unsigned i = 0; s->kick && i < s->n; i++)
         s->kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     unsigned limit = (conf->max_connections ? conf->max_connections : 1024) / s->n;
-    int lfd = -1;
+    int lfd = supervise_listen_fd(conf->bind, conf->port); /* the master's socket, handed down */
+    s->listen_fd = -1;
     bool ok = s->d && s->th && s->kick && s->conns && s->ips.slot;
     for (unsigned i = 0; ok && i < s->n; i++)
         ok = s->kick[i] >= 0;
@@ -1324,8 +1441,8 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
     for (unsigned i = 0; ok && i < s->n; i++) {
         /* the first daemon binds the socket; the others accept from it */
         struct MHD_OptionItem where[] = {
-            i == 0 ? (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss}
-                   : (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, lfd, NULL},
+            i == 0 && lfd < 0 ? (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss}
+                              : (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, lfd, NULL},
             /* certificates by SNI from the current store; client
              * certificates asked for and checked there too */
             s->tls ? (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)&tls_retrieve_cert}
@@ -1343,6 +1460,7 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
         if (ok && i == 0) {
             const union MHD_DaemonInfo *li = MHD_get_daemon_info(s->d[0], MHD_DAEMON_INFO_LISTEN_FD);
             lfd = li ? li->listen_fd : -1;
+            s->listen_fd = lfd;
             ok = lfd >= 0;
         }
     }
@@ -1358,13 +1476,43 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
     char port[16];
     snprintf(port, sizeof port, "%d", conf->port);
     log_kv(LOG_INFO, "listening", "listener", conf->name, "bind", conf->bind, "port", port, NULL);
+    if (s->tls)
+        reg_set(s, true);
     return s;
+}
+
+void http_server_drain(http_server *const *servers, size_t n, unsigned timeout_s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (servers[i]) {
+            atomic_store(&servers[i]->draining, true);
+            for (unsigned t = 0; servers[i]->kick && t < servers[i]->n; t++)
+                kick(servers[i], (int)t);
+        }
+    long long end = mono_ms() + (long long)timeout_s * 1000;
+    for (;;) {
+        long open = 0;
+        for (size_t i = 0; i < n; i++)
+            if (servers[i])
+                open += atomic_load(&servers[i]->open_conns);
+        if (open == 0)
+            return;
+        if (mono_ms() >= end) {
+            char left[24];
+            snprintf(left, sizeof left, "%ld", open);
+            log_kv(LOG_WARN, "drain bound reached; closing what is left", "connections", left, NULL);
+            return;
+        }
+        sleep_ms(50);
+    }
 }
 
 void http_server_stop(http_server *s)
 {
     if (!s)
         return;
+    if (s->tls)
+        reg_set(s, false);
     atomic_store(&s->stopping, true);
     for (unsigned i = 0; s->kick && i < s->n; i++)
         if (s->kick[i] >= 0)

@@ -62,6 +62,7 @@ typedef struct {
     unsigned head_timeout_s; /* a new connection's first request head must be
                               * complete within this; trickling it does not extend
                               * it (0: only timeout_s) */
+    unsigned drain_s;        /* how long a stop may wait for connections to finish */
     size_t max_body;        /* larger bodies get 413 */
     size_t max_header;      /* per-connection memory for the request and
                              * response heads; a request target longer than
@@ -97,12 +98,20 @@ typedef struct http_server http_server;
 http_server *http_server_start(const http_server_conf *conf, const http_route *routes,
                                size_t nroutes);
 void http_server_stop(http_server *s);
+/* Stopping gently: the listeners stop accepting, answers from now on say
+ * Connection: close, idle connections are closed; returns once no
+ * connection is left or after timeout_s. Then stop them. */
+void http_server_drain(http_server *const *servers, size_t n, unsigned timeout_s);
 /* Certificates for new handshakes from now on (a TLS listener only; the
  * client-certificate mode and CA stay those the listener started with:
  * libmicrohttpd reads them once). Takes the store. */
 bool http_server_set_tls(http_server *s, tls_store *store);
 /* The listener's first certificate expiry (0: not TLS). */
 time_t http_server_tls_expiry(http_server *s, const char **file);
+/* Every TLS listener of the process: [{"listener", "file", "not_after",
+ * "days_left", "expiring"}] (expiring: within 14 days, or past);
+ * *expiring if any is. For /readyz and the status pages. */
+json_t *http_tls_report(bool *expiring);
 
 /* --- request accessors (borrowed; valid during the handler) ------------- */
 const char *http_method(const http_req *r);

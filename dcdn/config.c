@@ -113,7 +113,7 @@ static bool router_conf(dcdn *d, json_t *root, jerr *e)
     static const char *const rkeys[] = {"coverage_zones", "uri_hashing", "surrogate_max_load",
                                         "surrogate_dead_after_s", "ri_max_age_s", "last_resort", NULL};
     static const char *const zkeys[] = {"prefix", "surrogate", "metric", NULL};
-    static const char *const skeys[] = {"id", "url", "heartbeat_s", "cache", "freshness", "acquisition",
+    static const char *const skeys[] = {"id", "url", "https_url", "heartbeat_s", "cache", "freshness", "acquisition",
                                         "stale_if_error_s", "access_log", NULL};
     json_t *caps = NULL, *r = NULL, *sg = NULL, *zones = NULL;
     if (!jget_obj(root, "capabilities", "$", false, &caps, e) ||
@@ -179,8 +179,11 @@ static bool router_conf(dcdn *d, json_t *root, jerr *e)
         long long hb = 5;
         if (!jonly(sg, "$.surrogate", skeys, e) || !jget_str(sg, "id", "$.surrogate", true, &d->self_id, e) ||
             !jget_str(sg, "url", "$.surrogate", true, &d->self_url, e) ||
+            !jget_str(sg, "https_url", "$.surrogate", false, &d->self_https_url, e) ||
             !jget_int(sg, "heartbeat_s", "$.surrogate", false, 1, 3600, &hb, e))
             return false;
+        if (d->self_https_url && (strncmp(d->self_https_url, "https://", 8) != 0 || strlen(d->self_https_url) > 500))
+            return jfail(e, "$.surrogate.https_url", "an https:// URL of at most 500 characters");
         if (!mi_service_id_ok(d->self_id) || strlen(d->self_url) > 500)
             return jfail(e, "$.surrogate", "id 1-64 of [A-Za-z0-9._-], url at most 500 characters");
         d->self_heartbeat_s = (int)hb;
@@ -201,6 +204,8 @@ static bool own_hosts_conf(dcdn *d, json_t *root, jerr *e)
         return false;
     if (d->self_url && !url_names_add(&d->own_hosts, d->self_url, true))
         return jfail(e, "$.surrogate.url", "not an http(s) URL with a valid host");
+    if (d->self_https_url && !url_names_add(&d->own_hosts, d->self_https_url, true))
+        return jfail(e, "$.surrogate.https_url", "not an https URL with a valid host");
     if (d->last_resort && !url_names_add(&d->own_hosts, d->last_resort, true))
         return jfail(e, "$.router.last_resort", "not an http(s) URL with a valid host");
     size_t i;
@@ -367,16 +372,7 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
             if (!li_fields_from_names(up->log_fields, &chk, &why))
                 return jfail(e, lp, why);
         }
-        json_t *cc = json_object_get(u, "client_cert");
-        char cp[JPATH_MAX];
-        if (cc) {
-            jpath_key(cp, p, "client_cert");
-            if (!daemon_peer_cert(cc, cp, &up->cert, e))
-                return false;
-            up->has_cert = true;
-        }
-        jpath_key(cp, p, "tls");
-        if (!daemon_client_tls(json_object_get(u, "tls"), cp, &d->tls_client, &up->tls, e))
+        if (!daemon_peer_tls(u, p, &d->tls_client, &up->cert, &up->has_cert, &up->tls, e))
             return false;
         if (ri_token && strlen(ri_token) < 16) {
             char tp[JPATH_MAX];

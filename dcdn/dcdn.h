@@ -58,6 +58,7 @@ typedef struct {
 typedef struct {
     char id[65]; /* ids are 1-64 of [A-Za-z0-9._-] */
     char url[512];
+    char https_url[512]; /* its HTTPS base ("": it serves plain HTTP only) */
     char host[256]; /* canonical name of url's host, without the port */
     uint32_t load_milli;
     long long ts_ms;
@@ -120,7 +121,7 @@ struct dcdn {
     snapshot_holder surrogates; /* surrogate_set */
     _Atomic unsigned long rr;   /* round-robin counter */
     /* surrogate role: this instance registers itself */
-    const char *self_id, *self_url;
+    const char *self_id, *self_url, *self_https_url;
     int self_heartbeat_s;
     char key_surrogates[128];
     pthread_t peer_th;

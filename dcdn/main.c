@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/supervise.h"
 #include "dcdn/dcdn.h"
 
 static bool ready(void *ctx, const char **status, json_t *detail)
@@ -41,6 +42,11 @@ int main(int argc, char **argv)
     int rc0 = daemon_parse_args(argc, argv, "dcdn", &config, &check_only);
     if (rc0 >= 0)
         return rc0;
+    if (!check_only) {
+        int master = supervise(argc, argv, "dcdn", config);
+        if (master >= 0)
+            return master;
+    }
     daemon_block_signals();
     static dcdn d;
     jerr e = {0};
@@ -156,8 +162,11 @@ int main(int argc, char **argv)
         rc = 1;
     } else {
         log_kv(LOG_INFO, "dcdn started", "cdn_id", d.cdn_id, NULL);
+        supervise_ready();
         daemon_wait_for_signal();
         log_kv(LOG_INFO, "stopping", NULL);
+        http_server *all[] = {op, peer, delivery, surrogate};
+        http_server_drain(all, 4, d.op_conf.drain_s);
     }
     if (d.has_surrogate)
         surrogate_quiesce(&d); /* wakes parked requests before their listener goes */

@@ -48,7 +48,7 @@ static void set_free(void *p)
 #define MAX_EQUALS 64
 
 /* The chosen surrogate's URL copied into out; false when none is usable. */
-static bool pick_surrogate(dcdn *d, const ipt_addr *client, const char *target, char *out,
+static bool pick_surrogate(dcdn *d, const ipt_addr *client, const char *target, bool https, char *out,
                            size_t cap, char *id_out, size_t id_cap)
 {
     if (!d->zone_table)
@@ -74,8 +74,8 @@ static bool pick_surrogate(dcdn *d, const ipt_addr *client, const char *target, 
                 if (strcmp(s->id, z->surrogate) != 0)
                     continue;
                 if (now - s->ts_ms > d->surrogate_dead_ms ||
-                    s->load_milli > (uint32_t)(d->surrogate_max_load * 1000.0))
-                    break;
+                    s->load_milli > (uint32_t)(d->surrogate_max_load * 1000.0) || (https && !s->https_url[0]))
+                    break; /* a client that came over https is sent to an https surrogate only */
                 if (best < 0 || z->metric < best) {
                     best = z->metric;
                     neq = 0;
@@ -102,7 +102,7 @@ static bool pick_surrogate(dcdn *d, const ipt_addr *client, const char *target, 
             } else {
                 k = atomic_fetch_add(&d->rr, 1) % neq;
             }
-            snprintf(out, cap, "%s", eq[k]->url);
+            snprintf(out, cap, "%s", https ? eq[k]->https_url : eq[k]->url);
             snprintf(id_out, id_cap, "%s", eq[k]->id);
             found = true;
         }
@@ -112,12 +112,12 @@ static bool pick_surrogate(dcdn *d, const ipt_addr *client, const char *target, 
 }
 
 /* Location for target: surrogate (or last resort) base + target. */
-static bool location_for(dcdn *d, const ipt_addr *client, const char *target, char *out,
+static bool location_for(dcdn *d, const ipt_addr *client, const char *target, bool https, char *out,
                          size_t cap, char *sid, size_t sid_cap)
 {
     char base[520];
-    if (!pick_surrogate(d, client, target, base, sizeof base, sid, sid_cap)) {
-        if (!d->last_resort) {
+    if (!pick_surrogate(d, client, target, https, base, sizeof base, sid, sid_cap)) {
+        if (!d->last_resort || https != (strncmp(d->last_resort, "https://", 8) == 0)) {
             metric_add(d->m_no_surrogate, 1);
             return false;
         }
@@ -193,7 +193,7 @@ static void ri_redirect(http_req *r, void *ctx)
         ri_request_free(&q);
         return;
     }
-    if (!location_for(d, &client, hp, loc, sizeof loc, sid, sizeof sid)) {
+    if (!location_for(d, &client, hp, q.scheme && strcmp(q.scheme, "https") == 0, loc, sizeof loc, sid, sizeof sid)) {
         metric_add(d->m_ri_err, 1);
         ri_fail(r, 503, RI_ERR_UNAVAILABLE, "no surrogate available for this client");
         ri_request_free(&q);
@@ -289,8 +289,8 @@ static bool two_step(dcdn *d, http_req *r, const upstream *up, const mi_resoluti
     }
     bool tls = proto && strncmp(proto, "https", 5) == 0;
     snprintf(surl, sizeof surl, "%s://%s%s", tls ? "https" : "http", ep, target);
-    snprintf(base, sizeof base, "http://%s%s", host, target);
-    if (!pick_surrogate(d, client, target, sbase, sizeof sbase, sid, sizeof sid)) {
+    snprintf(base, sizeof base, "%s://%s%s", http_is_tls(r) ? "https" : "http", host, target);
+    if (!pick_surrogate(d, client, target, http_is_tls(r), sbase, sizeof sbase, sid, sizeof sid)) {
         http_add_header(r, "Retry-After", "10");
         http_reply_problem(r, 503, "Service Unavailable", "no surrogate available for this client", NULL);
         return true;
@@ -416,7 +416,7 @@ static void deliver(http_req *r, void *ctx)
     }
     char hp[URL_MAX_LEN + 300];
     if (!known || !ri_host_path(up ? ct.host : hosth ? hosth : "", ctarget, hp, sizeof hp) ||
-        !location_for(d, &client, hp, loc, sizeof loc, sid, sizeof sid)) {
+        !location_for(d, &client, hp, http_is_tls(r), loc, sizeof loc, sid, sizeof sid)) {
         hop_result_free(&hr);
         http_add_header(r, "Retry-After", "10");
         http_reply_problem(r, 503, "Service Unavailable", "no surrogate available for this client", NULL);
@@ -452,13 +452,16 @@ void router_delivery_routes(dcdn *d, http_route *out)
 /* --- surrogate registry (operator) --------------------------------------- */
 
 /* cs: the surrogate's own cache, for the status page (NULL: not told). */
-static bool register_surrogate(dcdn *d, const char *id, const char *url, unsigned milli, const cache_stats *cs)
+static bool register_surrogate(dcdn *d, const char *id, const char *url, const char *https_url, unsigned milli,
+                               const cache_stats *cs)
 {
-    char val[800], fill[160] = "";
+    char val[1400], fill[700] = "";
     if (cs)
         snprintf(fill, sizeof fill, ",\"cache_bytes\":%llu,\"cache_disk_bytes\":%llu,\"cache_objects\":%llu",
                  (unsigned long long)cs->bytes, (unsigned long long)d->cache_conf.disk_bytes,
                  (unsigned long long)cs->objects);
+    if (https_url)
+        snprintf(fill + strlen(fill), sizeof fill - strlen(fill), ",\"https_url\":\"%s\"", https_url);
     snprintf(val, sizeof val, "{\"url\":\"%s\",\"load_milli\":%u,\"ts\":%lld%s}", url, milli, wall_ms(), fill);
     redisReply *r = store_cmd(d->store, "HSET %s %s %s", d->key_surrogates, id, val);
     if (r)
@@ -474,9 +477,12 @@ static void surrogate_put(http_req *r, void *ctx)
     const char *body = http_body(r, &len);
     jerr e = {0};
     json_t *v = jparse(body, len, 4096, &e);
-    const char *url = NULL;
+    const char *url = NULL, *hurl = NULL;
     json_t *load = v && json_is_object(v) ? json_object_get(v, "load") : NULL;
-    bool ok = v && json_is_object(v) && jget_str(v, "url", "$", true, &url, &e);
+    bool ok = v && json_is_object(v) && jget_str(v, "url", "$", true, &url, &e) &&
+              jget_str(v, "https_url", "$", false, &hurl, &e);
+    if (ok && hurl && (strlen(hurl) > 500 || strncmp(hurl, "https://", 8) != 0 || strpbrk(hurl, "\"\\ ")))
+        ok = jfail(&e, "$.https_url", "expected an https URL of at most 500 characters");
     if (ok && (strlen(url) > 500 || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)) ||
                strpbrk(url, "\"\\ ")))
         ok = jfail(&e, "$.url", "expected an http(s) URL of at most 500 characters");
@@ -486,7 +492,8 @@ static void surrogate_put(http_req *r, void *ctx)
         http_reply_problem(r, 404, "Not Found", "surrogate ids are 1-64 of [A-Za-z0-9._-]", NULL);
     } else if (!ok) {
         http_reply_invalid(r, 400, "Invalid surrogate registration", &e);
-    } else if (!register_surrogate(d, id, url, load ? (unsigned)(json_number_value(load) * 1000 + 0.5) : 0, NULL)) {
+    } else if (!register_surrogate(d, id, url, hurl, load ? (unsigned)(json_number_value(load) * 1000 + 0.5) : 0,
+                                   NULL)) {
         http_reply_problem(r, 503, "Service Unavailable", "the store is unreachable", NULL);
     } else {
         http_reply(r, 204, NULL, NULL, 0);
@@ -503,7 +510,8 @@ json_t *router_surrogates(dcdn *d)
     for (size_t i = 0; set && i < set->n; i++) {
         const surrogate_info *s = &set->s[i];
         bool alive = now - s->ts_ms <= d->surrogate_dead_ms;
-        json_t *o = json_pack("{s:s, s:s, s:f, s:I, s:b, s:b}", "id", s->id, "url", s->url, "load",
+        json_t *o = json_pack("{s:s, s:s, s:s?, s:f, s:I, s:b, s:b}", "id", s->id, "url", s->url, "https_url",
+                              s->https_url[0] ? s->https_url : NULL, "load",
                               s->load_milli / 1000.0, "heartbeat_age_ms", (json_int_t)(now - s->ts_ms), "alive", alive,
                               "overloaded", s->load_milli > (uint32_t)(d->surrogate_max_load * 1000));
         if (s->cache_bytes >= 0)
@@ -546,6 +554,8 @@ static void refresh_surrogates(dcdn *d)
         if (url && strlen(r->element[i]->str) < sizeof x->id && strlen(url) < sizeof x->url) {
             snprintf(x->id, sizeof x->id, "%s", r->element[i]->str);
             snprintf(x->url, sizeof x->url, "%s", url);
+            const char *hu = json_string_value(json_object_get(v, "https_url"));
+            snprintf(x->https_url, sizeof x->https_url, "%s", hu && strlen(hu) < sizeof x->https_url ? hu : "");
             url_ref u;
             char h[262];
             size_t hl = 0;
@@ -574,7 +584,42 @@ static void refresh_surrogates(dcdn *d)
 typedef struct {
     long long next_push, next_hb;
     bool pushed;
+    int https; /* whether the last advertisement named https/1.1; -1: none sent */
 } up_state;
+
+/* Whether a live surrogate serves HTTPS. */
+static bool https_surrogates(dcdn *d)
+{
+    snap_ref *ref;
+    const surrogate_set *set = snapshot_acquire(&d->surrogates, &ref);
+    long long now = wall_ms();
+    bool any = false;
+    for (size_t i = 0; set && i < set->n && !any; i++)
+        any = set->s[i].https_url[0] && now - set->s[i].ts_ms <= d->surrogate_dead_ms;
+    snapshot_release(&d->surrogates, ref);
+    return any;
+}
+
+/* The configured advertisement, less https/1.1 while no surrogate serves
+ * HTTPS: a uCDN must not send https clients where none can be served. */
+static char *advertisement(dcdn *d, bool https)
+{
+    json_t *adv = json_deep_copy(d->capabilities);
+    size_t i, j;
+    json_t *c, *p;
+    json_array_foreach(json_object_get(adv, "capabilities"), i, c) {
+        const char *t = json_string_value(json_object_get(c, "capability-type"));
+        json_t *list = json_object_get(json_object_get(c, "capability-value"), "delivery-protocols");
+        if (!https && t && strcmp(t, "FCI.DeliveryProtocol") == 0 && json_is_array(list))
+            json_array_foreach(list, j, p) if (json_string_value(p) && strcmp(json_string_value(p), "https/1.1") == 0) {
+                json_array_remove(list, j);
+                break;
+            }
+    }
+    char *body = json_dumps(adv, JSON_COMPACT);
+    json_decref(adv);
+    return body;
+}
 
 static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *next_self)
 {
@@ -584,11 +629,12 @@ static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *nex
         cache *own = atomic_load(&d->cache_open) ? d->cache : NULL;
         if (own)
             cache_get_stats(own, &cs);
-        if (!register_surrogate(d, d->self_id, d->self_url, 0, own ? &cs : NULL))
+        if (!register_surrogate(d, d->self_id, d->self_url, d->self_https_url, 0, own ? &cs : NULL))
             log_kv(LOG_WARN, "surrogate self-registration failed (redis down?)", NULL);
         *next_self = now + (long long)d->self_heartbeat_s * 1000;
     }
     refresh_surrogates(d);
+    bool https = https_surrogates(d);
     for (size_t i = 0; i < d->n_ups; i++) {
         upstream *u = &d->ups[i];
         if (!u->fci_url)
@@ -596,8 +642,10 @@ static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *nex
         char url[1100], auth[600];
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", u->token);
         http_client_use_tls(c, &u->tls);
+        if (st[i].pushed && st[i].https != (int)https)
+            st[i].next_push = now; /* HTTPS surrogates came or went */
         if (d->capabilities && now >= st[i].next_push) {
-            char *body = json_dumps(d->capabilities, JSON_COMPACT);
+            char *body = advertisement(d, https);
             const char *h[] = {auth, "Content-Type: " FCI_MEDIA_TYPE, NULL};
             http_result res = {0};
             url_join(u->fci_url, "/capabilities", url, sizeof url);
@@ -613,6 +661,7 @@ static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *nex
             }
             metric_add(ok ? d->m_fci_push_ok : d->m_fci_push_fail, 1);
             st[i].pushed = ok;
+            st[i].https = ok ? (int)https : -1;
             /* re-advertise every 10 heartbeats, so a uCDN that lost its
              * state learns it again; retry failures soon */
             st[i].next_push = now + (ok ? 10LL * u->heartbeat_s * 1000 : 2000);

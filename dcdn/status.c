@@ -54,6 +54,8 @@ static void on_status(http_req *r, void *ctx)
                             "hit_ratio_per_minute", ratio, "logs", logger_status(d));
     json_object_set_new(out, "cache", d->has_surrogate ? surrogate_cache_json(d) : json_null());
     json_object_set_new(out, "triggers", trig ? trig : json_null());
+    bool expiring;
+    json_object_set_new(out, "certificates", http_tls_report(&expiring));
     http_add_header(r, "Cache-Control", "no-store");
     http_reply_json(r, 200, NULL, out);
 }

@@ -29,6 +29,7 @@ need=(
   "nodejs:command -v node"
   "npm:command -v npm"
   "chromium:test -x /usr/bin/chromium"
+  "libnss3-tools:command -v certutil"
   "make:command -v make"
   "gcc:command -v gcc"
 )

@@ -7,6 +7,8 @@
 #   dcdn.pem     the dCDN's client certificate (SAN DNS dcdn.cdni.test)
 #   other.pem    a third CDN's, from the same CA (SAN DNS other.cdni.test)
 #   expired.pem  the dCDN's name, valid only in 2020
+#   soon.pem     a server certificate that expires in 5 days
+#   rsa.pem      an RSA-2048 server certificate (rsa.cdni.test)
 #   rogue-ca.pem, rogue.pem  a second CA and a server certificate of it
 # each with its key in <name>-key.pem. Never for production use.
 #   scripts/pki.sh DIR [extra server SAN entries, e.g. DNS:video.example.com]
@@ -30,7 +32,7 @@ leaf() {
   openssl req -new -key "$1-key.pem" -subj "$2" -out "$1.csr" 2>/dev/null
   printf 'subjectAltName=%s\nextendedKeyUsage=%s\nkeyUsage=critical,digitalSignature\nbasicConstraints=CA:FALSE\n' \
     "$3" "$4" >"$1.ext"
-  openssl x509 -req -in "$1.csr" -CA "$ca.pem" -CAkey "$ca-key.pem" -CAcreateserial -days 825 \
+  openssl x509 -req -in "$1.csr" -CA "$ca.pem" -CAkey "$ca-key.pem" -CAcreateserial -days "${DAYS:-825}" \
     -extfile "$1.ext" -out "$1.pem" 2>/dev/null
   rm -f "$1.csr" "$1.ext"
 }
@@ -40,6 +42,13 @@ leaf server "/CN=cdni-gateway" "DNS:localhost,IP:127.0.0.1,IP:127.0.0.2,IP:127.0
 leaf ucdn "/O=cdni-gateway test/CN=ucdn" "DNS:ucdn.cdni.test" clientAuth,serverAuth
 leaf dcdn "/O=cdni-gateway test/CN=dcdn" "DNS:dcdn.cdni.test" clientAuth,serverAuth
 leaf other "/O=cdni-gateway test/CN=other" "DNS:other.cdni.test" clientAuth,serverAuth
+# an RSA one too (listeners take either)
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa-key.pem 2>/dev/null
+openssl req -new -key rsa-key.pem -subj "/CN=rsa" -out rsa.csr 2>/dev/null
+printf 'subjectAltName=DNS:rsa.cdni.test,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >rsa.ext
+openssl x509 -req -in rsa.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 825 -extfile rsa.ext -out rsa.pem 2>/dev/null
+rm -f rsa.csr rsa.ext
+DAYS=5 leaf soon "/CN=cdni-gateway" "DNS:localhost,IP:127.0.0.1$extra" serverAuth
 leaf rogue "/CN=rogue" "DNS:localhost,IP:127.0.0.1" serverAuth,clientAuth rogue-ca
 # expired: `openssl ca` is what sets dates in the past
 mkdir -p ca-db

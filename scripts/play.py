@@ -4,7 +4,7 @@ follows redirects, keeps each host's cookies, picks the first variant, and
 fetches its segments, printing who answered and how (X-Cache).
 
     scripts/play.py 'http://video.example.com/vod/m1/master.m3u8?URISigningPackage=...' \\
-        --connect video.example.com=127.0.0.1:8083 [--segments 3] [--json]
+        --connect video.example.com=127.0.0.1:8083 [--segments 3] [--json] [--cacert CA.pem]
 
 --connect sends a host's connections elsewhere while its Host header stays
 (no DNS here). Exit status 0 when every object arrived whole, else 1.
@@ -12,13 +12,28 @@ Standard library only; also imported by the integration tests."""
 import argparse
 import http.client
 import json
+import socket
+import ssl
 import sys
 import urllib.parse
 
 
+class _TLS(http.client.HTTPSConnection):
+    """HTTPS to an address of our choosing, verified for the URL's host name."""
+
+    def __init__(self, addr, port, name, ctx):
+        super().__init__(addr, port, timeout=15, context=ctx)
+        self._name = name
+
+    def connect(self):
+        raw = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(raw, server_hostname=self._name)
+
+
 class Player:
-    def __init__(self, connect=None, max_redirects=5):
+    def __init__(self, connect=None, max_redirects=5, cafile=None):
         self.connect = dict(connect or {})
+        self.tls = ssl.create_default_context(cafile=cafile)  # every check on
         self.cookies = {}  # authority -> {name: value}
         self.max_redirects = max_redirects
         self.log = []
@@ -30,8 +45,12 @@ class Player:
             u = urllib.parse.urlsplit(url)
             target = (u.path or "/") + ("?" + u.query if u.query else "")
             addr = self.connect.get(u.netloc, u.netloc)
-            host, _, port = addr.rpartition(":") if ":" in addr else (addr, "", "80")
-            c = http.client.HTTPConnection(host or addr, int(port or 80), timeout=15)
+            dflt = "443" if u.scheme == "https" else "80"
+            host, _, port = addr.rpartition(":") if ":" in addr else (addr, "", dflt)
+            if u.scheme == "https":
+                c = _TLS(host or addr, int(port or dflt), u.hostname, self.tls)
+            else:
+                c = http.client.HTTPConnection(host or addr, int(port or dflt), timeout=15)
             h = {"Host": u.netloc, "User-Agent": "cdni-gateway-play/1"}
             jar = self.cookies.get(u.netloc)
             if jar:
@@ -72,8 +91,8 @@ def uris(playlist):
     return out
 
 
-def play(url, connect=None, segments=3):
-    p = Player(connect)
+def play(url, connect=None, segments=3, cafile=None):
+    p = Player(connect, cafile=cafile)
     s, final, _, body = p.get(url, "master")
     if s != 200:
         return p, False
@@ -97,9 +116,10 @@ def main():
     ap.add_argument("--connect", action="append", default=[], help="HOST=IP:PORT")
     ap.add_argument("--segments", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--cacert", help="PEM bundle to trust for https (default: the system's CAs)")
     a = ap.parse_args()
     connect = dict(c.split("=", 1) for c in a.connect)
-    p, ok = play(a.url, connect, a.segments)
+    p, ok = play(a.url, connect, a.segments, a.cacert)
     if a.json:
         print(json.dumps(p.log, indent=1))
     else:

@@ -110,15 +110,7 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
             jpath_key(fp, ip, "token");
             return jfail(e, fp, "tokens must be at least 16 characters");
         }
-        json_t *cc = json_object_get(o, "client_cert");
-        if (cc) {
-            jpath_key(fp, ip, "client_cert");
-            if (!daemon_peer_cert(cc, fp, &p->cert, e))
-                return false;
-            p->has_cert = true;
-        }
-        jpath_key(fp, ip, "tls");
-        if (!daemon_client_tls(json_object_get(o, "tls"), fp, &u->tls_client, &p->tls, e))
+        if (!daemon_peer_tls(o, ip, &u->tls_client, &p->cert, &p->has_cert, &p->tls, e))
             return false;
         if ((p->ri_url || p->fci_url || p->li_feed_url || p->ci_url) && (!p->ri_token || strlen(p->ri_token) < 16)) {
             jpath_key(fp, ip, "ri_token");

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/supervise.h"
 #include "ucdn/ucdn.h"
 
 static void on_change(const char *msg, void *ud)
@@ -55,6 +56,11 @@ int main(int argc, char **argv)
     int rc0 = daemon_parse_args(argc, argv, "ucdn", &config, &check_only);
     if (rc0 >= 0)
         return rc0;
+    if (!check_only) {
+        int master = supervise(argc, argv, "ucdn", config);
+        if (master >= 0)
+            return master;
+    }
     daemon_block_signals();
     static ucdn u;
     jerr e = {0};
@@ -164,10 +170,13 @@ int main(int argc, char **argv)
         rc = 1;
     } else {
         log_kv(LOG_INFO, "ucdn started", "cdn_id", u.cdn_id, NULL);
+        supervise_ready();
         int sig = daemon_wait_for_signal();
         char s[8];
         snprintf(s, sizeof s, "%d", sig);
         log_kv(LOG_INFO, "stopping", "signal", s, NULL);
+        http_server *all[] = {csp, peer, op, delivery};
+        http_server_drain(all, 4, u.csp_conf.drain_s);
     }
     http_server_stop(csp);
     http_server_stop(peer);

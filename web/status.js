@@ -162,6 +162,15 @@ const pick = (series, prefix) => Object.fromEntries(
   Object.entries(series).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 const sum = (a) => a.reduce((x, y) => x + y, 0);
 
+// certificates of this instance's TLS listeners that expire within 14 days (or have)
+function renderCertificates(st) {
+  const soon = (st.certificates || []).filter((c) => c.expiring);
+  const w = $("cert-warning");
+  w.hidden = !soon.length;
+  w.textContent = soon.map((c) => `certificate of the ${c.listener} listener (${c.file}) ` +
+    (c.days_left < 0 ? `expired ${c.not_after}` : `expires ${c.not_after}, in ${c.days_left} days`)).join("; ");
+}
+
 function renderUcdn(st) {
   const series = st.minutes.series;
   fill($("peers").tBodies[0], st.peers.map((p) => {
@@ -250,6 +259,7 @@ async function refresh() {
     document.title = `${st.cdn_id} status`;
     $(st.role).hidden = false;
     (st.role === "ucdn" ? renderUcdn : renderDcdn)(st);
+    renderCertificates(st);
     $("updated").className = "muted";
     $("updated").textContent = "updated " + new Date(st.now_ms).toISOString().slice(11, 19) + " UTC";
     document.body.dataset.ready = "1";

@@ -39,8 +39,8 @@ nginx_up <<NGX
   server { listen 127.0.0.1:$NG; location / { return 302 http://origin.bench.test\$request_uri; } }
 NGX
 bin/ucdn -c "$dir/ucdn.json" 2>>"$dir/ucdn.log" & pids+=($!)
-UPID=$!
 wait_up "http://127.0.0.1:$OP/healthz"
+UPID=$(worker $!)
 curl -sf -X PUT -H 'Authorization: Bearer csp-bench-token-0123456789' --data-binary @"$dir/svc.json" \
   "http://127.0.0.1:$CSP/csp/v1/services/vod1" >/dev/null
 wait_up "http://127.0.0.1:$NG/"

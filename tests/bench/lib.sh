@@ -5,6 +5,8 @@
 #   port                     a free loopback port
 #   wait_up URL              waits for a server to answer (10 s)
 #   ticks PID                CPU ticks a process has used (all threads); HZ per second
+#   worker PID               the serving process of a ucdn/dcdn started as PID
+#                            (its master's child; see common/supervise.h)
 #   redis_up PORT...         a redis-server on each port (no persistence)
 #   nginx_up                 nginx (one worker, no access log, temporary paths in
 #                            $dir) with the http-block lines read from stdin
@@ -25,6 +27,15 @@ bench_cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done;
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_up() { for i in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+worker() {
+  local k
+  for i in $(seq 100); do
+    k=$(awk '{print $NF}' "/proc/$1/task/$1/children" 2>/dev/null)
+    [ -n "$k" ] && { echo "$k"; return; }
+    sleep 0.1
+  done
+  echo "$1"
+}
 HZ=$(getconf CLK_TCK)
 redis_up() {
   for p in "$@"; do

@@ -79,8 +79,9 @@ rps() { # url server-pid
 
 start_ucdn() { # mode csp peer op delivery
   bin/ucdn -c "$dir/ucdn-$1.json" 2>>"$dir/ucdn-$1.log" & pids+=($!)
-  eval "PID_$1=$!"
+  local master=$!
   wait_up "http://127.0.0.1:$4/healthz"
+  eval "PID_$1=$(worker $master)"
   curl -sf -X PUT -H 'Authorization: Bearer csp-bench-token-0123456789' --data-binary @"$dir/svc.json" \
     "http://127.0.0.1:$2/csp/v1/services/bench" >/dev/null
   curl -sf -X PUT -H 'Authorization: Bearer peer-bench-token-0123456789' --data-binary @"$dir/fci.json" \

@@ -86,6 +86,8 @@ bin/dcdn -c "$dir/se2.json" 2>>"$dir/dcdn2.log" & pids+=($!)
 DPID2=$!
 wait_up "http://127.0.0.1:$SURR/healthz"
 wait_up "http://127.0.0.1:$SURR2/healthz"
+DPID=$(worker "$DPID")
+DPID2=$(worker "$DPID2")
 for so in "$SURR obj_1k.ts" "$SURR seg_1m.ts" "$SURR2 seg_1m.ts"; do # fill the caches, then check they answer from them
   set -- $so
   SURR_=$1; obj=$2

@@ -10,6 +10,9 @@
 # The objects come from a dcdn surrogate's memory tier (its source is the
 # nginx); the 302 from a ucdn delivery listener, against nginx `return 302`.
 # Goal: each at least 0.8x nginx. Each figure is the median of ROUNDS rounds.
+# Where h2o is installed (Debian's 2.2.5, on OpenSSL: the alternative to
+# libmicrohttpd's GnuTLS that the TLS issue names), its new-handshake rate
+# is measured too, the same way, as a third figure.
 set -eu
 cd "$(dirname "$0")/../.."
 . tests/bench/lib.sh
@@ -86,8 +89,8 @@ measure() { # url server-pid connections [wrk args]
 wait_up "http://127.0.0.1:$NG/vod/m1/obj_1k.ts"
 NGW=$(pgrep -P "$(cat "$dir/nginx.pid")" | head -1)
 bin/ucdn -c "$dir/ucdn.json" 2>>"$dir/ucdn.log" & pids+=($!)
-UPID=$!
 wait_up "http://127.0.0.1:$UOP/healthz"
+UPID=$(worker $!)
 curl -sf -X PUT -H 'Authorization: Bearer csp-bench-token-0123456789' --data-binary @"$dir/svc.json" \
   "http://127.0.0.1:$CSP/csp/v1/services/bench" >/dev/null
 curl -sf -X PUT -H 'Authorization: Bearer peer-bench-token-0123456789' --data-binary @"$dir/fci.json" \
@@ -95,8 +98,8 @@ curl -sf -X PUT -H 'Authorization: Bearer peer-bench-token-0123456789' --data-bi
 curl -sf -X POST -H 'Authorization: Bearer peer-bench-token-0123456789' -d '{"load":0.1}' \
   "http://127.0.0.1:$PEER/fci/v1/heartbeat" >/dev/null
 bin/dcdn -c "$dir/dcdn.json" 2>>"$dir/dcdn.log" & pids+=($!)
-DPID=$!
 wait_up "http://127.0.0.1:$DOP/healthz"
+DPID=$(worker $!)
 S="https://127.0.0.1:$SURR"
 for obj in obj_1k.ts seg_1m.ts; do # fill the cache; then it must answer from it, the same bytes, over TLS 1.3
   for i in $(seq 100); do
@@ -118,8 +121,37 @@ for p in "$SURR" "$NGS" "$UDEL"; do
   v=$(openssl s_client -connect "127.0.0.1:$p" </dev/null 2>/dev/null | awk '/^New,/ {print $2, $5}')
   echo "  127.0.0.1:$p negotiates: $v" >&2
 done
+H2=""
+if command -v h2o >/dev/null; then
+  H2P=$(port)
+  cat >"$dir/h2o.conf" <<H2O
+num-threads: 1
+pid-file: $dir/h2o.pid
+error-log: $dir/h2o.err
+listen:
+  host: 127.0.0.1
+  port: $H2P
+  ssl: {certificate-file: $C, key-file: $K, minimum-version: TLSv1.3}
+hosts:
+  default:
+    paths:
+      /: {file.dir: $dir/www}
+H2O
+  h2o -c "$dir/h2o.conf" >/dev/null 2>&1 & pids+=($!)
+  H2=$!
+  for i in $(seq 50); do curl -s --cacert "$CA" -o /dev/null "https://127.0.0.1:$H2P/vod/m1/obj_1k.ts" && break; sleep 0.1; done
+fi
+h2ticks() { local t=0; for p in $(pgrep -f "h2o -c $dir/h2o.conf"); do t=$((t + $(ticks "$p"))); done; echo "$t"; }
+measure_h2o() { # like measure, over every h2o process
+  local t0 out t1
+  t0=$(h2ticks)
+  out=$(wrk -t1 -c16 -d"${DUR}s" -H 'Connection: close' "https://127.0.0.1:$H2P/vod/m1/obj_1k.ts" 2>/dev/null)
+  t1=$(h2ticks)
+  awk -v t="$((t1 - t0))" -v hz="$HZ" '/requests in/ {n = $1} /Requests\/sec/ {r = $2}
+       END {printf "%s 0 %.2f\n", r, n ? t * 1e6 / hz / n : 0}' <<<"$out"
+}
 echo "tls benchmark: HTTPS, ECDSA P-256, TLS 1.3, $ROUNDS rounds of ${DUR}s in turns, 1 worker each"
-a=(); b=(); c=(); e=(); f=(); g=(); h=(); k=()
+a=(); b=(); c=(); e=(); f=(); g=(); h=(); k=(); x=()
 for r in $(seq "$ROUNDS"); do
   a+=("$(measure "https://127.0.0.1:$NGS/vod/m1/obj_1k.ts" "$NGW" 64)")
   b+=("$(measure "$S/vod/m1/obj_1k.ts" "$DPID" 64)")
@@ -129,12 +161,14 @@ for r in $(seq "$ROUNDS"); do
   g+=("$(measure "$S/vod/m1/obj_1k.ts" "$DPID" 16 -H 'Connection: close')")
   h+=("$(measure "https://127.0.0.1:$NGR/vod/m1/seg_1.ts" "$NGW" 64)")
   k+=("$(measure "https://127.0.0.1:$UDEL/vod/m1/seg_1.ts" "$UPID" 64)")
+  [ -n "$H2" ] && x+=("$(measure_h2o)")
   echo "  round $r (req/s, B/s, CPU us/req): 1K nginx ${a[-1]} surrogate ${b[-1]} | 1M nginx ${c[-1]} surrogate ${e[-1]}" \
        "| handshakes nginx ${f[-1]} surrogate ${g[-1]} | 302 nginx ${h[-1]} ucdn ${k[-1]}" >&2
 done
-python3 - "${a[*]}" "${b[*]}" "${c[*]}" "${e[*]}" "${f[*]}" "${g[*]}" "${h[*]}" "${k[*]}" <<'PY'
+python3 - "${a[*]}" "${b[*]}" "${c[*]}" "${e[*]}" "${f[*]}" "${g[*]}" "${h[*]}" "${k[*]}" "${x[*]:-}" <<'PY'
 import statistics, sys
 m = statistics.median
+h2o = sys.argv.pop()
 def cols(s):
     v = [float(x) for x in s.split()]
     return m(v[0::3]), m(v[1::3]), m(v[2::3])
@@ -149,5 +183,9 @@ for name, n, o, i, unit in rows:
     met &= ratio >= 0.8
     print("  %-18s %9.0f %-4s %9.0f %-4s %7.2fx %8.1f / %-8.1f" % (name, n[i] / div, unit, o[i] / div, unit, ratio,
                                                                   n[2], o[2]))
+if h2o.strip():  # the alternative library, for comparison (not a goal)
+    x = cols(h2o)
+    print("  %-18s %9.0f %-4s %9.0f %-4s %7.2fx %8.1f / %-8.1f  (h2o 2.2.5 on OpenSSL in place of ours)"
+          % ("  ... h2o", f[0], "r/s", x[0], "r/s", x[0] / f[0] if f[0] else 0, f[2], x[2]))
 print("  goal >= 0.8x nginx for all four: %s" % ("met" if met else "NOT met"))
 PY

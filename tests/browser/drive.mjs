@@ -10,8 +10,14 @@
 //     screenshots the page: {"text": {selector: text}, "rows": [...], "screenshot"}
 //
 // RULES is Chromium's --host-resolver-rules ("MAP video.example.com:80
-// 127.0.0.1:8083"): the sample hosts have no DNS here.
+// 127.0.0.1:8083"): the sample hosts have no DNS here. With "ca": PEM, the
+// browser trusts that CA (put in the NSS database of a throwaway HOME with
+// certutil, where Chromium on Linux looks for trust anchors): HTTPS with
+// every check on, not with checks turned off.
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import { createRequire } from "node:module";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -24,7 +30,17 @@ const args = ["--autoplay-policy=no-user-gesture-required", "--mute-audio"];
 if (opt.resolve) args.push("--host-resolver-rules=" + opt.resolve);
 if (process.getuid && process.getuid() === 0) args.push("--no-sandbox"); // Chromium refuses root otherwise
 
-const browser = await chromium.launch({ executablePath: opt.chromium || "/usr/bin/chromium", headless: true, args });
+const env = { ...process.env };
+let home = null;
+if (opt.ca) {
+  home = fs.mkdtempSync(path.join(os.tmpdir(), "cdni-browser-"));
+  const db = "sql:" + path.join(home, ".pki", "nssdb");
+  fs.mkdirSync(path.join(home, ".pki", "nssdb"), { recursive: true });
+  execFileSync("certutil", ["-N", "--empty-password", "-d", db]);
+  execFileSync("certutil", ["-A", "-d", db, "-n", "cdni-gateway local CA", "-t", "C,,", "-i", opt.ca]);
+  env.HOME = home;
+}
+const browser = await chromium.launch({ executablePath: opt.chromium || "/usr/bin/chromium", headless: true, args, env });
 let out;
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
@@ -59,5 +75,6 @@ try {
   }
 } finally {
   await browser.close();
+  if (home) fs.rmSync(home, { recursive: true, force: true });
 }
 process.stdout.write(JSON.stringify(out) + "\n");

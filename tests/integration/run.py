@@ -146,6 +146,12 @@ class Env:
         return subprocess.run(["redis-cli", "-p", str(self.ports[name])] + list(args),
                               capture_output=True, text=True).stdout
 
+    def worker(self, name):
+        """The pid of a daemon's worker (the master's child that serves)."""
+        pid = self.procs[name].pid
+        kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
+        return int(kids[-1])
+
     def stop(self, name, sig=None):
         p = self.procs.pop(name, None)
         if p:
@@ -207,13 +213,16 @@ class Env:
         with open(path, "w") as f:
             json.dump(config, f)
         log = open(os.path.join(self.dir, name + ".log"), "ab")
+        mark = log.tell()
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
         p = subprocess.Popen([os.path.join(BIN, binary or name), "-c", path], stdout=log, stderr=log, env=env)
         self.procs[name] = p
         ports = [l["port"] for l in config["listeners"].values()]
-        assert wait_for(lambda: p.poll() is None and all(self._listening(x) for x in ports)), \
-            name + " did not start"
+        # the master holds the sockets from the start; the worker serves once it logs "... started"
+        started = '"msg":"%s started"' % (binary or name)
+        assert wait_for(lambda: p.poll() is None and all(self._listening(x) for x in ports) and
+                        started in self.log(name)[mark:]), name + " did not start"
         return p
 
     @staticmethod
@@ -1823,8 +1832,8 @@ def test_a_trigger_whose_surrogate_goes_offline_ends_as_rfc8007_says_not_held(en
                                 "cdn-path": path})
         assert s == 201 and trigger_status(h["Location"], "complete")
         assert sget(env, "/vod/m1/a.ts")[1]["x-cache"] == "MISS"  # se-x did purge it
-        se = env.procs["dcdn-se"]
-        se.send_signal(signal.SIGSTOP)  # alive a moment ago: the next triggers wait for it
+        se = env.worker("dcdn-se")
+        os.kill(se, signal.SIGSTOP)  # alive a moment ago: the next triggers wait for it
         s1, h1, _ = trigger(env, {"trigger": {"type": "purge", "content.urls": [
             "http://video.example.com/vod/m1/a.ts"]}, "cdn-path": path})
         s2, h2, _ = trigger(env, {"trigger": {"type": "invalidate", "content.urls": [
@@ -1837,7 +1846,7 @@ def test_a_trigger_whose_surrogate_goes_offline_ends_as_rfc8007_says_not_held(en
         trigger_status(h2["Location"], "complete", timeout=8)
     finally:
         if se is not None:
-            se.send_signal(signal.SIGCONT)
+            os.kill(se, signal.SIGCONT)
         o.stop()
 
 
@@ -2058,12 +2067,13 @@ def test_ucdn_collects_logs_once_across_instances_refuses_tampered_files_and_exp
         o.stop()
 
 
-def signed_dcdn(env, keys, sp, sop, router_extra=None, se_peer=None, cors=None):
+def signed_dcdn(env, keys, sp, sop, router_extra=None, se_peer=None, cors=None, se_tls=None):
     """Restarts the dCDN as a router that checks the uCDN's tokens and sends
     127.0.0.0/8 to surrogate se-x, and starts se-x (its own dcdn: operator
     port sop, surrogate port sp, sharing the router's key and Redis; with
     se_peer, a peer listener for its CDNI logs; cors: origins its surrogate
-    listener lets read)."""
+    listener lets read; se_tls: its surrogate listener's tls, then serving
+    on https://127.0.0.1:sp)."""
     env.stop("dcdn")
     router = env.dcdn_config()
     router["upstreams"][0]["uri_signing_keys"] = keys["ucdn"][1]
@@ -2088,6 +2098,9 @@ def signed_dcdn(env, keys, sp, sop, router_extra=None, se_peer=None, cors=None):
         se["upstreams"][0].pop("ri_token")
     se["surrogate"] = {"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1, "access_log": True,
                        "cache": {"dir": os.path.join(env.dir, "cache-se-x")}}
+    if se_tls:
+        se["listeners"]["surrogate"]["tls"] = se_tls
+        se["surrogate"]["https_url"] = se["surrogate"]["url"] = "https://127.0.0.1:%d" % sp
     env.start_daemon("dcdn-se", se, binary="dcdn")
     assert wait_for(lambda: "se-x" in http("GET", "http://127.0.0.1:%d/v1/surrogates" % env.ports["dop"],
                                            token=OP_TOKEN)[2].decode(), timeout=5)
@@ -2311,6 +2324,20 @@ def browser_missing():
     return None
 
 
+def sample_title_files():
+    """The sample title (make builds it with scripts/sample_title.sh) as {path: bytes}."""
+    title = os.path.join(ROOT, "build/sample-title")
+    if not os.path.exists(os.path.join(title, "vod/m1/720p/index.m3u8")):
+        subprocess.run([os.path.join(ROOT, "scripts/sample_title.sh"), os.path.join(title, "vod/m1"), "8"],
+                       check=True)
+    files = {}
+    for dp, _, fs in os.walk(title):
+        for f in fs:
+            full = os.path.join(dp, f)
+            files["/" + os.path.relpath(full, title)] = open(full, "rb").read()
+    return files
+
+
 def drive(action, **opt):
     """One run of tests/browser/drive.mjs (headless Chromium through playwright-core)."""
     r = subprocess.run(["node", os.path.join(ROOT, "tests/browser/drive.mjs"), action, json.dumps(opt)],
@@ -2328,15 +2355,7 @@ def test_browser_plays_signed_hls_from_the_ucdn_and_the_status_pages_show_it(env
     why = browser_missing()
     if why:
         raise Skip(why)
-    title = os.path.join(ROOT, "build/sample-title")  # make builds it (scripts/sample_title.sh)
-    if not os.path.exists(os.path.join(title, "vod/m1/720p/index.m3u8")):
-        subprocess.run([os.path.join(ROOT, "scripts/sample_title.sh"), os.path.join(title, "vod/m1"), "8"],
-                       check=True)
-    files = {}
-    for dp, _, fs in os.walk(title):
-        for f in fs:
-            full = os.path.join(dp, f)
-            files["/" + os.path.relpath(full, title)] = open(full, "rb").read()
+    files = sample_title_files()
     # the CSP's origin has a CORS policy of its own: the surrogate's answers carry one, the dCDN's
     o = ChunkOrigin(files, headers={"Access-Control-Allow-Origin": "*"})
     ui = os.path.join(ROOT, "build/ui")
