@@ -41,26 +41,11 @@ static bool same_address(const char *a, const char *b)
            memcmp(x.bytes, y.bytes, sizeof x.bytes) == 0;
 }
 
-ca_status ca_check(const jwk_set *keys, const char *cdn_id, const char *cookie_header,
-                   const char *collection, const char *client_ip, long long now, long skew_s,
-                   json_t **claims)
+/* One CDNISession value (tok, tl) checked. */
+static ca_status check_one(const jwk_set *keys, const char *cdn_id, const char *tok, size_t tl,
+                           const char *collection, const char *client_ip, long long now, long skew_s,
+                           json_t **claims)
 {
-    if (claims)
-        *claims = NULL;
-    if (!cookie_header)
-        return CA_ABSENT;
-    /* "a=b; CDNISession=<token>; c=d" */
-    const char *c = cookie_header, *tok = NULL;
-    size_t nl = strlen(CA_COOKIE_NAME), tl = 0;
-    for (const char *p = c; (p = strstr(p, CA_COOKIE_NAME)) != NULL; p += nl) {
-        if ((p == c || p[-1] == ' ' || p[-1] == ';') && p[nl] == '=') {
-            tok = p + nl + 1;
-            tl = strcspn(tok, "; ");
-            break;
-        }
-    }
-    if (!tok || !tl)
-        return CA_ABSENT;
     jws_verified v;
     if (jws_verify(tok, tl, NULL, keys, &v) != JWS_OK)
         return CA_BAD_SIGNATURE;
@@ -85,6 +70,42 @@ ca_status ca_check(const jwk_set *keys, const char *cdn_id, const char *cookie_h
         *claims = json_incref(o);
     json_decref(o);
     return st;
+}
+
+#define CA_MAX_VALUES 8
+
+ca_status ca_check(const jwk_set *keys, const char *cdn_id, const char *cookie_header,
+                   const char *collection, const char *client_ip, long long now, long skew_s,
+                   json_t **claims)
+{
+    if (claims)
+        *claims = NULL;
+    if (!cookie_header)
+        return CA_ABSENT;
+    /* "a=b; CDNISession=<token>; c=d". A player may carry several of that
+     * name (another CDN's on the way, a jar that does not keep hosts
+     * apart): each is tried, one of ours for this collection wins, and
+     * what the others are matters only when none is. */
+    const char *c = cookie_header;
+    size_t nl = strlen(CA_COOKIE_NAME), seen = 0;
+    ca_status first = CA_ABSENT;
+    for (const char *p = c; seen < CA_MAX_VALUES && (p = strstr(p, CA_COOKIE_NAME)) != NULL; p += nl) {
+        if (!((p == c || p[-1] == ' ' || p[-1] == ';') && p[nl] == '='))
+            continue;
+        const char *tok = p + nl + 1;
+        size_t tl = strcspn(tok, "; ");
+        if (!tl)
+            continue;
+        seen++;
+        ca_status st = check_one(keys, cdn_id, tok, tl, collection, client_ip, now, skew_s, claims);
+        if (st == CA_OK)
+            return CA_OK;
+        /* the most telling refusal: one of ours (expired, another collection
+         * or client) over one that is not ours at all */
+        if (first == CA_ABSENT || (first == CA_BAD_SIGNATURE && st != CA_BAD_SIGNATURE))
+            first = st;
+    }
+    return first;
 }
 
 bool ca_set_cookie(const char *token, bool https, long max_age_s, char *out, size_t cap)

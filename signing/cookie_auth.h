@@ -32,8 +32,10 @@ char *ca_mint(const jwk *key, jws_alg alg, const char *cdn_id, const char *colle
 
 /* Finds CA_COOKIE_NAME in a Cookie header and checks it: signed by one of
  * keys with iss and aud cdn_id, not expired (skew_s leeway), for this
- * collection and, if bound, this client. *claims (may be NULL) gets a new
- * reference on CA_OK. */
+ * collection and, if bound, this client. Every value of that name is tried
+ * (up to 8; another CDN's or a stale one does not hide ours): CA_OK if one
+ * passes, else the refusal of the first of ours, else CA_BAD_SIGNATURE.
+ * *claims (may be NULL) gets a new reference on CA_OK. */
 ca_status ca_check(const jwk_set *keys, const char *cdn_id, const char *cookie_header,
                    const char *collection, const char *client_ip, long long now, long skew_s,
                    json_t **claims);

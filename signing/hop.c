@@ -135,8 +135,10 @@ bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const h
             json_decref(rc);
         }
         start_session(c, rq, collection, https, out);
-    } else if (r.source == US_SRC_NONE && c->own_keys) {
-        /* no token: a session cookie of ours may stand for one */
+    } else if ((r.source == US_SRC_NONE || r.source == US_SRC_COOKIE) && c->own_keys) {
+        /* no token, or only one in a cookie that did not verify (a stale
+         * renewal, another CDN's): a session cookie of ours may stand for
+         * one. A token in the URI that fails stays a refusal. */
         json_t *cc = NULL;
         ca_status cs = ca_check(c->own_keys, c->cdn_id, rq->cookie, collection, rq->client_ip, rq->now,
                                 c->skew_s, &cc);
@@ -147,7 +149,7 @@ bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const h
             out->claims = cc;
             snprintf(out->reason, sizeof out->reason, "session cookie for %s", collection);
         } else {
-            deny(out, code, cs == CA_ABSENT ? r.reason : ca_status_text(cs));
+            deny(out, code, cs == CA_ABSENT || r.source == US_SRC_COOKIE ? r.reason : ca_status_text(cs));
             out->method = cs == CA_ABSENT ? HOP_TOKEN : HOP_COOKIE;
         }
     } else {

@@ -2148,6 +2148,15 @@ def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
         assert csp not in variant  # the uCDN's token, not the CSP's
         assert [what["segment %d" % i]["hops"][-1]["x-cache"] for i in (1, 2)] == ["MISS", "MISS"]
         assert "CDNISession" in str(p.cookies.get("127.0.0.1:%d" % sp)), p.cookies
+        # a player whose cookie jar does not keep hosts apart sends the uCDN's CDNISession too, first:
+        # the surrogate tries each value of the name, and its own opens the segment
+        ucookie = p.cookies["video.example.com"]["CDNISession"]
+        dcookie = p.cookies["127.0.0.1:%d" % sp]["CDNISession"]
+        seg = urllib.parse.urlsplit(what["segment 2"]["hops"][-1]["url"])
+        both = {"Cookie": "CDNISession=%s; CDNISession=%s" % (ucookie, dcookie)}
+        assert raw_request(sp, "GET", seg.path, both, host="127.0.0.1:%d" % sp)[0] == 200
+        only_u = {"Cookie": "CDNISession=%s" % ucookie}
+        assert raw_request(sp, "GET", seg.path, only_u, host="127.0.0.1:%d" % sp)[0] == 403
         # one playback session: the variant (by token) and the segments (by the session cookie the
         # variant's answer set) carry one session id in the delivery records
         time.sleep(0.2)

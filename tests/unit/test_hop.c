@@ -131,6 +131,16 @@ static void test_session_cookie_and_renewal(void **st)
     assert_non_null(loc);
     free(loc);
     hop_result_free(&r);
+    /* a token cookie that does not verify (stale, another CDN's) leaves the session cookie to decide */
+    char mixed[4200];
+    snprintf(mixed, sizeof mixed, "URISigningPackage=eyJhbGciOiJub25lIn0.e30.; %s", cookie);
+    assert_true(run("/vod/720/seg_1.ts", mixed, on, false, &r));
+    assert_int_equal(r.method, HOP_COOKIE);
+    hop_result_free(&r);
+    /* a token in the URI that fails is a refusal, whatever cookie comes along */
+    snprintf(target, sizeof target, "/vod/720/seg_1.ts?URISigningPackage=eyJhbGciOiJub25lIn0.e30.");
+    assert_false(run(target, cookie, on, false, &r));
+    hop_result_free(&r);
     /* the cookie, checked directly: other collection, other client, expired, forged */
     const char *val = strchr(cookie, ';') + 2;
     assert_int_equal(ca_check(&my_set, "ucdn-a", val, "m1", NULL, NOW, 0, NULL), CA_OK);
@@ -140,6 +150,19 @@ static void test_session_cookie_and_renewal(void **st)
     jwk_set others = {&other, 1};
     assert_int_equal(ca_check(&others, "ucdn-a", val, "m1", NULL, NOW, 0, NULL), CA_BAD_SIGNATURE);
     assert_int_equal(ca_check(&my_set, "ucdn-a", "x=1", "m1", NULL, NOW, 0, NULL), CA_ABSENT);
+    /* several of that name (another CDN's first, as a shared cookie jar sends them): ours is found */
+    char *theirs = ca_mint(&other, JWS_ES256, "dcdn-b", "m1", NULL, NULL, NOW, 60);
+    char *ours_m2 = ca_mint(&me, JWS_ES256, "ucdn-a", "m2", NULL, NULL, NOW, 60);
+    char many[8192];
+    snprintf(many, sizeof many, CA_COOKIE_NAME "=%s; a=b; " CA_COOKIE_NAME "=%s", theirs, val + strlen(CA_COOKIE_NAME) + 1);
+    assert_int_equal(ca_check(&my_set, "ucdn-a", many, "m1", NULL, NOW, 0, NULL), CA_OK);
+    /* none passes: the refusal says what is wrong with ours, not with theirs */
+    snprintf(many, sizeof many, CA_COOKIE_NAME "=%s; " CA_COOKIE_NAME "=%s", theirs, ours_m2);
+    assert_int_equal(ca_check(&my_set, "ucdn-a", many, "m1", NULL, NOW, 0, NULL), CA_OTHER_COLLECTION);
+    snprintf(many, sizeof many, CA_COOKIE_NAME "=%s", theirs);
+    assert_int_equal(ca_check(&my_set, "ucdn-a", many, "m1", NULL, NOW, 0, NULL), CA_BAD_SIGNATURE);
+    free(theirs);
+    free(ours_m2);
     char *bound = ca_mint(&me, JWS_ES256, "ucdn-a", "m1", "192.0.2.7", NULL, NOW, 60);
     snprintf(cookie, sizeof cookie, CA_COOKIE_NAME "=%s", bound);
     assert_int_equal(ca_check(&my_set, "ucdn-a", cookie, "m1", "192.0.2.7", NOW, 0, NULL), CA_OK);
