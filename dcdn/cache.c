@@ -940,10 +940,10 @@ long long cache_prefetch(cache *c, const cache_request *q)
     cache_obj *o = cache_lookup(c, q->key, strlen(q->key), wall_ms() / 1000, &v);
     if (o) {
         cache_blob_unref(v.mem);
-        bool fresh = v.fresh;
+        bool fresh = v.fresh, error = v.status >= 400;
         cache_obj_unref(o);
         if (fresh)
-            return 0;
+            return error ? -1 : 0; /* a stored 404 is no object there */
     }
     cache_fill *f = cache_acquire(c, q);
     if (!f)
@@ -951,7 +951,8 @@ long long cache_prefetch(cache *c, const cache_request *q)
     pthread_mutex_lock(&f->mu);
     while (!f->done)
         pthread_cond_wait(&f->done_cv, &f->mu);
-    long long n = f->state == FILL_FAILED || f->body_error ? -1 : (long long)f->avail;
+    /* the source answering 4xx or 5xx is a failed acquisition, though the answer may be stored */
+    long long n = f->state == FILL_FAILED || f->body_error || f->status >= 400 ? -1 : (long long)f->avail;
     pthread_mutex_unlock(&f->mu);
     cache_fill_unref(f);
     return n;

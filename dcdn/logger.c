@@ -670,6 +670,9 @@ static void feed_page(http_req *r, dcdn *d, long long page)
         xmlTextWriterWriteAttribute(w, BAD_CAST "src", BAD_CAST href);
         xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "application/cdni; ptype=logging-file");
         xmlTextWriterEndElement(w);
+        /* an entry whose content is elsewhere (src) must have a summary (RFC 4287 §4.1.2) */
+        xmlTextWriterWriteFormatElement(w, BAD_CAST "summary", "CDNI logging file %s, %s bytes (gzip), for %s", uuid,
+                                        size, st->up->id);
         xmlTextWriterStartElement(w, BAD_CAST "link");
         xmlTextWriterWriteAttribute(w, BAD_CAST "href", BAD_CAST href);
         xmlTextWriterWriteAttribute(w, BAD_CAST "rel", BAD_CAST "enclosure");

@@ -19,6 +19,7 @@ need=(
   "redis-server:command -v redis-server"
   "curl:command -v curl"
   "python3:command -v python3"
+  "python3-feedparser:/usr/bin/python3 -c 'import feedparser'"
   "clang:command -v clang"
   "libclang-rt-14-dev:test -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a || ! command -v clang-14"
   "wrk:command -v wrk"

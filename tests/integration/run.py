@@ -1589,9 +1589,18 @@ def log_records(env, port=None):
     assert s == 200 and h["Content-Type"] == "application/atom+xml", (s, b)
     ns = {"a": "http://www.w3.org/2005/Atom"}
     uuids, recs = [], []
+    # an outsider's reader: feedparser (Debian's, hence its python3) finds every entry with its summary
+    fp = subprocess.run(["/usr/bin/python3", "-c", "import feedparser, json, sys; f = feedparser.parse(sys.stdin.buffer"
+                         ".read()); print(json.dumps([f.bozo, [(e.id, e.get('summary', '')) for e in f.entries]]))"],
+                        input=b, capture_output=True, timeout=30)
+    assert fp.returncode == 0, fp.stderr[-500:]
+    bozo, fentries = json.loads(fp.stdout)
+    assert not bozo and all(sm.startswith("CDNI logging file ") for _, sm in fentries), fentries
     for e in ET.fromstring(b).findall("a:entry", ns):
         uuids.append(e.find("a:id", ns).text)
         src = e.find("a:content", ns).get("src")
+        # RFC 4287 §4.1.2: content given by src, so a summary
+        assert (e.find("a:summary", ns).text or "").startswith("CDNI logging file " + uuids[-1][9:]), uuids[-1]
         assert e.find("a:content", ns).get("type") == "application/cdni; ptype=logging-file"
         s, h, gz = http("GET", base + src, token=RI_TOKEN)
         assert s == 200 and h["Content-Encoding"] == "gzip", s
@@ -1607,6 +1616,7 @@ def log_records(env, port=None):
         assert r.returncode == 0 and "SHA256-hash verified" in r.stdout, r.stdout + r.stderr
         assert ("urn:uuid:" + src.rsplit("/", 1)[1][:36]) in r.stdout
         recs += [json.loads(l) for l in ctl("log", "parse", path).stdout.splitlines()]
+    assert sorted(i for i, _ in fentries) == sorted(uuids), (fentries, uuids)
     return uuids, recs
 
 
@@ -1800,6 +1810,12 @@ def test_dcdn_triggers_purge_invalidate_by_url_pattern_and_ccid_cancel_and_a_kil
             "http://video.example.com/vod/m1/a.ts", "http://video.example.com/vod/m1/b.ts"]}, "cdn-path": path})
         trigger_status(h["Location"], "complete")
         assert cache()["objects"] == 2 and xc("/vod/m1/a.ts") == "HIT"
+        # a preposition of a URL its source answers 404: failed, the URL named in its errors (RFC 8007 §5.2)
+        s, h, _ = trigger(env, {"trigger": {"type": "preposition", "content.urls": [
+            "http://video.example.com/vod/m1/gone.ts"]}, "cdn-path": path})
+        got = trigger_status(h["Location"], "failed")
+        assert [x["content.urls"] for x in got["errors"]] == [["http://video.example.com/vod/m1/gone.ts"]], got
+        assert got["errors"][0]["error"] == "econtent", got
         # the surrogate dies before it can run a purge: the purge waits; restarted, it completes it
         cfg = json.load(open(os.path.join(env.dir, "dcdn-se.json")))
         env.stop("dcdn-se", signal.SIGKILL)
