@@ -143,11 +143,14 @@ dash_status dash_rewrite(const char *in, size_t n, size_t max, const mf_policy *
     walk w = {.p = p, .top = p, .nested = *p, .st = st};
     w.nested.absolutize = false;
     buf_init(&w.scratch, 256, 64 * 1024);
+    /* the MPD's own references first: the BaseURL inserted below is ours,
+     * already at the target, never rewritten again */
+    bool has_base = false;
+    for (xmlNode *c = root->children; c; c = c->next)
+        has_base |= c->type == XML_ELEMENT_NODE && is(c, "BaseURL");
+    visit(&w, root->children, true);
     /* absolutize: the MPD's relative references resolve at the target */
     if (p->absolutize) {
-        bool has_base = false;
-        for (xmlNode *c = root->children; c; c = c->next)
-            has_base |= is(c, "BaseURL");
         if (!has_base) {
             xmlNode *b = xmlNewDocNode(doc, root->ns, (const xmlChar *)"BaseURL", NULL);
             xmlChar *esc = b ? xmlEncodeSpecialChars(doc, (const xmlChar *)p->target_dir) : NULL;
@@ -170,7 +173,6 @@ dash_status dash_rewrite(const char *in, size_t n, size_t max, const mf_policy *
             xmlFree(esc);
         }
     }
-    visit(&w, root->children, true);
     buf_free(&w.scratch);
     xmlChar *s = NULL;
     int sl = 0;

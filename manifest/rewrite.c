@@ -46,11 +46,33 @@ static size_t origin_len(const char *u, size_t n, size_t *host_off, size_t *host
     return e;
 }
 
-static bool in_set(const mf_policy *p, const char *h, size_t n)
+/* The URI's port (its scheme's default when none is written); u, ol: the
+ * URI and its origin length, h, n: its host. */
+static unsigned uri_port(const char *u, size_t ol, const char *h, size_t n)
+{
+    const char *p = h + n, *e = u + ol;
+    unsigned v = 0;
+    if (p < e && *p == ':' && p + 1 < e) {
+        for (p++; p < e && *p >= '0' && *p <= '9' && v < 65536; p++)
+            v = v * 10 + (unsigned)(*p - '0');
+        return v;
+    }
+    return (u[4] | 0x20) == 's' ? 443 : 80;
+}
+
+/* Is the URI's host one of ours? An entry "host" owns every port of its
+ * name; an entry "host:port" only that port (an origin 127.0.0.1:8090 is
+ * not a surrogate on 127.0.0.1:9085). */
+static bool in_set(const mf_policy *p, const char *u, size_t ol, const char *h, size_t n)
 {
     for (size_t i = 0; p->hosts && p->hosts[i]; i++) {
-        size_t hl = i < MF_HOSTS_CACHED ? p->host_len[i] : strlen(p->hosts[i]);
-        if (hl == n && strncasecmp(p->hosts[i], h, n) == 0)
+        const char *e = p->hosts[i];
+        size_t el = i < MF_HOSTS_CACHED ? p->host_len[i] : strlen(e);
+        const char *colon = e[0] == '[' ? (strchr(e, ']') ? strchr(e, ']') + 1 : NULL) : strrchr(e, ':');
+        size_t name = colon && *colon == ':' ? (size_t)(colon - e) : el;
+        if (name != n || strncasecmp(e, h, n) != 0)
+            continue;
+        if (name == el || (unsigned)strtoul(e + name + 1, NULL, 10) == uri_port(u, ol, h, n))
             return true;
     }
     return false;
@@ -108,7 +130,7 @@ mf_result mf_rewrite_uri(const mf_policy *p, const char *u, size_t n, buf *out)
 {
     size_t ho, hl, ol = origin_len(u, n, &ho, &hl);
     if (ol) {
-        if (!in_set(p, u + ho, hl))
+        if (!in_set(p, u, ol, u + ho, hl))
             return MF_KEPT; /* not ours to touch */
         if (!p->hook) { /* straight into the output */
             buf_add(out, p->target, p->target_len);

@@ -25,7 +25,8 @@ typedef bool (*mf_hook)(void *ud, const char *uri, size_t n, buf *out);
 
 typedef struct {
     const char *base;          /* absolute URL the manifest was fetched as */
-    const char *const *hosts;  /* the interconnected set, NULL-terminated; matched case-insensitively, port ignored */
+    const char *const *hosts;  /* the interconnected set, NULL-terminated; matched case-insensitively; "host"
+                                * owns every port of its name, "host:port" only that port */
     const char *target;        /* "http://dcdn.example:8080": scheme and authority, optionally a path
                                 * prefix without a final '/' ("http://dcdn.example/video.example.com") */
     bool absolutize;           /* relative URIs made absolute on the target */

@@ -386,8 +386,10 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
         /* the service host and the origin's are ours to rewrite */
         char oh[256] = "";
         url_ref ou;
-        if (c->origin_url && url_parse(c->origin_url, strlen(c->origin_url), &ou) == URL_OK && ou.host.len < sizeof oh)
-            snprintf(oh, sizeof oh, "%.*s", (int)ou.host.len, c->origin_url + ou.host.off);
+        if (c->origin_url && url_parse(c->origin_url, strlen(c->origin_url), &ou) == URL_OK &&
+            ou.host.len + ou.port.len + 1 < sizeof oh) /* with its port: another port of that host is not the origin */
+            snprintf(oh, sizeof oh, "%.*s%s%.*s", (int)ou.host.len, c->origin_url + ou.host.off, ou.port.len ? ":" : "",
+                     (int)ou.port.len, c->origin_url + ou.port.off);
         const char *hosts[] = {c->host, oh[0] ? oh : NULL, NULL};
         mf_policy p = {.base = base, .hosts = hosts, .target = target, .absolutize = true};
         char *token = NULL;

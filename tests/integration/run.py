@@ -1179,6 +1179,34 @@ def test_vod_manifest_served_stale_within_grace_and_dash_collections(env):
 
 
 
+def test_a_dash_collection_from_an_origin_on_the_surrogates_host_gets_one_base_url(env):
+    """The origin (origin_url) and the dCDN's surrogate on one host, other
+    ports, as make run has them: the inserted BaseURL names the surrogate
+    once, never rewritten again as if it were the origin."""
+    env.stop("dcdn")
+    d = env.dcdn_config()
+    sp = free_port()
+    d["surrogate"]["url"] = "http://127.0.0.1:%d" % sp
+    env.start_daemon("dcdn", d)
+    assert env.csp("PUT", "/csp/v1/services/vod1", service())[0] == 201
+    assert wait_for(lambda: routed(env), timeout=10)
+    mpd = open(os.path.join(ROOT, "tests", "data", "dash", "relative.mpd")).read()
+    dash = Origin(mpd, "application/dash+xml")
+    try:
+        assert put_collection(env, "d1", {"service": "vod1", "path": "/vod/m1/manifest.mpd", "ccid": "d1",
+                                          "origin_url": "http://127.0.0.1:%d/vod/m1/manifest.mpd" % dash.port})[0] == 201
+        want = "<BaseURL>http://127.0.0.1:%d/video.example.com/vod/m1/</BaseURL>" % sp
+
+        def served():
+            s, h, b = raw_get(env.ports["udel"], "/vod/m1/manifest.mpd")
+            return b.decode() if s == 200 and want in b.decode() else None
+        text = wait_for(served, timeout=10)
+        assert text, raw_get(env.ports["udel"], "/vod/m1/manifest.mpd")
+        assert text.count("<BaseURL>") == 1 and "video.example.com/video.example.com" not in text, text
+    finally:
+        dash.stop()
+
+
 # --- surrogate: delivery, cache, acquisition --------------------------------------------------
 
 class ChunkOrigin(LoopbackServer):

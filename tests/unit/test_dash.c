@@ -79,6 +79,31 @@ static void test_absolutize_adds_an_mpd_level_base(void **st)
     free(in);
 }
 
+/* An origin on one port of a host, the surrogate on another port of it:
+ * the inserted BaseURL is the surrogate's, once, and only the origin's
+ * port is rewritten (a collection published with origin_url). */
+static void test_an_origin_and_a_surrogate_on_one_host_are_told_apart_by_port(void **st)
+{
+    const char *mpd = "<?xml version=\"1.0\"?>\n<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\">\n"
+                      " <Period><AdaptationSet><Representation id=\"v\">"
+                      "<SegmentTemplate media=\"v/$Number$.m4s\" initialization=\"http://127.0.0.1:8090/vod/d1/v/init.mp4\"/>"
+                      "<BaseURL>http://127.0.0.1:7000/elsewhere/</BaseURL>"
+                      "</Representation></AdaptationSet></Period>\n</MPD>\n";
+    const char *const hosts[] = {"video.example.com", "127.0.0.1:8090", NULL};
+    mf_policy p = {.base = "http://127.0.0.1:8090/vod/d1/manifest.mpd", .hosts = hosts,
+                   .target = "http://127.0.0.1:9085/video.example.com", .absolutize = true};
+    assert_true(mf_policy_prepare(&p));
+    buf out;
+    buf_init(&out, 0, 0);
+    assert_int_equal(dash_rewrite(mpd, strlen(mpd), 1 << 20, &p, &out, NULL), DASH_OK);
+    char *o = buf_take(&out, NULL);
+    assert_non_null(strstr(o, "<BaseURL>http://127.0.0.1:9085/video.example.com/vod/d1/</BaseURL>"));
+    assert_null(strstr(o, "video.example.com/video.example.com"));
+    assert_non_null(strstr(o, "initialization=\"http://127.0.0.1:9085/video.example.com/vod/d1/v/init.mp4\""));
+    assert_non_null(strstr(o, "<BaseURL>http://127.0.0.1:7000/elsewhere/</BaseURL>")); /* another port: not ours */
+    free(o);
+}
+
 static bool tok(void *ud, const char *uri, size_t n, buf *out)
 {
     buf_add(out, uri, n);
@@ -117,6 +142,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_uri_site_at_every_level),
         cmocka_unit_test(test_absolutize_adds_an_mpd_level_base),
+        cmocka_unit_test(test_an_origin_and_a_surrogate_on_one_host_are_told_apart_by_port),
         cmocka_unit_test(test_hook_escaping_and_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
