@@ -57,7 +57,7 @@ static void usage_main(FILE *f)
             "  purge status ID [--kind ...]         remove content from every dCDN (RFC 8007 triggers)\n"
             "  billing export --from DAY --to DAY [--group-by LIST] [--format csv|json]\n"
             "                                      usage the uCDN collected from the dCDNs' logs\n\n"
-            "Run 'cdnictl COMMAND SUBCOMMAND --help' for details.\n");
+            "https servers are verified: against $CDNI_CA_BUNDLE (a PEM file) if set, else the system's CAs.\nRun 'cdnictl COMMAND SUBCOMMAND --help' for details.\n");
 }
 
 static int usage_for(const char *cmd, int code)

@@ -7,6 +7,25 @@
 #include <string.h>
 #include <unistd.h>
 
+/* An optional integer member in [lo, hi] into *dst, which keeps its value when absent. */
+static bool get_uint(json_t *o, const char *key, const char *path, long long lo, long long hi, unsigned *dst, jerr *e)
+{
+    long long v = *dst;
+    if (!jget_int(o, key, path, false, lo, hi, &v, e))
+        return false;
+    *dst = (unsigned)v;
+    return true;
+}
+
+static bool get_size(json_t *o, const char *key, const char *path, long long lo, long long hi, size_t *dst, jerr *e)
+{
+    long long v = (long long)*dst;
+    if (!jget_int(o, key, path, false, lo, hi, &v, e))
+        return false;
+    *dst = (size_t)v;
+    return true;
+}
+
 bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t header_default,
                           http_server_conf *out, bool *present, jerr *e)
 {
@@ -26,7 +45,7 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t 
     char path[JPATH_MAX];
     jpath_key(path, "$.listeners", name);
     const char *bind = "127.0.0.1";
-    long long port = 0, threads = 2, v;
+    long long port = 0, threads = 2;
     if (!jonly(l, path, lkeys, e) || !jget_str(l, "bind", path, false, &bind, e) ||
         !jget_int(l, "port", path, true, 1, 65535, &port, e) ||
         !jget_int(root, "threads", "$", false, 1, 256, &threads, e))
@@ -44,46 +63,19 @@ bool daemon_listener_conf(json_t *root, const char *name, bool required, size_t 
     out->drain_s = 10;
     if (!jget_obj(root, "limits", "$", false, &lim, e))
         return false;
-    if (lim) {
-        if (!jonly(lim, "$.limits", limkeys, e))
-            return false;
-        v = (long long)out->max_body;
-        if (!jget_int(lim, "max_body_bytes", "$.limits", false, 1024, 1ll << 30, &v, e))
-            return false;
-        out->max_body = (size_t)v;
-        v = (long long)out->max_header;
-        if (!jget_int(lim, "max_header_bytes", "$.limits", false, 4096, 1 << 20, &v, e))
-            return false;
-        out->max_header = (size_t)v;
-        v = out->max_connections;
-        if (!jget_int(lim, "max_connections", "$.limits", false, 1, 1000000, &v, e))
-            return false;
-        out->max_connections = (unsigned)v;
-        v = out->timeout_s;
-        if (!jget_int(lim, "timeout_s", "$.limits", false, 1, 3600, &v, e))
-            return false;
-        out->timeout_s = (unsigned)v;
-        v = out->head_timeout_s;
-        if (!jget_int(lim, "header_timeout_s", "$.limits", false, 1, 3600, &v, e))
-            return false;
-        out->head_timeout_s = (unsigned)v;
-        v = out->max_per_ip;
-        if (!jget_int(lim, "max_connections_per_ip", "$.limits", false, 0, 1000000, &v, e))
-            return false;
-        out->max_per_ip = (unsigned)v;
-        v = out->drain_s;
-        if (!jget_int(lim, "drain_timeout_s", "$.limits", false, 0, 3600, &v, e))
-            return false;
-        out->drain_s = (unsigned)v;
-    }
-    v = out->max_per_ip;
-    if (!jget_int(l, "max_connections_per_ip", path, false, 0, 1000000, &v, e))
+    if (lim && (!jonly(lim, "$.limits", limkeys, e) ||
+                !get_size(lim, "max_body_bytes", "$.limits", 1024, 1ll << 30, &out->max_body, e) ||
+                !get_size(lim, "max_header_bytes", "$.limits", 4096, 1 << 20, &out->max_header, e) ||
+                !get_uint(lim, "max_connections", "$.limits", 1, 1000000, &out->max_connections, e) ||
+                !get_uint(lim, "timeout_s", "$.limits", 1, 3600, &out->timeout_s, e) ||
+                !get_uint(lim, "header_timeout_s", "$.limits", 1, 3600, &out->head_timeout_s, e) ||
+                !get_uint(lim, "max_connections_per_ip", "$.limits", 0, 1000000, &out->max_per_ip, e) ||
+                !get_uint(lim, "drain_timeout_s", "$.limits", 0, 3600, &out->drain_s, e)))
         return false;
-    out->max_per_ip = (unsigned)v;
-    v = (long long)out->max_header;
-    if (!jget_int(l, "max_header_bytes", path, false, 4096, 1 << 20, &v, e))
+    /* the listener's own, over the shared limits */
+    if (!get_uint(l, "max_connections_per_ip", path, 0, 1000000, &out->max_per_ip, e) ||
+        !get_size(l, "max_header_bytes", path, 4096, 1 << 20, &out->max_header, e))
         return false;
-    out->max_header = (size_t)v;
     json_t *cors = NULL;
     if (!jget_arr(l, "cors_origins", path, false, &cors, e))
         return false;

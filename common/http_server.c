@@ -60,6 +60,8 @@ typedef struct conn_state {
     bool killed;
     bool counted; /* in the per-address counts */
     bool had_request; /* a request head came: a TLS handshake was done */
+    bool peer_read;   /* peer below is what the client certificate says (NULL: none) */
+    tls_peer_cert *peer;
     int worker;   /* whose list it is on */
     unsigned char addr[16];
     bool v6;
@@ -91,10 +93,7 @@ struct http_server {
     unsigned char (*token_digest)[32];
     metric_cell *by_class[6]; /* 1xx..5xx, index by status/100 */
     metric_cell *unauthorized, *refused_per_ip, *head_timeouts, *shed, *tls_failed;
-    tls_store *tls;        /* the certificates new handshakes use (atomic pointer) */
-    tls_store *tls_old[64]; /* replaced ones: a handshake may still be reading one */
-    size_t ntls_old;
-    pthread_mutex_t tls_mu;
+    tls_store *tls;        /* certificates, client CAs; for the process's life (a reload is a new worker) */
     bool wants_cert;       /* some token entry names a client certificate */
     _Atomic bool draining; /* stopping: no new connections, idle ones closed, last answers close */
     _Atomic unsigned quiesced;
@@ -548,14 +547,29 @@ fail:
 
 typedef enum { AUTH_OK, AUTH_MISSING, AUTH_FORBIDDEN } auth_result;
 
+static conn_state *conn_of(struct MHD_Connection *c);
+
 /* The client certificate of the request's connection, verified in the
- * handshake; false if there is none. */
-static bool request_cert(http_req *r, tls_peer_cert *pc)
+ * handshake; NULL if there is none. Read once per connection, not per
+ * request: the certificate cannot change within it. */
+static const tls_peer_cert *request_cert(http_req *r)
 {
     if (!r->srv->tls)
-        return false;
+        return NULL;
+    conn_state *cs = conn_of(r->conn);
+    if (!cs) /* (no memory for it when accepted): no certificate to go by */
+        return NULL;
+    if (cs->peer_read)
+        return cs->peer;
     const union MHD_ConnectionInfo *i = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    return i && i->tls_session && tls_session_peer((gnutls_session_t)i->tls_session, pc);
+    tls_peer_cert *pc = i && i->tls_session ? malloc(sizeof *pc) : NULL;
+    if (pc && !tls_session_peer((gnutls_session_t)i->tls_session, pc)) {
+        free(pc);
+        pc = NULL;
+    }
+    cs->peer = pc;
+    cs->peer_read = true;
+    return pc;
 }
 
 static auth_result authenticate(http_req *r)
@@ -563,13 +577,13 @@ static auth_result authenticate(http_req *r)
     http_server *s = r->srv;
     if (s->conf.ntokens == 0)
         return AUTH_OK;
-    tls_peer_cert pc;
-    bool have_cert = s->wants_cert && request_cert(r, &pc);
+    const tls_peer_cert *pc = s->wants_cert ? request_cert(r) : NULL;
+    bool have_cert = pc != NULL;
     const char *h = http_header(r, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
         /* no token: a certificate alone may do, for an entry that has no token */
         for (size_t i = 0; have_cert && i < s->conf.ntokens; i++)
-            if (!s->conf.tokens[i].token && tls_peer_matches(s->conf.tokens[i].cert, &pc)) {
+            if (!s->conf.tokens[i].token && tls_peer_matches(s->conf.tokens[i].cert, pc)) {
                 r->identity = s->conf.tokens[i].identity;
                 return AUTH_OK;
             }
@@ -590,7 +604,7 @@ static auth_result authenticate(http_req *r)
     if (found < 0)
         return AUTH_MISSING;
     const http_token *t = &s->conf.tokens[found];
-    if (t->cert && !(have_cert && tls_peer_matches(t->cert, &pc)))
+    if (t->cert && !(have_cert && tls_peer_matches(t->cert, pc)))
         return AUTH_FORBIDDEN; /* the right token from the wrong party */
     r->identity = t->identity;
     return AUTH_OK;
@@ -885,6 +899,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         conn_unlink(s, cs);
         if (cs->counted)
             ip_count(s, cs->addr, cs->v6, -1);
+        free(cs->peer);
         free(cs);
         *socket_context = NULL;
         atomic_fetch_sub(&s->open_conns, 1);
@@ -1206,7 +1221,7 @@ static void *serve(void *arg)
     snprintf(name, sizeof name, "http-%.9s", s->conf.name ? s->conf.name : "");
     thread_set(name, 0);
     tl_worker = (int)me;
-    tls_use_store((const tls_store *const *)&s->tls);
+    tls_use_store(s->tls);
     struct MHD_Daemon *d = s->d[me];
     const union MHD_DaemonInfo *ei = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
     int efd = ei ? ei->epoll_fd : -1;
@@ -1267,7 +1282,7 @@ json_t *http_tls_report(bool *expiring)
     pthread_mutex_lock(&reg_mu);
     for (size_t i = 0; i < 16; i++) {
         const char *file = NULL;
-        time_t t = registry[i] ? http_server_tls_expiry(registry[i], &file) : 0;
+        time_t t = registry[i] && registry[i]->tls ? tls_store_first_expiry(registry[i]->tls, &file) : 0;
         if (!t)
             continue;
         char when[32];
@@ -1296,38 +1311,6 @@ static void warn_expiry(http_server *s)
         log_kv(LOG_WARN, t < time(NULL) ? "certificate expired" : "certificate expires within 14 days", "listener",
                s->conf.name, "file", file ? file : "?", "not_after", when, NULL);
     }
-}
-
-bool http_server_set_tls(http_server *s, tls_store *store)
-{
-    if (!s || !s->tls || !store)
-        return false;
-    pthread_mutex_lock(&s->tls_mu);
-    bool ok = s->ntls_old < sizeof s->tls_old / sizeof s->tls_old[0];
-    if (ok) {
-        /* a handshake under way may still hold the old certificates: they
-         * stay until the listener stops (a reload is rare; the array bounds it) */
-        s->tls_old[s->ntls_old++] = s->tls;
-        __atomic_store_n(&s->tls, store, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&s->tls_mu);
-    if (!ok) {
-        log_kv(LOG_ERROR, "too many certificate reloads: restart the daemon", "listener", s->conf.name, NULL);
-        tls_store_free(store);
-        return false;
-    }
-    warn_expiry(s);
-    return true;
-}
-
-time_t http_server_tls_expiry(http_server *s, const char **file)
-{
-    if (!s || !s->tls)
-        return 0;
-    pthread_mutex_lock(&s->tls_mu);
-    time_t t = tls_store_first_expiry(s->tls, file);
-    pthread_mutex_unlock(&s->tls_mu);
-    return t;
 }
 
 http_server *http_server_start(const http_server_conf *conf, const http_route *routes,
@@ -1383,7 +1366,6 @@ http_server *http_server_start(const http_server_conf *conf, const http_route *r
         s->shed = &sink[9];
         s->tls_failed = &sink[10];
     }
-    pthread_mutex_init(&s->tls_mu, NULL);
     if (conf->tls.ncerts) {
         char err[256];
         s->tls = tls_store_load(&conf->tls, err, sizeof err);
@@ -1535,8 +1517,6 @@ void http_server_stop(http_server *s)
     free(s->th);
     free(s->token_digest);
     tls_store_free(s->tls);
-    for (size_t i = 0; i < s->ntls_old; i++)
-        tls_store_free(s->tls_old[i]);
     free(s->conns);
     free(s->ips.slot);
     pthread_mutex_destroy(&s->ips.mu);

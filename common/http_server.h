@@ -102,12 +102,6 @@ void http_server_stop(http_server *s);
  * Connection: close, idle connections are closed; returns once no
  * connection is left or after timeout_s. Then stop them. */
 void http_server_drain(http_server *const *servers, size_t n, unsigned timeout_s);
-/* Certificates for new handshakes from now on (a TLS listener only; the
- * client-certificate mode and CA stay those the listener started with:
- * libmicrohttpd reads them once). Takes the store. */
-bool http_server_set_tls(http_server *s, tls_store *store);
-/* The listener's first certificate expiry (0: not TLS). */
-time_t http_server_tls_expiry(http_server *s, const char **file);
 /* Every TLS listener of the process: [{"listener", "file", "not_after",
  * "days_left", "expiring"}] (expiring: within 14 days, or past);
  * *expiring if any is. For /readyz and the status pages. */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/daemon.h"
 #include "common/log.h"
 
 #define MAX_LISTENERS 16
@@ -35,18 +36,21 @@ static size_t nls;
  * (the -t check says why). */
 static int config_listeners(const char *config, listener *out)
 {
-    json_error_t je;
-    json_t *root = json_load_file(config, 0, &je);
+    jerr e = {0};
+    json_t *root = jparse_file(config, 1u << 20, &e);
     json_t *l = root ? json_object_get(root, "listeners") : NULL;
     int n = 0;
     const char *name;
     json_t *v;
     json_object_foreach(l, name, v) {
-        if (n >= MAX_LISTENERS)
+        http_server_conf c; /* read as the daemon reads it, defaults and all */
+        bool present;
+        if (n >= MAX_LISTENERS || !daemon_listener_conf(root, name, true, 0, &c, &present, &e)) {
+            n = -1;
             break;
-        const char *b = json_string_value(json_object_get(v, "bind"));
-        snprintf(out[n].bind, sizeof out[n].bind, "%s", b ? b : "127.0.0.1");
-        out[n].port = (int)json_integer_value(json_object_get(v, "port"));
+        }
+        snprintf(out[n].bind, sizeof out[n].bind, "%s", c.bind);
+        out[n].port = c.port;
         out[n].fd = -1;
         n++;
     }

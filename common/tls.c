@@ -19,17 +19,15 @@ typedef struct {
     char *names[MAX_NAMES]; /* lower case DNS names of its SAN (or CN), "*.x" wildcards kept */
     size_t nnames;
     time_t not_after;
-    const char *file;
+    char file[256];
 } cert_entry;
 
 struct tls_store {
     cert_entry certs[TLS_MAX_CERTS];
     size_t ncerts;
-    char *client_ca;
-    gnutls_x509_trust_list_t trust; /* from client_ca */
+    gnutls_x509_trust_list_t trust; /* from the client CA bundle */
     tls_client_mode client;
     char priorities[192];
-    char files[TLS_MAX_CERTS][256];
 };
 
 static char *read_file(const char *path, size_t max, size_t *len)
@@ -95,6 +93,7 @@ static bool load_cert(cert_entry *e, const tls_cert_files *f, char *err, size_t 
     size_t clen = 0, klen = 0;
     char *cpem = read_file(f->cert, 1 << 20, &clen), *kpem = read_file(f->key, 1 << 16, &klen);
     bool ok = false;
+    snprintf(e->file, sizeof e->file, "%s", f->cert);
     if (!cpem || !kpem) {
         snprintf(err, errlen, "cannot read %s", !cpem ? f->cert : f->key);
         goto out;
@@ -181,8 +180,6 @@ tls_store *tls_store_load(const tls_conf *c, char *err, size_t errlen)
         return NULL;
     }
     for (size_t i = 0; i < c->ncerts; i++) {
-        snprintf(s->files[i], sizeof s->files[i], "%s", c->certs[i].cert);
-        s->certs[i].file = s->files[i];
         s->ncerts = i + 1;
         if (!load_cert(&s->certs[i], &c->certs[i], err, errlen)) {
             tls_store_free(s);
@@ -194,12 +191,13 @@ tls_store *tls_store_load(const tls_conf *c, char *err, size_t errlen)
         s->client = TLS_CLIENT_REQUIRED;
     if (c->client_ca) {
         size_t n;
-        s->client_ca = read_file(c->client_ca, 1 << 22, &n);
+        char *pem = read_file(c->client_ca, 1 << 22, &n);
         gnutls_x509_crt_t *list = NULL;
         unsigned count = 0;
-        gnutls_datum_t d = {(unsigned char *)s->client_ca, s->client_ca ? (unsigned)n : 0};
-        if (!s->client_ca || gnutls_x509_crt_list_import2(&list, &count, &d, GNUTLS_X509_FMT_PEM, 0) < 0 ||
-            count == 0) {
+        gnutls_datum_t d = {(unsigned char *)pem, pem ? (unsigned)n : 0};
+        int rc = pem ? gnutls_x509_crt_list_import2(&list, &count, &d, GNUTLS_X509_FMT_PEM, 0) : -1;
+        free(pem);
+        if (rc < 0 || count == 0) {
             snprintf(err, errlen, "%s: not a PEM CA bundle", c->client_ca);
             tls_store_free(s);
             return NULL;
@@ -228,7 +226,6 @@ void tls_store_free(tls_store *s)
         return;
     for (size_t i = 0; i < s->ncerts; i++)
         free_entry(&s->certs[i]);
-    free(s->client_ca);
     if (s->trust)
         gnutls_x509_trust_list_deinit(s->trust, 1);
     free(s);
@@ -247,24 +244,22 @@ time_t tls_store_first_expiry(const tls_store *s, const char **file)
 }
 
 const char *tls_store_priorities(const tls_store *s) { return s->priorities; }
-tls_client_mode tls_store_client_mode(const tls_store *s) { return s->client; }
 
-static _Thread_local const tls_store *const *tl_store;
+static _Thread_local const tls_store *tl_store;
 static _Thread_local char tl_error[160];
 
-void tls_use_store(const tls_store *const *slot) { tl_store = slot; }
+void tls_use_store(const tls_store *s) { tl_store = s; }
 
 const char *tls_last_error(void) { return tl_error; }
 void tls_set_last_error(const char *msg) { snprintf(tl_error, sizeof tl_error, "%s", msg ? msg : ""); }
 
-static const tls_store *current(void) { return tl_store ? __atomic_load_n(tl_store, __ATOMIC_ACQUIRE) : NULL; }
 
 /* The client's chain, during the handshake: it must lead to one of the
  * CAs, be in its validity period and be meant for TLS clients. A refusal
  * fails the handshake (the client gets an alert, never a response). */
 static int verify_client(gnutls_session_t session)
 {
-    const tls_store *s = current();
+    const tls_store *s = tl_store;
     unsigned n = 0;
     const gnutls_datum_t *certs = gnutls_certificate_get_peers(session, &n);
     if (!s || !s->trust) {
@@ -324,7 +319,7 @@ int tls_retrieve_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn
     (void)nreqs;
     (void)pk_algos;
     (void)pk_algos_len;
-    const tls_store *s = current();
+    const tls_store *s = tl_store;
     if (!s || s->ncerts == 0)
         return -1;
     const cert_entry *pick = &s->certs[0];

@@ -5,8 +5,9 @@
  * identified by a subjectAltName, the subject or the SHA-256 digest of the
  * public key (SPKI, the form curl pins: "sha256//<base64>").
  *
- * A store is immutable once loaded; a listener swaps in a new one to
- * rotate certificates or client CAs (http_server_set_tls). */
+ * A store is immutable once loaded and lives as long as its listener:
+ * certificates are rotated by a reload, which is a new worker process
+ * (common/supervise.h). */
 #ifndef COMMON_TLS_H
 #define COMMON_TLS_H
 
@@ -62,12 +63,11 @@ time_t tls_store_first_expiry(const tls_store *s, const char **file);
 
 /* The GnuTLS priority string to use. */
 const char *tls_store_priorities(const tls_store *s);
-tls_client_mode tls_store_client_mode(const tls_store *s);
 
 /* For libmicrohttpd's certificate callback (MHD_OPTION_HTTPS_CERT_CALLBACK):
  * the callback finds its store through tls_use_store, set by the thread
  * that runs the handshakes. */
-void tls_use_store(const tls_store *const *slot);
+void tls_use_store(const tls_store *s);
 int tls_retrieve_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
                       const gnutls_pk_algorithm_t *pk_algos, int pk_algos_len, gnutls_pcert_st **pcert,
                       unsigned int *pcert_len, gnutls_privkey_t *pkey);

@@ -82,12 +82,7 @@ start_ucdn() { # mode csp peer op delivery
   local master=$!
   wait_up "http://127.0.0.1:$4/healthz"
   eval "PID_$1=$(worker $master)"
-  curl -sf -X PUT -H 'Authorization: Bearer csp-bench-token-0123456789' --data-binary @"$dir/svc.json" \
-    "http://127.0.0.1:$2/csp/v1/services/bench" >/dev/null
-  curl -sf -X PUT -H 'Authorization: Bearer peer-bench-token-0123456789' --data-binary @"$dir/fci.json" \
-    "http://127.0.0.1:$3/fci/v1/capabilities" >/dev/null
-  curl -sf -X POST -H 'Authorization: Bearer peer-bench-token-0123456789' -d '{"load":0.1}' \
-    "http://127.0.0.1:$3/fci/v1/heartbeat" >/dev/null
+  publish "$2" "$3"
   for i in $(seq 100); do
     loc=$(curl -s -o /dev/null -w '%{redirect_url}' -H 'Host: video.example.com' "http://127.0.0.1:$5/vod/seg_1.ts?x=1")
     [ -n "$loc" ] && break; sleep 0.1

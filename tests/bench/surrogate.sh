@@ -19,9 +19,8 @@ bench_init surrogate wrk redis-server python3 curl
 URP=$(port); DRP=$(port); CSP=$(port); PEER=$(port); UOP=$(port); UDEL=$(port); DOP=$(port); SURR=$(port); NG=$(port)
 DOP2=$(port); SURR2=$(port)
 
-mkdir -p "$dir/www/vod/m1" "$dir/cache" "$dir/cache2"
-head -c 1024 /dev/urandom >"$dir/www/vod/m1/obj_1k.ts"
-head -c 1048576 /dev/urandom >"$dir/www/vod/m1/seg_1m.ts"
+mkdir -p "$dir/cache" "$dir/cache2"
+media_files
 redis_up "$URP" "$DRP"
 nginx_up <<NGX
   sendfile on;
@@ -78,8 +77,7 @@ wait_up "http://127.0.0.1:$NG/vod/m1/obj_1k.ts"
 NGW=$(pgrep -P "$(cat "$dir/nginx.pid")" | head -1) # the one worker
 bin/ucdn -c "$dir/ucdn.json" 2>>"$dir/ucdn.log" & pids+=($!)
 wait_up "http://127.0.0.1:$UOP/healthz"
-curl -sf -X PUT -H 'Authorization: Bearer csp-bench-token-0123456789' --data-binary @"$dir/svc.json" \
-  "http://127.0.0.1:$CSP/csp/v1/services/bench" >/dev/null
+publish "$CSP"
 bin/dcdn -c "$dir/se1.json" 2>>"$dir/dcdn.log" & pids+=($!)
 DPID=$!
 bin/dcdn -c "$dir/se2.json" 2>>"$dir/dcdn2.log" & pids+=($!)

@@ -21,9 +21,8 @@ URP=$(port); DRP=$(port); CSP=$(port); PEER=$(port); UOP=$(port); UDEL=$(port); 
 NG=$(port); NGS=$(port); NGR=$(port)
 scripts/pki.sh "$dir/pki" >/dev/null
 C=$dir/pki/server.pem; K=$dir/pki/server-key.pem; CA=$dir/pki/ca.pem
-mkdir -p "$dir/www/vod/m1" "$dir/cache"
-head -c 1024 /dev/urandom >"$dir/www/vod/m1/obj_1k.ts"
-head -c 1048576 /dev/urandom >"$dir/www/vod/m1/seg_1m.ts"
+mkdir -p "$dir/cache"
+media_files
 redis_up "$URP" "$DRP"
 nginx_up <<NGX
   sendfile on;
@@ -91,12 +90,7 @@ NGW=$(pgrep -P "$(cat "$dir/nginx.pid")" | head -1)
 bin/ucdn -c "$dir/ucdn.json" 2>>"$dir/ucdn.log" & pids+=($!)
 wait_up "http://127.0.0.1:$UOP/healthz"
 UPID=$(worker $!)
-curl -sf -X PUT -H 'Authorization: Bearer csp-bench-token-0123456789' --data-binary @"$dir/svc.json" \
-  "http://127.0.0.1:$CSP/csp/v1/services/bench" >/dev/null
-curl -sf -X PUT -H 'Authorization: Bearer peer-bench-token-0123456789' --data-binary @"$dir/fci.json" \
-  "http://127.0.0.1:$PEER/fci/v1/capabilities" >/dev/null
-curl -sf -X POST -H 'Authorization: Bearer peer-bench-token-0123456789' -d '{"load":0.1}' \
-  "http://127.0.0.1:$PEER/fci/v1/heartbeat" >/dev/null
+publish "$CSP" "$PEER"
 bin/dcdn -c "$dir/dcdn.json" 2>>"$dir/dcdn.log" & pids+=($!)
 wait_up "http://127.0.0.1:$DOP/healthz"
 DPID=$(worker $!)

@@ -64,8 +64,7 @@ PY
 wait_up "http://127.0.0.1:$NG/x"
 bin/ucdn -c "$dir/ucdn.json" 2>>"$dir/ucdn.log" & pids+=($!)
 wait_up "http://127.0.0.1:$UOP/healthz"
-curl -sf -X PUT -H 'Authorization: Bearer csp-bench-token-0123456789' --data-binary @"$dir/svc.json" \
-  "http://127.0.0.1:$CSP/csp/v1/services/bench" >/dev/null
+publish "$CSP"
 bin/dcdn -c "$dir/dcdn.json" 2>>"$dir/dcdn.log" & pids+=($!)
 wait_up "http://127.0.0.1:$SURR/healthz"
 for i in $(seq 100); do
