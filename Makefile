@@ -91,31 +91,41 @@ $(SAN)/unit/test_ucdn_%: tests/unit/test_ucdn_%.c $(call san_obj,$(LIB_SRC) ucdn
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) -o $@ $< $(call san_obj,$(LIB_SRC) ucdn/routing.c) $(LDLIBS) $(CMOCKA_LIBS)
 
-# The status pages and test player (web/), with hls.js vendored from the npm
+# The status pages and test player (web/), with hls.js, shaka-player and
+# dash.js vendored from the npm
 # registry (package.json, package-lock.json): served from build/ui by the
 # daemons (ui_dir). Nothing is fetched at run time.
 UI := build/ui
 UI_FILES := $(patsubst web/%,$(UI)/%,$(wildcard web/*))
 node_modules/.package-lock.json: package.json package-lock.json
-	@echo "  NPM     ci (hls.js, playwright-core)"
+	@echo "  NPM     ci (hls.js, shaka-player, dash.js, playwright-core)"
 	@npm ci --no-audit --no-fund --loglevel=error
 $(UI)/vendor/hls.min.js: node_modules/.package-lock.json
 	@mkdir -p $(dir $@)
 	@cp node_modules/hls.js/dist/hls.min.js $@
 	@cp node_modules/hls.js/LICENSE $(UI)/vendor/hls.js.LICENSE
+$(UI)/vendor/shaka-player.compiled.js: node_modules/.package-lock.json
+	@mkdir -p $(dir $@)
+	@cp node_modules/shaka-player/dist/shaka-player.compiled.js $@
+	@cp node_modules/shaka-player/LICENSE $(UI)/vendor/shaka-player.LICENSE
+$(UI)/vendor/dash.all.min.js: node_modules/.package-lock.json
+	@mkdir -p $(dir $@)
+	@cp node_modules/dashjs/dist/modern/umd/dash.all.min.js $@
+	@cp node_modules/dashjs/LICENSE.md $(UI)/vendor/dashjs.LICENSE.md
 $(UI)/%: web/%
 	@mkdir -p $(UI)
 	@cp $< $@
-ui: $(UI_FILES) $(UI)/vendor/hls.min.js
+VENDOR := $(UI)/vendor/hls.min.js $(UI)/vendor/shaka-player.compiled.js $(UI)/vendor/dash.all.min.js
+ui: $(UI_FILES) $(VENDOR)
 .PHONY: ui
 
 # The sample title of collection m1 (examples/master.m3u8 points at its
 # renditions): 8 s of H.264 720p/1080p and AAC made with Debian's ffmpeg.
 SAMPLE := build/sample-title
-$(SAMPLE)/vod/m1/720p/index.m3u8: scripts/sample_title.sh
-	@echo "  FFMPEG  sample title (8 s: H.264 720p and 1080p, AAC)"
-	@rm -rf $(SAMPLE) && scripts/sample_title.sh $(SAMPLE)/vod/m1 8
-sample-title: $(SAMPLE)/vod/m1/720p/index.m3u8
+$(SAMPLE)/vod/d1/manifest.mpd: scripts/sample_title.sh
+	@echo "  FFMPEG  sample title (8 s: HLS H.264 720p and 1080p, AAC; DASH 720p, AAC)"
+	@rm -rf $(SAMPLE) && scripts/sample_title.sh $(SAMPLE)/vod/m1 8 && scripts/sample_title.sh --dash $(SAMPLE)/vod/d1 8
+sample-title: $(SAMPLE)/vod/d1/manifest.mpd
 .PHONY: sample-title
 
 # Builds run on every core; the tests after them one at a time (they time things).

@@ -868,6 +868,32 @@ long long cache_fill_read(cache_fill *f, http_stream *s, uint64_t pos, char *out
     return rc;
 }
 
+long long cache_fill_body(cache_fill *f, http_req *r, void *park_state, size_t max, char **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&f->mu);
+    long long rc = -1;
+    if (!f->done) {
+        if (f->avail <= max && add_waiter(f, false, r)) {
+            http_park(r, park_state);
+            rc = -2;
+        }
+    } else if (!f->body_error && f->avail <= max) {
+        char *b = malloc(f->avail + 1);
+        bool ok = b && (f->fd >= 0 ? pread(f->fd, b, f->avail, (off_t)f->off) == (ssize_t)f->avail
+                                   : (memcpy(b, f->mem, f->avail), true));
+        if (ok) {
+            b[f->avail] = 0;
+            *out = b;
+            rc = (long long)f->avail;
+        } else {
+            free(b);
+        }
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 cache_fill *cache_join(cache *c, const char *key)

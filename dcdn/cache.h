@@ -156,6 +156,12 @@ fill_state cache_fill_head(cache_fill *f, http_req *r, void *park_state, fill_he
 /* An http_stream_read over the fill's body from byte off on. */
 long long cache_fill_read(cache_fill *f, http_stream *s, uint64_t pos, char *out, size_t max);
 
+/* The whole body of a fill that has its head (FILL_BODY), once it is
+ * complete: its length, with a malloc'd copy in *out; -2 while it is not
+ * complete (r is parked until more arrives, then the handler runs again);
+ * -1 if it failed or is longer than max. */
+long long cache_fill_body(cache_fill *f, http_req *r, void *park_state, size_t max, char **out);
+
 /* Fetch into the cache without a client (preposition); blocks until done.
  * Bytes acquired (0: already fresh), -1 on failure. */
 long long cache_prefetch(cache *c, const cache_request *q);

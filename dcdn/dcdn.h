@@ -23,6 +23,9 @@
 #include "interfaces/mi_client.h"
 #include "signing/hop.h"
 
+/* The largest manifest rewritten (two-step at the router, tokens at the surrogate). */
+#define MANIFEST_MAX_BYTES (4u << 20)
+
 typedef struct {
     const char *id;           /* the uCDN's name */
     const char *metadata_url; /* its HostIndex */
@@ -166,7 +169,7 @@ struct dcdn {
     bool access_log;
     void (*on_delivery)(void *ud, const delivery_record *r);
     void *on_delivery_ud;
-    metric_cell *m_served[3], *m_refused;
+    metric_cell *m_served[3], *m_refused, *m_signed_manifests;
     /* CDNI logging producer (dcdn/logger.c) */
     logger *logger;
     pthread_mutex_t rec_mu;   /* records given back, for reuse */

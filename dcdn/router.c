@@ -31,9 +31,9 @@
 #include "interfaces/mi_server.h"
 #include "interfaces/redirection.h"
 #include "manifest/manifest.h"
+#include "signing/manifest_tokens.h"
 #include "signing/authorize.h"
 
-#define MANIFEST_MAX_BYTES (4u << 20)
 
 static void set_free(void *p)
 {
@@ -322,23 +322,21 @@ static bool two_step(dcdn *d, http_req *r, const upstream *up, const mi_resoluti
     snprintf(hh, sizeof hh, "%.*s", (int)strcspn(host, ":"), host);
     const char *hosts[] = {hh, eph, NULL};
     mf_policy p = {.base = base, .hosts = hosts, .target = sbase, .absolutize = true};
-    char *tok = NULL;
-    mf_query_param qp = {hr->package[0] ? hr->package : US_DEFAULT_PACKAGE, NULL};
     bool ok = mf_policy_prepare(&p);
-    if (ok && hr->method != HOP_OPEN) { /* one token of ours for the surrogate, for the whole directory */
-        char scope[sizeof p.target_dir + 2];
-        snprintf(scope, sizeof scope, "%sx", p.target_dir);
-        tok = hop_next_token(&d->us.conf, NULL, 0, hr, d->cdn_id, scope, true, wall_ms() / 1000);
-        ok = tok != NULL;
-        qp.value = tok;
-        p.hook = mf_add_query_param;
-        p.hook_ud = &qp;
+    /* with signing in force, every URI a token of ours for the surrogate
+     * (one for the manifest's directory there, another for a URI outside it) */
+    char scope[sizeof p.target_dir + 2];
+    snprintf(scope, sizeof scope, "%sx", p.target_dir);
+    mt_tokens mt = {.conf = &d->us.conf, .hr = hr, .aud = d->cdn_id, .base = scope, .now = wall_ms() / 1000};
+    if (ok && hr->method != HOP_OPEN) {
+        p.hook = mt_hook;
+        p.hook_ud = &mt;
     }
     buf out;
     buf_init(&out, res2.body_len + res2.body_len / 4 + 1024, MANIFEST_MAX_BYTES * 2);
     mf_report rep = {0};
     ok = ok && mf_rewrite(res2.body, res2.body_len, MANIFEST_MAX_BYTES, &p, &out, &rep);
-    free(tok);
+    mt_free(&mt);
     http_result_free(&res2);
     if (!ok) {
         log_kv(LOG_WARN, "two-step rewrite failed", "url", surl, "reason", rep.error ? rep.error : "signing", NULL);

@@ -23,12 +23,31 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/gz.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/url.h"
 #include "dcdn/dcdn.h"
 #include "manifest/manifest.h"
 #include "signing/authorize.h"
+#include "signing/manifest_tokens.h"
+
+/* A manifest answered with a token on every URI (signing/manifest_tokens.h):
+ * the request's authorization, and the URL the manifest answers for. */
+typedef struct {
+    hop_result hr;
+    char scheme[8];
+    char host[300];
+    char base[URL_MAX_LEN + 320];
+} signer;
+
+static void signer_free(signer *sg)
+{
+    if (sg) {
+        hop_result_free(&sg->hr);
+        free(sg);
+    }
+}
 
 /* What a parked request keeps until its fill has an answer. */
 typedef struct {
@@ -37,6 +56,7 @@ typedef struct {
     char *range;          /* the client's Range */
     char *key;
     bool private_range;
+    signer *sg;           /* a manifest to answer with tokens, or NULL */
     delivery_record *rec; /* borrowed: freed by the completion hook */
 } pending;
 
@@ -70,6 +90,7 @@ static void pending_free(pending *p)
     cache_obj_unref(p->stale);
     free(p->range);
     free(p->key);
+    signer_free(p->sg);
     free(p);
 }
 
@@ -116,10 +137,123 @@ static void replay_headers(http_req *r, const char *lines)
  * which measured 0.43x nginx on 1 MiB segments (mapped: see make bench). */
 #define MAP_MIN_BYTES (64 * 1024)
 
+/* Headers a manifest with tokens does not repeat: its body is not the
+ * source's, and no shared cache may keep it. */
+static bool source_only(const char *line, size_t n)
+{
+    static const char *const names[] = {"ETag:", "Last-Modified:", "Cache-Control:", "Expires:",
+                                        "Content-Encoding:", "Content-Range:"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (n >= strlen(names[i]) && strncasecmp(line, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
+}
+
+/* A manifest (whole body in memory, the source's status 200) answered
+ * with a token on every URI; the body is taken. False: not a manifest
+ * after all (the caller serves it as it is; body given back). */
+static bool serve_signed(dcdn *d, http_req *r, signer *sg, char **body, size_t len, const char *ctype,
+                         const char *headers, const char *outcome, long long age, delivery_record *rec)
+{
+    const char *src = *body;
+    size_t sl = len;
+    buf plain;
+    buf_init(&plain, 0, MANIFEST_MAX_BYTES);
+    if (gz_is_gzip(src, sl)) { /* stored as the source sent it */
+        const char *why;
+        if (!gz_inflate(src, sl, MANIFEST_MAX_BYTES, &plain, &why)) {
+            buf_free(&plain);
+            return false;
+        }
+        src = plain.data;
+        sl = plain.len;
+    }
+    if (mf_detect(src, sl) == MF_UNKNOWN) {
+        buf_free(&plain);
+        return false;
+    }
+    char origin[sizeof sg->host + 16];
+    snprintf(origin, sizeof origin, "%s://%s", sg->scheme, sg->host);
+    const char *hosts[] = {sg->host, NULL};
+    mt_tokens mt = {.conf = &d->us.conf, .hr = &sg->hr, .aud = d->cdn_id, .base = sg->base, .now = rec->start_ms / 1000};
+    mf_policy p = {.base = sg->base, .hosts = hosts, .target = origin, .hook = mt_hook, .hook_ud = &mt};
+    buf out;
+    buf_init(&out, sl + sl / 4 + 1024, MANIFEST_MAX_BYTES * 2);
+    mf_report rep = {0};
+    bool ok = mf_policy_prepare(&p) && mf_rewrite(src, sl, MANIFEST_MAX_BYTES, &p, &out, &rep);
+    mt_free(&mt);
+    buf_free(&plain);
+    snprintf(rec->cache, sizeof rec->cache, "%s", outcome);
+    if (!ok) {
+        buf_free(&out);
+        log_kv(LOG_WARN, "manifest: tokens cannot be added", "url", sg->base, "reason",
+               rep.error ? rep.error : "signing", NULL);
+        http_reply_problem(r, 502, "Bad Gateway", "the manifest cannot be served with tokens", NULL);
+        return true;
+    }
+    for (const char *l = headers; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        const char *colon = memchr(l, ':', n);
+        if (colon && !source_only(l, n) && (size_t)(colon - l) < 64 && n - (size_t)(colon - l) < 1100) {
+            char name[64], val[1100];
+            size_t kn = (size_t)(colon - l);
+            memcpy(name, l, kn);
+            name[kn] = 0;
+            size_t vs = kn + 1 + (kn + 1 < n && l[kn + 1] == ' ');
+            memcpy(val, l + vs, n - vs);
+            val[n - vs] = 0;
+            http_add_header(r, name, val);
+        }
+        l = nl ? nl + 1 : l + n;
+    }
+    char a[24];
+    snprintf(a, sizeof a, "%lld", age);
+    http_add_header(r, "Cache-Control", "private, no-store");
+    http_add_header(r, "Age", a);
+    http_add_header(r, "X-Cache", outcome);
+    metric_add(d->m_served[strcmp(outcome, "HIT") == 0 ? 0 : strcmp(outcome, "STALE") == 0 ? 2 : 1], 1);
+    metric_add(d->m_signed_manifests, 1);
+    free(*body);
+    *body = NULL;
+    size_t ol;
+    char *o = buf_take(&out, &ol);
+    http_reply_take(r, 200, ctype ? ctype : rep.kind == MF_DASH ? "application/dash+xml"
+                                                                 : "application/vnd.apple.mpegurl",
+                    o, ol);
+    return true;
+}
+
+/* A stored manifest answered with tokens; false: serve it as it is. */
+static bool serve_object_signed(dcdn *d, http_req *r, signer *sg, cache_view *v, const char *outcome,
+                                delivery_record *rec)
+{
+    if (v->status != 200 || v->size > MANIFEST_MAX_BYTES)
+        return false;
+    char *b = malloc(v->size + 1);
+    if (!b)
+        return false;
+    bool got;
+    if (v->mem) {
+        memcpy(b, v->mem->data, v->size);
+        got = true;
+    } else {
+        int fd = open(v->path, O_RDONLY | O_CLOEXEC);
+        got = fd >= 0 && pread(fd, b, v->size, (off_t)v->body_offset) == (ssize_t)v->size;
+        if (fd >= 0)
+            close(fd);
+    }
+    bool done = got && serve_signed(d, r, sg, &b, v->size, v->content_type, v->headers, outcome, v->age, rec);
+    free(b);
+    return done;
+}
+
 /* A stored object; false if its file went away meanwhile (evicted). */
 static bool serve_object(dcdn *d, http_req *r, cache_obj *o, cache_view *v, const char *outcome,
-                         delivery_record *rec)
+                         delivery_record *rec, signer *sg)
 {
+    if (sg && serve_object_signed(d, r, sg, v, outcome, rec))
+        return true;
     char age[24];
     snprintf(age, sizeof age, "%lld", v->age);
     if (v->status == 200 && hc_not_modified(http_header(r, "If-None-Match"), http_header(r, "If-Modified-Since"),
@@ -178,10 +312,26 @@ static bool serve_object(dcdn *d, http_req *r, cache_obj *o, cache_view *v, cons
     return true;
 }
 
-/* The head of a fill is known: answer from it. */
-static void serve_fill(dcdn *d, http_req *r, pending *p, const fill_head *h, delivery_record *rec)
+/* The head of a fill is known: answer from it. True: r is parked (a
+ * manifest waiting to be whole) and p stays. */
+static bool serve_fill(dcdn *d, http_req *r, pending *p, const fill_head *h, delivery_record *rec)
 {
     const char *outcome = p->stale ? "REFRESH" : p->private_range ? "BYPASS" : h->stored ? "MISS" : "BYPASS";
+    if (p->sg && h->status == 200 && !p->private_range) { /* a manifest: whole, then with tokens */
+        char *body = NULL;
+        long long n = cache_fill_body(p->fill, r, p, MANIFEST_MAX_BYTES, &body);
+        if (n == -2)
+            return true; /* parked until the body is complete */
+        bool done = n >= 0 && serve_signed(d, r, p->sg, &body, (size_t)n, h->content_type, h->headers, outcome, 0, rec);
+        free(body);
+        if (done)
+            return false;
+        if (n < 0) {
+            snprintf(rec->cache, sizeof rec->cache, "ERROR");
+            http_reply_problem(r, 502, "Bad Gateway", "the manifest cannot be acquired whole", NULL);
+            return false;
+        }
+    }
     uint64_t first = 0, len = h->length;
     int status = h->status;
     char crange[96] = "";
@@ -199,7 +349,7 @@ static void serve_fill(dcdn *d, http_req *r, pending *p, const fill_head *h, del
     stream_view *sv = malloc(sizeof *sv);
     if (!sv) {
         http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
-        return;
+        return false;
     }
     sv->fill = p->fill;
     p->fill = NULL; /* the stream's now */
@@ -214,6 +364,7 @@ static void serve_fill(dcdn *d, http_req *r, pending *p, const fill_head *h, del
     snprintf(rec->cache, sizeof rec->cache, "%s", outcome);
     metric_add(d->m_served[1], 1);
     http_reply_stream(r, status, h->content_type, len, view_read, sv, view_free);
+    return false;
 }
 
 /* --- the request ----------------------------------------------------------------------- */
@@ -299,7 +450,7 @@ static void finish(dcdn *d, http_req *r, pending *p, delivery_record *rec)
     if (h.state == FILL_REVALIDATED) {
         cache_view v;
         cache_obj *o = cache_lookup(d->cache, p->key, strlen(p->key), now, &v);
-        bool ok = o && serve_object(d, r, o, &v, "REVALIDATED", rec);
+        bool ok = o && serve_object(d, r, o, &v, "REVALIDATED", rec, p->sg);
         cache_blob_unref(o ? v.mem : NULL);
         cache_obj_unref(o);
         if (!ok)
@@ -307,7 +458,7 @@ static void finish(dcdn *d, http_req *r, pending *p, delivery_record *rec)
     } else if (h.state == FILL_FAILED) {
         cache_view v;
         cache_obj *o = p->stale ? cache_lookup(d->cache, p->key, strlen(p->key), now, &v) : NULL;
-        bool ok = o && v.stale_usable && serve_object(d, r, o, &v, "STALE", rec);
+        bool ok = o && v.stale_usable && serve_object(d, r, o, &v, "STALE", rec, p->sg);
         if (o)
             cache_blob_unref(v.mem);
         cache_obj_unref(o);
@@ -316,8 +467,8 @@ static void finish(dcdn *d, http_req *r, pending *p, delivery_record *rec)
             http_reply_problem(r, h.status, problem_title(h.status), "the content cannot be acquired from its sources",
                                json_pack("{s:s}", "reason", h.error ? h.error : "unknown"));
         }
-    } else {
-        serve_fill(d, r, p, &h, rec);
+    } else if (serve_fill(d, r, p, &h, rec)) {
+        return; /* parked again */
     }
     pending_free(p);
 }
@@ -329,30 +480,35 @@ static void refuse(dcdn *d, http_req *r, delivery_record *rec, int status, const
     http_reply_problem(r, status, title, why, NULL);
 }
 
-/* A request that may be served: from the cache, or from an acquisition. */
-static void from_cache(dcdn *d, http_req *r, delivery_record *rec, const plan *pl, const char *src_path)
+/* A request that may be served: from the cache, or from an acquisition.
+ * sg (taken): a manifest to answer with tokens, or NULL. */
+static void from_cache(dcdn *d, http_req *r, delivery_record *rec, const plan *pl, const char *src_path, signer *sg)
 {
     long long now = rec->start_ms / 1000;
     cache_view v;
     cache_obj *o = cache_lookup(d->cache, pl->key, pl->klen, now, &v);
     if (o && v.fresh) {
-        bool ok = serve_object(d, r, o, &v, "HIT", rec);
+        bool ok = serve_object(d, r, o, &v, "HIT", rec, sg);
         cache_blob_unref(v.mem);
         cache_obj_unref(o);
-        if (ok)
+        if (ok) {
+            signer_free(sg);
             return;
+        }
         o = NULL; /* evicted under our feet: a miss */
     } else if (o) {
         cache_blob_unref(v.mem);
     }
-    const char *rh = http_header(r, "Range");
+    const char *rh = sg ? NULL : http_header(r, "Range"); /* a manifest with tokens is answered whole */
     long long first = rh ? hc_range_first(rh, strlen(rh)) : -1;
     pending *pd = calloc(1, sizeof *pd);
     if (!pd) {
         cache_obj_unref(o);
+        signer_free(sg);
         http_reply_problem(r, 503, "Service Unavailable", "out of memory", NULL);
         return;
     }
+    pd->sg = sg;
     pd->rec = rec;
     pd->key = strdup(pl->key);
     pd->stale = o;
@@ -375,6 +531,15 @@ static void from_cache(dcdn *d, http_req *r, delivery_record *rec, const plan *p
         return;
     }
     finish(d, r, pd, rec);
+}
+
+/* Does this request's answer carry a token on each of its URIs? A
+ * manifest (by its path), authorized by a token or our session cookie,
+ * whose session is not to go by cookie alone. */
+static bool manifest_tokens_wanted(const hop_result *hr, const char *path)
+{
+    return hr->allowed && hr->method != HOP_OPEN && hr->claims && hr->session_auth != HOP_SESSION_COOKIE &&
+           mf_kind_of_path(path, strcspn(path, "?")) != MF_UNKNOWN;
 }
 
 static void deliver(http_req *r, void *ctx)
@@ -457,12 +622,36 @@ static void deliver(http_req *r, void *ctx)
     for (int k = 0; k < 2 && !deny; k++)
         if (hr.set_cookie[k])
             http_add_header(r, "Set-Cookie", hr.set_cookie[k]);
+    signer *sg = NULL;
+    if (!deny && manifest_tokens_wanted(&hr, src_path) && (sg = calloc(1, sizeof *sg)) != NULL) {
+        /* the URIs of this manifest each get a token (the session needs no cookie) */
+        const char *t = hr.target ? hr.target : target;
+        size_t hl = strlen(host), tl = strlen(t);
+        if (hl >= sizeof sg->host || hl + tl + 9 >= sizeof sg->base) {
+            free(sg);
+            sg = NULL;
+            deny = 414;
+            why = "the request target is too long";
+        } else {
+            snprintf(sg->scheme, sizeof sg->scheme, "%s", q.scheme);
+            memcpy(sg->host, host, hl + 1);
+            snprintf(sg->base, sizeof sg->base, "%s://%s", q.scheme, host);
+            memcpy(sg->base + strlen(sg->base), t, tl + 1);
+        }
+    }
+    if (sg) {
+        free(hr.set_cookie[0]);
+        free(hr.set_cookie[1]);
+        hr.set_cookie[0] = hr.set_cookie[1] = NULL;
+        sg->hr = hr; /* moved */
+        memset(&hr, 0, sizeof hr);
+    }
     hop_result_free(&hr);
     if (deny) {
         refuse(d, r, rec, deny, deny == 403 ? "Forbidden" : "URI Too Long", why);
         return;
     }
-    from_cache(d, r, rec, pl, src_path);
+    from_cache(d, r, rec, pl, src_path, sg);
 }
 
 /* --- preposition: fetch into the cache ahead of demand --------------------------------- */
@@ -812,6 +1001,8 @@ bool surrogate_start(dcdn *d)
     d->m_served[1] = metrics_series(m, "cdni_surrogate_responses_total", "cache=\"miss\"", "counter", "deliveries by cache outcome");
     d->m_served[2] = metrics_series(m, "cdni_surrogate_responses_total", "cache=\"stale\"", "counter", "deliveries by cache outcome");
     d->m_refused = metrics_series(m, "cdni_surrogate_refusals_total", "", "counter", "requests refused (metadata, authorization, ACL)");
+    d->m_signed_manifests = metrics_series(m, "cdni_manifests_signed_total", "", "counter",
+                                           "manifests answered with a token on every URI");
     d->cache_conf.store = d->store;
     d->cache_conf.metrics = m;
     snprintf(d->cache_conf.index_prefix, sizeof d->cache_conf.index_prefix, "cdni:%s:cache:%s", d->cdn_id, d->self_id);

@@ -311,10 +311,10 @@ static bool v_auth_group(json_t *v, const char *p, jerr *e) /* RFC 6983 §3.5.6 
 }
 static bool v_has_manifest(json_t *v, const char *p, jerr *e) /* RFC 6983 §3.3.2.3 */
 {
-    const char *fmt = NULL, *mode = NULL;
+    const char *fmt = NULL, *mode = NULL, *sa = NULL;
     bool live;
     if (!jget_str(v, "format", p, true, &fmt, e) || !jget_bool(v, "live", p, false, &live, e) ||
-        !jget_str(v, "rewrite", p, false, &mode, e))
+        !jget_str(v, "rewrite", p, false, &mode, e) || !jget_str(v, "session-auth", p, false, &sa, e))
         return false;
     char fp[JPATH_MAX];
     jpath_key(fp, p, "format");
@@ -323,6 +323,10 @@ static bool v_has_manifest(json_t *v, const char *p, jerr *e) /* RFC 6983 §3.3.
     if (mode && strcmp(mode, "none") && strcmp(mode, "ucdn") && strcmp(mode, "two-step")) {
         jpath_key(fp, p, "rewrite");
         return jfail(e, fp, "expected \"none\", \"ucdn\" or \"two-step\"");
+    }
+    if (sa && strcmp(sa, "both") && strcmp(sa, "cookie") && strcmp(sa, "query")) {
+        jpath_key(fp, p, "session-auth");
+        return jfail(e, fp, "expected \"both\", \"cookie\" or \"query\"");
     }
     return true;
 }

@@ -14,6 +14,12 @@ void authz_collection(const char *tenant, const char *ccid, const char *content_
         snprintf(out, cap, "%s/h/%s", tenant ? tenant : "", content_host ? content_host : "");
 }
 
+hop_session authz_session_auth(const mi_resolution *res)
+{
+    json_t *has = mi_effective_value(res, "CDNIGW.HASManifest");
+    return hop_session_from_name(json_string_value(json_object_get(has, "session-auth")));
+}
+
 authz_verdict authz_check(const hop_keys *k, const us_trust *trust, size_t n_trust, const mi_resolution *res,
                           const authz_request *q, hop_result *hr, const char **detail)
 {
@@ -36,7 +42,8 @@ authz_verdict authz_check(const hop_keys *k, const us_trust *trust, size_t n_tru
                           .now = q->now,
                           .policy = mi_effective_value(res, "MI.UriSigning"),
                           .collection = collection,
-                          .top_manifest = mf_kind_of_path(q->target, strcspn(q->target, "?")) != MF_UNKNOWN};
+                          .top_manifest = mf_kind_of_path(q->target, strcspn(q->target, "?")) != MF_UNKNOWN,
+                          .session_auth = authz_session_auth(res)};
         bool ok = hop_check(&k->conf, trust, n_trust, &hq, hr);
         /* the log never carries the credential: the target without the token */
         hop_record(k, hr, q->client_ip, q->host, hr->target ? hr->target : q->target);

@@ -51,6 +51,10 @@ typedef enum {
 authz_verdict authz_check(const hop_keys *k, const us_trust *trust, size_t n_trust, const mi_resolution *res,
                           const authz_request *q, hop_result *hr, const char **detail);
 
+/* The content's choice of session authorization (CDNIGW.HASManifest
+ * "session-auth"), or HOP_SESSION_DEFAULT. */
+hop_session authz_session_auth(const mi_resolution *res);
+
 /* The collection a session cookie names: "<tenant>/c/<ccid>" or, without
  * a CCID, "<tenant>/h/<content host>". */
 void authz_collection(const char *tenant, const char *ccid, const char *content_host, char *out, size_t cap);

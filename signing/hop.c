@@ -14,11 +14,26 @@ const char *hop_method_name(hop_method m)
     return m == HOP_TOKEN ? "token" : m == HOP_COOKIE ? "cookie" : "none";
 }
 
+const char *hop_session_name(hop_session s)
+{
+    return s == HOP_SESSION_COOKIE ? "cookie" : s == HOP_SESSION_QUERY ? "query" : "both";
+}
+
+hop_session hop_session_from_name(const char *s)
+{
+    return !s ? HOP_SESSION_DEFAULT
+           : !strcmp(s, "both") ? HOP_SESSION_BOTH
+           : !strcmp(s, "cookie") ? HOP_SESSION_COOKIE
+           : !strcmp(s, "query") ? HOP_SESSION_QUERY
+                                  : HOP_SESSION_DEFAULT;
+}
+
 void hop_result_free(hop_result *r)
 {
     if (!r)
         return;
     free(r->target);
+    free(r->token);
     json_decref(r->claims);
     free(r->set_cookie[0]);
     free(r->set_cookie[1]);
@@ -37,7 +52,7 @@ static bool deny(hop_result *out, us_code code, const char *reason)
 static void start_session(const hop_conf *c, const hop_request *rq, const char *collection, bool https,
                           hop_result *out)
 {
-    if (c->session_ttl_s <= 0 || !rq->top_manifest || !c->key)
+    if (c->session_ttl_s <= 0 || !rq->top_manifest || !c->key || out->session_auth == HOP_SESSION_QUERY)
         return;
     char sid[HOP_SID_MAX];
     hop_session_id(out->claims, sid, sizeof sid);
@@ -84,6 +99,7 @@ bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const h
         return deny(out, US_NOT_CHECKED, e.reason);
     }
     snprintf(out->package, sizeof out->package, "%s", p.package);
+    out->session_auth = rq->session_auth ? rq->session_auth : c->session_auth ? c->session_auth : HOP_SESSION_BOTH;
     if (!p.enforce) {
         us_policy_free(&p);
         out->allowed = true;
@@ -120,6 +136,10 @@ bool hop_check(const hop_conf *c, const us_trust *trust, size_t n_trust, const h
         out->method = HOP_TOKEN;
         out->code = code;
         out->claims = json_incref(r.claims);
+        /* attached again to the URIs of a manifest we serve, where its
+         * cdniuc covers them: not a one-time token, not one to renew */
+        if (r.source == US_SRC_QUERY && r.token && !json_object_get(r.claims, "jti") && !r.stt)
+            out->token = strdup(r.token);
         snprintf(out->reason, sizeof out->reason, "verified (%s, issuer %s)",
                  r.source == US_SRC_COOKIE ? "cookie" : r.source == US_SRC_PATH ? "path" : "query",
                  r.issuer ? r.issuer : "-");
@@ -216,6 +236,13 @@ char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, const hop_r
     if (rx && claims)
         json_object_set_new(claims, "cdniuc", json_string(rx));
     free(rx);
+    /* the playback session travels on, so every hop logs one session id */
+    char sid[HOP_SID_MAX];
+    hop_session_id(r->claims, sid, sizeof sid);
+    if (claims && dir_scope) /* one token for many URIs is not a one-time token */
+        json_object_del(claims, "jti");
+    if (claims && sid[0] && !json_object_get(claims, "jti"))
+        json_object_set_new(claims, "sid", json_string(sid));
     if (from != r->claims)
         json_decref(from);
     /* cdnistt and cdniets travel on: each hop renews for its own host; with
@@ -304,15 +331,15 @@ bool hop_keys_jti_store(hop_keys *k, const char *redis_url, const char *cdn_id)
 
 bool hop_keys_parse(json_t *root, const char *cdn_id, hop_keys *out, jerr *e)
 {
-    static const char *const keys[] = {"issuer", "signing_key", "enc_keys", "clock_skew_s",
-                                       "session_cookie_s", "bind_client", "jti_max_ttl_s", NULL};
+    static const char *const keys[] = {"issuer", "signing_key", "enc_keys", "clock_skew_s", "session_cookie_s",
+                                       "session_auth", "bind_client", "jti_max_ttl_s", NULL};
     memset(out, 0, sizeof *out);
     json_t *o = NULL;
     if (!jget_obj(root, "uri_signing", "$", false, &o, e))
         return false;
     if (!o)
         return true;
-    const char *iss = cdn_id, *kf = NULL, *ef = NULL;
+    const char *iss = cdn_id, *kf = NULL, *ef = NULL, *sa = NULL;
     long long skew = 0, sess = 0, ttl = 86400;
     bool bind = false;
     const char *P = "$.uri_signing";
@@ -321,8 +348,14 @@ bool hop_keys_parse(json_t *root, const char *cdn_id, hop_keys *out, jerr *e)
         !jget_int(o, "clock_skew_s", P, false, 0, 300, &skew, e) ||
         !jget_int(o, "session_cookie_s", P, false, 0, 86400, &sess, e) ||
         !jget_bool(o, "bind_client", P, false, &bind, e) ||
-        !jget_int(o, "jti_max_ttl_s", P, false, 1, 30 * 86400, &ttl, e))
+        !jget_int(o, "jti_max_ttl_s", P, false, 1, 30 * 86400, &ttl, e) ||
+        !jget_str(o, "session_auth", P, false, &sa, e))
         return false;
+    hop_session mode = hop_session_from_name(sa);
+    if (sa && !mode)
+        return jfail(e, "$.uri_signing.session_auth", "expected \"both\", \"cookie\" or \"query\"");
+    if (mode == HOP_SESSION_COOKIE && sess == 0)
+        return jfail(e, "$.uri_signing.session_auth", "\"cookie\" needs session cookies (session_cookie_s > 0)");
     jwk_set ks;
     if (!hop_trust_load(kf, "$.uri_signing.signing_key", &ks, e))
         return false;
@@ -350,7 +383,8 @@ bool hop_keys_parse(json_t *root, const char *cdn_id, hop_keys *out, jerr *e)
     out->jti.max_ttl_s = ttl;
     out->conf = (hop_conf){.cdn_id = cdn_id, .issuer = iss, .key = &out->key, .alg = alg,
                            .own_keys = &out->own, .enc_keys = ef ? &out->enc : NULL, .skew_s = (long)skew,
-                           .session_ttl_s = (long)sess, .bind_client = bind};
+                           .session_ttl_s = (long)sess, .bind_client = bind,
+                           .session_auth = mode ? mode : HOP_SESSION_BOTH};
     return true;
 }
 

@@ -28,6 +28,16 @@
 #include "signing/cookie_auth.h"
 #include "signing/uri_signing.h"
 
+/* How the later requests of a session are authorized (RFC 6983 options
+ * 5.4 and 5.6): by the session cookie alone (cookie), by a token on every
+ * URI of the manifests this CDN serves and no cookie (query), or both, the
+ * default. CDNIGW.HASManifest "session-auth" chooses per content, else the
+ * configuration's "session_auth". */
+typedef enum { HOP_SESSION_DEFAULT = 0, HOP_SESSION_BOTH, HOP_SESSION_COOKIE, HOP_SESSION_QUERY } hop_session;
+const char *hop_session_name(hop_session s);
+/* "both", "cookie", "query"; HOP_SESSION_DEFAULT for anything else */
+hop_session hop_session_from_name(const char *s);
+
 typedef struct {
     const char *cdn_id;  /* the aud we answer to; our session cookies' iss and aud */
     const char *issuer;  /* iss of the tokens we mint */
@@ -40,6 +50,7 @@ typedef struct {
     bool bind_client;         /* session cookies bound to the client address */
     us_jti_fn jti_fresh;      /* one-time tokens; NULL: tokens with jti are refused */
     void *jti_ctx;
+    hop_session session_auth; /* DEFAULT: both */
 } hop_conf;
 
 typedef enum { HOP_OPEN, HOP_TOKEN, HOP_COOKIE } hop_method;
@@ -55,6 +66,7 @@ typedef struct {
     json_t *policy;        /* the MI.UriSigning value in effect, or NULL */
     const char *collection;/* CCID of MI.Grouping, or NULL (then the host is the collection) */
     bool top_manifest;     /* an HLS or DASH manifest: may start a session */
+    hop_session session_auth; /* the content's choice; DEFAULT: the configuration's */
 } hop_request;
 
 typedef struct {
@@ -66,6 +78,9 @@ typedef struct {
     json_t *claims;         /* what the next hop's token is made from */
     char *set_cookie[2];    /* Set-Cookie values for our answer (renewal, session) */
     char package[US_PACKAGE_MAX];
+    char *token;            /* the verified token as the URI's query carried it, when it may be
+                             * attached again as it is (no jti, no renewal); else NULL */
+    hop_session session_auth; /* in effect for this request (never DEFAULT when allowed) */
 } hop_result;
 
 /* trust: the upstream's (or the owner CSP's) keys, at most HOP_MAX_TRUST
@@ -92,7 +107,9 @@ char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, const ho
                         const char *next_aud, const char *location, long long now);
 
 /* The token alone; dir_scope: cdniuc is always the regex of location's
- * directory (one token for every URI of a rewritten manifest). */
+ * directory (one token for every URI of a rewritten manifest), and no jti.
+ * Every token minted carries the playback session's id as "sid" (unless
+ * it keeps a jti, which names the session), so each hop logs one id. */
 char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r, const char *next_aud,
                      const char *location, bool dir_scope, long long now);
 
@@ -109,6 +126,7 @@ void hop_policy_for_peers(json_t *doc, const char *our_issuer);
  *   "enc_keys": "keys/enc.jwks",     JWE "dir" keys for encrypted cdniip
  *   "clock_skew_s": 0,               leeway on exp and nbf (RFC 9246 wants 0)
  *   "session_cookie_s": 0,           session cookies (RFC 6983 §5.4), 0 = off
+ *   "session_auth": "both",          cookie, query (tokens on manifest URIs) or both
  *   "bind_client": false,            session cookies bound to the client address
  *   "jti_max_ttl_s": 86400           how long a one-time token without exp
  * }                                    stays remembered

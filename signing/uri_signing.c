@@ -520,6 +520,12 @@ static bool container_matches(const char *uc, const char *uri, char *why, size_t
     return false;
 }
 
+bool us_container_covers(const char *cdniuc, const char *uri)
+{
+    char why[200];
+    return cdniuc && uri && container_matches(cdniuc, uri, why, sizeof why);
+}
+
 static bool ip_in(const char *cidr, const char *ip)
 {
     ipt_addr net, a;

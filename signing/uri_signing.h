@@ -122,6 +122,10 @@ const char *us_code_text(us_code c);
  * path?query in place, e.g. before a URI is logged. */
 void us_drop_package(char *uri, const char *package);
 
+/* Does the cdniuc container ("hash:..." or "regex:...") cover the
+ * absolute URI (as the verifier would see it, without the token)? */
+bool us_container_covers(const char *cdniuc, const char *uri);
+
 /* "sha-256;<base64url>" of the normalized URI (RFC 6920 §5 URL segment
  * form); false if the URI does not parse. */
 bool us_uri_hash(const char *uri, char *out, size_t cap);

@@ -16,8 +16,9 @@
  * of the service's host or the origin's made absolute on the dCDN's
  * request router (HTTP-I) or on the surrogate its RI named (HTTP-R), so
  * the player's chunk requests never come back here. With URI signing in
- * force each of those URIs carries one token of ours for the dCDN, scoped
- * to the manifest's directory there.
+ * force each of those URIs carries a token of ours for the dCDN: one for
+ * the manifest's directory there, another for a URI outside it
+ * (signing/manifest_tokens.h).
  *
  * Manifests from an origin are cached in process: VoD until the
  * collection changes, revalidated every manifests.vod_revalidate_s; live
@@ -40,6 +41,7 @@
 #include "common/log.h"
 #include "common/url.h"
 #include "manifest/manifest.h"
+#include "signing/manifest_tokens.h"
 #include "ucdn/ucdn.h"
 
 typedef struct {
@@ -392,20 +394,17 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
                      (int)ou.port.len, c->origin_url + ou.port.off);
         const char *hosts[] = {c->host, oh[0] ? oh : NULL, NULL};
         mf_policy p = {.base = base, .hosts = hosts, .target = target, .absolutize = true};
-        char *token = NULL;
-        mf_query_param th = {hr->package[0] ? hr->package : US_DEFAULT_PACKAGE, NULL};
         bool signed_ = hr->method != HOP_OPEN;
         ok = mf_policy_prepare(&p);
+        /* every URI a token for the dCDN: one for the manifest's directory at
+         * the target, another for each URI outside it */
+        char scope[sizeof p.target_dir + 2];
+        snprintf(scope, sizeof scope, "%sx", p.target_dir);
+        mt_tokens mt = {.conf = &u->us.conf, .key = ps->key.n ? &ps->key.keys[0] : NULL, .alg = ps->alg, .hr = hr,
+                        .aud = ps->audience, .base = scope, .now = wall_ms() / 1000};
         if (ok && signed_) {
-            /* one token for every URI: a regex for the manifest's directory at the target */
-            char scope[sizeof p.target_dir + 2];
-            snprintf(scope, sizeof scope, "%sx", p.target_dir);
-            token = hop_next_token(&u->us.conf, ps->key.n ? &ps->key.keys[0] : NULL, ps->alg, hr, ps->audience, scope,
-                                   true, wall_ms() / 1000);
-            ok = token != NULL;
-            th.value = token;
-            p.hook = mf_add_query_param;
-            p.hook_ud = &th;
+            p.hook = mt_hook;
+            p.hook_ud = &mt;
         }
         char key[700], etag[24] = "";
         snprintf(key, sizeof key, "%s|%lld|%lld|%s", c->id, c->updated, at, target);
@@ -428,7 +427,7 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
                        rep.error ? rep.error : "signing", NULL);
             }
         }
-        free(token);
+        mt_free(&mt);
         const char *inm = http_header(r, "If-None-Match");
         char cc[64];
         snprintf(cc, sizeof cc, "private, max-age=%lld", c->live ? live_ttl_ms(src, sl) / 1000 : 30LL);

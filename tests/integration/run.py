@@ -2153,8 +2153,9 @@ def signed_dcdn(env, keys, sp, sop, router_extra=None, se_peer=None, cors=None, 
 
 def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
     """The whole walk: CSP token -> uCDN (master rewritten toward the dCDN,
-    one uCDN token) -> surrogate (variant, session cookie) -> segments by
-    cookie, acquired once from the origin and then served from the cache."""
+    one uCDN token) -> surrogate (variant with a token on every segment URI,
+    and a session cookie) -> segments by token, acquired once from the
+    origin and then served from the cache; the cookie alone opens them too."""
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     import play
     keys = signing_env(env)
@@ -2201,11 +2202,12 @@ def test_player_plays_signed_hls_through_ucdn_router_and_surrogate(env):
         assert raw_request(sp, "GET", seg.path, both, host="127.0.0.1:%d" % sp)[0] == 200
         only_u = {"Cookie": "CDNISession=%s" % ucookie}
         assert raw_request(sp, "GET", seg.path, only_u, host="127.0.0.1:%d" % sp)[0] == 403
-        # one playback session: the variant (by token) and the segments (by the session cookie the
-        # variant's answer set) carry one session id in the delivery records
+        # one playback session: the variant and the segments (by the tokens the variant's URIs
+        # carry) have one session id in the delivery records
         time.sleep(0.2)
         first = [json.loads(l) for l in env.log("dcdn-se").splitlines() if '"msg":"delivery"' in l][:3]
-        assert [r["auth"] for r in first] == ["token", "cookie", "cookie"], first
+        assert [r["auth"] for r in first] == ["token", "token", "token"], first
+        assert "URISigningPackage=" in seg.query, seg
         assert first[0]["sid"] and len({r["sid"] for r in first}) == 1, first
         # a second viewer: everything from the cache, the origin asked once per object
         p2 = wait_for(played, timeout=5)
@@ -2508,12 +2510,13 @@ TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
 def all_tests():
-    """This file's tests, then those of the files beside it (trust.py, tls.py), which
+    """This file's tests, then those of the files beside it (trust.py, tls.py, players.py), which
     take their helpers from here."""
     sys.modules.setdefault("run", sys.modules[__name__])
+    import players
     import tls
     import trust
-    return TESTS + [v for m in (trust, tls) for k, v in vars(m).items()
+    return TESTS + [v for m in (trust, tls, players) for k, v in vars(m).items()
                     if k.startswith("test_") and getattr(v, "__module__", "") == m.__name__]
 
 

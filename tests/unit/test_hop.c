@@ -8,7 +8,9 @@
 
 #include <cmocka.h>
 
+#include "manifest/hls.h"
 #include "signing/hop.h"
+#include "signing/manifest_tokens.h"
 
 #define NOW 2000000000LL
 
@@ -223,12 +225,133 @@ static void test_metadata_for_peers_names_us(void **st)
     json_decref(doc);
 }
 
+/* The token a URI of a served manifest carries: what its own claims say. */
+static json_t *claims_of(const char *uri_with_token, const char *aud_want)
+{
+    us_trust mine = {"ucdn-a", &my_set, true}, theirs = {NULL, &csp_set, false};
+    us_trust both[] = {theirs, mine};
+    const char *aud[] = {aud_want};
+    us_verifier v = {.trust = both, .n_trust = 2, .audiences = aud, .n_audiences = 1};
+    us_policy p;
+    us_policy_default(&p);
+    us_request rq = {.uri = uri_with_token, .now = NOW};
+    us_result ur;
+    json_t *c = us_check(&v, &p, &rq, &ur) == US_VERIFIED ? json_deep_copy(ur.claims) : NULL;
+    us_result_free(&ur);
+    us_policy_free(&p);
+    return c;
+}
+
+/* The n-th URI line (0-based) of an HLS playlist, made absolute on base_dir. */
+static char *nth_uri(const char *pl, int n, const char *base_dir)
+{
+    const char *l = pl;
+    for (int k = -1; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l) : strlen(l);
+        if (len && l[0] != '#' && ++k == n) {
+            char *out = malloc(strlen(base_dir) + len + 1);
+            if (strncmp(l, "http", 4) == 0)
+                sprintf(out, "%.*s", (int)len, l);
+            else
+                sprintf(out, "%s%.*s", base_dir, (int)len, l);
+            return out;
+        }
+        l = e ? e + 1 : l + len;
+    }
+    return NULL;
+}
+
+static void test_manifest_tokens_on_every_uri(void **st)
+{
+    json_t *on = json_pack("{s:[s]}", "issuers", "csp");
+    const char *pl = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2,\nseg_1.ts\n#EXTINF:2,\nsub/seg_2.ts?x=1\n"
+                     "#EXTINF:2,\n../../other/seg_3.ts\n#EXTINF:2,\nhttps://ads.example/ad.ts\n";
+    const char *base = "https://v.example/vod/m1/720p/index.m3u8", *dir = "https://v.example/vod/m1/720p/";
+    /* a session token (regex, no jti) covering /vod/m1/: attached again where it covers */
+    char *t = tok(&csp, "{\"iss\":\"csp\",\"exp\":2000000600,\"cdniuc\":\"regex:https://v\\\\.example/vod/m1/.*\"}");
+    char target[1024];
+    snprintf(target, sizeof target, "/vod/m1/720p/index.m3u8?URISigningPackage=%s", t);
+    hop_result r;
+    assert_true(run(target, NULL, on, true, &r));
+    assert_string_equal(r.token, t);
+    assert_int_equal(r.session_auth, HOP_SESSION_BOTH);
+    assert_non_null(r.set_cookie[1]); /* both: the session cookie too */
+    const char *hosts[] = {"v.example", NULL};
+    mt_tokens mt = {.conf = &conf, .hr = &r, .aud = "ucdn-a", .base = base, .now = NOW};
+    mf_policy p = {.base = base, .hosts = hosts, .target = "https://v.example", .hook = mt_hook, .hook_ud = &mt};
+    assert_true(mf_policy_prepare(&p));
+    buf out;
+    buf_init(&out, 1024, 1 << 20);
+    assert_int_equal(hls_rewrite(pl, strlen(pl), 1 << 20, &p, &out, NULL), HLS_OK);
+    buf_add(&out, "", 1);
+    const char *o = out.data;
+    assert_non_null(strstr(o, "#EXT-X-MAP:URI=\"init.mp4?URISigningPackage="));
+    assert_non_null(strstr(o, "https://ads.example/ad.ts\n")); /* a third party's: untouched */
+    /* seg_1 and sub/seg_2 carry the request's own token; seg_3, outside it, one of ours */
+    char *u1 = nth_uri(o, 0, dir), *u2 = nth_uri(o, 1, dir), *u3 = nth_uri(o, 2, dir);
+    assert_non_null(strstr(u1, t));
+    assert_non_null(strstr(u2, "sub/seg_2.ts?x=1&URISigningPackage="));
+    assert_non_null(strstr(u2, t));
+    assert_null(strstr(u3, t));
+    assert_int_equal(mt.reused, 3); /* init.mp4, seg_1, seg_2 */
+    assert_int_equal(mt.minted, 1);
+    /* resolved as the player resolves it: /vod/other/seg_3.ts, which its token covers (our key, our aud) */
+    char abs3[2048];
+    snprintf(abs3, sizeof abs3, "https://v.example/vod/other/seg_3.ts%s", strchr(u3, '?'));
+    json_t *c3 = claims_of(abs3, "ucdn-a");
+    assert_non_null(c3);
+    assert_string_equal(json_string_value(json_object_get(c3, "iss")), "ucdn-a");
+    assert_int_equal(json_integer_value(json_object_get(c3, "exp")), 2000000600);
+    assert_non_null(json_object_get(c3, "sid")); /* the session travels on */
+    json_decref(c3);
+    free(u1), free(u2), free(u3);
+    mt_free(&mt);
+    buf_free(&out);
+    hop_result_free(&r);
+    free(t);
+
+    /* a one-time token (jti) is never attached again, nor put in what we mint */
+    t = tok(&csp, "{\"iss\":\"csp\",\"exp\":2000000600,\"jti\":\"n-1\",\"cdniuc\":\"regex:https://v\\\\.example/.*\"}");
+    snprintf(target, sizeof target, "/vod/m1/720p/index.m3u8?URISigningPackage=%s", t);
+    conf.jti_fresh = NULL;
+    assert_false(run(target, NULL, on, true, &r)); /* no jti store here: refused, as §2.1.7 says */
+    hop_result_free(&r);
+    free(t);
+    t = tok(&csp, "{\"iss\":\"csp\",\"exp\":2000000600,\"cdniuc\":\"regex:https://v\\\\.example/.*\",\"cdnistt\":1,\"cdniets\":30}");
+    snprintf(target, sizeof target, "/vod/m1/720p/index.m3u8?URISigningPackage=%s", t);
+    assert_true(run(target, NULL, on, true, &r));
+    assert_null(r.token); /* a token to renew: ours are minted instead */
+    mt = (mt_tokens){.conf = &conf, .hr = &r, .aud = "ucdn-a", .base = base, .now = NOW};
+    buf_init(&out, 1024, 1 << 20);
+    assert_int_equal(hls_rewrite(pl, strlen(pl), 1 << 20, &p, &out, NULL), HLS_OK);
+    assert_int_equal(mt.reused, 0);
+    assert_int_equal(mt.minted, 2); /* the playlist's directory, and /vod/other/ */
+    mt_free(&mt);
+    buf_free(&out);
+    hop_result_free(&r);
+    free(t);
+
+    /* "query": no session cookie; "cookie" is the configuration's to refuse without cookies */
+    t = tok(&csp, "{\"iss\":\"csp\",\"exp\":2000000600,\"cdniuc\":\"regex:https://v\\\\.example/.*\"}");
+    snprintf(target, sizeof target, "/vod/m1/720p/index.m3u8?URISigningPackage=%s", t);
+    conf.session_auth = HOP_SESSION_QUERY;
+    assert_true(run(target, NULL, on, true, &r));
+    assert_null(r.set_cookie[1]);
+    assert_int_equal(r.session_auth, HOP_SESSION_QUERY);
+    hop_result_free(&r);
+    conf.session_auth = HOP_SESSION_DEFAULT;
+    free(t);
+    json_decref(on);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_enforced_and_next_hop_token),
         cmocka_unit_test(test_session_cookie_and_renewal),
         cmocka_unit_test(test_metadata_for_peers_names_us),
+        cmocka_unit_test(test_manifest_tokens_on_every_uri),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
