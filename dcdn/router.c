@@ -421,7 +421,7 @@ static void deliver(http_req *r, void *ctx)
         return;
     }
     if (hr.method != HOP_OPEN) { /* our surrogates check our tokens */
-        char *signed_loc = hop_next_location(&d->us.conf, NULL, 0, &hr, d->cdn_id, loc, wall_ms() / 1000);
+        char *signed_loc = hop_next_location(&d->us.conf, NULL, 0, HOP_PROFILE_RFC9246, &hr, d->cdn_id, loc, wall_ms() / 1000);
         if (!signed_loc || strlen(signed_loc) >= sizeof loc) {
             free(signed_loc);
             hop_result_free(&hr);

@@ -208,8 +208,49 @@ static char *dir_regex(const char *location)
     return out;
 }
 
-char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r, const char *next_aud,
-                     const char *location, bool dir_scope, long long now)
+int hop_profile_from_name(const char *s)
+{
+    return !s || !strcmp(s, "rfc9246") ? HOP_PROFILE_RFC9246 : !strcmp(s, "ats") ? HOP_PROFILE_ATS : -1;
+}
+
+/* "regex:" + ERE for exactly location, with any query after it. */
+static char *exact_regex(const char *location)
+{
+    size_t n = strcspn(location, "#"), cap = 6 + 2 * n + 16;
+    char *out = malloc(cap), *w = out;
+    if (!out)
+        return NULL;
+    w += sprintf(w, "regex:");
+    for (size_t i = 0; i < n; i++) {
+        if (strchr(".[]{}()\\*+?^$|", location[i]))
+            *w++ = '\\';
+        *w++ = location[i];
+    }
+    strcpy(w, memchr(location, '?', n) ? "(&.*)?$" : "([?].*)?$");
+    return out;
+}
+
+/* Claims the ATS verifier refuses, taken out (see hop_profile). */
+static void ats_claims(json_t *claims, long long now)
+{
+    json_t *ets = json_object_get(claims, "cdniets");
+    if (json_integer_value(json_object_get(claims, "cdnistt")) == 2) {
+        /* renewal by query is not understood: the renewed expiry, no renewal */
+        if (json_is_number(ets) && json_number_value(ets) > 0)
+            json_object_set_new(claims, "exp", json_integer(now + (long long)json_number_value(ets)));
+        json_object_del(claims, "cdnistt");
+        json_object_del(claims, "cdniets");
+    }
+    json_t *std = json_object_get(claims, "cdnistd");
+    if (std && json_integer_value(std) != 0)
+        json_object_del(claims, "cdnistd");
+    static const char *const gone[] = {"jti", "cdniip", "cdnicrit", "sid"};
+    for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
+        json_object_del(claims, gone[i]);
+}
+
+char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, hop_profile prof, const hop_result *r,
+                     const char *next_aud, const char *location, bool dir_scope, long long now)
 {
     if (!r->claims || !c->key)
         return NULL;
@@ -230,10 +271,10 @@ char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, const hop_r
      * token: the upstream regex names the host we are leaving) */
     const char *uc = json_string_value(json_object_get(from, "cdniuc"));
     bool dir = dir_scope || (uc && strncmp(uc, "regex:", 6) == 0);
-    char *rx = dir ? dir_regex(location) : NULL;
+    char *rx = dir ? dir_regex(location) : prof == HOP_PROFILE_ATS ? exact_regex(location) : NULL;
     json_t *claims = from && (!dir || rx) ? us_hop_claims(from, now, c->issuer, true, next_aud, dir ? NULL : location)
                                           : NULL;
-    if (rx && claims)
+    if (rx && claims) /* a regex: the directory's, or (ATS, no hash form) this URL's */
         json_object_set_new(claims, "cdniuc", json_string(rx));
     free(rx);
     /* the playback session travels on, so every hop logs one session id */
@@ -252,15 +293,17 @@ char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, const hop_r
     if (json_integer_value(json_object_get(claims, "cdnistt")) == 2 && json_is_number(ets) &&
         json_number_value(ets) > 0)
         json_object_set_new(claims, "exp", json_integer(now + (long long)json_number_value(ets)));
+    if (claims && prof == HOP_PROFILE_ATS)
+        ats_claims(claims, now);
     char *t = claims ? us_mint(key, alg, claims) : NULL;
     json_decref(claims);
     return t;
 }
 
-char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r,
+char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, hop_profile prof, const hop_result *r,
                         const char *next_aud, const char *location, long long now)
 {
-    char *t = hop_next_token(c, key, alg, r, next_aud, location, false, now);
+    char *t = hop_next_token(c, key, alg, prof, r, next_aud, location, false, now);
     char *out = t ? us_add_to_query(location, r->package[0] ? r->package : US_DEFAULT_PACKAGE, t) : NULL;
     free(t);
     return out;

@@ -97,21 +97,32 @@ void hop_result_free(hop_result *r);
 #define HOP_SID_MAX 80
 void hop_session_id(const json_t *claims, char *out, size_t cap);
 
+/* What the next hop's verifier accepts (peers[].uri_signing.profile):
+ *   RFC9246  everything RFC 9246 defines (the default);
+ *   ATS      Apache Traffic Server's uri_signing plugin (9.2): cdniuc only
+ *            as a regex (a URL's own token: the regex of exactly that URL
+ *            with any query), and no jti, cdniip, cdnicrit, cdnistd other
+ *            than 0, cdnistt 2 (the renewed expiry is minted instead) or
+ *            claims of ours (sid). */
+typedef enum { HOP_PROFILE_RFC9246 = 0, HOP_PROFILE_ATS } hop_profile;
+/* "rfc9246", "ats"; -1 for anything else */
+int hop_profile_from_name(const char *s);
+
 /* location (absolute, without a token) with a token for next_aud added in
  * the query under the policy's package name; malloc'd, NULL on failure.
  * key NULL: our own key. The new token's cdniuc: the hash of location,
  * or, when the token we accepted had a regex (a session token), a regex
  * for location's directory on the next host - the host changes at every
  * hop, so the upstream regex cannot be kept. */
-char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r,
+char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, hop_profile prof, const hop_result *r,
                         const char *next_aud, const char *location, long long now);
 
 /* The token alone; dir_scope: cdniuc is always the regex of location's
  * directory (one token for every URI of a rewritten manifest), and no jti.
  * Every token minted carries the playback session's id as "sid" (unless
  * it keeps a jti, which names the session), so each hop logs one id. */
-char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, const hop_result *r, const char *next_aud,
-                     const char *location, bool dir_scope, long long now);
+char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, hop_profile prof, const hop_result *r,
+                     const char *next_aud, const char *location, bool dir_scope, long long now);
 
 /* A published metadata tree made ready for the next CDN when we re-sign:
  * every MI.UriSigning object names us as its only issuer and loses its

@@ -53,7 +53,7 @@ static const char *token_for(mt_tokens *t, const char *abs, char **owned)
     }
     if (!dl)
         return NULL;
-    char *tok = hop_next_token(t->conf, t->key, t->alg, t->hr, t->aud, loc, true, t->now);
+    char *tok = hop_next_token(t->conf, t->key, t->alg, t->profile, t->hr, t->aud, loc, true, t->now);
     if (!tok)
         return NULL;
     t->minted++;

@@ -31,6 +31,7 @@ typedef struct {
     const hop_conf *conf;
     const jwk *key;        /* NULL: our own */
     jws_alg alg;
+    hop_profile profile;   /* what the verifier of the tokens accepts */
     const hop_result *hr;  /* the request's authorization (claims, package, token) */
     const char *aud;       /* who checks the tokens */
     const char *base;      /* absolute URL the manifest answers for, without a token */

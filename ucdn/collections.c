@@ -400,7 +400,7 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
          * the target, another for each URI outside it */
         char scope[sizeof p.target_dir + 2];
         snprintf(scope, sizeof scope, "%sx", p.target_dir);
-        mt_tokens mt = {.conf = &u->us.conf, .key = ps->key.n ? &ps->key.keys[0] : NULL, .alg = ps->alg, .hr = hr,
+        mt_tokens mt = {.conf = &u->us.conf, .key = ps->key.n ? &ps->key.keys[0] : NULL, .alg = ps->alg, .profile = ps->profile, .hr = hr,
                         .aud = ps->audience, .base = scope, .now = wall_ms() / 1000};
         if (ok && signed_) {
             p.hook = mt_hook;

@@ -60,7 +60,7 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
     static const char *const keys[] = {"id", "token", "ri_url", "ri_token", "fci_url",
                                        "delivery_url", "priority", "weight", "max_load",
                                        "enabled", "audience", "uri_signing_key", "li_feed_url", "ci_url",
-                                       "client_cert", "tls", NULL};
+                                       "client_cert", "tls", "uri_signing", NULL};
     json_t *arr = NULL;
     if (!jget_arr(root, "peers", "$", true, &arr, e))
         return false;
@@ -93,9 +93,20 @@ static bool peers_conf(ucdn *u, json_t *root, jerr *e)
             !jget_bool(o, "enabled", ip, false, &enabled, e) ||
             !jget_str(o, "audience", ip, false, &u->peer_sig[i].audience, e))
             return false;
-        const char *skf = NULL;
-        if (!jget_str(o, "uri_signing_key", ip, false, &skf, e))
+        const char *skf = NULL, *prof = NULL;
+        json_t *uso = NULL;
+        static const char *const us_keys[] = {"profile", NULL};
+        jpath_key(fp, ip, "uri_signing");
+        if (!jget_str(o, "uri_signing_key", ip, false, &skf, e) || !jget_obj(o, "uri_signing", ip, false, &uso, e) ||
+            (uso && (!jonly(uso, fp, us_keys, e) || !jget_str(uso, "profile", fp, false, &prof, e))))
             return false;
+        int pv = hop_profile_from_name(prof);
+        if (pv < 0) {
+            char pp[JPATH_MAX];
+            jpath_key(pp, fp, "profile");
+            return jfail(e, pp, "expected \"rfc9246\" or \"ats\"");
+        }
+        u->peer_sig[i].profile = (hop_profile)pv;
         if (skf) {
             jpath_key(fp, ip, "uri_signing_key");
             jwk_set *ks = &u->peer_sig[i].key;

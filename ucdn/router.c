@@ -476,7 +476,7 @@ static void deliver(http_req *r, void *ctx)
     }
     if (have && hr.method != HOP_OPEN) { /* the dCDN gets a token of ours */
         const struct peer_signing *ps = &u->peer_sig[d->chosen];
-        char *signed_loc = hop_next_location(&u->us.conf, ps->key.n ? &ps->key.keys[0] : NULL, ps->alg, &hr,
+        char *signed_loc = hop_next_location(&u->us.conf, ps->key.n ? &ps->key.keys[0] : NULL, ps->alg, ps->profile, &hr,
                                              ps->audience, location, wall_ms() / 1000);
         have = signed_loc && strlen(signed_loc) < sizeof location;
         if (have)

@@ -101,6 +101,7 @@ typedef struct {
         const char *audience; /* aud of the tokens we mint for this dCDN */
         jwk_set key;          /* a key for this dCDN only (shared HS256), or none */
         jws_alg alg;
+        hop_profile profile;  /* what its verifier accepts */
     } *peer_sig;
 
     /* content collections and their manifests (option 3.2) */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <regex.h>
 
 #include <cmocka.h>
 
@@ -81,7 +82,7 @@ static void test_open_enforced_and_next_hop_token(void **st)
     assert_int_equal(r.method, HOP_TOKEN);
     assert_string_equal(r.target, "/vod/a.ts?sid=1");
     assert_null(r.set_cookie[1]); /* not a manifest: no session */
-    char *loc = hop_next_location(&conf, NULL, 0, &r, "dcdn-b", "http://se1.dcdn/vod/a.ts?sid=1", NOW);
+    char *loc = hop_next_location(&conf, NULL, 0, HOP_PROFILE_RFC9246, &r, "dcdn-b", "http://se1.dcdn/vod/a.ts?sid=1", NOW);
     assert_non_null(loc);
     assert_non_null(strstr(loc, "http://se1.dcdn/vod/a.ts?sid=1&URISigningPackage="));
     /* which the next hop accepts with our key only, for that host's directory */
@@ -129,7 +130,7 @@ static void test_session_cookie_and_renewal(void **st)
     /* a segment with the cookie alone */
     assert_true(run("/vod/720/seg_1.ts", cookie, on, false, &r));
     assert_int_equal(r.method, HOP_COOKIE);
-    char *loc = hop_next_location(&conf, NULL, 0, &r, "dcdn-b", "http://se1/vod/720/seg_1.ts", NOW);
+    char *loc = hop_next_location(&conf, NULL, 0, HOP_PROFILE_RFC9246, &r, "dcdn-b", "http://se1/vod/720/seg_1.ts", NOW);
     assert_non_null(loc);
     free(loc);
     hop_result_free(&r);
@@ -191,7 +192,7 @@ static void test_session_cookie_and_renewal(void **st)
     snprintf(target, sizeof target, "/vod/seg_11.ts?URISigningPackage=%s", t);
     assert_true(run(target, NULL, on, false, &r));
     assert_null(r.set_cookie[0]);
-    loc = hop_next_location(&conf, NULL, 0, &r, "dcdn-b", "http://se1/vod/seg_11.ts", NOW);
+    loc = hop_next_location(&conf, NULL, 0, HOP_PROFILE_RFC9246, &r, "dcdn-b", "http://se1/vod/seg_11.ts", NOW);
     assert_non_null(loc);
     jws_verified jv;
     const char *rt = strstr(loc, "URISigningPackage=") + 18;
@@ -345,6 +346,93 @@ static void test_manifest_tokens_on_every_uri(void **st)
     json_decref(on);
 }
 
+static bool fresh(void *ctx, const char *jti, long long exp_s)
+{
+    (void)ctx, (void)jti, (void)exp_s;
+    return true;
+}
+
+/* The ATS profile: what a CSP's per-URL, one-time, client-bound, renewing
+ * token becomes for a Traffic Server verifier. */
+static void test_ats_profile_mints_only_what_ats_accepts(void **st)
+{
+    char hash[128], claims[1024], target[2048];
+    assert_true(us_uri_hash("https://v.example/vod/a.ts", hash, sizeof hash));
+    snprintf(claims, sizeof claims,
+             "{\"iss\":\"csp\",\"exp\":2000000010,\"jti\":\"one-1\",\"cdniip\":\"192.0.2.7\",\"cdnistt\":2,"
+             "\"cdniets\":45,\"cdniuc\":\"hash:%s\"}",
+             hash);
+    char *t = tok(&csp, claims);
+    json_t *on = json_pack("{s:[s]}", "issuers", "csp");
+    conf.jti_fresh = fresh;
+    snprintf(target, sizeof target, "/vod/a.ts?URISigningPackage=%s", t);
+    hop_result r;
+    assert_true(run(target, NULL, on, false, &r));
+    conf.jti_fresh = NULL;
+    const char *next = "http://ats.dcdn:8080/vod/a.ts";
+    /* RFC 9246 profile: the hash of the next URL, and what the CSP asked for */
+    char *loc = hop_next_location(&conf, NULL, 0, HOP_PROFILE_RFC9246, &r, "dcdn-b", next, NOW);
+    jws_verified jv;
+    const char *rt = strstr(loc, "URISigningPackage=") + 18;
+    assert_int_equal(jws_verify(rt, strlen(rt), NULL, &my_set, &jv), JWS_OK);
+    json_t *rc = json_loadb((const char *)jv.payload, jv.payload_len, 0, NULL);
+    assert_int_equal(strncmp(json_string_value(json_object_get(rc, "cdniuc")), "hash:", 5), 0);
+    assert_string_equal(json_string_value(json_object_get(rc, "jti")), "one-1");
+    assert_non_null(json_object_get(rc, "cdniip"));
+    assert_int_equal(json_integer_value(json_object_get(rc, "cdnistt")), 2);
+    json_decref(rc);
+    jws_verified_free(&jv);
+    free(loc);
+    /* ATS profile: a regex of exactly that URL, no jti, cdniip, cdnistt 2 or
+     * sid, and the renewed expiry in exp */
+    loc = hop_next_location(&conf, NULL, 0, HOP_PROFILE_ATS, &r, "dcdn-b", next, NOW);
+    assert_non_null(loc);
+    rt = strstr(loc, "URISigningPackage=") + 18;
+    assert_int_equal(jws_verify(rt, strlen(rt), NULL, &my_set, &jv), JWS_OK);
+    rc = json_loadb((const char *)jv.payload, jv.payload_len, 0, NULL);
+    const char *uc = json_string_value(json_object_get(rc, "cdniuc"));
+    assert_string_equal(uc, "regex:http://ats\\.dcdn:8080/vod/a\\.ts([?].*)?$");
+    static const char *const gone[] = {"jti", "cdniip", "cdnistt", "cdniets", "sid", "cdnicrit"};
+    for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
+        assert_null(json_object_get(rc, gone[i]));
+    assert_int_equal(json_integer_value(json_object_get(rc, "exp")), NOW + 45);
+    assert_string_equal(json_string_value(json_object_get(rc, "iss")), "ucdn-a");
+    assert_string_equal(json_string_value(json_object_get(rc, "aud")), "dcdn-b");
+    /* the regex, as ATS matches it (the whole URL with its token), covers
+     * this URL and no other */
+    regex_t re;
+    assert_int_equal(regcomp(&re, uc + 6, REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(regexec(&re, loc, 0, NULL, 0), 0);
+    assert_int_equal(regexec(&re, "http://ats.dcdn:8080/vod/a.ts", 0, NULL, 0), 0);
+    assert_int_not_equal(regexec(&re, "http://ats.dcdn:8080/vod/a.tsx", 0, NULL, 0), 0);
+    assert_int_not_equal(regexec(&re, "http://ats.dcdn:8080/vod/aXts", 0, NULL, 0), 0);
+    assert_int_not_equal(regexec(&re, "http://ats.dcdn:8080/vod/a.ts/../b.ts", 0, NULL, 0), 0);
+    regfree(&re);
+    json_decref(rc);
+    jws_verified_free(&jv);
+    free(loc);
+    /* a URL with a query: the token's own parameter follows with '&' */
+    loc = hop_next_location(&conf, NULL, 0, HOP_PROFILE_ATS, &r, "dcdn-b", "http://ats.dcdn/a.ts?x=(1)", NOW);
+    rt = strstr(loc, "URISigningPackage=") + 18;
+    assert_int_equal(jws_verify(rt, strlen(rt), NULL, &my_set, &jv), JWS_OK);
+    rc = json_loadb((const char *)jv.payload, jv.payload_len, 0, NULL);
+    uc = json_string_value(json_object_get(rc, "cdniuc"));
+    assert_string_equal(uc, "regex:http://ats\\.dcdn/a\\.ts\\?x=\\(1\\)(&.*)?$");
+    assert_int_equal(regcomp(&re, uc + 6, REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(regexec(&re, loc, 0, NULL, 0), 0);
+    assert_int_not_equal(regexec(&re, "http://ats.dcdn/a.ts?x=(2)", 0, NULL, 0), 0);
+    regfree(&re);
+    json_decref(rc);
+    jws_verified_free(&jv);
+    free(loc);
+    assert_int_equal(hop_profile_from_name(NULL), HOP_PROFILE_RFC9246);
+    assert_int_equal(hop_profile_from_name("ats"), HOP_PROFILE_ATS);
+    assert_int_equal(hop_profile_from_name("ATS "), -1);
+    hop_result_free(&r);
+    json_decref(on);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_session_cookie_and_renewal),
         cmocka_unit_test(test_metadata_for_peers_names_us),
         cmocka_unit_test(test_manifest_tokens_on_every_uri),
+        cmocka_unit_test(test_ats_profile_mints_only_what_ats_accepts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
