@@ -27,6 +27,13 @@ need=(
   "libcjose-dev:pkg-config --exists cjose"
   "libjwt-dev:test -e /usr/include/jwt.h"
   "ffmpeg:command -v ffmpeg"
+  "gstreamer1.0-tools:command -v gst-launch-1.0"
+  "gstreamer1.0-plugins-base:gst-inspect-1.0 --exists playbin3"
+  "gstreamer1.0-plugins-good:gst-inspect-1.0 --exists qtdemux"
+  "gstreamer1.0-plugins-bad:gst-inspect-1.0 --exists hlsdemux2 && gst-inspect-1.0 --exists dashdemux2"
+  "gstreamer1.0-libav:gst-inspect-1.0 --exists avdec_h264"
+  "trafficserver:command -v traffic_server"
+  "trafficserver-experimental-plugins:test -e /usr/lib/trafficserver/modules/uri_signing.so"
   "nodejs:command -v node"
   "npm:command -v npm"
   "chromium:test -x /usr/bin/chromium"
@@ -52,4 +59,12 @@ fi
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# packages with a service (trafficserver, redis-server) are installed for the
+# tests to run privately: none is started by the install (it would hold
+# 8080 or 6379 on the host)
+norc=/usr/sbin/policy-rc.d
+if [ ! -e $norc ]; then
+  printf '#!/bin/sh\nexit 101\n' > $norc && chmod +x $norc
+  trap 'rm -f $norc' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -244,7 +244,7 @@ static void ats_claims(json_t *claims, long long now)
     json_t *std = json_object_get(claims, "cdnistd");
     if (std && json_integer_value(std) != 0)
         json_object_del(claims, "cdnistd");
-    static const char *const gone[] = {"jti", "cdniip", "cdnicrit", "sid"};
+    static const char *const gone[] = {"jti", "cdniip", "cdnicrit"};
     for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
         json_object_del(claims, gone[i]);
 }
@@ -282,6 +282,8 @@ char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, hop_profile
     hop_session_id(r->claims, sid, sizeof sid);
     if (claims && dir_scope) /* one token for many URIs is not a one-time token */
         json_object_del(claims, "jti");
+    if (claims && prof == HOP_PROFILE_ATS)
+        ats_claims(claims, now);
     if (claims && sid[0] && !json_object_get(claims, "jti"))
         json_object_set_new(claims, "sid", json_string(sid));
     if (from != r->claims)
@@ -293,8 +295,6 @@ char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, hop_profile
     if (json_integer_value(json_object_get(claims, "cdnistt")) == 2 && json_is_number(ets) &&
         json_number_value(ets) > 0)
         json_object_set_new(claims, "exp", json_integer(now + (long long)json_number_value(ets)));
-    if (claims && prof == HOP_PROFILE_ATS)
-        ats_claims(claims, now);
     char *t = claims ? us_mint(key, alg, claims) : NULL;
     json_decref(claims);
     return t;

@@ -102,8 +102,8 @@ void hop_session_id(const json_t *claims, char *out, size_t cap);
  *   ATS      Apache Traffic Server's uri_signing plugin (9.2): cdniuc only
  *            as a regex (a URL's own token: the regex of exactly that URL
  *            with any query), and no jti, cdniip, cdnicrit, cdnistd other
- *            than 0, cdnistt 2 (the renewed expiry is minted instead) or
- *            claims of ours (sid). */
+ *            than 0 or cdnistt 2 (the renewed expiry is minted instead);
+ *            claims it does not know (sid) it ignores, so they stay. */
 typedef enum { HOP_PROFILE_RFC9246 = 0, HOP_PROFILE_ATS } hop_profile;
 /* "rfc9246", "ats"; -1 for anything else */
 int hop_profile_from_name(const char *s);

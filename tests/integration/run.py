@@ -2510,13 +2510,14 @@ TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
 
 
 def all_tests():
-    """This file's tests, then those of the files beside it (trust.py, tls.py, players.py), which
-    take their helpers from here."""
+    """This file's tests, then those of the files beside it (trust.py, tls.py, players.py, ats.py),
+    which take their helpers from here."""
     sys.modules.setdefault("run", sys.modules[__name__])
+    import ats
     import players
     import tls
     import trust
-    return TESTS + [v for m in (trust, tls, players) for k, v in vars(m).items()
+    return TESTS + [v for m in (trust, tls, players, ats) for k, v in vars(m).items()
                     if k.startswith("test_") and getattr(v, "__module__", "") == m.__name__]
 
 

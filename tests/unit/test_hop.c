@@ -383,8 +383,8 @@ static void test_ats_profile_mints_only_what_ats_accepts(void **st)
     json_decref(rc);
     jws_verified_free(&jv);
     free(loc);
-    /* ATS profile: a regex of exactly that URL, no jti, cdniip, cdnistt 2 or
-     * sid, and the renewed expiry in exp */
+    /* ATS profile: a regex of exactly that URL, no jti, cdniip or cdnistt 2,
+     * the renewed expiry in exp; the session id stays (ATS ignores it) */
     loc = hop_next_location(&conf, NULL, 0, HOP_PROFILE_ATS, &r, "dcdn-b", next, NOW);
     assert_non_null(loc);
     rt = strstr(loc, "URISigningPackage=") + 18;
@@ -392,12 +392,13 @@ static void test_ats_profile_mints_only_what_ats_accepts(void **st)
     rc = json_loadb((const char *)jv.payload, jv.payload_len, 0, NULL);
     const char *uc = json_string_value(json_object_get(rc, "cdniuc"));
     assert_string_equal(uc, "regex:http://ats\\.dcdn:8080/vod/a\\.ts([?].*)?$");
-    static const char *const gone[] = {"jti", "cdniip", "cdnistt", "cdniets", "sid", "cdnicrit"};
+    static const char *const gone[] = {"jti", "cdniip", "cdnistt", "cdniets", "cdnicrit"};
     for (size_t i = 0; i < sizeof gone / sizeof *gone; i++)
         assert_null(json_object_get(rc, gone[i]));
     assert_int_equal(json_integer_value(json_object_get(rc, "exp")), NOW + 45);
     assert_string_equal(json_string_value(json_object_get(rc, "iss")), "ucdn-a");
     assert_string_equal(json_string_value(json_object_get(rc, "aud")), "dcdn-b");
+    assert_non_null(json_object_get(rc, "sid"));
     /* the regex, as ATS matches it (the whole URL with its token), covers
      * this URL and no other */
     regex_t re;
