@@ -33,8 +33,9 @@ for port in 6391 6392; do
     >"$state/redis-$port.log" 2>&1 &
   pids+=($!)
 done
-# the CSP's origin: collection m1, a real HLS title (H.264 720p and 1080p,
-# AAC audio; 8 s) that make built with ffmpeg, where examples/master.m3u8 points
+# the CSP's origin: a real title (H.264 720p and 1080p, AAC audio; 8 s) that
+# make built with ffmpeg, as HLS (collection m1, where examples/master.m3u8
+# points) and as DASH (collection d1, the MPD the uCDN fetches by origin_url)
 mkdir -p "$state/origin" && cp -r build/sample-title/vod "$state/origin/" \
   || { echo "no sample title: run make run (it builds build/sample-title)"; exit 1; }
 python3 -m http.server 8090 --bind 127.0.0.1 --directory "$state/origin" >"$state/origin.log" 2>&1 &
@@ -55,6 +56,12 @@ python3 -c 'import json,sys; print(json.dumps({"service": "vod1", "path": "/vod/
   | curl --cacert $CA -sf -X PUT -H 'Authorization: Bearer csp-acme-example-token' --data-binary @- \
     https://127.0.0.1:8080/csp/v1/collections/m1 >/dev/null \
   || { echo "publishing the sample collection failed; logs in $state"; exit 1; }
+# and a DASH one the uCDN fetches from the origin and serves rewritten
+curl --cacert $CA -sf -X PUT -H 'Authorization: Bearer csp-acme-example-token' \
+  -d '{"service": "vod1", "path": "/vod/d1/manifest.mpd", "ccid": "d1-collection",
+       "origin_url": "http://127.0.0.1:8090/vod/d1/manifest.mpd"}' \
+  https://127.0.0.1:8080/csp/v1/collections/d1 >/dev/null \
+  || { echo "publishing the DASH collection failed; logs in $state"; exit 1; }
 # wait until the dCDN has advertised itself and heartbeated (a few seconds)
 for i in $(seq 100); do
   curl --cacert $CA -s -X POST -H 'Authorization: Bearer operator-ucdn-example-token' \
@@ -62,10 +69,11 @@ for i in $(seq 100); do
     https://127.0.0.1:8082/v1/route/explain | grep -q '"selected"' && break
   sleep 0.1
 done
-# a CSP-signed token (RFC 9246) for everything under /vod/m1/, valid for a day
+# a CSP-signed token (RFC 9246) for everything under /vod/m1/ and /vod/d1/ (on
+# the default port or the delivery listener's), valid for a day
 exp=$(( $(date +%s) + 86400 ))
 tok=$(bin/cdnictl token sign --key examples/keys/acme-media.private.jwk --claims \
-  "{\"iss\":\"acme-media\",\"aud\":\"ucdn-a\",\"exp\":$exp,\"cdniuc\":\"regex:https://video\\\\.example\\\\.com/vod/m1/.*\"}")
+  "{\"iss\":\"acme-media\",\"aud\":\"ucdn-a\",\"exp\":$exp,\"cdniuc\":\"regex:https://video\\\\.example\\\\.com(:8083)?/vod/(m1|d1)/.*\"}")
 
 # one viewer plays the start of the session, then a second one: the second is served from the cache
 for i in $(seq 50); do curl --cacert $CA -s -o /dev/null https://127.0.0.1:9085/healthz && break; sleep 0.1; done
@@ -82,20 +90,67 @@ echo; echo "Second viewer (served from the surrogate's cache):"
 python3 scripts/play.py "$play_url" --connect video.example.com=127.0.0.1:8083 --segments 3 --cacert $CA \
   || echo "  (playback failed; logs in $state)"
 
-enc_src=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$play_url")
-player_url="https://127.0.0.1:8082/status/player.html?src=$enc_src"
+dash_url="https://video.example.com/vod/d1/manifest.mpd?URISigningPackage=$tok"
+page() { # the status page's test player: page ENGINE URL
+  printf 'https://127.0.0.1:8082/status/player.html?engine=%s&src=%s' "$1" \
+    "$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$2")"
+}
+player_url=$(page hlsjs "$play_url")
 resolver="MAP video.example.com:443 127.0.0.1:8083"
 if [ -x /usr/bin/chromium ] && [ -d node_modules/playwright-core ]; then
-  echo; echo "A real player: hls.js in headless Chromium (trusting the local CA) plays the session over HTTPS:"
-  node tests/browser/drive.mjs play "{\"page\": \"$player_url\", \"resolve\": \"$resolver\", \"seconds\": 4, \"ca\": \"$CA\"}" \
-    | python3 -c 'import json, sys
+  echo; echo "Real players in headless Chromium (trusting the local CA), over HTTPS:"
+  for pair in "hlsjs HLS $play_url" "shaka DASH $dash_url" "dashjs DASH $dash_url"; do
+    set -- $pair
+    printf '  %-7s %-5s' "$1" "$2"
+    node tests/browser/drive.mjs play "{\"page\": \"$(page "$1" "$3")\", \"resolve\": \"$resolver\", \"seconds\": 4, \"ca\": \"$CA\"}" \
+      | python3 -c 'import json, sys
 r = json.load(sys.stdin)
 segs = [x for x in r["requests"] if x["kind"].endswith("segment")]
-print("  played %.1f s; %d segments, from %s (X-Cache %s)" % (r["position"], len(segs),
+print("played %.1f s; %d segments, from %s (X-Cache %s)" % (r["position"], len(segs),
       ", ".join(sorted({x["answered"].split("/")[2] for x in segs})) or "nowhere",
-      "/".join(sorted({x["cache"] for x in segs}))))' || echo "  (the browser could not play it; logs in $state)"
+      "/".join(sorted({x["cache"] for x in segs}))))' || echo "(could not play it; logs in $state)"
+  done
 fi
-
+# FFmpeg and GStreamer, command-line players: they resolve names and read
+# the system's CAs themselves, so (as root) they run where a private
+# /etc/hosts names video.example.com and the system bundle holds the local CA
+hosts="$state/hosts" bundle="$state/ca-certificates.crt"
+printf '127.0.0.1 localhost\n127.0.0.1 video.example.com\n' >"$hosts"
+cat /etc/ssl/certs/ca-certificates.crt $CA >"$bundle" 2>/dev/null
+named() {
+  unshare -m --propagation private sh -c 'mount --bind "$0" /etc/hosts &&
+    mount --bind "$1" /etc/ssl/certs/ca-certificates.crt && shift && exec "$@"' "$hosts" "$bundle" "$@"
+}
+if [ "$(id -u)" -eq 0 ] && [ -e /etc/ssl/certs/ca-certificates.crt ] && named true 2>/dev/null; then
+  hls_port=${play_url/video.example.com/video.example.com:8083}
+  dash_port=${dash_url/video.example.com/video.example.com:8083}
+  if command -v ffprobe >/dev/null; then
+    echo; echo "FFmpeg decodes every frame of both signed titles, the segments from the surrogate:"
+    for pair in "HLS $hls_port" "DASH $dash_port"; do
+      set -- $pair
+      printf '  ffprobe %-5s' "$1"
+      named ffprobe -v error -count_frames -show_entries stream=codec_type,nb_read_frames -of json "$2" \
+        2>"$state/ffprobe.err" | python3 -c 'import json, sys
+s = json.load(sys.stdin)["streams"]
+print(", ".join("%s %s frames" % (x["codec_type"], x["nb_read_frames"]) for x in s) or "nothing decoded")' \
+        || echo "(failed: $(tail -1 "$state/ffprobe.err"))"
+    done
+  fi
+  if command -v gst-launch-1.0 >/dev/null; then
+    echo; echo "GStreamer plays both to the end (fake sinks):"
+    for el in playbin playbin3; do
+      for pair in "HLS $hls_port" "DASH $dash_port"; do
+        set -- $pair
+        printf '  %-9s %-5s' $el "$1"
+        out=$(named timeout 60 gst-launch-1.0 $el uri="$2" video-sink=fakesink audio-sink=fakesink 2>&1)
+        case "$out" in
+          *"Got EOS"*) echo "played to the end";;
+          *) echo "(failed: $(echo "$out" | grep -m1 ERROR))";;
+        esac
+      done
+    done
+  fi
+fi
 cat <<TXT
 
 cdni-gateway is running (logs: $state/*.log)
@@ -109,12 +164,24 @@ made by scripts/pki.sh): trust build/pki/ca.pem (curl --cacert, cdnictl with
 CDNI_CA_BUNDLE, a browser's certificate store). The CDNs' peer listeners
 want each other's client certificates (build/pki/ucdn.pem, dcdn.pem).
 
-Test player (hls.js): video.example.com has no DNS here, so start the browser
-with a resolver rule that sends it to the uCDN's delivery listener, after
-adding the local CA to the store Chromium reads (a throwaway profile's own):
+Test player (hls.js, shaka-player or dash.js: engine= in its address):
+video.example.com has no DNS here, so start the browser with a resolver rule
+that sends it to the uCDN's delivery listener, after adding the local CA to
+the store Chromium reads (a throwaway profile's own):
   certutil -d sql:\$HOME/.pki/nssdb -A -t C,, -n cdni-gateway-local -i $PWD/$CA
   chromium --host-resolver-rules='$resolver' \\
     '$player_url'
+  # the DASH title (collection d1) in shaka-player, or engine=dashjs
+  chromium --host-resolver-rules='$resolver' \\
+    '$(page shaka "$dash_url")'
+
+Command-line players resolve names themselves: give them a hosts entry
+"127.0.0.1 video.example.com" and the delivery port (make run plays both
+titles with them in a mount namespace of their own when run as root), then
+  ffprobe -ca_file $CA -count_frames -show_entries stream=nb_read_frames \\
+    '${dash_url/video.example.com/video.example.com:8083}'
+  gst-launch-1.0 playbin3 uri='${play_url/video.example.com/video.example.com:8083}' \\
+    video-sink=fakesink audio-sink=fakesink   # with build/pki/ca.pem in the system store
 
   uCDN  CSP API   https://127.0.0.1:8080   (CSP token: csp-acme-example-token)
         peer/MI   https://127.0.0.1:8081   (dCDN token: peer-dcdn-b-example-token)
