@@ -192,3 +192,80 @@ def test_hlsjs_shaka_and_dashjs_play_the_signed_titles_in_chromium(env):
             assert_from_surrogate(env, ccid, since=n)
     finally:
         o.stop()
+
+
+def test_session_auth_picks_tokens_cookie_or_both_and_live_playlists_are_signed_afresh(env):
+    """The surrogate's media playlist as each CDNIGW.HASManifest session-auth
+    value makes it: both (the default) a token on every segment and a
+    session cookie, query tokens only, cookie the cookie only; each
+    credential opens a segment by itself. A live playlist that changed at
+    the origin is signed anew: its new segments carry tokens too."""
+    o, sp, _, tok = title_env(env)
+    o.cc = "max-age=1"  # a live playlist's lifetime at the surrogate
+    try:
+        def variant():
+            s, _, b = run.raw_get(env.ports["udel"], "/vod/m1/master.m3u8?URISigningPackage=" + tok)
+            assert s == 200, (s, b)
+            url = [l for l in b.decode().splitlines() if "/720p/index.m3u8" in l][0]
+            u = urllib.parse.urlsplit(url)
+            s, h, b = run.raw_get(sp, u.path + "?" + u.query, host=u.netloc)
+            assert s == 200, (s, b)
+            segs = [l for l in b.decode().splitlines() if l and not l.startswith("#")]
+            return segs, h.get("set-cookie", ""), h
+
+        def seg_status(line, cookie=None):
+            u = urllib.parse.urlsplit(line)
+            target = (u.path if u.scheme else "/video.example.com/vod/m1/720p/" + u.path) + \
+                ("?" + u.query if u.query else "")
+            return run.raw_get(sp, target, host="127.0.0.1:%d" % sp,
+                               headers={"Cookie": cookie} if cookie else None)[0]
+
+        def set_mode(mode):
+            rec = json.loads(env.csp("GET", "/csp/v1/services/vod1")[2])
+            doc = dict(rec["service"], host=rec["host"])
+            for p in doc["paths"]:
+                if p["path-pattern"]["pattern"] == "/vod/m1/*":
+                    md = [m for m in p["path-metadata"]["metadata"]
+                          if m["generic-metadata-type"] != "CDNIGW.HASManifest"]
+                    md.append({"generic-metadata-type": "CDNIGW.HASManifest",
+                               "generic-metadata-value": {"format": "hls", "session-auth": mode}})
+                    p["path-metadata"]["metadata"] = md
+            s, _, b = env.csp("PUT", "/csp/v1/services/vod1", json.dumps(doc))
+            assert s in (200, 201), (s, b)
+
+        segs, cookie, h = variant()
+        # the request's own token covers the directory (its cdniuc), so the
+        # names stay relative and carry it
+        assert len(segs) == 4 and all(re.match(r"seg_00\d\.ts\?URISigningPackage=[\w.-]+$", l)
+                                      for l in segs), segs
+        assert cookie.startswith("CDNISession="), h
+        assert h["cache-control"] == "private, no-store" and "etag" not in h, h
+        assert seg_status(segs[0]) == 200
+        bare = segs[1].split("?")[0]
+        assert seg_status(bare) == 403  # no credential at all
+        assert seg_status(bare, cookie.split(";")[0]) == 200
+        # cookie: the playlist as the origin wrote it, and the cookie
+        set_mode("cookie")
+        assert wait_for(lambda: "URISigningPackage=" not in variant()[0][0], timeout=10), variant()
+        segs, cookie, _ = variant()
+        assert segs[0] == "seg_001.ts" and cookie.startswith("CDNISession="), (segs, cookie)
+        assert seg_status(segs[2]) == 403 and seg_status(segs[2], cookie.split(";")[0]) == 200
+        # query: tokens, no cookie
+        set_mode("query")
+        assert wait_for(lambda: "URISigningPackage=" in variant()[0][0], timeout=10), variant()
+        segs, cookie, _ = variant()
+        assert cookie == "" and all("URISigningPackage=" in l for l in segs), (segs, cookie)
+        assert seg_status(segs[3]) == 200
+        # a live playlist moving on at the origin: the next refresh signs its new segment
+        path = "/vod/m1/720p/index.m3u8"
+        live = re.sub(rb"#EXT-X-ENDLIST\s*", b"", o.files[path])
+        live = live.replace(b"#EXT-X-PLAYLIST-TYPE:VOD\n", b"")
+        o.files[path] = live
+        assert wait_for(lambda: len(variant()[0]) == 4, timeout=5)
+        first = variant()[0]
+        o.files[path] = live.replace(b"seg_001.ts", b"seg_005.ts")
+        assert wait_for(lambda: any("seg_005.ts?" in l for l in variant()[0]), timeout=5), variant()
+        now = variant()[0]
+        assert all("URISigningPackage=" in l for l in now) and "seg_005.ts" not in " ".join(first), (first, now)
+    finally:
+        o.stop()
