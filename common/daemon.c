@@ -1,7 +1,10 @@
 /* Config sections and operator endpoints shared by the daemons. */
 #include "common/daemon.h"
+#include "common/store.h"
 
 #include <getopt.h>
+#include <pthread.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -224,6 +227,47 @@ bool daemon_client_tls(json_t *o, const char *path, const http_tls_client *base,
     return true;
 }
 
+bool daemon_redis_conf(json_t *root, const char **url, jerr *e)
+{
+    json_t *v = json_object_get(root, "redis");
+    store_url u;
+    if (json_is_object(v)) {
+        static const char *const keys[] = {"url", "min_replicas_acked", "ack_timeout_ms", "sentinel_password", NULL};
+        const char *base = NULL, *sp = NULL;
+        long long need = -1, tmo = -1;
+        if (!jonly(v, "$.redis", keys, e) || !jget_str(v, "url", "$.redis", true, &base, e) ||
+            !jget_int(v, "min_replicas_acked", "$.redis", false, 0, 64, &need, e) ||
+            !jget_int(v, "ack_timeout_ms", "$.redis", false, 1, 600000, &tmo, e) ||
+            !jget_str(v, "sentinel_password", "$.redis", false, &sp, e))
+            return false;
+        if (strchr(base, '?'))
+            return jfail(e, "$.redis.url", "give the options as members of $.redis, not in the URL");
+        char composed[4200];
+        int n = snprintf(composed, sizeof composed, "%s", base);
+        const char *sep = "?";
+        if (need >= 0)
+            n += snprintf(composed + n, sizeof composed - (size_t)n, "%smin_replicas_acked=%lld", sep, need), sep = "&";
+        if (tmo >= 0)
+            n += snprintf(composed + n, sizeof composed - (size_t)n, "%sack_timeout_ms=%lld", sep, tmo), sep = "&";
+        if (sp && *sp)
+            n += snprintf(composed + n, sizeof composed - (size_t)n, "%ssentinel_password=%s", sep, sp);
+        if (n < 0 || (size_t)n >= sizeof composed || !store_parse_url(composed, (size_t)n, &u))
+            return jfail(e, "$.redis.url", "expected redis://host:port[/db], unix:///path or "
+                                           "redis+sentinel://host:port[,host:port...]/master-name[/db]");
+        if (sp && u.kind != STORE_URL_SENTINEL)
+            return jfail(e, "$.redis.sentinel_password", "only with a redis+sentinel:// URL");
+        json_object_set_new(root, "redis", json_string(composed));
+        *url = json_string_value(json_object_get(root, "redis"));
+        return true;
+    }
+    if (!jget_str(root, "redis", "$", true, url, e))
+        return false;
+    if (!store_parse_url(*url, strlen(*url), &u))
+        return jfail(e, "$.redis", "expected redis://host:port[/db], unix:///path or "
+                                   "redis+sentinel://host:port[,host:port...]/master-name[/db] (options after ?)");
+    return true;
+}
+
 bool daemon_own_names(json_t *root, const http_server_conf *const *listeners, size_t n, url_names *out, jerr *e)
 {
     for (size_t i = 0; i < n; i++) {
@@ -253,12 +297,66 @@ static void on_healthz(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, json_pack("{s:s}", "status", "alive"));
 }
 
+/* Which Redis node is in use, and (Sentinel) when the master last changed. */
+static json_t *redis_report(store *st)
+{
+    char node[300], when[40] = "";
+    long long changed = 0;
+    unsigned long switches = 0;
+    bool sentinel = store_master(st, node, sizeof node, &changed, &switches);
+    json_t *o = json_pack("{s:s, s:b, s:i}", "node", node, "sentinel", sentinel, "min_replicas_acked",
+                          store_replicas_needed(st));
+    if (sentinel) {
+        if (changed) {
+            time_t t = (time_t)(changed / 1000);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            json_object_set_new(o, "changed", json_string(when));
+        }
+        json_object_set_new(o, "switches", json_integer((json_int_t)switches));
+    }
+    return o;
+}
+
+/* cdni_redis_master{node} 1 for the node in use (0 for those before it),
+ * the wall time of the last change and the switches seen. */
+static void redis_metrics(metrics *m, store *st)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static metric_cell *cur;
+    char node[300], labels[360];
+    long long changed = 0;
+    unsigned long switches = 0;
+    bool sentinel = store_master(st, node, sizeof node, &changed, &switches);
+    snprintf(labels, sizeof labels, "node=\"%s\"", node);
+    pthread_mutex_lock(&mu);
+    metric_cell *c = metrics_series(m, "cdni_redis_master", labels, "gauge",
+                                    "1 for the Redis node this instance writes to (the Sentinel master)");
+    if (cur && cur != c)
+        metric_set(cur, 0);
+    if (c)
+        metric_set(c, 1);
+    cur = c;
+    pthread_mutex_unlock(&mu);
+    if (sentinel) {
+        metric_set(metrics_series(m, "cdni_redis_master_changed_seconds", "", "gauge",
+                                  "when the Sentinel master last changed (Unix time)"),
+                   (uint64_t)(changed / 1000));
+        metric_set(metrics_series(m, "cdni_redis_master_switches_total", "", "counter",
+                                  "Sentinel master switches followed since start"),
+                   switches);
+    }
+}
+
 static void on_readyz(http_req *r, void *ctx)
 {
     daemon_ops *ops = ctx;
     const char *status = "ready";
     json_t *detail = json_object();
     bool ok = ops->ready ? ops->ready(ops->ready_ctx, &status, detail) : true;
+    if (ops->store)
+        json_object_set_new(detail, "redis_node", redis_report(ops->store));
     bool expiring;
     json_t *certs = http_tls_report(&expiring);
     if (json_array_size(certs)) {
@@ -275,6 +373,8 @@ static void on_readyz(http_req *r, void *ctx)
 static void on_metrics(http_req *r, void *ctx)
 {
     daemon_ops *ops = ctx;
+    if (ops->store)
+        redis_metrics(ops->metrics, ops->store);
     size_t len = 0;
     char *text = metrics_render(ops->metrics, &len);
     if (!text) {

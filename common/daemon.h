@@ -11,6 +11,7 @@
 #include "common/http_server.h"
 #include "common/jcheck.h"
 #include "common/metrics.h"
+#include "common/store.h"
 #include "common/url.h"
 
 /* listeners.<name> = {"bind": "127.0.0.1", "port": 8080,
@@ -42,6 +43,11 @@ bool daemon_client_tls(json_t *o, const char *path, const http_tls_client *base,
 bool daemon_peer_tls(json_t *peer, const char *path, const http_tls_client *base, tls_peer_id *cert, bool *has_cert,
                      http_tls_client *tls, jerr *e);
 
+/* root's "redis": a URL (see common/store.h), or {"url", "min_replicas_acked",
+ * "ack_timeout_ms", "sentinel_password"}, which is checked and folded into
+ * one URL (written back as the member's string) in *url. */
+bool daemon_redis_conf(json_t *root, const char **url, jerr *e);
+
 /* Host names that are this daemon's own: the addresses its listeners bind
  * (not the wildcards) and the root's "reserved_hosts" entries, added to
  * out; false with e naming a bad entry. */
@@ -55,6 +61,7 @@ typedef struct {
     metrics *metrics;
     daemon_ready_fn ready;
     void *ready_ctx;
+    store *store; /* its node (the Sentinel master) on /readyz and /metrics; may be NULL */
 } daemon_ops;
 
 /* Three routes: GET /healthz and /readyz (public), GET /metrics. */

@@ -6,7 +6,17 @@
  * message of its channel, and also once after each (re)connect, because
  * messages published while it was away are lost: the callback reloads.
  *
- * URLs: redis://host:port[/db] or unix:///path/to/socket[?db=N]. */
+ * URLs:
+ *   redis://[[user]:password@]host:port[/db][?options]
+ *   unix:///path/to/socket[?db=N&options]
+ *   redis+sentinel://[[user]:password@]host:port[,host:port...]/master-name[/db][?options]
+ * The Sentinel form asks the sentinels for the master (checked with ROLE),
+ * follows their +switch-master events, and drops every connection made to
+ * an older master at its next use; the password is the data nodes', the
+ * sentinels' is the option sentinel_password. Options: min_replicas_acked
+ * (replicas a durable write waits for; default 1 with Sentinel or when the
+ * master was seen with a replica, 0 otherwise), ack_timeout_ms (default
+ * 1000), db, sentinel_password. */
 #ifndef COMMON_STORE_H
 #define COMMON_STORE_H
 
@@ -17,6 +27,26 @@
 #include "common/buf.h"
 
 typedef struct store store;
+
+#define STORE_MAX_SENTINELS 8
+typedef struct {
+    char host[256];
+    int port;
+} store_hostport;
+typedef enum { STORE_URL_TCP, STORE_URL_UNIX, STORE_URL_SENTINEL } store_url_kind;
+typedef struct {
+    store_url_kind kind;
+    char host[256], path[256];
+    int port, db;
+    char user[128], password[256];
+    store_hostport sentinels[STORE_MAX_SENTINELS];
+    size_t nsentinels;
+    char master_name[128], sentinel_password[256];
+    int min_replicas_acked; /* -1: the default above */
+    int ack_timeout_ms;
+} store_url;
+/* Parses url[0..len) (at most 4096 bytes); false for anything malformed. */
+bool store_parse_url(const char *url, size_t len, store_url *out);
 
 typedef enum { STORE_OK = 0, STORE_BAD_URL, STORE_DOWN } store_status;
 
@@ -31,11 +61,28 @@ bool store_up(store *s); /* a PING answered */
 redisReply *store_cmd(store *s, const char *fmt, ...);
 redisReply *store_cmdargv(store *s, int argc, const char **argv, const size_t *argvlen);
 
+/* A write the caller will acknowledge to a CSP or a peer: the command and,
+ * when the store wants replicas, WAIT in the same round trip on the same
+ * connection. *durable is true only when the write reached as many
+ * replicas as the store wants within ack_timeout_ms; a reply that is not
+ * an error with *durable false is a write that may be lost on a failover:
+ * answer 503 with Retry-After, never 2xx. */
+redisReply *store_cmdargv_durable(store *s, int argc, const char **argv, const size_t *argvlen, bool *durable);
+redisReply *store_cmd_durable(store *s, bool *durable, const char *fmt, ...);
+int store_replicas_needed(store *s); /* 0 until first connected */
+/* The node in use (for Sentinel: the master the sentinels name now), when
+ * it last changed (wall ms, 0: never seen) and how many switches since
+ * start. True for a Sentinel URL. */
+bool store_master(store *s, char *node, size_t cap, long long *changed_ms, unsigned long *switches);
+
 /* Pipelining: queue n commands, then read n replies (argvlen NULL: the
  * arguments are NUL-terminated strings). replies[i] may be NULL
  * if the connection broke; returns the number of replies read. */
 size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
                       redisReply **replies);
+/* store_pipeline with WAIT after the commands (see store_cmd_durable). */
+size_t store_pipeline_durable(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
+                              redisReply **replies, bool *durable);
 
 /* A pipeline built up command by command, each formatted as it is added
  * (so a thread can prepare commands another one sends), for work that
@@ -50,6 +97,8 @@ void store_batch_append(store_batch *b, const store_batch *more); /* more's comm
  * batch; true when every one was answered and none with an error (nor,
  * for an EXEC, any of the transaction's commands). */
 bool store_batch_send(store *s, store_batch *b);
+/* store_batch_send with WAIT after the commands (see store_cmd_durable). */
+bool store_batch_send_durable(store *s, store_batch *b, bool *durable);
 /* Sends the commands queued and empties the batch, keeping their replies
  * in replies[] (as many as were queued; the caller frees them); returns
  * how many were read (fewer: Redis was lost). */

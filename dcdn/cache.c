@@ -361,6 +361,8 @@ bool cache_remove(cache *c, const char *key, size_t klen)
 
 long long cache_remove_indexed(cache *c, const char *index, const char *value)
 {
+    if (!cache_reindex(c, false)) /* an index Redis lost would miss objects */
+        return -1;
     redisReply *r = store_cmd(c->conf.store, "SMEMBERS %s:%s:%s", c->conf.index_prefix, index, value);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         if (r)
@@ -607,6 +609,57 @@ static void apply_tombstones(cache *c)
     }
 }
 
+bool cache_reindex(cache *c, bool force)
+{
+    if (!c->conf.store)
+        return true;
+    char mark[sizeof c->conf.index_prefix + 16];
+    snprintf(mark, sizeof mark, "%s:indexed", c->conf.index_prefix);
+    if (!force) {
+        redisReply *r = store_cmd(c->conf.store, "EXISTS %s", mark);
+        bool have = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1, down = !r;
+        if (r)
+            freeReplyObject(r);
+        if (have || down)
+            return have;
+        log_kv(LOG_WARN, "the cache index is gone from Redis (emptied or restored from an older copy); rebuilding it "
+                         "from the objects on disk", NULL);
+    }
+    /* SADDs in batches, one shard's lock held only while its objects are read */
+    store_batch b = {0};
+    size_t objects = 0;
+    bool ok = true;
+    for (int i = 0; i < SHARDS && ok; i++) {
+        shard *s = &c->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (size_t k = 0; k < s->nb; k++)
+            for (cache_obj *o = s->b[k]; o; o = o->next) {
+                const char *kinds[] = {"ccid", "pid"}, *vals[] = {o->ccid, o->pid};
+                for (int j = 0; j < 2; j++)
+                    if (vals[j]) {
+                        char set[sizeof c->conf.index_prefix + 300];
+                        if (snprintf(set, sizeof set, "%s:%s:%s", c->conf.index_prefix, kinds[j], vals[j]) <
+                            (int)sizeof set)
+                            store_batch_add(&b, 3, (const char *[]){"SADD", set, o->key});
+                    }
+                objects++;
+            }
+        pthread_mutex_unlock(&s->mu);
+        if (b.n >= 1000 || i == SHARDS - 1)
+            ok = store_batch_send(c->conf.store, &b);
+    }
+    char num[32];
+    snprintf(num, sizeof num, "%zu", objects);
+    if (ok) {
+        store_batch_add(&b, 3, (const char *[]){"SET", mark, num});
+        ok = store_batch_send(c->conf.store, &b);
+    }
+    store_batch_free(&b);
+    if (ok && (objects || !force))
+        log_kv(LOG_INFO, "cache index written to Redis", "objects", num, NULL);
+    return ok;
+}
+
 size_t cache_keys(cache *c, char ***out)
 {
     size_t n = 0, cap = 0;
@@ -637,6 +690,8 @@ size_t cache_keys(cache *c, char ***out)
 long long cache_indexed_keys(cache *c, const char *index, const char *value, char ***out)
 {
     *out = NULL;
+    if (!cache_reindex(c, false))
+        return -1;
     redisReply *r = store_cmd(c->conf.store, "SMEMBERS %s:%s:%s", c->conf.index_prefix, index, value);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         if (r)
@@ -1640,6 +1695,7 @@ cache *cache_open(const cache_conf *conf)
     restore(c);
     apply_tombstones(c);
     evict(c);
+    cache_reindex(c, true); /* the Redis index of what is on disk, whatever Redis kept */
     c->nth = conf->threads ? conf->threads : 4;
     c->th = calloc(c->nth, sizeof *c->th);
     for (unsigned i = 0; i < c->nth; i++)

@@ -105,6 +105,10 @@ long long cache_remove_indexed(cache *c, const char *index, const char *value);
 /* The keys the Redis index lists for a collection or purge id (malloc'd
  * array of malloc'd strings); -1 if Redis is unreachable. */
 long long cache_indexed_keys(cache *c, const char *index, const char *value, char ***out);
+/* Writes the Redis index (CCID, purge id) of every object held, and a
+ * mark that it is there; !force: only when the mark is gone (Redis came
+ * back empty or from an older copy). False if Redis is unreachable. */
+bool cache_reindex(cache *c, bool force);
 /* Every key in the cache now (malloc'd array of malloc'd strings). */
 size_t cache_keys(cache *c, char ***out);
 /* Triggers (RFC 8007), recorded in the cache directory (fsync'd) before

@@ -294,7 +294,7 @@ bool dcdn_config_load(dcdn *d, const char *file, jerr *e)
     json_t *ls = NULL, *ups = NULL, *md = NULL, *extra = NULL;
     bool present;
     if (!jonly(root, "$", root_keys, e) || !jget_str(root, "cdn_id", "$", true, &d->cdn_id, e) ||
-        !jget_str(root, "redis", "$", true, &d->redis_url, e) ||
+        !daemon_redis_conf(root, &d->redis_url, e) ||
         !jget_str(root, "log_level", "$", false, &lvl, e) ||
         !jget_obj(root, "listeners", "$", true, &ls, e) ||
         !jonly(ls, "$.listeners", listener_names, e) ||

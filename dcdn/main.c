@@ -84,7 +84,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (st == STORE_DOWN)
-        log_kv(LOG_ERROR, "redis is down at start; retrying in the background", "redis", d.redis_url, NULL);
+        log_kv(LOG_ERROR, "redis is down at start; retrying in the background", NULL);
     if (d.us.present && !hop_keys_jti_store(&d.us, d.redis_url, d.cdn_id)) {
         fprintf(stderr, "dcdn: $.redis: cannot open the one-time token store\n");
         return 1;
@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "dcdn: cannot open the cache in %s\n", d.cache_conf.dir);
         return 1;
     }
-    d.ops = (daemon_ops){d.metrics, ready, &d};
+    d.ops = (daemon_ops){d.metrics, ready, &d, d.store};
     enum { N_OP = DAEMON_OPS_ROUTES + STATUS_OP_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES + SURROGATE_OP_ROUTES };
     enum { N_PEER = ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES + TRIGGERS_PEER_ROUTES + 1 };
     http_route routes[N_OP], peer_routes[N_PEER],

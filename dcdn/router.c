@@ -619,14 +619,19 @@ static char *advertisement(dcdn *d, bool https)
     return body;
 }
 
-static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *next_self)
+/* One round of registration, advertisements and heartbeats; true when
+ * one is due again at once (an upstream lost our advertisement). */
+static bool peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *next_self)
 {
+    bool again = false;
     long long now = wall_ms();
     if (d->self_id && now >= *next_self) {
         cache_stats cs;
         cache *own = atomic_load(&d->cache_open) ? d->cache : NULL;
-        if (own)
+        if (own) {
             cache_get_stats(own, &cs);
+            cache_reindex(own, false); /* a Redis that lost the index gets it back */
+        }
         if (!register_surrogate(d, d->self_id, d->self_url, d->self_https_url, 0, own ? &cs : NULL))
             log_kv(LOG_WARN, "surrogate self-registration failed (redis down?)", NULL);
         *next_self = now + (long long)d->self_heartbeat_s * 1000;
@@ -675,9 +680,21 @@ static void peer_loop_once(dcdn *d, http_client *c, up_state *st, long long *nex
             bool ok = rc == 0 && res.status / 100 == 2;
             metric_add(ok ? d->m_hb_ok : d->m_hb_fail, 1);
             st[i].next_hb = now + (ok ? (long long)u->heartbeat_s * 1000 : 2000);
+            /* the uCDN's store lost our advertisement (emptied, or restored
+             * from an older copy): advertise again now, not in ten beats */
+            json_t *hb = ok && res.status == 200 && res.body ? json_loads(res.body, 0, NULL) : NULL;
+            const char *adv = json_string_value(json_object_get(hb, "advertisement"));
+            if (adv && !strcmp(adv, "missing") && d->capabilities) {
+                log_kv(LOG_WARN, "the uCDN has lost our advertisement; advertising again", "upstream", u->id, NULL);
+                st[i].next_push = now;
+                st[i].pushed = false;
+                again = true;
+            }
+            json_decref(hb);
             http_result_free(&res);
         }
     }
+    return again;
 }
 
 static void *peer_thread(void *arg)
@@ -690,8 +707,10 @@ static void *peer_thread(void *arg)
     pthread_mutex_lock(&d->peer_mu);
     while (!d->peer_stop) {
         pthread_mutex_unlock(&d->peer_mu);
-        peer_loop_once(d, c, st, &next_self);
+        bool again = peer_loop_once(d, c, st, &next_self);
         pthread_mutex_lock(&d->peer_mu);
+        if (again)
+            continue;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += 1;

@@ -86,7 +86,7 @@ typedef struct pending_accept {
     char id[24], location[400];
     char *reply;
     size_t reply_len;
-    bool ok;
+    bool ok, durable; /* written; and on redis.min_replicas_acked replicas */
 } pending_accept;
 
 static void pa_free(pending_accept *pa)
@@ -408,7 +408,12 @@ static void accept_done(http_req *r, dcdn *d, pending_accept *pa)
 {
     if (!pa->ok)
         redis_down(r);
-    else {
+    else if (!pa->durable) { /* a failover could lose it: the uCDN sends it again */
+        http_add_header(r, "Retry-After", "1");
+        http_reply_problem(r, 503, "Service Unavailable",
+                           "the trigger reached the store but not enough of its replicas in time; send it again",
+                           NULL);
+    } else {
         metric_add(d->triggers->m_accepted, 1);
         log_kv(LOG_DEBUG, "trigger accepted", "id", pa->id, NULL);
         http_add_header(r, "Location", pa->location);
@@ -438,10 +443,11 @@ static void *commit_thread(void *arg)
         for (pending_accept *p = q; p; p = p->next)
             store_batch_append(&t->gc_batch, &p->cmds);
         store_batch_add(&t->gc_batch, 1, exec_);
-        bool ok = store_batch_send(t->gc_store, &t->gc_batch);
+        bool durable = false, ok = store_batch_send_durable(t->gc_store, &t->gc_batch, &durable);
         for (pending_accept *p = q, *nx; p; p = nx) {
             nx = p->next;
             p->ok = ok;
+            p->durable = durable;
             http_resume(p->r); /* the handler runs again: accept_done */
         }
         pthread_mutex_lock(&t->gc_mu);

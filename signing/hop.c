@@ -353,10 +353,20 @@ static bool jti_redis(void *ctx, const char *jti, long long exp)
     char key[sizeof j->prefix + 300];
     if (snprintf(key, sizeof key, "%s%s", j->prefix, jti) >= (int)sizeof key)
         return false;
-    redisReply *r = store_cmd(j->store, "SET %s 1 NX EX %lld", key, ttl > 0 ? ttl : 1);
+    bool durable;
+    redisReply *r = store_cmd_durable(j->store, &durable, "SET %s 1 NX EX %lld", key, ttl > 0 ? ttl : 1);
     bool fresh = r && r->type == REDIS_REPLY_STATUS; /* OK; nil when it existed */
     if (r)
         freeReplyObject(r);
+    if (fresh && !durable) {
+        /* Its use is not on the replicas: a failover could forget it and let
+         * the token play twice. Refused, and the mark taken back, so that
+         * the viewer's retry can still use it once. */
+        r = store_cmd(j->store, "DEL %s", key);
+        if (r)
+            freeReplyObject(r);
+        return false;
+    }
     return fresh;
 }
 

@@ -598,7 +598,8 @@ static void on_put(http_req *r, void *ctx)
             size_t lens[N];
             for (size_t k = 0; k < N; k++)
                 lens[k] = argv[k] ? strlen(argv[k]) : 0;
-            redisReply *x = sc && s && ct ? store_cmdargv(u->store, N, argv, lens) : NULL;
+            bool durable = false;
+            redisReply *x = sc && s && ct ? store_cmdargv_durable(u->store, N, argv, lens, &durable) : NULL;
             if (!x) {
                 csp_reply_down(r);
             } else if (x->type == REDIS_REPLY_ERROR && !strncmp(x->str, "CLAIMED ", 8)) {
@@ -608,6 +609,9 @@ static void on_put(http_req *r, void *ctx)
             } else if (x->type != REDIS_REPLY_INTEGER) {
                 log_kv(LOG_ERROR, "redis refused a collection write", "detail", x->str ? x->str : "?", NULL);
                 csp_reply_down(r);
+            } else if (!durable) {
+                collections_reload(u);
+                csp_reply_not_durable(r);
             } else {
                 collections_reload(u); /* read-your-writes on this instance */
                 log_kv(LOG_INFO, "content collection published", "id", id, "ccid", ccid, "csp", me, NULL);
@@ -676,8 +680,12 @@ static void on_delete(http_req *r, void *ctx)
     size_t lens[N];
     for (size_t k = 0; k < N; k++)
         lens[k] = argv[k] ? strlen(argv[k]) : 0;
-    redisReply *x = sc ? store_cmdargv(u->store, N, argv, lens) : NULL;
-    if (x && x->type == REDIS_REPLY_INTEGER) {
+    bool durable = false;
+    redisReply *x = sc ? store_cmdargv_durable(u->store, N, argv, lens, &durable) : NULL;
+    if (x && x->type == REDIS_REPLY_INTEGER && !durable) {
+        collections_reload(u);
+        csp_reply_not_durable(r);
+    } else if (x && x->type == REDIS_REPLY_INTEGER) {
         collections_reload(u);
         http_reply(r, 204, NULL, NULL, 0);
     } else {

@@ -327,8 +327,10 @@ static bool commit(struct collector *co, const file_sum *fs, const char *uuid)
     cmd(&c, 4, "HINCRBY", k, "records", num, 0);
     cmd(&c, 1, "EXEC", 0, 0, 0, 0);
     redisReply **rep = calloc((size_t)c.n, sizeof *rep);
-    size_t got = store_pipeline(co->st, (size_t)c.n, c.argc, c.argv, (const size_t **)c.argvlen, rep);
-    bool ok = got == (size_t)c.n && rep[c.n - 1] && rep[c.n - 1]->type == REDIS_REPLY_ARRAY;
+    bool durable = false; /* not on the replicas: done again later (the file's mark says if it was) */
+    size_t got = store_pipeline_durable(co->st, (size_t)c.n, c.argc, c.argv, (const size_t **)c.argvlen, rep,
+                                        &durable);
+    bool ok = durable && got == (size_t)c.n && rep[c.n - 1] && rep[c.n - 1]->type == REDIS_REPLY_ARRAY;
     for (size_t i = 0; ok && i < rep[c.n - 1]->elements; i++)
         ok = rep[c.n - 1]->element[i]->type != REDIS_REPLY_ERROR;
     for (size_t i = 0; i < got; i++)

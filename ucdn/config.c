@@ -411,7 +411,7 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e)
     json_t *md = NULL, *extra = NULL, *ls = NULL;
     bool present;
     if (!jonly(root, "$", root_keys, e) || !jget_str(root, "cdn_id", "$", true, &u->cdn_id, e) ||
-        !jget_str(root, "redis", "$", true, &u->redis_url, e) ||
+        !daemon_redis_conf(root, &u->redis_url, e) ||
         !jget_str(root, "log_level", "$", false, &lvl, e) ||
         !jget_obj(root, "listeners", "$", true, &ls, e))
         return false;

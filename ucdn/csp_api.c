@@ -27,6 +27,14 @@ void csp_reply_down(http_req *r)
                        "the shared store is unreachable; nothing was changed", NULL);
 }
 
+void csp_reply_not_durable(http_req *r)
+{
+    http_add_header(r, "Retry-After", "1");
+    http_reply_problem(r, 503, "Service Unavailable",
+                       "the change reached the shared store but not enough of its replicas in time, so a "
+                       "failover could lose it; send it again", NULL);
+}
+
 bool csp_over_limit(ucdn *u, http_req *r, csp_request_class c)
 {
     const char *csp = http_identity(r);
@@ -150,6 +158,10 @@ static void on_put(http_req *r, void *ctx)
         json_decref(answer);
         http_reply_problem(r, 412, "Precondition Failed", detail, NULL);
         return;
+    case SVC_NOT_DURABLE:
+        json_decref(answer);
+        csp_reply_not_durable(r);
+        return;
     default:
         json_decref(answer);
         csp_reply_down(r);
@@ -209,6 +221,8 @@ static void on_delete(http_req *r, void *ctx)
         http_reply(r, 204, NULL, "", 0);
     } else if (st == SVC_NOT_FOUND) {
         http_reply_problem(r, 404, "Not Found", "no such delivery service", NULL);
+    } else if (st == SVC_NOT_DURABLE) {
+        csp_reply_not_durable(r);
     } else {
         csp_reply_down(r);
     }

@@ -36,7 +36,10 @@ static bool ready(void *ctx, const char **status, json_t *detail)
         *status = "starting";
         return false;
     }
-    *status = redis ? "ready" : "degraded";
+    /* a catalog found lost and still empty: degraded (nothing to serve but
+     * 404s), until CSPs publish again */
+    bool catalog = ucdn_catalog_report(u, detail);
+    *status = redis && catalog ? "ready" : "degraded";
     return true;
 }
 
@@ -118,7 +121,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (st == STORE_DOWN)
-        log_kv(LOG_ERROR, "redis is down at start; retrying in the background", "redis", u.redis_url, NULL);
+        log_kv(LOG_ERROR, "redis is down at start; retrying in the background", NULL);
     if (u.us.present && !hop_keys_jti_store(&u.us, u.redis_url, u.cdn_id)) {
         fprintf(stderr, "ucdn: $.redis: cannot open the one-time token store\n");
         return 1;
@@ -138,7 +141,7 @@ int main(int argc, char **argv)
     u.coll_sub = store_subscribe(u.redis_url, u.channel_collections, collections_on_message, &u);
 
     u.mi = (mi_server_ctx){&u.catalog, u.max_age_s};
-    u.ops = (daemon_ops){u.metrics, ready, &u};
+    u.ops = (daemon_ops){u.metrics, ready, &u, u.store};
     enum { N_PEER = MI_SERVER_ROUTES + PEERING_ROUTES + 1,
            N_OP = DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES + COLLECTOR_OP_ROUTES + STATUS_OP_ROUTES,
            N_CSP = CSP_API_ROUTES + COLLECTIONS_ROUTES + COLLECTOR_CSP_ROUTES + PURGES_ROUTES };
@@ -166,7 +169,8 @@ int main(int argc, char **argv)
                                                    delivery_routes, ROUTER_ROUTES + 1)
                                            : NULL;
     int rc = 0;
-    if (!csp || !peer || !op || (u.has_delivery && !delivery) || !collector_start(&u) || !purges_start(&u)) {
+    if (!csp || !peer || !op || (u.has_delivery && !delivery) || !collector_start(&u) || !purges_start(&u) ||
+        !peering_start(&u)) {
         rc = 1;
     } else {
         log_kv(LOG_INFO, "ucdn started", "cdn_id", u.cdn_id, NULL);
@@ -182,6 +186,7 @@ int main(int argc, char **argv)
     http_server_stop(peer);
     http_server_stop(op);
     http_server_stop(delivery);
+    peering_stop(&u);
     collector_stop(&u);
     purges_stop(&u);
     store_unsubscribe(u.coll_sub);

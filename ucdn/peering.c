@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/ticker.h"
 #include "common/http_client.h"
 #include "common/log.h"
 #include "ucdn/ucdn.h"
@@ -53,25 +54,31 @@ static char *validate_fci(const char *body, size_t len, jerr *e)
     return txt;
 }
 
+/* Stored where a failover keeps it (redis.min_replicas_acked), else false:
+ * the peer is answered 503 and sends it again. */
 static bool store_fci(ucdn *u, const char *id, const char *txt)
 {
-    redisReply *r = store_cmd(u->store, "HSET %s %s %s", u->key_fci, id, txt);
+    bool durable;
+    redisReply *r = store_cmd_durable(u->store, &durable, "HSET %s %s %s", u->key_fci, id, txt);
     if (!r)
         return false;
+    bool ok = r->type != REDIS_REPLY_ERROR;
     freeReplyObject(r);
+    if (!ok)
+        return false;
     char msg[200];
     snprintf(msg, sizeof msg, "fci %s", id);
     r = store_cmd(u->store, "PUBLISH %s %s", u->peer_channel, msg);
     if (r)
         freeReplyObject(r);
     metric_add(u->m_fci_updates, 1);
-    return true;
+    return durable;
 }
 
 static void redis_down(http_req *r)
 {
     http_add_header(r, "Retry-After", "5");
-    http_reply_problem(r, 503, "Service Unavailable", "the uCDN's store is unreachable; retry", NULL);
+    http_reply_problem(r, 503, "Service Unavailable", "the uCDN's store is unreachable, or has not the change on its replicas yet; retry", NULL);
 }
 
 static void fci_put(http_req *r, void *ctx)
@@ -148,6 +155,18 @@ static void heartbeat(http_req *r, void *ctx)
     char hdr[32];
     snprintf(hdr, sizeof hdr, "%lld", u->rt.hb_timeout_ms / 3000 > 0 ? u->rt.hb_timeout_ms / 3000 : 1);
     http_add_header(r, "X-Heartbeat-Interval", hdr); /* what we expect: a third of the timeout */
+    /* A store that came back empty (or from an older copy) lost the peer's
+     * advertisement: say so, and the peer advertises again at once. */
+    rep = store_cmd(u->store, "HEXISTS %s %s", u->key_fci, id);
+    bool missing = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0;
+    if (rep)
+        freeReplyObject(rep);
+    if (missing) {
+        log_kv(LOG_WARN, "a peer's heartbeat, and no advertisement of it in the store: asking for it", "peer", id,
+               NULL);
+        http_reply_json(r, 200, NULL, json_pack("{s:s}", "advertisement", "missing"));
+        return;
+    }
     http_reply(r, 204, NULL, NULL, 0);
 }
 
@@ -233,6 +252,39 @@ static void peers_list(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, json_pack("{s:o}", "peers", peering_peers(ctx)));
 }
 
+/* Fetches p's advertisement from its fci_url and stores it: 0, or the
+ * HTTP status to answer with (502 the peer, 503 the store) and why. */
+static int pull_peer(ucdn *u, route_peer *p, char *why, size_t cap)
+{
+    http_client_conf cc = {.timeout_ms = 10000, .max_body = FCI_MAX_DOC, .egress = u->egress, .tls = &p->tls};
+    http_client *c = http_client_new(&cc);
+    char auth[512];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
+    const char *hdrs[] = {auth, "Accept: " FCI_MEDIA_TYPE, NULL};
+    http_result res = {0};
+    int rc = http_client_do(c, "GET", p->fci_url, hdrs, NULL, 0, &res);
+    http_client_free(c);
+    if (rc != 0 || res.status != 200) {
+        snprintf(why, cap, "%s answered %ld%s%s", p->fci_url, res.status, rc ? ": " : "", rc ? res.error : "");
+        http_result_free(&res);
+        return 502;
+    }
+    jerr e = {0};
+    char *txt = validate_fci(res.body, res.body_len, &e);
+    http_result_free(&res);
+    if (!txt) {
+        snprintf(why, cap, "the peer's advertisement is invalid at %s: %s", e.path, e.reason);
+        return 502;
+    }
+    bool ok = store_fci(u, p->id, txt);
+    free(txt);
+    if (!ok) {
+        snprintf(why, cap, "the uCDN's store is unreachable, or has not the change on its replicas yet");
+        return 503;
+    }
+    return 0;
+}
+
 static void peer_pull(http_req *r, void *ctx)
 {
     ucdn *u = ctx;
@@ -245,38 +297,14 @@ static void peer_pull(http_req *r, void *ctx)
         http_reply_problem(r, 409, "Conflict", "this peer has no fci_url configured", NULL);
         return;
     }
-    http_client_conf cc = {.timeout_ms = 10000, .max_body = FCI_MAX_DOC, .egress = u->egress, .tls = &p->tls};
-    http_client *c = http_client_new(&cc);
-    char auth[512];
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
-    const char *hdrs[] = {auth, "Accept: " FCI_MEDIA_TYPE, NULL};
-    http_result res = {0};
-    int rc = http_client_do(c, "GET", p->fci_url, hdrs, NULL, 0, &res);
-    http_client_free(c);
-    if (rc != 0 || res.status != 200) {
-        char d[1400];
-        snprintf(d, sizeof d, "%s answered %ld%s%s", p->fci_url, res.status, rc ? ": " : "",
-                 rc ? res.error : "");
-        http_result_free(&res);
-        http_reply_problem(r, 502, "Bad Gateway", d, NULL);
-        return;
-    }
-    jerr e = {0};
-    char *txt = validate_fci(res.body, res.body_len, &e);
-    http_result_free(&res);
-    if (!txt) {
-        char d[JPATH_MAX + 320];
-        snprintf(d, sizeof d, "the peer's advertisement is invalid at %s: %s", e.path, e.reason);
-        http_reply_problem(r, 502, "Bad Gateway", d, NULL);
-        return;
-    }
-    bool ok = store_fci(u, p->id, txt);
-    free(txt);
-    if (!ok) {
+    char why[1400];
+    int st = pull_peer(u, p, why, sizeof why);
+    if (st == 503)
         redis_down(r);
-        return;
-    }
-    http_reply_json(r, 200, NULL, json_pack("{s:s, s:s}", "peer", p->id, "result", "stored"));
+    else if (st)
+        http_reply_problem(r, 502, "Bad Gateway", why, NULL);
+    else
+        http_reply_json(r, 200, NULL, json_pack("{s:s, s:s}", "peer", p->id, "result", "stored"));
 }
 
 void peering_op_routes(ucdn *u, http_route *out)
@@ -351,4 +379,55 @@ void peering_on_message(const char *msg, void *ud)
     }
     if (!peering_reload(u))
         log_kv(LOG_WARN, "routing reload failed; serving the previous snapshot", NULL);
+}
+
+/* --- peers with nothing stored ------------------------------------------ *
+ * A configured peer whose advertisement is not in the store (the store came
+ * back empty or from an older copy, or this uCDN is newer than the peer's
+ * last advertisement) would be routed around until the peer advertises
+ * again. Every 2 s the store is asked which peers it has; a peer with an
+ * fci_url that it lacks is pulled at once, and again every 5 s while that
+ * fails. Storing it publishes, and every instance reloads. */
+static void pull_missing(ticker *t, void *ud)
+{
+    ucdn *u = ud;
+    redisReply *r = store_cmd(u->store, "HKEYS %s", u->key_fci);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        if (r)
+            freeReplyObject(r);
+        return;
+    }
+    long long now = wall_ms();
+    for (size_t i = 0; i < u->n_peers && !ticker_stopping(t); i++) {
+        route_peer *p = &u->peers[i];
+        if (!p->enabled || !p->fci_url || now - atomic_load(&p->auto_pull_ms) < 5000)
+            continue;
+        bool have = false;
+        for (size_t k = 0; k < r->elements && !have; k++)
+            have = r->element[k]->type == REDIS_REPLY_STRING && strcmp(r->element[k]->str, p->id) == 0;
+        if (have)
+            continue;
+        atomic_store(&p->auto_pull_ms, now);
+        char why[1400];
+        int st = pull_peer(u, p, why, sizeof why);
+        log_kv(st ? LOG_WARN : LOG_INFO,
+               st ? "no advertisement of a peer stored, and pulling it failed"
+                  : "no advertisement of a peer stored: pulled it from the peer",
+               "peer", p->id, "detail", st ? why : p->fci_url, NULL);
+    }
+    freeReplyObject(r);
+}
+
+bool peering_start(ucdn *u)
+{
+    bool any = false;
+    for (size_t i = 0; i < u->n_peers; i++)
+        any |= u->peers[i].fci_url != NULL;
+    return !any || (u->peer_tick = ticker_start(pull_missing, u, 2000)) != NULL;
+}
+
+void peering_stop(ucdn *u)
+{
+    ticker_stop(u->peer_tick);
+    u->peer_tick = NULL;
 }

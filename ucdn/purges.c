@@ -154,6 +154,31 @@ static bool save(ucdn *u, store *st, const char *id, json_t *v)
     return r != NULL;
 }
 
+/* Writes request v as id and marks it open, as one durable write; false
+ * after answering 503 (the store away, or the write not on its replicas:
+ * then it is open all the same and the fan-out runs). */
+static bool save_open(ucdn *u, http_req *r, const char *id, json_t *v)
+{
+    char k[200], ko[200], *txt = json_dumps(v, JSON_COMPACT);
+    pkey(u, k, sizeof k, "r:%s", id);
+    pkey(u, ko, sizeof ko, "open", NULL);
+    store_batch b = {0};
+    store_batch_add(&b, 3, (const char *[]){"SET", k, txt ? txt : ""});
+    store_batch_add(&b, 3, (const char *[]){"SADD", ko, id});
+    bool durable = false, ok = txt && store_batch_send_durable(u->store, &b, &durable);
+    store_batch_free(&b);
+    free(txt);
+    if (ok && u->purges)
+        ticker_wake(u->purges->tick); /* fan out now */
+    if (ok && durable)
+        return true;
+    if (ok)
+        csp_reply_not_durable(r);
+    else
+        csp_reply_down(r);
+    return false;
+}
+
 static const char *overall(json_t *dcdns)
 {
     size_t n = 0, complete = 0, failed = 0, processed = 0, cancelled = 0, sent = 0;
@@ -306,7 +331,7 @@ static void post_request(http_req *r, void *ctx)
     for (size_t i = 0; i < u->n_peers; i++)
         if (u->peers[i].ci_url && u->peers[i].enabled)
             json_object_set_new(dcdns, u->peers[i].id, json_pack("{s:s, s:i}", "status", "pending", "attempts", 0));
-    char id[40], k[200];
+    char id[40];
     unsigned char rnd[8];
     FILE *f = fopen("/dev/urandom", "rb");
     if (!f || fread(rnd, 1, sizeof rnd, f) != sizeof rnd)
@@ -316,29 +341,12 @@ static void post_request(http_req *r, void *ctx)
     snprintf(id, sizeof id, "%lld-%02x%02x%02x%02x%02x%02x", wall_ms(), rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
     json_t *req = json_pack("{s:s, s:s, s:o, s:I, s:o, s:b}", "csp", csp, "type", cit_type_name(KIND_TYPE[kind]),
                             "spec", spec, "created", (json_int_t)(wall_ms() / 1000), "dcdns", dcdns, "cancel", 0);
-    char *txt = json_dumps(req, JSON_COMPACT);
-    char ko[200];
-    pkey(u, k, sizeof k, "r:%s", id);
-    pkey(u, ko, sizeof ko, "open", NULL);
-    const char *a1[] = {"SET", k, txt}, *a2[] = {"SADD", ko, id};
-    const char **av[] = {a1, a2};
-    int ac[] = {3, 3};
-    redisReply *rep[2] = {0};
-    size_t got = store_pipeline(u->store, 2, ac, av, NULL, rep);
-    bool ok = got == 2 && rep[0] && rep[0]->type == REDIS_REPLY_STATUS && rep[1] && rep[1]->type == REDIS_REPLY_INTEGER;
-    for (size_t i = 0; i < got; i++)
-        if (rep[i])
-            freeReplyObject(rep[i]);
-    free(txt);
-    if (!ok) {
+    if (!save_open(u, r, id, req)) {
         json_decref(req);
-        csp_reply_down(r);
         return;
     }
-    if (u->purges) {
+    if (u->purges)
         metric_add(u->purges->m_accepted, 1);
-        ticker_wake(u->purges->tick); /* fan out now */
-    }
     char loc[200];
     snprintf(loc, sizeof loc, "/csp/v1/%s/%s", KINDS[kind], id);
     http_add_header(r, "Location", loc);
@@ -387,17 +395,9 @@ static void delete_request(http_req *r, void *ctx)
     if (!v)
         return;
     json_object_set_new(v, "cancel", json_true());
-    char ko[200];
-    pkey(u, ko, sizeof ko, "open", NULL);
-    redisReply *x = save(u, u->store, id, v) ? store_cmd(u->store, "SADD %s %s", ko, id) : NULL;
-    if (!x) {
+    if (!save_open(u, r, id, v)) {
         json_decref(v);
-        csp_reply_down(r);
         return;
-    }
-    freeReplyObject(x);
-    if (u->purges) {
-        ticker_wake(u->purges->tick);
     }
     reply_request(r, 202, id, v);
     json_decref(v);

@@ -57,6 +57,7 @@ typedef struct {
     _Atomic long long last_hb_ms; /* wall clock; 0: never */
     _Atomic uint32_t load_milli;
     _Atomic long long ri_down_until_ms; /* RI circuit breaker */
+    _Atomic long long auto_pull_ms; /* when the uCDN last pulled its advertisement unasked */
 } route_peer;
 
 enum { CT_HLS = 1, CT_DASH = 2, CT_SEGMENT = 4, CT_OTHER = 8 };

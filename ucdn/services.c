@@ -30,6 +30,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/url.h"
 #include "ucdn/ucdn.h"
@@ -376,6 +377,32 @@ static bool migrate(ucdn *u)
 
 /* --- the catalog ------------------------------------------------------------------------ */
 
+bool ucdn_catalog_report(ucdn *u, json_t *into)
+{
+    size_t n = atomic_load(&u->catalog_services);
+    long long lost = atomic_load(&u->catalog_lost_ms);
+    json_t *o = json_pack("{s:I, s:I, s:s}", "services", (json_int_t)n, "version",
+                          (json_int_t)atomic_load(&u->catalog_max_version), "state", n ? "ok" : "empty");
+    if (!n)
+        json_object_set_new(o, "note", json_string("no delivery service is published: every content request is "
+                                                   "answered 404"));
+    if (lost) {
+        char when[40];
+        time_t t = (time_t)(lost / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_set_new(o, "lost_at", json_string(when));
+        json_object_set_new(o, "note", json_string(n ? "Redis lost catalog data (or was restored from an older "
+                                                       "copy); CSPs must publish again what is missing"
+                                                     : "Redis lost the catalog (or was restored from an older "
+                                                       "copy): every content request is answered 404 until "
+                                                       "CSPs publish again"));
+    }
+    json_object_set_new(into, "catalog", o);
+    return n || !lost; /* an empty catalog is news only when it was not empty */
+}
+
 bool ucdn_reload(ucdn *u)
 {
     pthread_mutex_lock(&u->reload_mu);
@@ -406,6 +433,36 @@ bool ucdn_reload(ucdn *u)
         list[k++] = (mi_service){svcs->element[2 * i]->str, host, svc};
     }
     unsigned long long version = strtoull(r->element[0]->str ? r->element[0]->str : "0", NULL, 10);
+    unsigned long long seen = atomic_load(&u->catalog_max_version);
+    if (version < seen) {
+        /* Redis came back empty or from an older copy: say so, and take the
+         * version on from where it was, so that no version (nor ETag made
+         * of it) names two different catalogs */
+        char v1[24], v2[24], nsvc[24];
+        snprintf(v1, sizeof v1, "%llu", version);
+        snprintf(v2, sizeof v2, "%llu", seen);
+        snprintf(nsvc, sizeof nsvc, "%zu", k);
+        log_kv(LOG_ERROR, "the catalog in Redis is older than this instance had seen: Redis lost data or was "
+                          "restored from an older copy; CSPs must publish again what is missing",
+               "version", v1, "seen", v2, "services", nsvc, NULL);
+        atomic_store(&u->catalog_lost_ms, wall_ms());
+        snprintf(v2, sizeof v2, "%llu", seen + 1);
+        redisReply *b = store_cmd(u->store, "EVAL %s 1 %s %s",
+                                  "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then "
+                                  "redis.call('SET', KEYS[1], ARGV[1]) end return 1",
+                                  u->key_version, v2);
+        if (b && b->type == REDIS_REPLY_INTEGER)
+            version = seen + 1;
+        if (b)
+            freeReplyObject(b);
+    }
+    if (version > seen)
+        atomic_store(&u->catalog_max_version, version);
+    size_t before = atomic_exchange(&u->catalog_services, k);
+    if (k == 0 && (before > 0 || !atomic_load(&u->redis_seen)))
+        log_kv(LOG_WARN, "the catalog is empty: no delivery service is published, so every content request is "
+                         "answered 404",
+               NULL);
     /* when we re-sign, peers see tokens from us: the metadata they get says so */
     mi_service *peer_list = list;
     json_t **peer_md = NULL;
@@ -499,7 +556,8 @@ svc_status ucdn_service_put(ucdn *u, const char *csp, const char *id, const char
     size_t lens[N];
     for (size_t k = 0; k < N; k++)
         lens[k] = strlen(argv[k]);
-    redisReply *r = store_cmdargv(u->store, N, argv, lens);
+    bool durable;
+    redisReply *r = store_cmdargv_durable(u->store, N, argv, lens, &durable);
     free(text);
     free(ctext);
     if (!r)
@@ -532,6 +590,8 @@ svc_status ucdn_service_put(ucdn *u, const char *csp, const char *id, const char
     freeReplyObject(r);
     if (st == SVC_OK || st == SVC_CREATED)
         ucdn_reload(u); /* read-your-writes on this instance without waiting for pub/sub */
+    if ((st == SVC_OK || st == SVC_CREATED) && !durable)
+        st = SVC_NOT_DURABLE;
     return st;
 }
 
@@ -548,7 +608,8 @@ svc_status ucdn_service_delete(ucdn *u, const char *csp, const char *id, long lo
     size_t lens[N];
     for (size_t k = 0; k < N; k++)
         lens[k] = strlen(argv[k]);
-    redisReply *r = store_cmdargv(u->store, N, argv, lens);
+    bool durable;
+    redisReply *r = store_cmdargv_durable(u->store, N, argv, lens, &durable);
     if (!r)
         return SVC_DOWN;
     svc_status st = SVC_DOWN;
@@ -563,7 +624,7 @@ svc_status ucdn_service_delete(ucdn *u, const char *csp, const char *id, long lo
     freeReplyObject(r);
     if (st == SVC_OK)
         ucdn_reload(u);
-    return st;
+    return st == SVC_OK && !durable ? SVC_NOT_DURABLE : st;
 }
 
 json_t *ucdn_service_get(ucdn *u, const char *csp, const char *id, svc_status *st)

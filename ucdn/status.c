@@ -61,6 +61,7 @@ static void on_status(http_req *r, void *ctx)
     json_t *out = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:{s:s, s:o}, s:o}", "role", "ucdn", "cdn_id",
                             u->cdn_id, "now_ms", (json_int_t)wall_ms(), "peers", peers, "minutes", series, "purges",
                             purges, "traffic", "day", day, "rows", traffic, "logs", logs);
+    ucdn_catalog_report(u, out);
     bool expiring;
     json_object_set_new(out, "certificates", http_tls_report(&expiring));
     http_add_header(r, "Cache-Control", "no-store");

@@ -61,6 +61,12 @@ typedef struct {
     daemon_ops ops;
     pthread_mutex_t reload_mu;
     atomic_bool redis_seen; /* a reload from Redis has succeeded */
+    /* the catalog as the reloads found it: the highest version this
+     * instance has seen (a lower one later: Redis lost data or was restored
+     * from an older copy, when catalog_lost_ms is set), and its size */
+    atomic_ullong catalog_max_version;
+    atomic_llong catalog_lost_ms;
+    atomic_size_t catalog_services;
 
     /* request routing (issue: FCI, selection, RI) */
     route_peer *peers;
@@ -131,6 +137,7 @@ typedef struct {
         long long retry_max_s;
     } pg;
     struct purges *purges;
+    struct ticker *peer_tick; /* peering_start */
     /* operator status page (ucdn/status.c) */
     const char *ui_dir;      /* the page's files; NULL: none */
     static_files ui;
@@ -152,7 +159,9 @@ bool ucdn_config_load(ucdn *u, const char *file, jerr *e);
  * make, and the catalog built from the services. Ids are the calling
  * CSP's: (csp, id) names one service. */
 bool ucdn_reload(ucdn *u);
-typedef enum { SVC_OK, SVC_CREATED, SVC_CONFLICT, SVC_PRECONDITION, SVC_NOT_FOUND, SVC_DOWN } svc_status;
+/* SVC_NOT_DURABLE: Redis took the write but not enough replicas in time
+ * (redis.min_replicas_acked): answered 503, never 2xx. */
+typedef enum { SVC_OK, SVC_CREATED, SVC_CONFLICT, SVC_PRECONDITION, SVC_NOT_FOUND, SVC_DOWN, SVC_NOT_DURABLE } svc_status;
 /* host: canonical (common/url.h). On SVC_CONFLICT, detail says what is taken. */
 svc_status ucdn_service_put(ucdn *u, const char *csp, const char *id, const char *host, json_t *service,
                             const char *if_match, long long *version, char *detail, size_t detail_cap);
@@ -188,6 +197,9 @@ void peering_routes(ucdn *u, http_route *out);
 #define PEERING_OP_ROUTES 2
 void peering_op_routes(ucdn *u, http_route *out);
 bool peering_reload(ucdn *u); /* rebuild the routing snapshot from Redis */
+/* The thread that pulls the advertisement of a peer the store has none of. */
+bool peering_start(ucdn *u);
+void peering_stop(ucdn *u);
 void peering_on_message(const char *msg, void *ud);
 route_peer *peer_by_id(ucdn *u, const char *id, size_t *idx);
 
@@ -244,8 +256,16 @@ json_t *collector_usage_day(ucdn *u, long long day);
 #define STATUS_OP_ROUTES (1 + STATIC_FILES_ROUTES)
 void status_op_routes(ucdn *u, http_route *out);
 
+/* ucdn/services.c: the catalog's state for /readyz and the status page,
+ * {"services", "version", "state": "ok" | "empty", "lost_at", "note"};
+ * false when it was found lost (Redis emptied or older) and is empty. */
+bool ucdn_catalog_report(ucdn *u, json_t *into);
+
 /* ucdn/csp_api.c */
 void csp_reply_down(http_req *r); /* 503 problem: the store is unreachable, nothing changed */
+/* 503 problem with Retry-After: the write is on the Redis master but not yet
+ * on redis.min_replicas_acked replicas, so a failover could lose it. */
+void csp_reply_not_durable(http_req *r);
 /* The calling CSP's rate limit for this kind of request: true when it is
  * over it and was answered 429 with Retry-After. */
 typedef enum { CSP_WRITE = 0, CSP_PURGE = 1 } csp_request_class;

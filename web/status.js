@@ -171,7 +171,15 @@ function renderCertificates(st) {
     (c.days_left < 0 ? `expired ${c.not_after}` : `expires ${c.not_after}, in ${c.days_left} days`)).join("; ");
 }
 
+// the uCDN's catalog: empty (nothing published), or found lost in Redis
+function renderCatalog(st) {
+  const c = st.catalog, w = $("catalog-warning");
+  w.hidden = !c || (c.state === "ok" && !c.lost_at);
+  if (!w.hidden) w.textContent = `catalog ${c.state}: ${c.note}` + (c.lost_at ? ` (found lost ${c.lost_at})` : "");
+}
+
 function renderUcdn(st) {
+  renderCatalog(st);
   const series = st.minutes.series;
   fill($("peers").tBodies[0], st.peers.map((p) => {
     const fps = el("div");
