@@ -17,6 +17,7 @@ need=(
   "libcmocka-dev:pkg-config --exists cmocka"
   "pkg-config:command -v pkg-config"
   "redis-server:command -v redis-server"
+  "redis-sentinel:command -v redis-sentinel"
   "curl:command -v curl"
   "python3:command -v python3"
   "python3-feedparser:/usr/bin/python3 -c 'import feedparser'"
@@ -59,7 +60,7 @@ fi
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# packages with a service (trafficserver, redis-server) are installed for the
+# packages with a service (trafficserver, redis-server, redis-sentinel) are installed for the
 # tests to run privately: none is started by the install (it would hold
 # 8080 or 6379 on the host)
 norc=/usr/sbin/policy-rc.d

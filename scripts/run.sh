@@ -29,8 +29,10 @@ export CDNI_CA_BUNDLE=$CA # cdnictl trusts it
 U_CERT="--cert build/pki/ucdn.pem --key build/pki/ucdn-key.pem" # the uCDN's client certificate
 D_CERT="--cert build/pki/dcdn.pem --key build/pki/dcdn-key.pem" # the dCDN's
 for port in 6391 6392; do
-  redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir "$state" \
-    >"$state/redis-$port.log" 2>&1 &
+  # every acknowledged write in the append-only file, fsync'd each second
+  mkdir -p "$state/redis-$port"
+  redis-server --port $port --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec \
+    --dir "$state/redis-$port" >"$state/redis-$port.log" 2>&1 &
   pids+=($!)
 done
 # the CSP's origin: a real title (H.264 720p and 1080p, AAC audio; 8 s) that
