@@ -1221,6 +1221,7 @@ class ChunkOrigin(LoopbackServer):
         import threading
         outer = self
         self.files, self.cc, self.delay, self.fail = dict(files), cache_control, delay, False
+        self.delay_304 = 0.0  # seconds between a conditional request's arrival and its 304
         self.headers = dict(headers or {})
         self.hits, self.conditional, self.lock = {}, 0, threading.Lock()
         self.require, self.redirects = None, {}  # (header, value) asked of every request; path -> Location
@@ -1256,6 +1257,7 @@ class ChunkOrigin(LoopbackServer):
                 if self.headers.get("If-None-Match") == etag:
                     with outer.lock:
                         outer.conditional += 1
+                    time.sleep(outer.delay_304)
                     self.send_response(304)
                     self.send_header("ETag", etag)
                     if outer.cc:
@@ -1408,6 +1410,32 @@ def test_surrogate_ranges_revalidation_and_negative_caching(env):
         s, h, b = sget(env, "/vod/m1/missing.ts")
         assert s == 404 and h["x-cache"] == "HIT", h  # max-age=5 on the 404
         assert o.hits["/vod/m1/missing.ts"] == 1
+    finally:
+        o.stop()
+
+
+def test_an_object_purged_while_its_revalidation_is_in_flight_is_acquired_afresh(env):
+    """The source's 304 comes back after a purge took the object: the
+    request is answered with the object acquired again, not a 503."""
+    import threading
+    body = b"r" * 5000
+    o = ChunkOrigin({"/vod/m1/r.ts": body}, cache_control="max-age=1")
+    try:
+        surrogate_env(env, ["127.0.0.1:%d" % o.port])
+        assert sget(env, "/vod/m1/r.ts")[1]["x-cache"] == "MISS"
+        time.sleep(1.3)  # stale now: the next request revalidates
+        o.delay_304 = 1.0
+        got = {}
+        t = threading.Thread(target=lambda: got.update(r=sget(env, "/vod/m1/r.ts")))
+        t.start()
+        assert wait_for(lambda: o.conditional == 1, timeout=5)
+        s, _, b = http("POST", "http://127.0.0.1:%d/v1/cache/purge" % env.ports["sop"],
+                       json.dumps({"ccids": ["col-1"]}).encode(), token=OP_TOKEN)
+        assert s == 200 and json.loads(b)["removed"] == 1, (s, b)
+        t.join(10)
+        s, h, b = got["r"]
+        assert s == 200 and b == body and h["x-cache"] == "MISS", (s, dict(h), b[:200])
+        assert o.hits["/vod/m1/r.ts"] == 3  # the fill, the revalidation, the fill again
     finally:
         o.stop()
 
