@@ -41,7 +41,7 @@ SAN := build/san
 rel_obj = $(patsubst %.c,$(REL)/%.o,$(1))
 san_obj = $(patsubst %.c,$(SAN)/%.o,$(1))
 
-.PHONY: all deps run test unit integration bench fuzz install clean
+.PHONY: all deps run test unit man-check integration bench fuzz install clean
 all: deps-check bin/ucdn bin/dcdn bin/cdnictl
 
 deps-check:
@@ -137,11 +137,17 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) test-build
-	@$(MAKE) --no-print-directory -j1 unit fuzz-smoke integration
+	@$(MAKE) --no-print-directory -j1 unit man-check fuzz-smoke integration
 
 
 unit: $(UNIT_BINS)
 	@scripts/unit.sh $(UNIT_BINS)
+
+# The manual pages render with no groff warning.
+MAN_PAGES := man/ucdn.8 man/dcdn.8 man/cdnictl.1
+man-check:
+	@for m in $(MAN_PAGES); do w=$$(LC_ALL=C.UTF-8 groff -man -ww -z $$m 2>&1); \
+	  if [ -n "$$w" ]; then echo "$$m: $$w"; exit 1; fi; done; echo "man: $(MAN_PAGES) render cleanly"
 
 integration: $(SAN)/bin/ucdn $(SAN)/bin/dcdn $(SAN)/bin/cdnictl ui sample-title
 	@BIN_DIR=$(SAN)/bin python3 tests/integration/run.py
@@ -195,6 +201,9 @@ test-build: $(UNIT_BINS) $(FUZZ_BINS) $(SAN)/bin/ucdn $(SAN)/bin/dcdn $(SAN)/bin
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/ucdn bin/dcdn bin/cdnictl $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0644 man/cdnictl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 man/ucdn.8 man/dcdn.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 
 clean:
 	rm -rf build bin

@@ -40,6 +40,7 @@ need=(
   "chromium:test -x /usr/bin/chromium"
   "libnss3-tools:command -v certutil"
   "make:command -v make"
+  "groff-base:command -v groff"
   "gcc:command -v gcc"
 )
 
