@@ -1,12 +1,22 @@
 /* cdnictl: the operator's and CSP's command line.
  *
- *   cdnictl metadata check FILE
- *   cdnictl metadata resolve --dcdn URL [--token T] URL-TO-RESOLVE
+ *   cdnictl metadata check FILE | metadata resolve --dcdn URL URL
  *   cdnictl service put ID FILE | get ID | list | delete ID | versions ID
- *           [--ucdn URL] [--token T]
+ *   cdnictl route explain --ucdn URL --client-ip IP CONTENT-URL
+ *   cdnictl peer list | pull ID
+ *   cdnictl manifest rewrite --base URL --map FROM-HOST=TO-BASE [FILE]
+ *   cdnictl key generate ec|oct KID | key public JWK-FILE
+ *   cdnictl token sign --key JWK --claims JSON | token verify --keys JWKS --uri URI TOKEN
+ *   cdnictl log verify FILE | log parse FILE
+ *   cdnictl purge [--kind K] --url URL | --ccid CCID | --pattern P ... [--wait] | purge status ID
+ *   cdnictl billing export --from DAY --to DAY [--group-by LIST] [--format csv|json]
  *
- * Defaults come from CDNI_UCDN_URL, CDNI_DCDN_URL and CDNI_TOKEN. Exit
- * status: 0 success, 1 refused/invalid (the reason is printed), 2 usage. */
+ * The daemons' own code does the work offline (metadata checks, manifest
+ * rewriting, tokens, logging files); the rest goes through their HTTP APIs.
+ * Defaults come from CDNI_UCDN_URL, CDNI_DCDN_URL and CDNI_TOKEN; https
+ * servers are verified against CDNI_CA_BUNDLE or the system's CAs. Exit
+ * status: 0 success, 1 refused/invalid (the reason is printed), 2 usage.
+ * man/cdnictl.1 says the same at more length. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

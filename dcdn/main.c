@@ -1,9 +1,16 @@
 /* dcdn: the downstream CDN gateway.
  *
- *   dcdn -c dcdn.json
+ *   dcdn -c dcdn.json [-t]
  *
- * So far: the RFC 8006 MI client for each upstream CDN, and the operator
- * listener (/healthz, /readyz, /metrics, /v1/metadata/...). */
+ * Reads the configuration (config.c), then starts what it names, each in
+ * its own file: the metadata client of every upstream (metadata_sync.c,
+ * RFC 8006), the router role (router.c: FCI advertisement and heartbeats,
+ * RI server and HTTP redirection, two-step manifest rewriting, the
+ * surrogate registry), the surrogate role (surrogate.c on cache.c: signed
+ * delivery, acquisition), CI/T (triggers.c, RFC 8007), CDNI logging behind
+ * an Atom feed (logger.c, RFC 7937), and the operator listener (/healthz,
+ * /readyz, /metrics, /v1/status, /v1/metadata/..., /v1/cache/...).
+ * SIGHUP reloads through the master (common/supervise.h); SIGTERM drains. */
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,19 @@
 /* ucdn request router: the end user's first stop.
  *
- * Delivery listener, any GET/HEAD path: resolve the host+path in the
- * published metadata (in-process index), pick a dCDN (routing.h), and answer
- * with one redirect:
+ * Delivery listener, any GET/HEAD path. The Host and target are put in
+ * their one canonical form (http_canon_request) before anything else; the
+ * client's address is the peer's, or a trusted proxy's header, and its
+ * country/ASN come from routing.geo_file. Then, in order:
+ *   resolve  the host+path in the published metadata (in-process index);
+ *   choose   a dCDN (routing.h: footprints, capabilities, health, load,
+ *            rules);
+ *   authorize where the metadata asks for URI signing: the CSP's token
+ *            (trusted by the owning CSP's keys only) or our session cookie
+ *            (signing/authorize.h), and re-sign for the chosen dCDN under
+ *            its signing profile (ACLs are enforced where content is
+ *            delivered);
+ *   answer   a collection's top-level manifest rewritten toward the dCDN
+ *            (RFC 6983 option 3.2, collections.c), or one redirect:
  *   HTTP-R  ask the dCDN's RI endpoint (RFC 7975) where to send the user and
  *           pass its answer on; answers are cached per dCDN, client subnet
  *           (/24, /48) and URL for as long as the dCDN's Cache-Control allows
@@ -11,7 +22,8 @@
  *   HTTP-I  redirect to the dCDN's own request router (its delivery_url or
  *           FCI.RedirectTarget), which picks the surrogate.
  * With no candidate: routing.fallback_url + the path, else 503 problem.
- * The query string is kept in every redirect.
+ * The query string is kept in every redirect; each is counted per dCDN per
+ * minute (minute_stats) for the status page.
  *
  * Operator listener: POST /v1/route/explain {"url", "client_ip"} shows every
  * candidate and why it won or lost, without calling any dCDN. */
