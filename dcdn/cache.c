@@ -841,6 +841,12 @@ static void fills_remove(cache *c, cache_fill *f)
     pthread_mutex_unlock(&c->fills_mu);
 }
 
+void cache_fill_retire(cache_fill *f)
+{
+    if (f)
+        fills_remove(f->c, f);
+}
+
 /* Wakes every waiter; f->mu held. */
 static void wake_all(cache_fill *f)
 {

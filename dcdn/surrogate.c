@@ -464,6 +464,7 @@ static void finish(dcdn *d, http_req *r, pending *p, delivery_record *rec)
              * the client asked for is acquired afresh, not refused */
             cache_request q = plan_request(p->again, p->again_path);
             q.range = p->private_range ? p->range : NULL;
+            cache_fill_retire(p->fill); /* a 304 to nothing: not one to join again */
             cache_fill_unref(p->fill);
             cache_obj_unref(p->stale);
             p->stale = NULL;
