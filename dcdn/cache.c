@@ -841,12 +841,6 @@ static void fills_remove(cache *c, cache_fill *f)
     pthread_mutex_unlock(&c->fills_mu);
 }
 
-void cache_fill_retire(cache_fill *f)
-{
-    if (f)
-        fills_remove(f->c, f);
-}
-
 /* Wakes every waiter; f->mu held. */
 static void wake_all(cache_fill *f)
 {
@@ -956,6 +950,14 @@ long long cache_fill_body(cache_fill *f, http_req *r, void *park_state, size_t m
 }
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+cache_fill *cache_reacquire(cache *c, cache_fill *f)
+{
+    fills_remove(c, f); /* its answer is known: not one to collapse onto again */
+    cache_request q = {.key = f->key, .path_query = f->path_query, .sources = f->src, .n_sources = f->n_src,
+                       .ccid = f->ccid, .purge_id = f->pid, .range = f->range};
+    return cache_acquire(c, &q);
+}
 
 cache_fill *cache_join(cache *c, const char *key)
 {

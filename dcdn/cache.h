@@ -134,11 +134,12 @@ typedef struct {
 /* Starts the acquisition, or joins one in flight for the same key. A
  * reference the caller gives back with cache_fill_unref. */
 cache_fill *cache_acquire(cache *c, const cache_request *q);
+/* A new acquisition of what f asked for (its sources, index entries and
+ * range; no revalidation), never collapsing onto f, whose answer is known:
+ * for a 304 to an object purged since. The caller still holds f. */
+cache_fill *cache_reacquire(cache *c, cache_fill *f);
 void cache_fill_unref(void *f);
-/* Takes a fill whose answer is known out of the table of fills in flight,
- * so that the next cache_acquire of its key starts an acquisition of its
- * own instead of collapsing onto it (the fill's holders keep it). */
-void cache_fill_retire(cache_fill *f);
+
 /* The acquisition in flight for key, referenced, or NULL. */
 cache_fill *cache_join(cache *c, const char *key);
 

@@ -58,10 +58,7 @@ typedef struct {
     bool private_range;
     signer *sg;           /* a manifest to answer with tokens, or NULL */
     delivery_record *rec; /* borrowed: freed by the completion hook */
-    /* a revalidation's plan and source path, to acquire afresh if the
-     * object is purged between the 304 and the serve (once) */
-    struct plan *again;
-    char *again_path;
+    bool reacquired;      /* after a 304 to an object purged since (once) */
 } pending;
 
 typedef struct {
@@ -95,8 +92,6 @@ static void pending_free(pending *p)
     free(p->range);
     free(p->key);
     signer_free(p->sg);
-    free(p->again);
-    free(p->again_path);
     free(p);
 }
 
@@ -415,7 +410,7 @@ static size_t sources_of(const mi_resolution *res, uint64_t kh, const egress_pol
 
 /* What acquiring one request needs, copied out of the metadata (whose
  * snapshot goes back before the cache is asked). */
-typedef struct plan {
+typedef struct {
     char key[URL_MAX_LEN + 300];
     size_t klen;
     cache_source src[CACHE_MAX_SOURCES];
@@ -459,19 +454,16 @@ static void finish(dcdn *d, http_req *r, pending *p, delivery_record *rec)
         bool ok = o && serve_object(d, r, o, &v, "REVALIDATED", rec, p->sg);
         cache_blob_unref(o ? v.mem : NULL);
         cache_obj_unref(o);
-        if (!ok && p->again) {
+        if (!ok && !p->reacquired) {
             /* purged (or evicted) between the source's 304 and now: what
              * the client asked for is acquired afresh, not refused */
-            cache_request q = plan_request(p->again, p->again_path);
-            q.range = p->private_range ? p->range : NULL;
-            cache_fill_retire(p->fill); /* a 304 to nothing: not one to join again */
-            cache_fill_unref(p->fill);
-            cache_obj_unref(p->stale);
-            p->stale = NULL;
-            p->fill = cache_acquire(d->cache, &q); /* copies what it keeps of q */
-            free(p->again);
-            p->again = NULL;
-            if (p->fill) {
+            cache_fill *again = cache_reacquire(d->cache, p->fill);
+            if (again) {
+                cache_fill_unref(p->fill);
+                cache_obj_unref(p->stale);
+                p->stale = NULL;
+                p->fill = again;
+                p->reacquired = true;
                 finish(d, r, p, rec);
                 return;
             }
@@ -547,10 +539,6 @@ static void from_cache(dcdn *d, http_req *r, delivery_record *rec, const plan *p
     cache_request q = plan_request(pl, src_path);
     q.range = pd->private_range ? rh : NULL;
     q.revalidate = o && (v.etag || v.last_modified) ? o : NULL;
-    if (q.revalidate && (pd->again = malloc(sizeof *pd->again)) != NULL) {
-        *pd->again = *pl;
-        pd->again_path = strdup(src_path);
-    }
     pd->fill = cache_acquire(d->cache, &q);
     if (!pd->fill) {
         pending_free(pd);
