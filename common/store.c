@@ -458,23 +458,32 @@ struct store {
     unsigned epoch; /* ss's epoch when c was made */
     int need; /* replicas a durable write waits for; -1: not known yet */
     char node[300]; /* the node c is (or was last tried) */
+    long long used_ms; /* when c was last handed out (monotonic) */
     bool warned_down;
 };
 
 /* The server closed the connection while it was idle (a restart, a
  * timeout): what it sent was its end, so nothing of ours is lost by
- * reconnecting before the next command rather than failing it. */
-static bool closed_by_peer(int fd)
+ * reconnecting before the next command rather than failing it. Asked only
+ * of a connection idle for a second: one in steady use would have seen it. */
+static bool closed_while_idle(store *s, long long now)
 {
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (now - s->used_ms < 1000)
+        return false;
+    struct pollfd pfd = {.fd = s->c->fd, .events = POLLIN};
     char b;
-    return poll(&pfd, 1, 0) == 1 && ((pfd.revents & (POLLHUP | POLLERR)) || recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0);
+    return poll(&pfd, 1, 0) == 1 &&
+           ((pfd.revents & (POLLHUP | POLLERR)) || recv(s->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0);
 }
 
 /* Called with the lock held. */
 static bool ensure_conn(store *s)
 {
-    if (s->c && !s->c->err && (!s->ss || s->epoch == atomic_load(&s->ss->epoch)) && !closed_by_peer(s->c->fd))
+    long long now = mono_ms();
+    bool live = s->c && !s->c->err && (!s->ss || s->epoch == atomic_load(&s->ss->epoch)) &&
+                !closed_while_idle(s, now);
+    s->used_ms = now;
+    if (live)
         return true;
     if (s->c) {
         redisFree(s->c);
@@ -605,6 +614,16 @@ static bool read_wait(store *s)
     return ok;
 }
 
+/* With s->mu held, c live and the write(s) queued: queues WAIT when the
+ * store wants replicas; true when it did (its reply follows theirs). */
+static bool append_wait(store *s)
+{
+    if (s->need <= 0)
+        return false;
+    redisAppendCommand(s->c, "WAIT %d %d", s->need, s->u.ack_timeout_ms);
+    return true;
+}
+
 int store_replicas_needed(store *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -631,17 +650,12 @@ redisReply *store_cmdargv_durable(store *s, int argc, const char **argv, const s
 {
     redisReply *r = NULL;
     *durable = false;
-    char need[12], tmo[12];
     pthread_mutex_lock(&s->mu);
     for (int attempt = 0; attempt < 2 && !r; attempt++) {
         if (!ensure_conn(s))
             break;
         redisAppendCommandArgv(s->c, argc, argv, argvlen);
-        if (s->need > 0) {
-            snprintf(need, sizeof need, "%d", s->need);
-            snprintf(tmo, sizeof tmo, "%d", s->u.ack_timeout_ms);
-            redisAppendCommand(s->c, "WAIT %s %s", need, tmo);
-        }
+        append_wait(s);
         r = read_durable(s, durable);
     }
     pthread_mutex_unlock(&s->mu);
@@ -662,8 +676,7 @@ redisReply *store_cmd_durable(store *s, bool *durable, const char *fmt, ...)
         va_end(ap);
         if (rc != REDIS_OK)
             break;
-        if (s->need > 0)
-            redisAppendCommand(s->c, "WAIT %d %d", s->need, s->u.ack_timeout_ms);
+        append_wait(s);
         r = read_durable(s, durable);
     }
     pthread_mutex_unlock(&s->mu);
@@ -736,9 +749,7 @@ static size_t pipeline(store *s, size_t n, int *argc, const char ***argv, const 
     if (ensure_conn(s)) {
         for (size_t i = 0; i < n; i++)
             redisAppendCommandArgv(s->c, argc[i], argv[i], argvlen ? argvlen[i] : NULL);
-        bool wait = durable && s->need > 0;
-        if (wait)
-            redisAppendCommand(s->c, "WAIT %d %d", s->need, s->u.ack_timeout_ms);
+        bool wait = durable && append_wait(s);
         got = read_replies(s, n, replies, NULL);
         if (durable && got == n && s->c)
             *durable = wait ? read_wait(s) : true;
@@ -794,9 +805,7 @@ static size_t batch_run(store *s, store_batch *b, redisReply **out, bool *ok, bo
         return 0;
     pthread_mutex_lock(&s->mu);
     if (ensure_conn(s) && redisAppendFormattedCommand(s->c, b->cmds.data, len) == REDIS_OK) {
-        bool wait = durable && s->need > 0;
-        if (wait)
-            redisAppendCommand(s->c, "WAIT %d %d", s->need, s->u.ack_timeout_ms);
+        bool wait = durable && append_wait(s);
         got = read_replies(s, n, out, ok);
         if (durable && got == n && s->c)
             *durable = wait ? read_wait(s) : true;
