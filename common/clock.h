@@ -36,6 +36,16 @@ static inline int cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long lon
     return pthread_cond_timedwait(cv, mu, &ts);
 }
 
+/* Unix seconds as RFC 3339 UTC, "2026-12-04T18:05:14Z" (out: 21 bytes). */
+#define CLOCK_ISO8601_LEN 21
+static inline void clock_iso8601(long long unix_s, char out[CLOCK_ISO8601_LEN])
+{
+    time_t t = (time_t)unix_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, CLOCK_ISO8601_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 static inline void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

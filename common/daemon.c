@@ -1,10 +1,10 @@
 /* Config sections and operator endpoints shared by the daemons. */
 #include "common/daemon.h"
+#include "common/clock.h"
 #include "common/store.h"
 
 #include <getopt.h>
 #include <pthread.h>
-#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -300,7 +300,7 @@ static void on_healthz(http_req *r, void *ctx)
 /* Which Redis node is in use, and (Sentinel) when the master last changed. */
 static json_t *redis_report(store *st)
 {
-    char node[300], when[40] = "";
+    char node[300], when[CLOCK_ISO8601_LEN];
     long long changed = 0;
     unsigned long switches = 0;
     bool sentinel = store_master(st, node, sizeof node, &changed, &switches);
@@ -308,10 +308,7 @@ static json_t *redis_report(store *st)
                           store_replicas_needed(st));
     if (sentinel) {
         if (changed) {
-            time_t t = (time_t)(changed / 1000);
-            struct tm tm;
-            gmtime_r(&t, &tm);
-            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            clock_iso8601(changed / 1000, when);
             json_object_set_new(o, "changed", json_string(when));
         }
         json_object_set_new(o, "switches", json_integer((json_int_t)switches));

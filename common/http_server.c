@@ -1285,10 +1285,8 @@ json_t *http_tls_report(bool *expiring)
         time_t t = registry[i] && registry[i]->tls ? tls_store_first_expiry(registry[i]->tls, &file) : 0;
         if (!t)
             continue;
-        char when[32];
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        char when[CLOCK_ISO8601_LEN];
+        clock_iso8601(t, when);
         bool soon = t - now < EXPIRY_WARN_S;
         *expiring |= soon;
         json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I, s:b}", "listener", registry[i]->conf.name, "file",
@@ -1304,10 +1302,8 @@ static void warn_expiry(http_server *s)
     const char *file = NULL;
     time_t t = tls_store_first_expiry(s->tls, &file);
     if (t && t - time(NULL) < EXPIRY_WARN_S) {
-        char when[32];
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        char when[CLOCK_ISO8601_LEN];
+        clock_iso8601(t, when);
         log_kv(LOG_WARN, t < time(NULL) ? "certificate expired" : "certificate expires within 14 days", "listener",
                s->conf.name, "file", file ? file : "?", "not_after", when, NULL);
     }

@@ -519,13 +519,6 @@ static int by_mtime(const void *a, const void *b)
     return x->mtime < y->mtime ? -1 : x->mtime > y->mtime ? 1 : strcmp(x->name, y->name);
 }
 
-static void iso8601(long long t, char *out, size_t cap)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static void hour_name(long long hour, char out[16])
 {
@@ -623,7 +616,7 @@ static void feed_page(http_req *r, dcdn *d, long long page)
     xmlBufferPtr xb = xmlBufferCreate();
     xmlTextWriterPtr w = xmlNewTextWriterMemory(xb, 0);
     char t[32], urn[80], href[128], hn[16];
-    iso8601(n ? files[n - 1].mtime : wall_ms() / 1000, t, sizeof t);
+    clock_iso8601(n ? files[n - 1].mtime : wall_ms() / 1000, t);
     xmlTextWriterStartDocument(w, NULL, "utf-8", NULL);
     xmlTextWriterStartElementNS(w, NULL, BAD_CAST "feed", BAD_CAST "http://www.w3.org/2005/Atom");
     xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns:fh", BAD_CAST "http://purl.org/syndication/history/1.0");
@@ -658,7 +651,7 @@ static void feed_page(http_req *r, dcdn *d, long long page)
         char uuid[40], size[24];
         memcpy(uuid, files[i].name, 36);
         uuid[36] = 0;
-        iso8601(files[i].mtime, t, sizeof t);
+        clock_iso8601(files[i].mtime, t);
         snprintf(urn, sizeof urn, "urn:uuid:%s", uuid);
         snprintf(href, sizeof href, "/li/v1/files/%s", files[i].name);
         snprintf(size, sizeof size, "%lld", files[i].size);

@@ -387,11 +387,8 @@ bool ucdn_catalog_report(ucdn *u, json_t *into)
         json_object_set_new(o, "note", json_string("no delivery service is published: every content request is "
                                                    "answered 404"));
     if (lost) {
-        char when[40];
-        time_t t = (time_t)(lost / 1000);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        char when[CLOCK_ISO8601_LEN];
+        clock_iso8601(lost / 1000, when);
         json_object_set_new(o, "lost_at", json_string(when));
         json_object_set_new(o, "note", json_string(n ? "Redis lost catalog data (or was restored from an older "
                                                        "copy); CSPs must publish again what is missing"
