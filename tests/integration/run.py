@@ -2118,8 +2118,10 @@ def test_ucdn_collects_logs_once_across_instances_refuses_tampered_files_and_exp
         env.stop("ucdn")
         before = set(os.listdir(fdir))
         assert sget(env, "/vod/m1/720p/s2.ts")[0] == 200
-        assert wait_for(lambda: len(set(os.listdir(fdir)) - before) == 1, timeout=10), os.listdir(fdir)
-        swapped = (set(os.listdir(fdir)) - before).pop()
+        # the sealed file, not its .tmp on the way (gzip'd, fsync'd, then renamed)
+        sealed_new = lambda: {f for f in set(os.listdir(fdir)) - before if f.endswith(".log.gz")}
+        assert wait_for(lambda: len(sealed_new()) == 1, timeout=10), os.listdir(fdir)
+        swapped = sealed_new().pop()
         ns = {"a": "http://www.w3.org/2005/Atom"}
         import xml.etree.ElementTree as ET
         feed = ET.fromstring(http("GET", "http://127.0.0.1:%d/li/v1/feed" % env.ports["speer"], token=RI_TOKEN)[2])
