@@ -26,7 +26,7 @@ typedef struct {
     const char *args[BATCH][4];
     char key[BATCH][160], num[BATCH][24];
     const slot *of[BATCH]; /* the slot a HINCRBY adds, NULL for an EXPIRE */
-    redisReply *rep[BATCH];
+    store_reply *rep[BATCH];
 } batch;
 
 struct minute_stats {
@@ -108,7 +108,7 @@ static bool send_batch(minute_stats *m, batch *b)
     bool all = got == b->n;
     pthread_mutex_lock(&m->mu);
     for (size_t c = 0; c < b->n; c++) {
-        bool taken = c < got && b->rep[c] && b->rep[c]->type == REDIS_REPLY_INTEGER;
+        bool taken = c < got && b->rep[c] && store_reply_is(b->rep[c], STORE_INT);
         if (b->of[c] && !taken) {
             add_locked(m, b->of[c]->minute, b->of[c]->field, strlen(b->of[c]->field), b->of[c]->n);
             all = false;
@@ -116,8 +116,7 @@ static bool send_batch(minute_stats *m, batch *b)
     }
     pthread_mutex_unlock(&m->mu);
     for (size_t c = 0; c < got; c++)
-        if (b->rep[c])
-            freeReplyObject(b->rep[c]);
+        store_reply_free(b->rep[c]);
     b->n = 0;
     return all;
 }
@@ -220,7 +219,7 @@ json_t *mstats_read(minute_stats *m, int minutes)
     int argc[MSTATS_READ_MAX];
     const char *args[MSTATS_READ_MAX][2], **argv[MSTATS_READ_MAX];
     char keys[MSTATS_READ_MAX][160];
-    redisReply *rep[MSTATS_READ_MAX];
+    store_reply *rep[MSTATS_READ_MAX];
     for (int i = 0; i < minutes; i++) {
         snprintf(keys[i], sizeof keys[i], "%s:%lld", m->prefix, first + i);
         args[i][0] = "HGETALL", args[i][1] = keys[i];
@@ -230,13 +229,13 @@ json_t *mstats_read(minute_stats *m, int minutes)
     bool ok = got == (size_t)minutes;
     json_t *series = json_object();
     for (int i = 0; ok && i < minutes; i++) {
-        redisReply *r = rep[i];
-        if (!r || r->type != REDIS_REPLY_ARRAY) {
+        store_reply *r = rep[i];
+        if (!r || !store_reply_is(r, STORE_ARRAY)) {
             ok = false;
             break;
         }
-        for (size_t e = 0; e + 1 < r->elements; e += 2) {
-            const char *f = r->element[e]->str;
+        for (size_t e = 0; e + 1 < store_reply_count(r); e += 2) {
+            const char *f = store_reply_at_str(r, e, NULL);
             json_t *a = json_object_get(series, f);
             if (!a) {
                 a = json_array();
@@ -244,12 +243,11 @@ json_t *mstats_read(minute_stats *m, int minutes)
                     json_array_append_new(a, json_integer(0));
                 json_object_set_new(series, f, a);
             }
-            json_array_set_new(a, (size_t)i, json_integer(strtoll(r->element[e + 1]->str, NULL, 10)));
+            json_array_set_new(a, (size_t)i, json_integer(strtoll(store_reply_at_str(r, e + 1, NULL), NULL, 10)));
         }
     }
     for (size_t c = 0; c < got; c++)
-        if (rep[c])
-            freeReplyObject(rep[c]);
+        store_reply_free(rep[c]);
     if (!ok) {
         json_decref(series);
         return NULL;

@@ -32,10 +32,9 @@ long long rl_take(store *s, const char *key, const rl_rule *r, long long now_ms)
     size_t lens[7];
     for (int i = 0; i < 7; i++)
         lens[i] = strlen(argv[i]);
-    redisReply *x = store_cmdargv(s, 7, argv, lens);
-    long long out = x && x->type == REDIS_REPLY_INTEGER ? (x->integer > 0 ? x->integer : 0) : -1;
-    if (x)
-        freeReplyObject(x);
+    store_reply *x = store_cmdargv(s, 7, argv, lens);
+    long long out = x && store_reply_is(x, STORE_INT) ? (store_reply_int(x) > 0 ? store_reply_int(x) : 0) : -1;
+    store_reply_free(x);
     return out;
 }
 

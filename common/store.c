@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <hiredis/hiredis.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -544,6 +545,113 @@ void store_close(store *s)
     free(s);
 }
 
+/* --- replies ------------------------------------------------------------------------------- */
+
+/* A store_reply is a hiredis reply under another name: the accessors read
+ * it in place, so typing a reply costs nothing. */
+static const redisReply *R(const store_reply *r)
+{
+    return (const redisReply *)r;
+}
+
+store_type store_reply_type(const store_reply *r)
+{
+    if (!r)
+        return STORE_NONE;
+    switch (R(r)->type) {
+    case REDIS_REPLY_STRING:
+        return STORE_STR;
+    case REDIS_REPLY_STATUS:
+        return STORE_STATUS;
+    case REDIS_REPLY_ERROR:
+        return STORE_ERR;
+    case REDIS_REPLY_INTEGER:
+        return STORE_INT;
+    case REDIS_REPLY_ARRAY:
+        return STORE_ARRAY;
+    default:
+        return STORE_NIL;
+    }
+}
+
+const char *store_reply_str(const store_reply *r, size_t *len)
+{
+    store_type t = store_reply_type(r);
+    bool text = t == STORE_STR || t == STORE_STATUS || t == STORE_ERR;
+    if (len)
+        *len = text ? R(r)->len : 0;
+    return text ? R(r)->str : NULL;
+}
+
+json_t *store_reply_json(const store_reply *r)
+{
+    return store_reply_type(r) == STORE_STR ? json_loadb(R(r)->str, R(r)->len, 0, NULL) : NULL;
+}
+
+long long store_reply_int(const store_reply *r)
+{
+    return store_reply_type(r) == STORE_INT ? R(r)->integer : 0;
+}
+
+size_t store_reply_count(const store_reply *r)
+{
+    return store_reply_type(r) == STORE_ARRAY ? R(r)->elements : 0;
+}
+
+const store_reply *store_reply_at(const store_reply *r, size_t i)
+{
+    return i < store_reply_count(r) ? (const store_reply *)R(r)->element[i] : NULL;
+}
+
+const char *store_reply_at_str(const store_reply *r, size_t i, size_t *len)
+{
+    return store_reply_str(store_reply_at(r, i), len);
+}
+
+bool store_hash_pair(const store_reply *r, size_t i, const char **field, const char **value, size_t *value_len)
+{
+    const char *f = store_reply_at_str(r, 2 * i, NULL), *v = store_reply_at_str(r, 2 * i + 1, value_len);
+    if (!f || !v)
+        return false;
+    *field = f;
+    *value = v;
+    return true;
+}
+
+const char *store_hash_get(const store_reply *r, const char *field, size_t *len)
+{
+    for (size_t i = 0; i + 1 < store_reply_count(r); i += 2) {
+        const char *f = store_reply_at_str(r, i, NULL);
+        if (f && strcmp(f, field) == 0)
+            return store_reply_at_str(r, i + 1, len);
+    }
+    if (len)
+        *len = 0;
+    return NULL;
+}
+
+const store_reply *store_stream_entries(const store_reply *xread)
+{
+    const store_reply *e = store_reply_at(store_reply_at(xread, 0), 1);
+    return store_reply_is(e, STORE_ARRAY) ? e : NULL;
+}
+
+const char *store_entry_id(const store_reply *entries, size_t i)
+{
+    return store_reply_at_str(store_reply_at(entries, i), 0, NULL);
+}
+
+const char *store_entry_field(const store_reply *entries, size_t i, const char *field)
+{
+    return store_hash_get(store_reply_at(store_reply_at(entries, i), 1), field, NULL);
+}
+
+void store_reply_free(store_reply *r)
+{
+    if (r)
+        freeReplyObject((redisReply *)r);
+}
+
 /* Run fn on a live connection, reconnecting once if the first try broke. */
 #define WITH_RETRY(s, call)                                                     \
     redisReply *r = NULL;                                                       \
@@ -574,26 +682,30 @@ static redisReply *store_vcmd(store *s, const char *fmt, va_list ap)
     WITH_RETRY(s, vcmd(s->c, fmt, ap));
 }
 
-redisReply *store_cmd(store *s, const char *fmt, ...)
+store_reply *store_cmd(store *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     redisReply *r = store_vcmd(s, fmt, ap);
     va_end(ap);
-    return r;
+    return (store_reply *)r;
 }
 
-redisReply *store_cmdargv(store *s, int argc, const char **argv, const size_t *argvlen)
+static redisReply *cmdargv(store *s, int argc, const char **argv, const size_t *argvlen)
 {
     WITH_RETRY(s, redisCommandArgv(s->c, argc, argv, argvlen));
 }
 
+store_reply *store_cmdargv(store *s, int argc, const char **argv, const size_t *argvlen)
+{
+    return (store_reply *)cmdargv(s, argc, argv, argvlen);
+}
+
 bool store_up(store *s)
 {
-    redisReply *r = store_cmd(s, "PING");
-    bool ok = r && r->type != REDIS_REPLY_ERROR;
-    if (r)
-        freeReplyObject(r);
+    store_reply *r = store_cmd(s, "PING");
+    bool ok = r && !store_reply_is(r, STORE_ERR);
+    store_reply_free(r);
     return ok;
 }
 
@@ -646,7 +758,7 @@ static redisReply *read_durable(store *s, bool *durable)
     return rep;
 }
 
-redisReply *store_cmdargv_durable(store *s, int argc, const char **argv, const size_t *argvlen, bool *durable)
+store_reply *store_cmdargv_durable(store *s, int argc, const char **argv, const size_t *argvlen, bool *durable)
 {
     redisReply *r = NULL;
     *durable = false;
@@ -659,10 +771,10 @@ redisReply *store_cmdargv_durable(store *s, int argc, const char **argv, const s
         r = read_durable(s, durable);
     }
     pthread_mutex_unlock(&s->mu);
-    return r;
+    return (store_reply *)r;
 }
 
-redisReply *store_cmd_durable(store *s, bool *durable, const char *fmt, ...)
+store_reply *store_cmd_durable(store *s, bool *durable, const char *fmt, ...)
 {
     redisReply *r = NULL;
     *durable = false;
@@ -680,7 +792,7 @@ redisReply *store_cmd_durable(store *s, bool *durable, const char *fmt, ...)
         r = read_durable(s, durable);
     }
     pthread_mutex_unlock(&s->mu);
-    return r;
+    return (store_reply *)r;
 }
 
 bool store_master(store *s, char *node, size_t cap, long long *changed_ms, unsigned long *switches)
@@ -717,7 +829,7 @@ static bool reply_ok(const redisReply *r)
 /* With s->mu held: the replies to n commands sent, kept in out[] or (out
  * NULL) freed with *ok cleared by any error; a broken connection is
  * dropped. Returns how many were read. */
-static size_t read_replies(store *s, size_t n, redisReply **out, bool *ok)
+static size_t read_replies(store *s, size_t n, store_reply **out, bool *ok)
 {
     size_t got = 0;
     for (; got < n; got++) {
@@ -728,7 +840,7 @@ static size_t read_replies(store *s, size_t n, redisReply **out, bool *ok)
             break;
         }
         if (out)
-            out[got] = rep;
+            out[got] = (store_reply *)rep;
         else {
             *ok = *ok && reply_ok(rep);
             freeReplyObject(rep);
@@ -738,7 +850,7 @@ static size_t read_replies(store *s, size_t n, redisReply **out, bool *ok)
 }
 
 static size_t pipeline(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
-                       redisReply **replies, bool *durable)
+                       store_reply **replies, bool *durable)
 {
     size_t got = 0;
     for (size_t i = 0; i < n; i++)
@@ -759,13 +871,13 @@ static size_t pipeline(store *s, size_t n, int *argc, const char ***argv, const 
 }
 
 size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
-                      redisReply **replies)
+                      store_reply **replies)
 {
     return pipeline(s, n, argc, argv, argvlen, replies, NULL);
 }
 
 size_t store_pipeline_durable(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
-                              redisReply **replies, bool *durable)
+                              store_reply **replies, bool *durable)
 {
     return pipeline(s, n, argc, argv, argvlen, replies, durable);
 }
@@ -792,7 +904,7 @@ void store_batch_append(store_batch *b, const store_batch *more)
 /* Sends b's commands and empties it; the replies go to out (or, out NULL,
  * are checked into *ok and freed). durable: WAIT follows in the same
  * round trip and *durable gets its verdict. Returns how many were read. */
-static size_t batch_run(store *s, store_batch *b, redisReply **out, bool *ok, bool *durable)
+static size_t batch_run(store *s, store_batch *b, store_reply **out, bool *ok, bool *durable)
 {
     size_t n = b->n, len = b->cmds.len, got = 0;
     bool built = buf_ok(&b->cmds);
@@ -828,7 +940,7 @@ bool store_batch_send_durable(store *s, store_batch *b, bool *durable)
     return batch_run(s, b, NULL, &ok, durable) == n && ok;
 }
 
-size_t store_batch_read(store *s, store_batch *b, redisReply **replies)
+size_t store_batch_read(store *s, store_batch *b, store_reply **replies)
 {
     size_t n = b->n;
     for (size_t i = 0; i < n; i++)

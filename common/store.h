@@ -20,7 +20,7 @@
 #ifndef COMMON_STORE_H
 #define COMMON_STORE_H
 
-#include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -56,10 +56,44 @@ store *store_open(const char *url, store_status *st);
 void store_close(store *s);
 bool store_up(store *s); /* a PING answered */
 
+/* A reply from Redis, read through the accessors below: nothing above
+ * common/ sees hiredis. Every accessor takes NULL (a command that never got
+ * an answer) and then answers "nothing": no type, no text, 0, no element. */
+typedef struct store_reply store_reply;
+typedef enum { STORE_NONE, STORE_NIL, STORE_INT, STORE_STR, STORE_STATUS, STORE_ERR, STORE_ARRAY } store_type;
+store_type store_reply_type(const store_reply *r);
+static inline bool store_reply_is(const store_reply *r, store_type t) { return store_reply_type(r) == t; }
+/* The bytes of a string, status or error reply (NUL-terminated; *len, when
+ * asked, their length); NULL for any other. Borrowed: valid until the
+ * reply is freed. */
+const char *store_reply_str(const store_reply *r, size_t *len);
+/* A string reply parsed as JSON (new reference); NULL for any other reply
+ * or text that is not JSON. */
+json_t *store_reply_json(const store_reply *r);
+long long store_reply_int(const store_reply *r); /* an integer reply's value; else 0 */
+size_t store_reply_count(const store_reply *r);  /* an array's elements; else 0 */
+/* Element i of an array (borrowed), NULL past its end; _str: its text. */
+const store_reply *store_reply_at(const store_reply *r, size_t i);
+const char *store_reply_at_str(const store_reply *r, size_t i, size_t *len);
+/* Hashes (the flat field, value, field, value... array of HGETALL): the
+ * value of one field (borrowed; NULL when absent), and each field/value
+ * pair in turn for i < store_reply_count(r) / 2. */
+const char *store_hash_get(const store_reply *r, const char *field, size_t *len);
+bool store_hash_pair(const store_reply *r, size_t i, const char **field, const char **value, size_t *value_len);
+/* Stream entries (XRANGE, or one stream's part of XREAD/XREADGROUP):
+ * store_stream_entries gives the entries array of the first stream of an
+ * XREAD-style reply (borrowed; NULL when there is none). For entry i of
+ * such an array: its id and the value of one of its fields. */
+const store_reply *store_stream_entries(const store_reply *xread);
+const char *store_entry_id(const store_reply *entries, size_t i);
+const char *store_entry_field(const store_reply *entries, size_t i, const char *field);
+void store_reply_free(store_reply *r);
+
 /* One command (printf-style as hiredis); NULL when Redis cannot be reached
- * after one reconnect. The caller frees the reply with freeReplyObject. */
-redisReply *store_cmd(store *s, const char *fmt, ...);
-redisReply *store_cmdargv(store *s, int argc, const char **argv, const size_t *argvlen);
+ * after one reconnect. The reply is new: the caller frees it with
+ * store_reply_free. */
+store_reply *store_cmd(store *s, const char *fmt, ...);
+store_reply *store_cmdargv(store *s, int argc, const char **argv, const size_t *argvlen);
 
 /* A write the caller will acknowledge to a CSP or a peer: the command and,
  * when the store wants replicas, WAIT in the same round trip on the same
@@ -67,8 +101,8 @@ redisReply *store_cmdargv(store *s, int argc, const char **argv, const size_t *a
  * replicas as the store wants within ack_timeout_ms; a reply that is not
  * an error with *durable false is a write that may be lost on a failover:
  * answer 503 with Retry-After, never 2xx. */
-redisReply *store_cmdargv_durable(store *s, int argc, const char **argv, const size_t *argvlen, bool *durable);
-redisReply *store_cmd_durable(store *s, bool *durable, const char *fmt, ...);
+store_reply *store_cmdargv_durable(store *s, int argc, const char **argv, const size_t *argvlen, bool *durable);
+store_reply *store_cmd_durable(store *s, bool *durable, const char *fmt, ...);
 int store_replicas_needed(store *s); /* 0 until first connected */
 /* The node in use (for Sentinel: the master the sentinels name now), when
  * it last changed (wall ms, 0: never seen) and how many switches since
@@ -79,10 +113,10 @@ bool store_master(store *s, char *node, size_t cap, long long *changed_ms, unsig
  * arguments are NUL-terminated strings). replies[i] may be NULL
  * if the connection broke; returns the number of replies read. */
 size_t store_pipeline(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
-                      redisReply **replies);
+                      store_reply **replies);
 /* store_pipeline with WAIT after the commands (see store_cmd_durable). */
 size_t store_pipeline_durable(store *s, size_t n, int *argc, const char ***argv, const size_t **argvlen,
-                              redisReply **replies, bool *durable);
+                              store_reply **replies, bool *durable);
 
 /* A pipeline built up command by command, each formatted as it is added
  * (so a thread can prepare commands another one sends), for work that
@@ -102,7 +136,7 @@ bool store_batch_send_durable(store *s, store_batch *b, bool *durable);
 /* Sends the commands queued and empties the batch, keeping their replies
  * in replies[] (as many as were queued; the caller frees them); returns
  * how many were read (fewer: Redis was lost). */
-size_t store_batch_read(store *s, store_batch *b, redisReply **replies);
+size_t store_batch_read(store *s, store_batch *b, store_reply **replies);
 void store_batch_free(store_batch *b);
 
 typedef struct store_sub store_sub;

@@ -169,11 +169,10 @@ static void index_cmd(cache *c, const char *op, const char *kind, const char *va
 {
     if (!value || !c->conf.store)
         return;
-    redisReply *r = store_cmd(c->conf.store, "%s %s:%s:%s %s", op, c->conf.index_prefix, kind, value, key);
-    if (!r || r->type == REDIS_REPLY_ERROR)
+    store_reply *r = store_cmd(c->conf.store, "%s %s:%s:%s %s", op, c->conf.index_prefix, kind, value, key);
+    if (!r || store_reply_is(r, STORE_ERR))
         *ok = false;
-    if (r)
-        freeReplyObject(r);
+    store_reply_free(r);
 }
 
 /* Unlinks the file and drops the index entries of an object no longer in
@@ -363,20 +362,21 @@ long long cache_remove_indexed(cache *c, const char *index, const char *value)
 {
     if (!cache_reindex(c, false)) /* an index Redis lost would miss objects */
         return -1;
-    redisReply *r = store_cmd(c->conf.store, "SMEMBERS %s:%s:%s", c->conf.index_prefix, index, value);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
-            freeReplyObject(r);
+    store_reply *r = store_cmd(c->conf.store, "SMEMBERS %s:%s:%s", c->conf.index_prefix, index, value);
+    if (!r || !store_reply_is(r, STORE_ARRAY)) {
+        store_reply_free(r);
         return -1;
     }
     long long n = 0;
-    for (size_t i = 0; i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING)
-            n += cache_remove(c, r->element[i]->str, r->element[i]->len);
-    freeReplyObject(r);
-    redisReply *d = store_cmd(c->conf.store, "DEL %s:%s:%s", c->conf.index_prefix, index, value);
-    if (d)
-        freeReplyObject(d);
+    for (size_t i = 0; i < store_reply_count(r); i++) {
+        size_t len;
+        const char *key = store_reply_is(store_reply_at(r, i), STORE_STR) ? store_reply_at_str(r, i, &len) : NULL;
+        if (key)
+            n += cache_remove(c, key, len);
+    }
+    store_reply_free(r);
+    store_reply *d = store_cmd(c->conf.store, "DEL %s:%s:%s", c->conf.index_prefix, index, value);
+    store_reply_free(d);
     return n;
 }
 
@@ -487,11 +487,10 @@ static void *unlink_paths(void *arg)
 /* SREMs of index entries, sent as one pipeline; the sets are freed. */
 static void index_srem(cache *c, int *argc, const char ***argv, char **sets, size_t n)
 {
-    redisReply *rep[512];
+    store_reply *rep[512];
     size_t got = n ? store_pipeline(c->conf.store, n, argc, argv, NULL, rep) : 0;
     for (size_t k = 0; k < got; k++)
-        if (rep[k])
-            freeReplyObject(rep[k]);
+        store_reply_free(rep[k]);
     for (size_t k = 0; k < n; k++)
         free(sets[k]);
 }
@@ -616,10 +615,9 @@ bool cache_reindex(cache *c, bool force)
     char mark[sizeof c->conf.index_prefix + 16];
     snprintf(mark, sizeof mark, "%s:indexed", c->conf.index_prefix);
     if (!force) {
-        redisReply *r = store_cmd(c->conf.store, "EXISTS %s", mark);
-        bool have = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1, down = !r;
-        if (r)
-            freeReplyObject(r);
+        store_reply *r = store_cmd(c->conf.store, "EXISTS %s", mark);
+        bool have = r && store_reply_is(r, STORE_INT) && store_reply_int(r) == 1, down = !r;
+        store_reply_free(r);
         if (have || down)
             return have;
         log_kv(LOG_WARN, "the cache index is gone from Redis (emptied or restored from an older copy); rebuilding it "
@@ -692,18 +690,17 @@ long long cache_indexed_keys(cache *c, const char *index, const char *value, cha
     *out = NULL;
     if (!cache_reindex(c, false))
         return -1;
-    redisReply *r = store_cmd(c->conf.store, "SMEMBERS %s:%s:%s", c->conf.index_prefix, index, value);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
-            freeReplyObject(r);
+    store_reply *r = store_cmd(c->conf.store, "SMEMBERS %s:%s:%s", c->conf.index_prefix, index, value);
+    if (!r || !store_reply_is(r, STORE_ARRAY)) {
+        store_reply_free(r);
         return -1;
     }
-    char **k = calloc(r->elements + 1, sizeof *k);
+    char **k = calloc(store_reply_count(r) + 1, sizeof *k);
     size_t n = 0;
-    for (size_t i = 0; k && i < r->elements; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING)
-            k[n++] = strdup(r->element[i]->str);
-    freeReplyObject(r);
+    for (size_t i = 0; k && i < store_reply_count(r); i++)
+        if (store_reply_is(store_reply_at(r, i), STORE_STR))
+            k[n++] = strdup(store_reply_at_str(r, i, NULL));
+    store_reply_free(r);
     *out = k;
     return (long long)n;
 }

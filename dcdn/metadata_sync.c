@@ -39,29 +39,27 @@ static void persist(dcdn *d, upstream *up)
     json_decref(v);
     if (!text)
         return;
-    redisReply *r = store_cmd(d->store, "SET %s %s", up->key_docs, text);
+    store_reply *r = store_cmd(d->store, "SET %s %s", up->key_docs, text);
     free(text);
     if (!r) {
         log_kv(LOG_WARN, "metadata not saved to redis (down); serving from memory", "upstream", up->id, NULL);
         return;
     }
-    freeReplyObject(r);
+    store_reply_free(r);
     r = store_cmd(d->store, "PUBLISH %s %s:%s", d->channel, d->instance, up->id);
-    if (r)
-        freeReplyObject(r);
+    store_reply_free(r);
 }
 
 /* Seed the fetcher from Redis; false if nothing stored or Redis down. */
 static bool load_saved(dcdn *d, upstream *up)
 {
-    redisReply *r = store_cmd(d->store, "GET %s", up->key_docs);
-    if (!r || r->type != REDIS_REPLY_STRING) {
-        if (r)
-            freeReplyObject(r);
+    store_reply *r = store_cmd(d->store, "GET %s", up->key_docs);
+    if (!r || !store_reply_is(r, STORE_STR)) {
+        store_reply_free(r);
         return false;
     }
-    json_t *v = json_loadb(r->str, r->len, 0, NULL);
-    freeReplyObject(r);
+    json_t *v = store_reply_json(r);
+    store_reply_free(r);
     json_t *docs = json_object_get(v, "docs");
     size_t i;
     json_t *doc;

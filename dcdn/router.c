@@ -461,9 +461,8 @@ static bool register_surrogate(dcdn *d, const char *id, const char *url, const c
     if (https_url)
         snprintf(fill + strlen(fill), sizeof fill - strlen(fill), ",\"https_url\":\"%s\"", https_url);
     snprintf(val, sizeof val, "{\"url\":\"%s\",\"load_milli\":%u,\"ts\":%lld%s}", url, milli, wall_ms(), fill);
-    redisReply *r = store_cmd(d->store, "HSET %s %s %s", d->key_surrogates, id, val);
-    if (r)
-        freeReplyObject(r);
+    store_reply *r = store_cmd(d->store, "HSET %s %s %s", d->key_surrogates, id, val);
+    store_reply_free(r);
     return r != NULL;
 }
 
@@ -537,20 +536,19 @@ void router_op_routes(dcdn *d, http_route *out)
 
 static void refresh_surrogates(dcdn *d)
 {
-    redisReply *r = store_cmd(d->store, "HGETALL %s", d->key_surrogates);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
-            freeReplyObject(r);
+    store_reply *r = store_cmd(d->store, "HGETALL %s", d->key_surrogates);
+    if (!r || !store_reply_is(r, STORE_ARRAY)) {
+        store_reply_free(r);
         return; /* keep the last set: routing continues while Redis is away */
     }
     surrogate_set *s = calloc(1, sizeof *s);
-    s->s = calloc(r->elements / 2 + 1, sizeof *s->s);
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+    s->s = calloc(store_reply_count(r) / 2 + 1, sizeof *s->s);
+    for (size_t i = 0; i + 1 < store_reply_count(r); i += 2) {
         surrogate_info *x = &s->s[s->n];
-        json_t *v = json_loadb(r->element[i + 1]->str, r->element[i + 1]->len, 0, NULL);
+        json_t *v = store_reply_json(store_reply_at(r, i + 1));
         const char *url = json_string_value(json_object_get(v, "url"));
-        if (url && strlen(r->element[i]->str) < sizeof x->id && strlen(url) < sizeof x->url) {
-            snprintf(x->id, sizeof x->id, "%s", r->element[i]->str);
+        if (url && strlen(store_reply_at_str(r, i, NULL)) < sizeof x->id && strlen(url) < sizeof x->url) {
+            snprintf(x->id, sizeof x->id, "%s", store_reply_at_str(r, i, NULL));
             snprintf(x->url, sizeof x->url, "%s", url);
             const char *hu = json_string_value(json_object_get(v, "https_url"));
             snprintf(x->https_url, sizeof x->https_url, "%s", hu && strlen(hu) < sizeof x->https_url ? hu : "");
@@ -575,7 +573,7 @@ static void refresh_surrogates(dcdn *d)
         }
         json_decref(v);
     }
-    freeReplyObject(r);
+    store_reply_free(r);
     snapshot_publish(&d->surrogates, s);
 }
 

@@ -112,9 +112,8 @@ static void nudge(dcdn *d, store *st, const char *id)
 {
     char k[200];
     tkey(d, k, sizeof k, "acked", NULL);
-    redisReply *r = store_cmd(st, "SADD %s %s", k, id);
-    if (r)
-        freeReplyObject(r);
+    store_reply *r = store_cmd(st, "SADD %s %s", k, id);
+    store_reply_free(r);
 }
 
 static const char *up_of(dcdn *d, http_req *r)
@@ -140,13 +139,13 @@ static void redis_down(http_req *r)
 }
 
 /* A trigger's hash (an HGETALL reply) as a map; NULL when it is absent. */
-static json_t *hash_map(const redisReply *r)
+static json_t *hash_map(const store_reply *r)
 {
-    if (r->type != REDIS_REPLY_ARRAY || !r->elements)
+    if (!store_reply_is(r, STORE_ARRAY) || !store_reply_count(r))
         return NULL;
     json_t *o = json_object();
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        json_object_set_new(o, r->element[i]->str, json_string(r->element[i + 1]->str));
+    for (size_t i = 0; i + 1 < store_reply_count(r); i += 2)
+        json_object_set_new(o, store_reply_at_str(r, i, NULL), json_string(store_reply_at_str(r, i + 1, NULL)));
     return o;
 }
 
@@ -155,13 +154,13 @@ static json_t *load(dcdn *d, store *st, const char *id, bool *down)
 {
     char k[200];
     tkey(d, k, sizeof k, "t:%s", id);
-    redisReply *r = store_cmd(st, "HGETALL %s", k);
+    store_reply *r = store_cmd(st, "HGETALL %s", k);
     if (!r) {
         *down = true;
         return NULL;
     }
     json_t *o = hash_map(r);
-    freeReplyObject(r);
+    store_reply_free(r);
     return o;
 }
 
@@ -179,13 +178,13 @@ static bool load_many(dcdn *d, store *st, const char *const *ids, size_t n, json
         store_batch_add(&q, 2, (const char *[]){"HGETALL", k});
     }
     size_t m = q.n;
-    redisReply **rep = calloc(m ? m : 1, sizeof *rep);
+    store_reply **rep = calloc(m ? m : 1, sizeof *rep);
     size_t got = store_batch_read(st, &q, rep);
     for (size_t i = 0, j = 0; i < n && got == m; i++)
         if (ids[i])
             out[i] = hash_map(rep[j++]);
     for (size_t j = 0; j < got; j++)
-        freeReplyObject(rep[j]);
+        store_reply_free(rep[j]);
     free(rep);
     store_batch_free(&q);
     return got == m;
@@ -262,11 +261,10 @@ static void forget(dcdn *d, store *st, const char *id, const char *up)
     const char *a1[] = {"DEL", kt, ka}, *a2[] = {"ZREM", ku, id}, *a3[] = {"SREM", ko, id};
     const char **av[] = {a1, a2, a3};
     int ac[] = {3, 3, 3};
-    redisReply *rep[3] = {0};
+    store_reply *rep[3] = {0};
     size_t got = store_pipeline(st, 3, ac, av, NULL, rep);
     for (size_t i = 0; i < got; i++)
-        if (rep[i])
-            freeReplyObject(rep[i]);
+        store_reply_free(rep[i]);
 }
 
 /* The executors (surrogates with a cache) alive now: the ones a new
@@ -275,15 +273,15 @@ static json_t *live_executors(dcdn *d, store *st)
 {
     char k[200];
     tkey(d, k, sizeof k, "executors", NULL);
-    redisReply *r = store_cmd(st, "HGETALL %s", k);
+    store_reply *r = store_cmd(st, "HGETALL %s", k);
     if (!r)
         return NULL;
     json_t *a = json_array();
     long long now = wall_ms();
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
-        if (now - atoll(r->element[i + 1]->str) <= d->surrogate_dead_ms)
-            json_array_append_new(a, json_string(r->element[i]->str));
-    freeReplyObject(r);
+    for (size_t i = 0; store_reply_is(r, STORE_ARRAY) && i + 1 < store_reply_count(r); i += 2)
+        if (now - atoll(store_reply_at_str(r, i + 1, NULL)) <= d->surrogate_dead_ms)
+            json_array_append_new(a, json_string(store_reply_at_str(r, i, NULL)));
+    store_reply_free(r);
     return a;
 }
 
@@ -499,9 +497,8 @@ static void cancel(http_req *r, dcdn *d, const char *up, cit_command *c)
             char ko[200], ks[200];
             tkey(d, ko, sizeof ko, "open", NULL);
             tkey(d, ks, sizeof ks, "stream", NULL);
-            redisReply *x = store_cmd(d->store, "SADD %s %s", ko, id);
-            if (x)
-                freeReplyObject(x);
+            store_reply *x = store_cmd(d->store, "SADD %s %s", ko, id);
+            store_reply_free(x);
             /* surrogates that have not run it skip it; the monitor ends it */
             nudge(d, d->store, id);
             all_done = false;
@@ -553,7 +550,7 @@ static void get_collection(http_req *r, dcdn *d, const char *up, int filter)
 {
     char k[300];
     tkey(d, k, sizeof k, "up:%s", up);
-    redisReply *ids = store_cmd(d->store, "ZRANGE %s 0 -1", k);
+    store_reply *ids = store_cmd(d->store, "ZRANGE %s 0 -1", k);
     if (!ids) {
         redis_down(r);
         return;
@@ -561,25 +558,24 @@ static void get_collection(http_req *r, dcdn *d, const char *up, int filter)
     char base[300], u[400];
     base_url(r, base, sizeof base);
     json_t *a = json_array();
-    for (size_t i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
-        const char *id = ids->element[i]->str;
+    for (size_t i = 0; store_reply_is(ids, STORE_ARRAY) && i < store_reply_count(ids); i++) {
+        const char *id = store_reply_at_str(ids, i, NULL);
         if (filter >= 0) {
             char kt[200];
             tkey(d, kt, sizeof kt, "t:%s", id);
-            redisReply *s = store_cmd(d->store, "HGET %s status", kt);
+            store_reply *s = store_cmd(d->store, "HGET %s status", kt);
             cit_status st = CIT_PENDING;
-            bool keep = s && s->type == REDIS_REPLY_STRING && cit_status_parse(s->str, &st) &&
+            bool keep = s && store_reply_is(s, STORE_STR) && cit_status_parse(store_reply_str(s, NULL), &st) &&
                         (filter == CIT_COMPLETE ? st == CIT_COMPLETE || st == CIT_PROCESSED || st == CIT_CANCELLED
                                                 : (int)st == filter);
-            if (s)
-                freeReplyObject(s);
+            store_reply_free(s);
             if (!keep)
                 continue;
         }
         snprintf(u, sizeof u, "%s/triggers/%s", base, id);
         json_array_append_new(a, json_string(u));
     }
-    freeReplyObject(ids);
+    store_reply_free(ids);
     json_t *o = json_pack("{s:o, s:I}", "triggers", a, "staleresourcetime", (json_int_t)d->cit_stale_s);
     static const char *const colls[] = {"all", "pending", "active", "complete", "failed"};
     for (int i = 0; i < 5; i++) {
@@ -666,40 +662,39 @@ json_t *triggers_in_flight(dcdn *d, size_t max)
 {
     char ko[200];
     tkey(d, ko, sizeof ko, "open", NULL);
-    redisReply *ids = store_cmd(d->store, "SMEMBERS %s", ko);
+    store_reply *ids = store_cmd(d->store, "SMEMBERS %s", ko);
     if (!ids)
         return NULL;
-    size_t n = ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
+    size_t n = store_reply_is(ids, STORE_ARRAY) ? store_reply_count(ids) : 0;
     /* at most 200 looked at, in one round trip: the page shows the newest of those */
     enum { LOOK = 200 };
     size_t look = n < LOOK ? n : LOOK, nv = 0;
-    redisReply *rep[LOOK];
+    store_reply *rep[LOOK];
     json_t *views[LOOK];
     store_batch q = {0};
     for (size_t i = 0; i < look; i++) {
         char k[200];
-        tkey(d, k, sizeof k, "t:%s", ids->element[i]->str);
+        tkey(d, k, sizeof k, "t:%s", store_reply_at_str(ids, i, NULL));
         store_batch_add(&q, 6, (const char *[]){"HMGET", k, "up", "status", "spec", "ctime"});
     }
     size_t got = store_batch_read(d->store, &q, rep);
     store_batch_free(&q);
     for (size_t i = 0; i < got; i++) {
-        redisReply *h = rep[i];
+        store_reply *h = rep[i];
         const char *f[4] = {0};
-        for (size_t k = 0; h && h->type == REDIS_REPLY_ARRAY && k < 4 && k < h->elements; k++)
-            f[k] = h->element[k]->type == REDIS_REPLY_STRING ? h->element[k]->str : NULL;
+        for (size_t k = 0; h && store_reply_is(h, STORE_ARRAY) && k < 4 && k < store_reply_count(h); k++)
+            f[k] = store_reply_is(store_reply_at(h, k), STORE_STR) ? store_reply_at_str(h, k, NULL) : NULL;
         if (f[1]) { /* gone meanwhile: no status */
             json_t *spec = json_loads(f[2] ? f[2] : "{}", 0, NULL);
-            views[nv++] = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "id", ids->element[i]->str, "upstream",
+            views[nv++] = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "id", store_reply_at_str(ids, i, NULL), "upstream",
                                     f[0] ? f[0] : "", "status", f[1], "type",
                                     json_string_value(json_object_get(spec, "type")), "ctime",
                                     (json_int_t)atoll(f[3] ? f[3] : "0"));
             json_decref(spec);
         }
-        if (h)
-            freeReplyObject(h);
+        store_reply_free(h);
     }
-    freeReplyObject(ids);
+    store_reply_free(ids);
     if (nv)
         qsort(views, nv, sizeof *views, by_ctime_desc);
     json_t *a = json_array();
@@ -885,15 +880,14 @@ static void execute(struct triggers *tg, json_t *t, const char *id, const char *
  * what they did written in one more. Entries of triggers that are gone
  * are acknowledged; when Redis is away all stay pending, to be read again
  * (at-least-once; the effects are idempotent). */
-static void execute_entries(struct triggers *tg, redisReply *entries)
+static void execute_entries(struct triggers *tg, const store_reply *entries)
 {
     dcdn *d = tg->d;
-    size_t n = entries->elements;
+    size_t n = store_reply_count(entries);
     const char **ids = calloc(n ? n : 1, sizeof *ids);
     json_t **ts = calloc(n ? n : 1, sizeof *ts);
     for (size_t i = 0; i < n; i++) {
-        redisReply *kv = entries->element[i]->element[1];
-        const char *id = kv && kv->type == REDIS_REPLY_ARRAY && kv->elements >= 2 ? kv->element[1]->str : NULL;
+        const char *id = store_entry_field(entries, i, "trigger");
         ids[i] = id && id_ok(id) ? id : NULL;
     }
     if (load_many(d, tg->exec_store, ids, n, ts)) {
@@ -901,7 +895,7 @@ static void execute_entries(struct triggers *tg, redisReply *entries)
         tkey(d, ks, sizeof ks, "stream", NULL);
         store_batch w = {0};
         for (size_t i = 0; i < n && !tg->stop; i++) {
-            const char *eid = entries->element[i]->element[0]->str;
+            const char *eid = store_entry_id(entries, i);
             if (ts[i])
                 execute(tg, ts[i], ids[i], ks, eid, &w);
             else { /* deleted (§4.4), or not a trigger entry: nothing to do */
@@ -931,16 +925,14 @@ static void *exec_thread(void *arg)
     tkey(d, ke, sizeof ke, "executors", NULL);
     while (!tg->stop) {
         if (wall_ms() - last_beat >= 1000) { /* we run triggers: wait for us */
-            redisReply *b = store_cmd(tg->exec_store, "HSET %s %s %lld", ke, d->self_id, wall_ms());
-            if (b)
-                freeReplyObject(b);
+            store_reply *b = store_cmd(tg->exec_store, "HSET %s %s %lld", ke, d->self_id, wall_ms());
+            store_reply_free(b);
             last_beat = wall_ms();
         }
         if (!group) {
-            redisReply *r = store_cmd(tg->exec_store, "XGROUP CREATE %s %s $ MKSTREAM", ks, d->self_id);
-            group = r && (r->type == REDIS_REPLY_STATUS || (r->type == REDIS_REPLY_ERROR && strstr(r->str, "BUSYGROUP")));
-            if (r)
-                freeReplyObject(r);
+            store_reply *r = store_cmd(tg->exec_store, "XGROUP CREATE %s %s $ MKSTREAM", ks, d->self_id);
+            group = r && (store_reply_is(r, STORE_STATUS) || (store_reply_is(r, STORE_ERR) && strstr(store_reply_str(r, NULL), "BUSYGROUP")));
+            store_reply_free(r);
             if (!group) {
                 sleep_ms(500);
                 continue;
@@ -948,7 +940,7 @@ static void *exec_thread(void *arg)
         }
         /* our own pending entries first (read before a crash, or waiting for their window), then new ones */
         bool pending = wall_ms() - last_pending > 1000;
-        redisReply *r = pending ? store_cmd(tg->exec_store, "XREADGROUP GROUP %s %s COUNT 64 STREAMS %s 0", d->self_id,
+        store_reply *r = pending ? store_cmd(tg->exec_store, "XREADGROUP GROUP %s %s COUNT 64 STREAMS %s 0", d->self_id,
                                             d->self_id, ks)
                                 : store_cmd(tg->exec_store, "XREADGROUP GROUP %s %s COUNT 64 BLOCK 250 STREAMS %s >",
                                             d->self_id, d->self_id, ks);
@@ -959,12 +951,12 @@ static void *exec_thread(void *arg)
             group = false;
             continue;
         }
-        if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "NOGROUP"))
+        if (store_reply_is(r, STORE_ERR) && strstr(store_reply_str(r, NULL), "NOGROUP"))
             group = false;
-        redisReply *entries = r->type == REDIS_REPLY_ARRAY && r->elements ? r->element[0]->element[1] : NULL;
-        if (entries && entries->type == REDIS_REPLY_ARRAY)
+        const store_reply *entries = store_stream_entries(r);
+        if (entries)
             execute_entries(tg, entries);
-        freeReplyObject(r);
+        store_reply_free(r);
     }
     return NULL;
 }
@@ -973,12 +965,12 @@ static void *exec_thread(void *arg)
 
 /* Decides one trigger from its hash (h: status, targets, spec, version)
  * and its executors' acknowledgements; a status change goes into w. */
-static void check_one(struct triggers *tg, const char *id, redisReply *h, redisReply *acks, json_t *alive,
+static void check_one(struct triggers *tg, const char *id, store_reply *h, store_reply *acks, json_t *alive,
                       store_batch *w)
 {
     dcdn *d = tg->d;
-    if (h->type != REDIS_REPLY_ARRAY || h->elements != 4 || h->element[0]->type != REDIS_REPLY_STRING) {
-        if (h->type == REDIS_REPLY_ARRAY) { /* gone */
+    if (!store_reply_is(h, STORE_ARRAY) || store_reply_count(h) != 4 || !store_reply_is(store_reply_at(h, 0), STORE_STR)) {
+        if (store_reply_is(h, STORE_ARRAY)) { /* gone */
             char ko[200];
             tkey(d, ko, sizeof ko, "open", NULL);
             const char *a[] = {"SREM", ko, id};
@@ -986,10 +978,10 @@ static void check_one(struct triggers *tg, const char *id, redisReply *h, redisR
         }
         return;
     }
-    json_t *t = json_pack("{s:s, s:s, s:s, s:s}", "status", h->element[0]->str, "targets",
-                          h->element[1]->type == REDIS_REPLY_STRING ? h->element[1]->str : "[]", "spec",
-                          h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "{}", "version",
-                          h->element[3]->type == REDIS_REPLY_STRING ? h->element[3]->str : "1");
+    json_t *t = json_pack("{s:s, s:s, s:s, s:s}", "status", store_reply_at_str(h, 0, NULL), "targets",
+                          store_reply_is(store_reply_at(h, 1), STORE_STR) ? store_reply_at_str(h, 1, NULL) : "[]", "spec",
+                          store_reply_is(store_reply_at(h, 2), STORE_STR) ? store_reply_at_str(h, 2, NULL) : "{}", "version",
+                          store_reply_is(store_reply_at(h, 3), STORE_STR) ? store_reply_at_str(h, 3, NULL) : "1");
     cit_status st;
     cit_status_parse(field(t, "status"), &st);
     if (cit_status_final(st)) {
@@ -1003,9 +995,9 @@ static void check_one(struct triggers *tg, const char *id, redisReply *h, redisR
     {
         const char *sid = json_string_value(x);
         json_t *ack = NULL;
-        for (size_t j = 0; acks->type == REDIS_REPLY_ARRAY && j + 1 < acks->elements; j += 2)
-            if (strcmp(acks->element[j]->str, sid) == 0)
-                ack = json_loads(acks->element[j + 1]->str, 0, NULL);
+        for (size_t j = 0; store_reply_is(acks, STORE_ARRAY) && j + 1 < store_reply_count(acks); j += 2)
+            if (strcmp(store_reply_at_str(acks, j, NULL), sid) == 0)
+                ack = store_reply_json(store_reply_at(acks, j + 1));
         if (!ack) {
             waiting++;
             dead += !in_list(alive, sid);
@@ -1043,30 +1035,31 @@ static void check_one(struct triggers *tg, const char *id, redisReply *h, redisR
     json_decref(t);
 }
 
-/* Checks n triggers: their hashes and acknowledgements read in one round
- * trip, the status changes written in one more. */
-static void check_many(struct triggers *tg, redisReply **ids, size_t n, json_t *alive)
+/* Checks the n triggers from element from of ids: their hashes and
+ * acknowledgements read in one round trip, the status changes written in
+ * one more. */
+static void check_many(struct triggers *tg, const store_reply *ids, size_t from, size_t n, json_t *alive)
 {
     dcdn *d = tg->d;
     store_batch q = {0};
     for (size_t i = 0; i < n; i++) {
         char kt[200], ka[200];
-        tkey(d, kt, sizeof kt, "t:%s", ids[i]->str);
-        tkey(d, ka, sizeof ka, "acks:%s", ids[i]->str);
+        tkey(d, kt, sizeof kt, "t:%s", store_reply_at_str(ids, from + i, NULL));
+        tkey(d, ka, sizeof ka, "acks:%s", store_reply_at_str(ids, from + i, NULL));
         store_batch_add(&q, 6, (const char *[]){"HMGET", kt, "status", "targets", "spec", "version"});
         store_batch_add(&q, 2, (const char *[]){"HGETALL", ka});
     }
-    redisReply **rep = calloc(n ? n * 2 : 1, sizeof *rep);
+    store_reply **rep = calloc(n ? n * 2 : 1, sizeof *rep);
     size_t got = store_batch_read(tg->mon_store, &q, rep);
     if (got == 2 * n) {
         store_batch w = {0};
         for (size_t i = 0; i < n; i++)
-            check_one(tg, ids[i]->str, rep[2 * i], rep[2 * i + 1], alive, &w);
+            check_one(tg, store_reply_at_str(ids, from + i, NULL), rep[2 * i], rep[2 * i + 1], alive, &w);
         store_batch_send(tg->mon_store, &w);
         store_batch_free(&w);
     }
     for (size_t i = 0; i < got; i++)
-        freeReplyObject(rep[i]);
+        store_reply_free(rep[i]);
     free(rep);
     store_batch_free(&q);
 }
@@ -1092,12 +1085,11 @@ static void check_open(struct triggers *tg, bool all)
     char k[200];
     tkey(d, k, sizeof k, all ? "open" : "acked", NULL);
     for (int round = 0; round < 100 && !tg->stop; round++) {
-        redisReply *ids = all ? store_cmd(tg->mon_store, "SMEMBERS %s", k) : store_cmd(tg->mon_store, "SPOP %s 1000", k);
-        size_t n = ids && ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
+        store_reply *ids = all ? store_cmd(tg->mon_store, "SMEMBERS %s", k) : store_cmd(tg->mon_store, "SPOP %s 1000", k);
+        size_t n = ids && store_reply_is(ids, STORE_ARRAY) ? store_reply_count(ids) : 0;
         for (size_t i = 0; i < n && !tg->stop; i += 256)
-            check_many(tg, ids->element + i, n - i < 256 ? n - i : 256, alive);
-        if (ids)
-            freeReplyObject(ids);
+            check_many(tg, ids, i, n - i < 256 ? n - i : 256, alive);
+        store_reply_free(ids);
         if (all || n < 1000)
             break;
     }
@@ -1111,9 +1103,9 @@ static void expire_old(struct triggers *tg)
     for (size_t u = 0; u < d->n_ups; u++) {
         char ku[300];
         tkey(d, ku, sizeof ku, "up:%s", d->ups[u].id);
-        redisReply *ids = store_cmd(tg->mon_store, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 1000", ku, cut);
-        for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements; i++) {
-            const char *id = ids->element[i]->str;
+        store_reply *ids = store_cmd(tg->mon_store, "ZRANGEBYSCORE %s -inf %lld LIMIT 0 1000", ku, cut);
+        for (size_t i = 0; ids && store_reply_is(ids, STORE_ARRAY) && i < store_reply_count(ids); i++) {
+            const char *id = store_reply_at_str(ids, i, NULL);
             bool down = false;
             json_t *t = load(d, tg->mon_store, id, &down);
             cit_status st = CIT_PENDING;
@@ -1123,8 +1115,7 @@ static void expire_old(struct triggers *tg)
                 forget(d, tg->mon_store, id, d->ups[u].id);
             json_decref(t);
         }
-        if (ids)
-            freeReplyObject(ids);
+        store_reply_free(ids);
     }
 }
 

@@ -354,17 +354,15 @@ static bool jti_redis(void *ctx, const char *jti, long long exp)
     if (snprintf(key, sizeof key, "%s%s", j->prefix, jti) >= (int)sizeof key)
         return false;
     bool durable;
-    redisReply *r = store_cmd_durable(j->store, &durable, "SET %s 1 NX EX %lld", key, ttl > 0 ? ttl : 1);
-    bool fresh = r && r->type == REDIS_REPLY_STATUS; /* OK; nil when it existed */
-    if (r)
-        freeReplyObject(r);
+    store_reply *r = store_cmd_durable(j->store, &durable, "SET %s 1 NX EX %lld", key, ttl > 0 ? ttl : 1);
+    bool fresh = r && store_reply_is(r, STORE_STATUS); /* OK; nil when it existed */
+    store_reply_free(r);
     if (fresh && !durable) {
         /* Its use is not on the replicas: a failover could forget it and let
          * the token play twice. Refused, and the mark taken back, so that
          * the viewer's retry can still use it once. */
         r = store_cmd(j->store, "DEL %s", key);
-        if (r)
-            freeReplyObject(r);
+        store_reply_free(r);
         return false;
     }
     return fresh;

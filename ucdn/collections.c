@@ -117,18 +117,17 @@ static char *dup_member(json_t *o, const char *k)
 
 bool collections_reload(ucdn *u)
 {
-    redisReply *r = store_cmd(u->store, "HGETALL %s", u->key_collections);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
-            freeReplyObject(r);
+    store_reply *r = store_cmd(u->store, "HGETALL %s", u->key_collections);
+    if (!r || !store_reply_is(r, STORE_ARRAY)) {
+        store_reply_free(r);
         return false;
     }
     collection_set *s = calloc(1, sizeof *s);
-    s->c = calloc(r->elements / 2 + 1, sizeof *s->c);
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        json_t *o = json_loadb(r->element[i + 1]->str, r->element[i + 1]->len, 0, NULL);
+    s->c = calloc(store_reply_count(r) / 2 + 1, sizeof *s->c);
+    for (size_t i = 0; i + 1 < store_reply_count(r); i += 2) {
+        json_t *o = store_reply_json(store_reply_at(r, i + 1));
         collection *c = &s->c[s->n];
-        c->id = strdup(r->element[i]->str);
+        c->id = strdup(store_reply_at_str(r, i, NULL));
         c->csp = dup_member(o, "csp");
         c->service = dup_member(o, "service");
         c->host = dup_member(o, "host");
@@ -147,7 +146,7 @@ bool collections_reload(ucdn *u)
         else
             log_kv(LOG_ERROR, "unreadable collection record skipped", "id", c->id, NULL);
     }
-    freeReplyObject(r);
+    store_reply_free(r);
     size_t ts = 16;
     while (ts < 2 * s->n)
         ts *= 2;
@@ -497,11 +496,10 @@ static json_t *record(ucdn *u, const char *csp, const char *id, bool *down)
     *down = false;
     if (!mi_service_id_ok(id) || !ucdn_object_key(csp, id, key, sizeof key))
         return NULL;
-    redisReply *x = store_cmd(u->store, "HGET %s %s", u->key_collections, key);
+    store_reply *x = store_cmd(u->store, "HGET %s %s", u->key_collections, key);
     *down = !x;
-    json_t *o = x && x->type == REDIS_REPLY_STRING ? json_loadb(x->str, x->len, 0, NULL) : NULL;
-    if (x)
-        freeReplyObject(x);
+    json_t *o = store_reply_json(x);
+    store_reply_free(x);
     const char *owner = json_string_value(json_object_get(o, "csp"));
     if (o && (!owner || strcmp(owner, csp) != 0)) {
         json_decref(o);
@@ -599,15 +597,15 @@ static void on_put(http_req *r, void *ctx)
             for (size_t k = 0; k < N; k++)
                 lens[k] = argv[k] ? strlen(argv[k]) : 0;
             bool durable = false;
-            redisReply *x = sc && s && ct ? store_cmdargv_durable(u->store, N, argv, lens, &durable) : NULL;
+            store_reply *x = sc && s && ct ? store_cmdargv_durable(u->store, N, argv, lens, &durable) : NULL;
             if (!x) {
                 csp_reply_down(r);
-            } else if (x->type == REDIS_REPLY_ERROR && !strncmp(x->str, "CLAIMED ", 8)) {
+            } else if (store_reply_is(x, STORE_ERR) && !strncmp(store_reply_str(x, NULL), "CLAIMED ", 8)) {
                 char what[600], d[700];
-                snprintf(d, sizeof d, "%s belongs to another CSP", ucdn_claim_text(x->str + 8, what, sizeof what));
+                snprintf(d, sizeof d, "%s belongs to another CSP", ucdn_claim_text(store_reply_str(x, NULL) + 8, what, sizeof what));
                 http_reply_problem(r, 409, "Conflict", d, NULL);
-            } else if (x->type != REDIS_REPLY_INTEGER) {
-                log_kv(LOG_ERROR, "redis refused a collection write", "detail", x->str ? x->str : "?", NULL);
+            } else if (!store_reply_is(x, STORE_INT)) {
+                log_kv(LOG_ERROR, "redis refused a collection write", "detail", store_reply_str(x, NULL) ? store_reply_str(x, NULL) : "?", NULL);
                 csp_reply_down(r);
             } else if (!durable) {
                 collections_reload(u);
@@ -618,10 +616,9 @@ static void on_put(http_req *r, void *ctx)
                 json_object_del(rec, "manifest");
                 if (manifest)
                     json_object_set_new(rec, "manifest_bytes", json_integer((json_int_t)strlen(manifest)));
-                http_reply_json(r, x->integer ? 201 : 200, NULL, json_incref(rec));
+                http_reply_json(r, store_reply_int(x) ? 201 : 200, NULL, json_incref(rec));
             }
-            if (x)
-                freeReplyObject(x);
+            store_reply_free(x);
             free(s);
             free(ct);
             free(sc);
@@ -681,18 +678,17 @@ static void on_delete(http_req *r, void *ctx)
     for (size_t k = 0; k < N; k++)
         lens[k] = argv[k] ? strlen(argv[k]) : 0;
     bool durable = false;
-    redisReply *x = sc ? store_cmdargv_durable(u->store, N, argv, lens, &durable) : NULL;
-    if (x && x->type == REDIS_REPLY_INTEGER && !durable) {
+    store_reply *x = sc ? store_cmdargv_durable(u->store, N, argv, lens, &durable) : NULL;
+    if (x && store_reply_is(x, STORE_INT) && !durable) {
         collections_reload(u);
         csp_reply_not_durable(r);
-    } else if (x && x->type == REDIS_REPLY_INTEGER) {
+    } else if (x && store_reply_is(x, STORE_INT)) {
         collections_reload(u);
         http_reply(r, 204, NULL, NULL, 0);
     } else {
         csp_reply_down(r);
     }
-    if (x)
-        freeReplyObject(x);
+    store_reply_free(x);
     free(sc);
 }
 

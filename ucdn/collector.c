@@ -326,16 +326,15 @@ static bool commit(struct collector *co, const file_sum *fs, const char *uuid)
     snprintf(num, sizeof num, "%zu", fs->records);
     cmd(&c, 4, "HINCRBY", k, "records", num, 0);
     cmd(&c, 1, "EXEC", 0, 0, 0, 0);
-    redisReply **rep = calloc((size_t)c.n, sizeof *rep);
+    store_reply **rep = calloc((size_t)c.n, sizeof *rep);
     bool durable = false; /* not on the replicas: done again later (the file's mark says if it was) */
     size_t got = store_pipeline_durable(co->st, (size_t)c.n, c.argc, c.argv, (const size_t **)c.argvlen, rep,
                                         &durable);
-    bool ok = durable && got == (size_t)c.n && rep[c.n - 1] && rep[c.n - 1]->type == REDIS_REPLY_ARRAY;
-    for (size_t i = 0; ok && i < rep[c.n - 1]->elements; i++)
-        ok = rep[c.n - 1]->element[i]->type != REDIS_REPLY_ERROR;
+    bool ok = durable && got == (size_t)c.n && rep[c.n - 1] && store_reply_is(rep[c.n - 1], STORE_ARRAY);
+    for (size_t i = 0; ok && i < store_reply_count(rep[c.n - 1]); i++)
+        ok = !store_reply_is(store_reply_at(rep[c.n - 1], i), STORE_ERR);
     for (size_t i = 0; i < got; i++)
-        if (rep[i])
-            freeReplyObject(rep[i]);
+        store_reply_free(rep[i]);
     free(rep);
     cmds_free(&c);
     return ok;
@@ -379,17 +378,14 @@ static void quarantine(struct collector *co, const route_peer *p, const char *uu
     char *txt = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     key(u, k, sizeof k, "quarantine", "");
-    redisReply *r = store_cmd(co->st, "HSET %s %s %s", k, uuid, txt);
-    if (r)
-        freeReplyObject(r);
+    store_reply *r = store_cmd(co->st, "HSET %s %s %s", k, uuid, txt);
+    store_reply_free(r);
     key(u, k, sizeof k, "file:%s", uuid);
     r = store_cmd(co->st, "SET %s quarantined", k);
-    if (r)
-        freeReplyObject(r);
+    store_reply_free(r);
     key(u, k, sizeof k, "peer:%s", p->id);
     r = store_cmd(co->st, "HINCRBY %s quarantined 1", k);
-    if (r)
-        freeReplyObject(r);
+    store_reply_free(r);
     free(txt);
     metric_add(co->m_quarantined, 1);
     mstats_add2(co->u->stats, "li_error", p->id, 1);
@@ -401,9 +397,8 @@ static void forget_retry(struct collector *co, const route_peer *p, const char *
 {
     char k[300];
     key(co->u, k, sizeof k, "retry:%s", p->id);
-    redisReply *r = store_cmd(co->st, "HDEL %s %s", k, uuid);
-    if (r)
-        freeReplyObject(r);
+    store_reply *r = store_cmd(co->st, "HDEL %s %s", k, uuid);
+    store_reply_free(r);
 }
 
 /* A retry entry's value: "<feed hash> <url>", or the URL alone when the
@@ -413,15 +408,13 @@ static void retry_later(struct collector *co, const route_peer *p, const char *u
 {
     char k[300];
     key(co->u, k, sizeof k, "file:%s", uuid);
-    redisReply *r = store_cmd(co->st, "DEL %s", k); /* our claim: free for the next try */
-    if (r)
-        freeReplyObject(r);
+    store_reply *r = store_cmd(co->st, "DEL %s", k); /* our claim: free for the next try */
+    store_reply_free(r);
     key(co->u, k, sizeof k, "retry:%s", p->id);
     char v[LI_FEED_URL_MAX + 160];
     snprintf(v, sizeof v, "%s%s%s", feed_hash, *feed_hash ? " " : "", url);
     r = store_cmd(co->st, "HSET %s %s %s", k, uuid, v);
-    if (r)
-        freeReplyObject(r);
+    store_reply_free(r);
     metric_add(co->m_fetch_fail, 1);
     mstats_add2(co->u->stats, "li_error", p->id, 1);
     log_kv(LOG_WARN, "CDNI logging file not collected; retried at the next poll", "dcdn", p->id, "file", uuid,
@@ -437,17 +430,16 @@ static file_outcome collect_file(struct collector *co, const route_peer *p, cons
     key(u, k, sizeof k, "file:%s", uuid);
     char lease[32];
     snprintf(lease, sizeof lease, "%d", LEASE_MS);
-    redisReply *r = store_cmd(co->st, "SET %s %s NX PX %s", k, co->instance, lease);
+    store_reply *r = store_cmd(co->st, "SET %s %s NX PX %s", k, co->instance, lease);
     if (!r)
         return F_FAILED;
-    bool mine = r->type == REDIS_REPLY_STATUS;
-    freeReplyObject(r);
+    bool mine = store_reply_is(r, STORE_STATUS);
+    store_reply_free(r);
     if (!mine) {
         r = store_cmd(co->st, "GET %s", k);
-        bool done = r && r->type == REDIS_REPLY_STRING &&
-                    (strncmp(r->str, "done", 4) == 0 || strcmp(r->str, "quarantined") == 0);
-        if (r)
-            freeReplyObject(r);
+        bool done = r && store_reply_is(r, STORE_STR) &&
+                    (strncmp(store_reply_str(r, NULL), "done", 4) == 0 || strcmp(store_reply_str(r, NULL), "quarantined") == 0);
+        store_reply_free(r);
         return done ? F_DONE : F_BUSY;
     }
     http_result res = {0};
@@ -538,18 +530,17 @@ static void collect_peer(struct collector *co, ticker *t, route_peer *p)
     char k[300];
     /* first the files an earlier poll could not fetch */
     key(u, k, sizeof k, "retry:%s", p->id);
-    redisReply *r = store_cmd(co->st, "HGETALL %s", k);
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        const char *v = r->element[i + 1]->str, *sp = strchr(v, ' ');
+    store_reply *r = store_cmd(co->st, "HGETALL %s", k);
+    for (size_t i = 0; r && store_reply_is(r, STORE_ARRAY) && i + 1 < store_reply_count(r); i += 2) {
+        const char *v = store_reply_at_str(r, i + 1, NULL), *sp = strchr(v, ' ');
         char h[65] = "";
         if (sp && sp - v == 64 && strspn(v, "0123456789abcdef") == 64) { /* "<hash> <url>" */
             memcpy(h, v, 64);
             v = sp + 1;
         }
-        collect_file(co, p, r->element[i]->str, v, h);
+        collect_file(co, p, store_reply_at_str(r, i, NULL), v, h);
     }
-    if (r)
-        freeReplyObject(r);
+    store_reply_free(r);
     char url[LI_FEED_URL_MAX + 64];
     snprintf(url, sizeof url, "%s", p->li_feed_url);
     char auth[300];
@@ -595,8 +586,7 @@ static void collect_peer(struct collector *co, ticker *t, route_peer *p)
     char ms[24];
     snprintf(ms, sizeof ms, "%lld", wall_ms());
     r = store_cmd(co->st, "HSET %s last_poll_ms %s last_error %s", k, ms, err ? err : "");
-    if (r)
-        freeReplyObject(r);
+    store_reply_free(r);
     if (err)
         log_kv(LOG_WARN, "CDNI logging feed not read", "dcdn", p->id, "reason", err, NULL);
 }
@@ -721,15 +711,15 @@ static json_t *usage_rows(ucdn *u, long long from, long long to, const char *csp
         char day[16], k[300];
         day_text(d, day);
         key(u, k, sizeof k, "agg:%s", day);
-        redisReply *r = store_cmd(u->store, "HGETALL %s", k);
+        store_reply *r = store_cmd(u->store, "HGETALL %s", k);
         if (!r) {
             json_decref(groups);
             json_decref(rows);
             return NULL;
         }
-        for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        for (size_t i = 0; store_reply_is(r, STORE_ARRAY) && i + 1 < store_reply_count(r); i += 2) {
             char f[1200], *p[5];
-            snprintf(f, sizeof f, "%s", r->element[i]->str);
+            snprintf(f, sizeof f, "%s", store_reply_at_str(r, i, NULL));
             if (split_tabs(f, p, 5) != 5 || (csp && strcmp(p[0], csp) != 0))
                 continue;
             const char *vals[5] = {day, p[0], p[1], p[2], p[3]};
@@ -749,9 +739,9 @@ static json_t *usage_rows(ucdn *u, long long from, long long to, const char *csp
                 json_object_set_new(groups, g, row);
                 json_array_append(rows, row);
             }
-            add(row, p[4], atoll(r->element[i + 1]->str));
+            add(row, p[4], atoll(store_reply_at_str(r, i + 1, NULL)));
         }
-        freeReplyObject(r);
+        store_reply_free(r);
     }
     json_decref(groups);
     return rows;
@@ -761,14 +751,13 @@ static json_t *hash_of(ucdn *u, const char *fmt, const char *day, bool zset, boo
 {
     char k[300];
     key(u, k, sizeof k, fmt, day);
-    redisReply *r = zset ? store_cmd(u->store, "ZRANGE %s 0 -1 WITHSCORES", k) : store_cmd(u->store, "HGETALL %s", k);
+    store_reply *r = zset ? store_cmd(u->store, "ZRANGE %s 0 -1 WITHSCORES", k) : store_cmd(u->store, "HGETALL %s", k);
     json_t *o = json_object();
     if (!r)
         *down = true;
-    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
-        json_object_set_new(o, r->element[i]->str, json_string(r->element[i + 1]->str));
-    if (r)
-        freeReplyObject(r);
+    for (size_t i = 0; r && store_reply_is(r, STORE_ARRAY) && i + 1 < store_reply_count(r); i += 2)
+        json_object_set_new(o, store_reply_at_str(r, i, NULL), json_string(store_reply_at_str(r, i + 1, NULL)));
+    store_reply_free(r);
     return o;
 }
 
@@ -988,10 +977,9 @@ json_t *collector_state(ucdn *u)
         const char *le = json_string_value(json_object_get(h, "last_error"));
         json_object_set_new(o, "last_error", le && *le ? json_string(le) : json_null());
         key(u, k, sizeof k, "retry:%s", p->id);
-        redisReply *rr = store_cmd(u->store, "HLEN %s", k);
-        json_object_set_new(o, "retrying", json_integer(rr && rr->type == REDIS_REPLY_INTEGER ? rr->integer : 0));
-        if (rr)
-            freeReplyObject(rr);
+        store_reply *rr = store_cmd(u->store, "HLEN %s", k);
+        json_object_set_new(o, "retrying", json_integer(rr && store_reply_is(rr, STORE_INT) ? store_reply_int(rr) : 0));
+        store_reply_free(rr);
         json_decref(h);
         json_array_append_new(peers, o);
     }

@@ -59,18 +59,17 @@ static char *validate_fci(const char *body, size_t len, jerr *e)
 static bool store_fci(ucdn *u, const char *id, const char *txt)
 {
     bool durable;
-    redisReply *r = store_cmd_durable(u->store, &durable, "HSET %s %s %s", u->key_fci, id, txt);
+    store_reply *r = store_cmd_durable(u->store, &durable, "HSET %s %s %s", u->key_fci, id, txt);
     if (!r)
         return false;
-    bool ok = r->type != REDIS_REPLY_ERROR;
-    freeReplyObject(r);
+    bool ok = !store_reply_is(r, STORE_ERR);
+    store_reply_free(r);
     if (!ok)
         return false;
     char msg[200];
     snprintf(msg, sizeof msg, "fci %s", id);
     r = store_cmd(u->store, "PUBLISH %s %s", u->peer_channel, msg);
-    if (r)
-        freeReplyObject(r);
+    store_reply_free(r);
     metric_add(u->m_fci_updates, 1);
     return durable;
 }
@@ -106,16 +105,18 @@ static void fci_put(http_req *r, void *ctx)
 static void fci_get(http_req *r, void *ctx)
 {
     ucdn *u = ctx;
-    redisReply *rep = store_cmd(u->store, "HGET %s %s", u->key_fci, http_identity(r));
+    store_reply *rep = store_cmd(u->store, "HGET %s %s", u->key_fci, http_identity(r));
     if (!rep) {
         redis_down(r);
         return;
     }
-    if (rep->type != REDIS_REPLY_STRING)
+    size_t len;
+    const char *text = store_reply_is(rep, STORE_STR) ? store_reply_str(rep, &len) : NULL;
+    if (!text)
         http_reply_problem(r, 404, "Not Found", "no advertisement from this dCDN yet", NULL);
     else
-        http_reply(r, 200, FCI_MEDIA_TYPE, rep->str, rep->len);
-    freeReplyObject(rep);
+        http_reply(r, 200, FCI_MEDIA_TYPE, text, len);
+    store_reply_free(rep);
 }
 
 static void heartbeat(http_req *r, void *ctx)
@@ -140,17 +141,16 @@ static void heartbeat(http_req *r, void *ctx)
     long long ts = wall_ms();
     char val[96];
     snprintf(val, sizeof val, "{\"ts\":%lld,\"load_milli\":%u}", ts, milli);
-    redisReply *rep = store_cmd(u->store, "HSET %s %s %s", u->key_hb, id, val);
+    store_reply *rep = store_cmd(u->store, "HSET %s %s %s", u->key_hb, id, val);
     if (!rep) {
         redis_down(r);
         return;
     }
-    freeReplyObject(rep);
+    store_reply_free(rep);
     char msg[200];
     snprintf(msg, sizeof msg, "hb %s %lld %u", id, ts, milli);
     rep = store_cmd(u->store, "PUBLISH %s %s", u->peer_channel, msg);
-    if (rep)
-        freeReplyObject(rep);
+    store_reply_free(rep);
     metric_add(u->m_heartbeats, 1);
     char hdr[32];
     snprintf(hdr, sizeof hdr, "%lld", u->rt.hb_timeout_ms / 3000 > 0 ? u->rt.hb_timeout_ms / 3000 : 1);
@@ -158,9 +158,8 @@ static void heartbeat(http_req *r, void *ctx)
     /* A store that came back empty (or from an older copy) lost the peer's
      * advertisement: say so, and the peer advertises again at once. */
     rep = store_cmd(u->store, "HEXISTS %s %s", u->key_fci, id);
-    bool missing = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0;
-    if (rep)
-        freeReplyObject(rep);
+    bool missing = rep && store_reply_is(rep, STORE_INT) && store_reply_int(rep) == 0;
+    store_reply_free(rep);
     if (missing) {
         log_kv(LOG_WARN, "a peer's heartbeat, and no advertisement of it in the store: asking for it", "peer", id,
                NULL);
@@ -325,36 +324,37 @@ static void apply_hb(route_peer *p, long long ts, unsigned milli)
 
 bool peering_reload(ucdn *u)
 {
-    redisReply *f = store_cmd(u->store, "HGETALL %s", u->key_fci);
-    redisReply *h = f ? store_cmd(u->store, "HGETALL %s", u->key_hb) : NULL;
-    if (!f || !h || f->type != REDIS_REPLY_ARRAY || h->type != REDIS_REPLY_ARRAY) {
-        if (f)
-            freeReplyObject(f);
+    store_reply *f = store_cmd(u->store, "HGETALL %s", u->key_fci);
+    store_reply *h = f ? store_cmd(u->store, "HGETALL %s", u->key_hb) : NULL;
+    if (!f || !h || !store_reply_is(f, STORE_ARRAY) || !store_reply_is(h, STORE_ARRAY)) {
+        store_reply_free(f);
         if (h)
-            freeReplyObject(h);
+            store_reply_free(h);
         return false;
     }
     fci_set **sets = calloc(u->n_peers ? u->n_peers : 1, sizeof *sets);
-    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+    for (size_t i = 0; i + 1 < store_reply_count(f); i += 2) {
         size_t idx;
-        if (!peer_by_id(u, f->element[i]->str, &idx))
+        if (!peer_by_id(u, store_reply_at_str(f, i, NULL), &idx))
             continue; /* a peer no longer configured */
-        jerr e;
-        fci_set *s = fci_parse(f->element[i + 1]->str, f->element[i + 1]->len, &e);
+        jerr e = {0};
+        size_t len;
+        const char *text = store_reply_at_str(f, i + 1, &len);
+        fci_set *s = text ? fci_parse(text, len, &e) : NULL;
         if (!s)
             log_kv(LOG_WARN, "stored FCI advertisement unreadable; peer ignored", "peer",
-                   f->element[i]->str, "path", e.path, "reason", e.reason, NULL);
+                   store_reply_at_str(f, i, NULL), "path", e.path, "reason", e.reason, NULL);
         sets[idx] = s;
     }
-    for (size_t i = 0; i + 1 < h->elements; i += 2) {
-        route_peer *p = peer_by_id(u, h->element[i]->str, NULL);
+    for (size_t i = 0; i + 1 < store_reply_count(h); i += 2) {
+        route_peer *p = peer_by_id(u, store_reply_at_str(h, i, NULL), NULL);
         long long ts = 0;
         unsigned milli = 0;
-        if (p && sscanf(h->element[i + 1]->str, "{\"ts\":%lld,\"load_milli\":%u}", &ts, &milli) == 2)
+        if (p && sscanf(store_reply_at_str(h, i + 1, NULL), "{\"ts\":%lld,\"load_milli\":%u}", &ts, &milli) == 2)
             apply_hb(p, ts, milli);
     }
-    freeReplyObject(f);
-    freeReplyObject(h);
+    store_reply_free(f);
+    store_reply_free(h);
     route_snap *s = route_snap_build(u->peers, u->n_peers, sets);
     if (!s) {
         log_kv(LOG_ERROR, "routing snapshot build failed; keeping the previous one", NULL);
@@ -391,10 +391,9 @@ void peering_on_message(const char *msg, void *ud)
 static void pull_missing(ticker *t, void *ud)
 {
     ucdn *u = ud;
-    redisReply *r = store_cmd(u->store, "HKEYS %s", u->key_fci);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
-            freeReplyObject(r);
+    store_reply *r = store_cmd(u->store, "HKEYS %s", u->key_fci);
+    if (!r || !store_reply_is(r, STORE_ARRAY)) {
+        store_reply_free(r);
         return;
     }
     long long now = wall_ms();
@@ -403,8 +402,8 @@ static void pull_missing(ticker *t, void *ud)
         if (!p->enabled || !p->fci_url || now - atomic_load(&p->auto_pull_ms) < 5000)
             continue;
         bool have = false;
-        for (size_t k = 0; k < r->elements && !have; k++)
-            have = r->element[k]->type == REDIS_REPLY_STRING && strcmp(r->element[k]->str, p->id) == 0;
+        for (size_t k = 0; k < store_reply_count(r) && !have; k++)
+            have = store_reply_is(store_reply_at(r, k), STORE_STR) && strcmp(store_reply_at_str(r, k, NULL), p->id) == 0;
         if (have)
             continue;
         atomic_store(&p->auto_pull_ms, now);
@@ -415,7 +414,7 @@ static void pull_missing(ticker *t, void *ud)
                   : "no advertisement of a peer stored: pulled it from the peer",
                "peer", p->id, "detail", st ? why : p->fci_url, NULL);
     }
-    freeReplyObject(r);
+    store_reply_free(r);
 }
 
 bool peering_start(ucdn *u)

@@ -133,13 +133,13 @@ static json_t *load(ucdn *u, store *st, const char *id, bool *down)
 {
     char k[200];
     pkey(u, k, sizeof k, "r:%s", id);
-    redisReply *r = store_cmd(st, "GET %s", k);
+    store_reply *r = store_cmd(st, "GET %s", k);
     if (!r) {
         *down = true;
         return NULL;
     }
-    json_t *v = r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
-    freeReplyObject(r);
+    json_t *v = store_reply_json(r);
+    store_reply_free(r);
     return v;
 }
 
@@ -147,10 +147,9 @@ static bool save(ucdn *u, store *st, const char *id, json_t *v)
 {
     char k[200], *txt = json_dumps(v, JSON_COMPACT);
     pkey(u, k, sizeof k, "r:%s", id);
-    redisReply *r = txt ? store_cmd(st, "SET %s %s", k, txt) : NULL;
+    store_reply *r = txt ? store_cmd(st, "SET %s %s", k, txt) : NULL;
     free(txt);
-    if (r)
-        freeReplyObject(r);
+    store_reply_free(r);
     return r != NULL;
 }
 
@@ -229,34 +228,38 @@ static void reply_request(http_req *r, int status, const char *id, json_t *v)
 
 static int newest_first(const void *a, const void *b)
 {
-    const redisReply *x = *(redisReply *const *)a, *y = *(redisReply *const *)b;
     /* ids start with their creation time in ms, all of the same width for centuries */
-    return strcmp(y->str, x->str);
+    return strcmp(*(const char *const *)b, *(const char *const *)a);
 }
 
 json_t *purges_open(ucdn *u, size_t max)
 {
     char ko[200];
     pkey(u, ko, sizeof ko, "open", NULL);
-    redisReply *ids = store_cmd(u->store, "SMEMBERS %s", ko);
+    store_reply *ids = store_cmd(u->store, "SMEMBERS %s", ko);
     if (!ids)
         return NULL;
     json_t *out = json_array();
-    if (ids->type == REDIS_REPLY_ARRAY && ids->elements) {
-        qsort(ids->element, ids->elements, sizeof *ids->element, newest_first);
-        for (size_t i = 0; i < ids->elements && json_array_size(out) < max; i++) {
+    size_t n = store_reply_count(ids), m = 0;
+    const char **sorted = calloc(n ? n : 1, sizeof *sorted);
+    for (size_t i = 0; sorted && i < n; i++)
+        if ((sorted[m] = store_reply_at_str(ids, i, NULL)))
+            m++;
+    if (sorted && m) {
+        qsort(sorted, m, sizeof *sorted, newest_first);
+        for (size_t i = 0; i < m && json_array_size(out) < max; i++) {
             bool down = false;
-            json_t *v = load(u, u->store, ids->element[i]->str, &down);
+            json_t *v = load(u, u->store, sorted[i], &down);
             if (v) {
-                json_t *view = request_view(ids->element[i]->str, v);
+                json_t *view = request_view(sorted[i], v);
                 json_object_set(view, "csp", json_object_get(v, "csp"));
                 json_array_append_new(out, view);
             }
             json_decref(v);
         }
     }
-    size_t n = ids->type == REDIS_REPLY_ARRAY ? ids->elements : 0;
-    freeReplyObject(ids);
+    free(sorted);
+    store_reply_free(ids);
     return json_pack("{s:I, s:o}", "open", (json_int_t)n, "requests", out);
 }
 
@@ -566,15 +569,14 @@ static void purges_tick(ticker *t, void *arg)
     ucdn *u = pg->u;
     char ko[200];
     pkey(u, ko, sizeof ko, "open", NULL);
-    redisReply *ids = store_cmd(pg->st, "SMEMBERS %s", ko);
-    for (size_t i = 0; ids && ids->type == REDIS_REPLY_ARRAY && i < ids->elements && !ticker_stopping(t); i++) {
-        const char *id = ids->element[i]->str;
+    store_reply *ids = store_cmd(pg->st, "SMEMBERS %s", ko);
+    for (size_t i = 0; ids && store_reply_is(ids, STORE_ARRAY) && i < store_reply_count(ids) && !ticker_stopping(t); i++) {
+        const char *id = store_reply_at_str(ids, i, NULL);
         char lk[200];
         pkey(u, lk, sizeof lk, "lock:%s", id);
-        redisReply *l = store_cmd(pg->st, "SET %s %s NX PX 10000", lk, pg->instance);
-        bool mine = l && l->type == REDIS_REPLY_STATUS;
-        if (l)
-            freeReplyObject(l);
+        store_reply *l = store_cmd(pg->st, "SET %s %s NX PX 10000", lk, pg->instance);
+        bool mine = l && store_reply_is(l, STORE_STATUS);
+        store_reply_free(l);
         if (!mine)
             continue; /* another instance is at it */
         bool down = false;
@@ -600,24 +602,20 @@ static void purges_tick(ticker *t, void *arg)
             const char *st = overall(json_object_get(req, "dcdns"));
             if (!strcmp(st, "complete") || !strcmp(st, "failed") || !strcmp(st, "processed") ||
                 !strcmp(st, "cancelled")) {
-                redisReply *x = store_cmd(pg->st, "SREM %s %s", ko, id);
-                if (x)
-                    freeReplyObject(x);
+                store_reply *x = store_cmd(pg->st, "SREM %s %s", ko, id);
+                store_reply_free(x);
                 metric_add(pg->m_done, 1);
                 log_kv(LOG_INFO, "CSP trigger request finished", "id", id, "status", st, NULL);
             }
         } else if (!down) {
-            redisReply *x = store_cmd(pg->st, "SREM %s %s", ko, id);
-            if (x)
-                freeReplyObject(x);
+            store_reply *x = store_cmd(pg->st, "SREM %s %s", ko, id);
+            store_reply_free(x);
         }
         json_decref(req);
         l = store_cmd(pg->st, "DEL %s", lk);
-        if (l)
-            freeReplyObject(l);
+        store_reply_free(l);
     }
-    if (ids)
-        freeReplyObject(ids);
+    store_reply_free(ids);
 }
 
 bool purges_start(ucdn *u)

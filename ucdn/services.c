@@ -232,19 +232,18 @@ bool ucdn_claims_owned(ucdn *u, const char *const *claims, size_t n, const char 
         argv[i + 2] = claims[i];
     for (size_t i = 0; i < n + 2; i++)
         lens[i] = strlen(argv[i]);
-    redisReply *r = store_cmdargv(u->store, (int)n + 2, argv, lens);
+    store_reply *r = store_cmdargv(u->store, (int)n + 2, argv, lens);
     free(argv);
     free(lens);
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+    if (!r || !store_reply_is(r, STORE_ARRAY) || store_reply_count(r) != n) {
         *down = true;
-        if (r)
-            freeReplyObject(r);
+        store_reply_free(r);
         return false;
     }
     bool all = true;
     for (size_t i = 0; i < n && all; i++)
-        all = r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, csp) == 0;
-    freeReplyObject(r);
+        all = store_reply_is(store_reply_at(r, i), STORE_STR) && strcmp(store_reply_at_str(r, i, NULL), csp) == 0;
+    store_reply_free(r);
     return all;
 }
 
@@ -285,12 +284,10 @@ static void history_key(const ucdn *u, const char *key, char *out, size_t cap)
     snprintf(out, cap, "%s:%s", u->key_history, key);
 }
 
-static long long version_of(redisReply *versions, const char *id)
+static long long version_of(const store_reply *versions, const char *id)
 {
-    for (size_t i = 0; i + 1 < versions->elements; i += 2)
-        if (strcmp(versions->element[i]->str, id) == 0)
-            return atoll(versions->element[i + 1]->str);
-    return 0;
+    const char *v = store_hash_get(versions, id, NULL);
+    return v ? atoll(v) : 0;
 }
 
 /* --- the first schema's data, moved once ------------------------------------------ */
@@ -319,36 +316,35 @@ static void plan_add(json_t *plan, const char *type, const char *key, json_t *re
 
 static bool migrate(ucdn *u)
 {
-    redisReply *sch = store_cmd(u->store, "GET %s", u->key_schema);
+    store_reply *sch = store_cmd(u->store, "GET %s", u->key_schema);
     if (!sch)
         return false;
-    bool done = sch->type == REDIS_REPLY_STRING && strcmp(sch->str, "2") == 0;
-    freeReplyObject(sch);
+    bool done = store_reply_is(sch, STORE_STR) && strcmp(store_reply_str(sch, NULL), "2") == 0;
+    store_reply_free(sch);
     if (done)
         return true;
-    redisReply *svcs = store_cmd(u->store, "HGETALL %s", u->key_services);
-    redisReply *cols = svcs ? store_cmd(u->store, "HGETALL %s", u->key_collections) : NULL;
-    bool ok = svcs && cols && svcs->type == REDIS_REPLY_ARRAY && cols->type == REDIS_REPLY_ARRAY;
+    store_reply *svcs = store_cmd(u->store, "HGETALL %s", u->key_services);
+    store_reply *cols = svcs ? store_cmd(u->store, "HGETALL %s", u->key_collections) : NULL;
+    bool ok = svcs && cols && store_reply_is(svcs, STORE_ARRAY) && store_reply_is(cols, STORE_ARRAY);
     json_t *plan = json_array();
-    for (size_t i = 0; ok && i + 1 < svcs->elements; i += 2) {
-        json_t *rec = json_loads(svcs->element[i + 1]->str, 0, NULL);
+    for (size_t i = 0; ok && i + 1 < store_reply_count(svcs); i += 2) {
+        json_t *rec = store_reply_json(store_reply_at(svcs, i + 1));
         const char *host = json_string_value(json_object_get(rec, "host"));
         char ch[262];
         if (!host || url_canon_host(host, strlen(host), true, ch, sizeof ch, NULL) != URL_CANON_OK)
             ch[0] = 0;
-        plan_add(plan, "svc", svcs->element[i]->str, rec, ch,
+        plan_add(plan, "svc", store_reply_at_str(svcs, i, NULL), rec, ch,
                  ch[0] ? ucdn_service_claims(json_object_get(rec, "service"), ch) : NULL);
         json_decref(rec);
     }
-    for (size_t i = 0; ok && i + 1 < cols->elements; i += 2) {
-        json_t *rec = json_loads(cols->element[i + 1]->str, 0, NULL);
-        plan_add(plan, "col", cols->element[i]->str, rec, NULL, ucdn_collection_claims(rec));
+    for (size_t i = 0; ok && i + 1 < store_reply_count(cols); i += 2) {
+        json_t *rec = store_reply_json(store_reply_at(cols, i + 1));
+        plan_add(plan, "col", store_reply_at_str(cols, i, NULL), rec, NULL, ucdn_collection_claims(rec));
         json_decref(rec);
     }
-    if (svcs)
-        freeReplyObject(svcs);
+    store_reply_free(svcs);
     if (cols)
-        freeReplyObject(cols);
+        store_reply_free(cols);
     char *txt = ok ? json_dumps(plan, JSON_COMPACT) : NULL;
     json_decref(plan);
     if (!txt)
@@ -361,17 +357,16 @@ static bool migrate(ucdn *u)
     size_t lens[15];
     for (size_t k = 0; k < 15; k++)
         lens[k] = strlen(argv[k]);
-    redisReply *r = store_cmdargv(u->store, 15, argv, lens);
+    store_reply *r = store_cmdargv(u->store, 15, argv, lens);
     free(txt);
-    ok = r && r->type == REDIS_REPLY_ARRAY;
-    for (size_t i = 0; ok && i < r->elements; i++)
+    ok = r && store_reply_is(r, STORE_ARRAY);
+    for (size_t i = 0; ok && i < store_reply_count(r); i++)
         log_kv(LOG_ERROR, "a CSP-API object makes a claim another CSP's object made first; left unclaimed: its "
                           "owner should give it up or the operator should settle it",
-               "object and claim", r->element[i]->str, NULL);
-    if (r && r->type == REDIS_REPLY_ERROR)
-        log_kv(LOG_ERROR, "the service store could not be brought to the current schema", "detail", r->str, NULL);
-    if (r)
-        freeReplyObject(r);
+               "object and claim", store_reply_at_str(r, i, NULL), NULL);
+    if (r && store_reply_is(r, STORE_ERR))
+        log_kv(LOG_ERROR, "the service store could not be brought to the current schema", "detail", store_reply_str(r, NULL), NULL);
+    store_reply_free(r);
     return ok;
 }
 
@@ -405,31 +400,31 @@ bool ucdn_reload(ucdn *u)
     pthread_mutex_lock(&u->reload_mu);
     if (!u->schema_ok)
         u->schema_ok = migrate(u);
-    redisReply *r = u->schema_ok ? store_cmd(u->store, "EVAL %s 3 %s %s %s", load_script, u->key_services,
+    store_reply *r = u->schema_ok ? store_cmd(u->store, "EVAL %s 3 %s %s %s", load_script, u->key_services,
                                              u->key_versions, u->key_version)
                                  : NULL;
     bool ok = false;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+    if (!r || !store_reply_is(r, STORE_ARRAY) || store_reply_count(r) != 3) {
         metric_add(u->m_reload_errors, 1);
         goto out;
     }
-    redisReply *svcs = r->element[1];
-    size_t n = svcs->elements / 2, k = 0;
+    const store_reply *svcs = store_reply_at(r, 1);
+    size_t n = store_reply_count(svcs) / 2, k = 0;
     mi_service *list = calloc(n + 1, sizeof *list);
     json_t **records = calloc(n + 1, sizeof *records);
     for (size_t i = 0; i < n; i++) {
-        json_t *rec = json_loads(svcs->element[2 * i + 1]->str, 0, NULL);
+        json_t *rec = store_reply_json(store_reply_at(svcs, 2 * i + 1));
         json_t *svc = json_object_get(rec, "service");
         const char *host = json_string_value(json_object_get(rec, "host"));
         if (!rec || !svc || !host) {
-            log_kv(LOG_ERROR, "unreadable service record skipped", "id", svcs->element[2 * i]->str, NULL);
+            log_kv(LOG_ERROR, "unreadable service record skipped", "id", store_reply_at_str(svcs, 2 * i, NULL), NULL);
             json_decref(rec);
             continue;
         }
         records[k] = rec;
-        list[k++] = (mi_service){svcs->element[2 * i]->str, host, svc};
+        list[k++] = (mi_service){store_reply_at_str(svcs, 2 * i, NULL), host, svc};
     }
-    unsigned long long version = strtoull(r->element[0]->str ? r->element[0]->str : "0", NULL, 10);
+    unsigned long long version = strtoull(store_reply_at_str(r, 0, NULL) ? store_reply_at_str(r, 0, NULL) : "0", NULL, 10);
     unsigned long long seen = atomic_load(&u->catalog_max_version);
     if (version < seen) {
         /* Redis came back empty or from an older copy: say so, and take the
@@ -444,14 +439,13 @@ bool ucdn_reload(ucdn *u)
                "version", v1, "seen", v2, "services", nsvc, NULL);
         atomic_store(&u->catalog_lost_ms, wall_ms());
         snprintf(v2, sizeof v2, "%llu", seen + 1);
-        redisReply *b = store_cmd(u->store, "EVAL %s 1 %s %s",
+        store_reply *b = store_cmd(u->store, "EVAL %s 1 %s %s",
                                   "if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then "
                                   "redis.call('SET', KEYS[1], ARGV[1]) end return 1",
                                   u->key_version, v2);
-        if (b && b->type == REDIS_REPLY_INTEGER)
+        if (b && store_reply_is(b, STORE_INT))
             version = seen + 1;
-        if (b)
-            freeReplyObject(b);
+        store_reply_free(b);
     }
     if (version > seen)
         atomic_store(&u->catalog_max_version, version);
@@ -524,8 +518,7 @@ bool ucdn_reload(ucdn *u)
         ok = true;
     }
 out:
-    if (r)
-        freeReplyObject(r);
+    store_reply_free(r);
     pthread_mutex_unlock(&u->reload_mu);
     return ok;
 }
@@ -554,37 +547,38 @@ svc_status ucdn_service_put(ucdn *u, const char *csp, const char *id, const char
     for (size_t k = 0; k < N; k++)
         lens[k] = strlen(argv[k]);
     bool durable;
-    redisReply *r = store_cmdargv_durable(u->store, N, argv, lens, &durable);
+    store_reply *r = store_cmdargv_durable(u->store, N, argv, lens, &durable);
     free(text);
     free(ctext);
     if (!r)
         return SVC_DOWN;
     svc_status st = SVC_DOWN;
-    if (r->type == REDIS_REPLY_ERROR) {
+    if (store_reply_is(r, STORE_ERR)) {
         char what[600];
-        if (strncmp(r->str, "ERR ", 4) == 0) /* Redis 7 prefixes a script's one-word error */
-            memmove(r->str, r->str + 4, strlen(r->str + 4) + 1);
-        if (strncmp(r->str, "CONFLICT_OWN ", 13) == 0) {
-            snprintf(detail, detail_cap, "host %s is already published by your delivery service %s", host, r->str + 13);
+        const char *e = store_reply_str(r, NULL);
+        if (strncmp(e, "ERR ", 4) == 0) /* Redis 7 prefixes a script's one-word error */
+            e += 4;
+        if (strncmp(e, "CONFLICT_OWN ", 13) == 0) {
+            snprintf(detail, detail_cap, "host %s is already published by your delivery service %s", host, e + 13);
             st = SVC_CONFLICT;
-        } else if (strcmp(r->str, "CONFLICT_OTHER") == 0) {
+        } else if (strcmp(e, "CONFLICT_OTHER") == 0) {
             snprintf(detail, detail_cap, "host %s is published by another CSP", host);
             st = SVC_CONFLICT;
-        } else if (strncmp(r->str, "CLAIMED ", 8) == 0) {
-            snprintf(detail, detail_cap, "%s belongs to another CSP", ucdn_claim_text(r->str + 8, what, sizeof what));
+        } else if (strncmp(e, "CLAIMED ", 8) == 0) {
+            snprintf(detail, detail_cap, "%s belongs to another CSP", ucdn_claim_text(e + 8, what, sizeof what));
             st = SVC_CONFLICT;
-        } else if (strncmp(r->str, "PRECONDITION ", 13) == 0) {
-            snprintf(detail, detail_cap, "current version is %s", r->str + 13);
+        } else if (strncmp(e, "PRECONDITION ", 13) == 0) {
+            snprintf(detail, detail_cap, "current version is %s", e + 13);
             st = SVC_PRECONDITION;
         } else {
-            log_kv(LOG_ERROR, "redis refused a service write", "detail", r->str, NULL);
+            log_kv(LOG_ERROR, "redis refused a service write", "detail", e, NULL);
         }
-    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        *version = r->element[0]->integer;
-        st = r->element[1]->integer ? SVC_CREATED : SVC_OK;
+    } else if (store_reply_is(r, STORE_ARRAY) && store_reply_count(r) == 2) {
+        *version = store_reply_int(store_reply_at(r, 0));
+        st = store_reply_int(store_reply_at(r, 1)) ? SVC_CREATED : SVC_OK;
         metric_add(u->m_writes, 1);
     }
-    freeReplyObject(r);
+    store_reply_free(r);
     if (st == SVC_OK || st == SVC_CREATED)
         ucdn_reload(u); /* read-your-writes on this instance without waiting for pub/sub */
     if ((st == SVC_OK || st == SVC_CREATED) && !durable)
@@ -606,19 +600,19 @@ svc_status ucdn_service_delete(ucdn *u, const char *csp, const char *id, long lo
     for (size_t k = 0; k < N; k++)
         lens[k] = strlen(argv[k]);
     bool durable;
-    redisReply *r = store_cmdargv_durable(u->store, N, argv, lens, &durable);
+    store_reply *r = store_cmdargv_durable(u->store, N, argv, lens, &durable);
     if (!r)
         return SVC_DOWN;
     svc_status st = SVC_DOWN;
-    if (r->type == REDIS_REPLY_INTEGER) {
-        st = r->integer ? SVC_OK : SVC_NOT_FOUND;
-        *version = r->integer;
-        if (r->integer)
+    if (store_reply_is(r, STORE_INT)) {
+        st = store_reply_int(r) ? SVC_OK : SVC_NOT_FOUND;
+        *version = store_reply_int(r);
+        if (store_reply_int(r))
             metric_add(u->m_writes, 1);
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        log_kv(LOG_ERROR, "redis refused a service delete", "detail", r->str, NULL);
+    } else if (store_reply_is(r, STORE_ERR)) {
+        log_kv(LOG_ERROR, "redis refused a service delete", "detail", store_reply_str(r, NULL), NULL);
     }
-    freeReplyObject(r);
+    store_reply_free(r);
     if (st == SVC_OK)
         ucdn_reload(u);
     return st == SVC_OK && !durable ? SVC_NOT_DURABLE : st;
@@ -636,62 +630,60 @@ json_t *ucdn_service_get(ucdn *u, const char *csp, const char *id, svc_status *s
     int argc[] = {3, 3};
     const char **av[] = {argv, argv2};
     const size_t *al[] = {l1, l2};
-    redisReply *rep[2];
+    store_reply *rep[2];
     *st = SVC_DOWN;
     if (store_pipeline(u->store, 2, argc, av, al, rep) != 2) {
         for (int i = 0; i < 2; i++)
-            if (rep[i])
-                freeReplyObject(rep[i]);
+            store_reply_free(rep[i]);
         return NULL;
     }
     json_t *rec = NULL;
     *st = SVC_NOT_FOUND;
-    if (rep[0]->type == REDIS_REPLY_STRING) {
-        rec = json_loads(rep[0]->str, 0, NULL);
+    if (store_reply_is(rep[0], STORE_STR)) {
+        rec = store_reply_json(rep[0]);
         const char *owner = json_string_value(json_object_get(rec, "csp"));
         if (rec && owner && strcmp(owner, csp) == 0) {
             json_object_set_new(rec, "version",
-                                json_integer(rep[1]->type == REDIS_REPLY_STRING ? atoll(rep[1]->str) : 0));
+                                json_integer(store_reply_is(rep[1], STORE_STR) ? atoll(store_reply_str(rep[1], NULL)) : 0));
             *st = SVC_OK;
         } else {
             json_decref(rec);
             rec = NULL;
         }
     }
-    freeReplyObject(rep[0]);
-    freeReplyObject(rep[1]);
+    store_reply_free(rep[0]);
+    store_reply_free(rep[1]);
     return rec;
 }
 
 json_t *ucdn_service_list(ucdn *u, const char *csp, svc_status *st)
 {
-    redisReply *r = store_cmd(u->store, "EVAL %s 3 %s %s %s", load_script, u->key_services,
+    store_reply *r = store_cmd(u->store, "EVAL %s 3 %s %s %s", load_script, u->key_services,
                               u->key_versions, u->key_version);
     *st = SVC_DOWN;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
-        if (r)
-            freeReplyObject(r);
+    if (!r || !store_reply_is(r, STORE_ARRAY) || store_reply_count(r) != 3) {
+        store_reply_free(r);
         return NULL;
     }
     json_t *items = json_array();
-    redisReply *svcs = r->element[1];
+    const store_reply *svcs = store_reply_at(r, 1);
     size_t cl = strlen(csp);
-    for (size_t i = 0; i + 1 < svcs->elements; i += 2) {
-        const char *key = svcs->element[i]->str;
+    for (size_t i = 0; i + 1 < store_reply_count(svcs); i += 2) {
+        const char *key = store_reply_at_str(svcs, i, NULL);
         if (strncmp(key, csp, cl) != 0 || key[cl] != '~')
             continue; /* another CSP's */
-        json_t *rec = json_loads(svcs->element[i + 1]->str, 0, NULL);
+        json_t *rec = store_reply_json(store_reply_at(svcs, i + 1));
         const char *owner = json_string_value(json_object_get(rec, "csp"));
         if (rec && owner && strcmp(owner, csp) == 0)
             json_array_append_new(items, json_pack("{s:O, s:O, s:I, s:O}", "id", json_object_get(rec, "id"),
                                                    "host", json_object_get(rec, "host"), "version",
-                                                   (json_int_t)version_of(r->element[2], key), "updated",
+                                                   (json_int_t)version_of(store_reply_at(r, 2), key), "updated",
                                                    json_object_get(rec, "updated")));
         json_decref(rec);
     }
     json_t *out = json_pack("{s:o, s:I}", "services", items, "catalog_version",
-                            (json_int_t)atoll(r->element[0]->str ? r->element[0]->str : "0"));
-    freeReplyObject(r);
+                            (json_int_t)atoll(store_reply_at_str(r, 0, NULL) ? store_reply_at_str(r, 0, NULL) : "0"));
+    store_reply_free(r);
     *st = SVC_OK;
     return out;
 }
@@ -703,16 +695,15 @@ json_t *ucdn_service_history(ucdn *u, const char *csp, const char *id, svc_statu
     if (!ucdn_object_key(csp, id, key, sizeof key))
         return NULL;
     history_key(u, key, hkey, sizeof hkey);
-    redisReply *r = store_cmd(u->store, "LRANGE %s 0 -1", hkey);
+    store_reply *r = store_cmd(u->store, "LRANGE %s 0 -1", hkey);
     *st = SVC_DOWN;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        if (r)
-            freeReplyObject(r);
+    if (!r || !store_reply_is(r, STORE_ARRAY)) {
+        store_reply_free(r);
         return NULL;
     }
     json_t *items = json_array();
-    for (size_t i = 0; i < r->elements; i++) {
-        const char *s = r->element[i]->str, *sp = strchr(s, ' ');
+    for (size_t i = 0; i < store_reply_count(r); i++) {
+        const char *s = store_reply_at_str(r, i, NULL), *sp = strchr(s, ' ');
         if (!sp)
             continue;
         json_t *rec = json_loads(sp + 1, 0, NULL);
@@ -721,7 +712,7 @@ json_t *ucdn_service_history(ucdn *u, const char *csp, const char *id, svc_statu
             json_array_append_new(items, rec);
         }
     }
-    freeReplyObject(r);
+    store_reply_free(r);
     *st = SVC_OK;
     return json_pack("{s:s, s:o}", "id", id, "previous_versions", items);
 }
