@@ -6,6 +6,8 @@
  * arrays scanned in order (a daemon has a handful of entries). */
 #include "common/egress.h"
 
+#include <curl/curl.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -367,8 +369,9 @@ static int before_request(void *ud, char *primary_ip, char *local_ip, int primar
     return CURL_PREREQFUNC_ABORT;
 }
 
-egress_verdict egress_curl(CURL *h, const egress_policy *p, const char *url, egress_guard *g)
+egress_verdict egress_curl(void *curl, const egress_policy *p, const char *url, egress_guard *g)
 {
+    CURL *h = curl;
     memset(g, 0, sizeof *g);
     g->policy = p;
     egress_verdict v = egress_check_url(p, url, url ? strlen(url) : 0, &g->target);

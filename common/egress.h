@@ -22,7 +22,6 @@
 #ifndef COMMON_EGRESS_H
 #define COMMON_EGRESS_H
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -88,6 +87,6 @@ typedef struct {
     char why[200];
 } egress_guard;
 
-egress_verdict egress_curl(CURL *h, const egress_policy *p, const char *url, egress_guard *g);
+egress_verdict egress_curl(void *curl, const egress_policy *p, const char *url, egress_guard *g); /* a CURL * */
 
 #endif

@@ -16,6 +16,8 @@ struct http_client {
     const http_tls_client *tls;  /* likewise */
 };
 
+static void tls_curl(CURL *h, const http_tls_client *t);
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
@@ -184,7 +186,7 @@ int http_client_do(http_client *c, const char *method, const char *url,
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, res);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-        http_tls_curl(h, c->tls);
+        tls_curl(h, c->tls);
         if (!c->conf.keep_encoding)
             curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
         if (strcmp(method, "HEAD") == 0)
@@ -223,9 +225,95 @@ int http_client_do(http_client *c, const char *method, const char *url,
     return rc;
 }
 
-void http_tls_curl(void *curl, const http_tls_client *t)
+/* --- streamed requests --------------------------------------------------------------------- */
+
+typedef struct {
+    const http_stream_cb *cb;
+    http_client *c;
+} stream_ctx;
+
+static size_t stream_head(char *p, size_t sz, size_t n, void *ud)
 {
-    CURL *h = curl;
+    stream_ctx *x = ud;
+    return x->cb->on_head(x->cb->ud, p, sz * n) ? sz * n : 0;
+}
+
+static size_t stream_body(char *p, size_t sz, size_t n, void *ud)
+{
+    stream_ctx *x = ud;
+    return x->cb->on_body(x->cb->ud, p, sz * n) ? sz * n : 0;
+}
+
+static int stream_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    http_client *c = ud;
+    return c->conf.cancelled && c->conf.cancelled(c->conf.cancelled_ud) ? 1 : 0;
+}
+
+http_stream_end http_client_stream(http_client *c, const char *method, const char *url, const char *const *headers,
+                                   const http_stream_cb *cb, char *err, size_t cap)
+{
+    if (!c) {
+        snprintf(err, cap, "no HTTP client (out of memory)");
+        return HTTP_STREAM_FAILED;
+    }
+    CURL *h = c->h;
+    curl_easy_reset(h);
+    egress_guard g;
+    if (egress_curl(h, c->egress, url, &g) != EGRESS_OK) {
+        snprintf(err, cap, "%s", g.why);
+        return HTTP_STREAM_REFUSED;
+    }
+    struct curl_slist *hl = NULL;
+    for (const char *const *hd = headers; hd && *hd; hd++)
+        hl = curl_slist_append(hl, *hd);
+    stream_ctx x = {cb, c};
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->conf.connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->conf.timeout_ms);
+    if (c->conf.stall_timeout_s > 0) {
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->conf.stall_timeout_s);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    if (c->conf.user_agent)
+        curl_easy_setopt(h, CURLOPT_USERAGENT, c->conf.user_agent);
+    if (c->conf.cancelled) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, stream_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    }
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, stream_head);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, stream_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    tls_curl(h, c->tls);
+    CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(hl);
+    if (rc == CURLE_OK)
+        return HTTP_STREAM_DONE;
+    if (g.verdict != EGRESS_OK) {
+        snprintf(err, cap, "%s", g.why);
+        return HTTP_STREAM_REFUSED_ADDR;
+    }
+    snprintf(err, cap, "%s", curl_easy_strerror(rc));
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        return HTTP_STREAM_TIMEOUT;
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+        return HTTP_STREAM_UNREACHABLE;
+    return HTTP_STREAM_FAILED;
+}
+
+/* --- settings ------------------------------------------------------------------------------ */
+
+static void tls_curl(CURL *h, const http_tls_client *t)
+{
     /* libcurl verifies the server (chain and name) unless told not to; we never do */
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);

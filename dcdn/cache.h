@@ -3,9 +3,9 @@
  * key hash, and acquisition in flight ("fills") that concurrent misses
  * share and stream from while the bytes arrive.
  *
- * A fill is done by a pool of acquisition threads with libcurl: sources
- * in the order the metadata lists them, the endpoints of one source
- * rotated by key, failover on transport errors and 5xx before any byte
+ * A fill is done by a pool of acquisition threads (common/http_client,
+ * streamed): sources in the order the metadata lists them, the endpoints
+ * of one source rotated by key, failover on transport errors and 5xx before any byte
  * went to a client. Only those endpoints are contacted and redirects are
  * not followed, so no request can make the surrogate fetch elsewhere.
  *
