@@ -321,22 +321,13 @@ static bool two_step(dcdn *d, http_req *r, const upstream *up, const mi_resoluti
     char hh[256];
     snprintf(hh, sizeof hh, "%.*s", (int)strcspn(host, ":"), host);
     const char *hosts[] = {hh, eph, NULL};
-    mf_policy p = {.base = base, .hosts = hosts, .target = sbase, .absolutize = true};
-    bool ok = mf_policy_prepare(&p);
-    /* with signing in force, every URI a token of ours for the surrogate
-     * (one for the manifest's directory there, another for a URI outside it) */
-    char scope[sizeof p.target_dir + 2];
-    snprintf(scope, sizeof scope, "%sx", p.target_dir);
-    mt_tokens mt = {.conf = &d->us.conf, .hr = hr, .aud = d->cdn_id, .base = scope, .now = wall_ms() / 1000};
-    if (ok && hr->method != HOP_OPEN) {
-        p.hook = mt_hook;
-        p.hook_ud = &mt;
-    }
+    /* with signing in force, every URI a token of ours for the surrogate */
+    mt_rewrite q = {.conf = &d->us.conf, .hr = hr, .aud = d->cdn_id, .sign = hr->method != HOP_OPEN, .base = base,
+                    .hosts = hosts, .target = sbase, .absolutize = true, .now = wall_ms() / 1000,
+                    .max_bytes = MANIFEST_MAX_BYTES};
     buf out;
-    buf_init(&out, res2.body_len + res2.body_len / 4 + 1024, MANIFEST_MAX_BYTES * 2);
     mf_report rep = {0};
-    ok = ok && mf_rewrite(res2.body, res2.body_len, MANIFEST_MAX_BYTES, &p, &out, &rep);
-    mt_free(&mt);
+    bool ok = mt_rewrite_manifest(&q, res2.body, res2.body_len, &out, &rep);
     http_result_free(&res2);
     if (!ok) {
         log_kv(LOG_WARN, "two-step rewrite failed", "url", surl, "reason", rep.error ? rep.error : "signing", NULL);

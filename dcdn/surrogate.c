@@ -176,13 +176,12 @@ static bool serve_signed(dcdn *d, http_req *r, signer *sg, char **body, size_t l
     char origin[sizeof sg->host + 16];
     snprintf(origin, sizeof origin, "%s://%s", sg->scheme, sg->host);
     const char *hosts[] = {sg->host, NULL};
-    mt_tokens mt = {.conf = &d->us.conf, .hr = &sg->hr, .aud = d->cdn_id, .base = sg->base, .now = rec->start_ms / 1000};
-    mf_policy p = {.base = sg->base, .hosts = hosts, .target = origin, .hook = mt_hook, .hook_ud = &mt};
+    mt_rewrite q = {.conf = &d->us.conf, .hr = &sg->hr, .aud = d->cdn_id, .sign = true, .base = sg->base,
+                    .hosts = hosts, .target = origin, .scope_base = sg->base, .now = rec->start_ms / 1000,
+                    .max_bytes = MANIFEST_MAX_BYTES};
     buf out;
-    buf_init(&out, sl + sl / 4 + 1024, MANIFEST_MAX_BYTES * 2);
     mf_report rep = {0};
-    bool ok = mf_policy_prepare(&p) && mf_rewrite(src, sl, MANIFEST_MAX_BYTES, &p, &out, &rep);
-    mt_free(&mt);
+    bool ok = mt_rewrite_manifest(&q, src, sl, &out, &rep);
     buf_free(&plain);
     snprintf(rec->cache, sizeof rec->cache, "%s", outcome);
     if (!ok) {

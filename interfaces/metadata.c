@@ -3,6 +3,7 @@
 #include "interfaces/metadata.h"
 #include "interfaces/footprint.h"
 
+#include "common/glob.h"
 #include "common/url.h"
 
 #include <arpa/inet.h>
@@ -378,61 +379,18 @@ bool mi_value_check(const char *type, json_t *value, const char *path, bool *kno
  * '$' escapes the three literals "$", "*" and "?" (§4.1.5). */
 bool mi_pattern_compile(mi_pattern *p, const char *path, jerr *e)
 {
-    size_t n = strlen(p->pattern);
+    size_t n = strlen(p->pattern), bad = 0;
     p->prog = malloc((n + 1) * sizeof *p->prog);
     if (!p->prog)
         return jfail(e, path, "out of memory");
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p->pattern[i];
-        if (c == '$') {
-            if (i + 1 == n || !strchr("$*?", p->pattern[i + 1]))
-                return jfail(e, path, "'$' must escape '$', '*' or '?' (at offset %zu)", i);
-            c = (unsigned char)p->pattern[++i];
-            p->prog[k++] = p->case_sensitive ? c : (uint16_t)tolower(c);
-        } else if (c == '*') {
-            if (k == 0 || p->prog[k - 1] != MI_GLOB_ANY) /* "**" is "*" */
-                p->prog[k++] = MI_GLOB_ANY;
-        } else if (c == '?') {
-            p->prog[k++] = MI_GLOB_ONE;
-        } else {
-            p->prog[k++] = p->case_sensitive ? c : (uint16_t)tolower(c);
-        }
-    }
-    p->prog_len = k;
+    if (!glob_compile(p->pattern, n, p->case_sensitive, true, p->prog, n + 1, &p->prog_len, &bad))
+        return jfail(e, path, "'$' must escape '$', '*' or '?' (at offset %zu)", bad);
     return true;
 }
 
-/* Glob match of subject against the program: iterative, backtracking only
- * to the last '*', so linear in practice and never recursive. */
 static bool glob(const uint16_t *prog, size_t plen, const char *s, size_t n, bool cs)
 {
-    size_t pi = 0, si = 0, star = (size_t)-1, mark = 0;
-    while (si < n) {
-        if (pi < plen) {
-            uint16_t t = prog[pi];
-            unsigned char c = (unsigned char)s[si];
-            if (!cs)
-                c = (unsigned char)tolower(c);
-            if (t == MI_GLOB_ANY) {
-                star = pi++;
-                mark = si;
-                continue;
-            }
-            if (t == MI_GLOB_ONE || t == c) {
-                pi++;
-                si++;
-                continue;
-            }
-        }
-        if (star == (size_t)-1)
-            return false;
-        pi = star + 1;
-        si = ++mark;
-    }
-    while (pi < plen && prog[pi] == MI_GLOB_ANY)
-        pi++;
-    return pi == plen;
+    return glob_match(prog, plen, s, n, cs, NULL);
 }
 
 /* Query parameter name [s, s+n) is in the ignore list (case-insensitive). */
@@ -1319,43 +1277,13 @@ const char *mi_acl_reason(mi_acl_verdict v)
 #define KEY_PATH_MAX 4096
 
 /* Marks in wild[] the path bytes that exclude-path-pattern's wildcards
- * match ('*' any run, '?' one byte, '$' escapes). false: no match (or too
- * long to try). One backtrack point, as for any glob: linear in practice. */
+ * match. false: no match (or too long to try). */
 static bool glob_wild(const char *pat, const char *s, size_t n, unsigned char *wild)
 {
     uint16_t tok[KEY_PATTERN_MAX];
-    size_t m = 0;
-    for (const char *p = pat; *p; p++) {
-        if (m == KEY_PATTERN_MAX)
-            return false;
-        if (*p == '$' && p[1]) {
-            tok[m++] = (unsigned char)*++p;
-        } else if (*p == '*') {
-            tok[m++] = MI_GLOB_ANY;
-        } else if (*p == '?') {
-            tok[m++] = MI_GLOB_ONE;
-        } else {
-            tok[m++] = (unsigned char)*p;
-        }
-    }
-    size_t p = 0, i = 0, star = SIZE_MAX, mark = 0;
-    while (i < n) {
-        if (p < m && (tok[p] == MI_GLOB_ONE || tok[p] == (unsigned char)s[i])) {
-            wild[i++] = tok[p++] == MI_GLOB_ONE;
-        } else if (p < m && tok[p] == MI_GLOB_ANY) {
-            star = p++;
-            mark = i;
-        } else if (star != SIZE_MAX) {
-            p = star + 1;
-            wild[mark++] = 1;
-            i = mark;
-        } else {
-            return false;
-        }
-    }
-    while (p < m && tok[p] == MI_GLOB_ANY)
-        p++;
-    return p == m;
+    size_t m;
+    return glob_compile(pat, strlen(pat), true, false, tok, KEY_PATTERN_MAX, &m, NULL) &&
+           glob_match(tok, m, s, n, true, wild);
 }
 
 static bool name_in(json_t *list, const char *name, size_t n)

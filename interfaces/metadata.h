@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/glob.h"
 #include "common/jcheck.h"
 
 #define MI_MAX_DOC (16u << 20) /* bytes of one MI document */
@@ -51,8 +52,8 @@ typedef struct {
     uint16_t *prog; /* compiled: 0..255 literal byte, MI_GLOB_ONE, MI_GLOB_ANY */
     size_t prog_len;
 } mi_pattern;
-#define MI_GLOB_ONE 256
-#define MI_GLOB_ANY 257
+#define MI_GLOB_ONE GLOB_ONE
+#define MI_GLOB_ANY GLOB_ANY
 
 typedef struct mi_node mi_node;
 

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/glob.h"
+
 static const char *const TYPES[] = {"preposition", "invalidate", "purge"};
 static const char *const STATUS[] = {"pending", "active", "complete", "processed", "failed", "cancelling", "cancelled"};
 
@@ -82,48 +84,17 @@ static const char *no_scheme(const char *u)
 
 bool cit_url_same(const char *a, const char *b) { return strcmp(no_scheme(a), no_scheme(b)) == 0; }
 
-static bool ch_eq(char a, char b, bool cs)
-{
-    return cs ? a == b : tolower((unsigned char)a) == tolower((unsigned char)b);
-}
-
-/* Glob with $-escapes over s[0..n): iterative, backtracking to the last '*'
- * only (linear in practice, never exponential). */
-static bool glob(const char *p, const char *s, size_t n, bool cs)
-{
-    const char *star_p = NULL;
-    size_t i = 0, star_i = 0;
-    for (;;) {
-        if (*p) {
-            char c = *p;
-            bool lit = c == '$' && (p[1] == '$' || p[1] == '*' || p[1] == '?');
-            if (lit)
-                c = p[1];
-            if (!lit && c == '*') {
-                star_p = ++p;
-                star_i = i;
-                continue;
-            }
-            if (i < n && ((!lit && c == '?') || ch_eq(c, s[i], cs))) {
-                p += lit ? 2 : 1;
-                i++;
-                continue;
-            }
-        } else if (i == n) {
-            return true;
-        }
-        if (!star_p || star_i >= n)
-            return false;
-        p = star_p;
-        i = ++star_i;
-    }
-}
-
 bool cit_pattern_match(const cit_pattern *pt, const char *url)
 {
     const char *u = no_scheme(url), *p = no_scheme(pt->pattern);
     size_t n = pt->match_query ? strlen(u) : strcspn(u, "?");
-    return glob(p, u, n, pt->case_sensitive);
+    size_t pl = strlen(p), m;
+    uint16_t stack[512], *prog = pl < 512 ? stack : malloc((pl + 1) * sizeof *prog);
+    bool hit = prog && glob_compile(p, pl, pt->case_sensitive, false, prog, pl + 1, &m, NULL) &&
+               glob_match(prog, m, u, n, pt->case_sensitive, NULL);
+    if (prog != stack)
+        free(prog);
+    return hit;
 }
 
 bool cit_spec_selects(const cit_spec *s, const char *url, const char *ccid)

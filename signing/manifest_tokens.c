@@ -1,6 +1,7 @@
 /* Tokens on the URIs of a manifest. See manifest_tokens.h. */
 #include "signing/manifest_tokens.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -101,5 +102,26 @@ bool mt_hook(void *ud, const char *uri, size_t n, buf *out)
     mf_query_param qp = {pkg, tok};
     bool ok = mf_add_query_param(&qp, uri, n, out);
     free(owned);
+    return ok;
+}
+
+bool mt_rewrite_manifest(const mt_rewrite *q, const char *src, size_t len, buf *out, mf_report *rep)
+{
+    mf_policy p = {.base = q->base, .hosts = q->hosts, .target = q->target, .absolutize = q->absolutize};
+    bool ok = mf_policy_prepare(&p);
+    /* one token for the manifest's directory at the target, another for each URI outside it */
+    char scope[sizeof p.target_dir + 2];
+    snprintf(scope, sizeof scope, "%sx", p.target_dir);
+    mt_tokens mt = {.conf = q->conf, .key = q->key, .alg = q->alg, .profile = q->profile, .hr = q->hr,
+                    .aud = q->aud, .base = q->scope_base ? q->scope_base : scope, .now = q->now};
+    if (q->sign) {
+        p.hook = mt_hook;
+        p.hook_ud = &mt;
+    }
+    buf_init(out, len + len / 4 + 1024, q->max_bytes * 2);
+    ok = ok && mf_rewrite(src, len, q->max_bytes, &p, out, rep);
+    mt_free(&mt);
+    if (!ok)
+        buf_free(out);
     return ok;
 }

@@ -22,6 +22,7 @@
 #define SIGNING_MANIFEST_TOKENS_H
 
 #include "common/buf.h"
+#include "manifest/manifest.h"
 #include "manifest/rewrite.h"
 #include "signing/hop.h"
 
@@ -47,5 +48,29 @@ typedef struct {
 
 bool mt_hook(void *ud, const char *uri, size_t n, buf *out);
 void mt_free(mt_tokens *t);
+
+/* A manifest rewritten for the next hop, as both daemons serve one: the
+ * URIs of its hosts pointed at target (relative ones too, with absolutize),
+ * and when sign, every URI given a token as mt_hook gives them, for aud.
+ * The tokens' scope is scope_base's directory (NULL: the manifest's
+ * directory at the target). out is initialised here; on false it is freed
+ * and rep->error (when set) says why. */
+typedef struct {
+    const hop_conf *conf;
+    const jwk *key;           /* NULL: our own */
+    jws_alg alg;
+    hop_profile profile;
+    const hop_result *hr;     /* the request's authorization */
+    const char *aud;
+    bool sign;
+    const char *base;         /* absolute URL the manifest was fetched as */
+    const char *const *hosts; /* the interconnected set (mf_policy.hosts) */
+    const char *target;
+    bool absolutize;
+    const char *scope_base;
+    long long now;
+    size_t max_bytes;         /* of the manifest read; the rewrite may be twice that */
+} mt_rewrite;
+bool mt_rewrite_manifest(const mt_rewrite *q, const char *src, size_t len, buf *out, mf_report *rep);
 
 #endif

@@ -392,41 +392,30 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
             snprintf(oh, sizeof oh, "%.*s%s%.*s", (int)ou.host.len, c->origin_url + ou.host.off, ou.port.len ? ":" : "",
                      (int)ou.port.len, c->origin_url + ou.port.off);
         const char *hosts[] = {c->host, oh[0] ? oh : NULL, NULL};
-        mf_policy p = {.base = base, .hosts = hosts, .target = target, .absolutize = true};
         bool signed_ = hr->method != HOP_OPEN;
-        ok = mf_policy_prepare(&p);
-        /* every URI a token for the dCDN: one for the manifest's directory at
-         * the target, another for each URI outside it */
-        char scope[sizeof p.target_dir + 2];
-        snprintf(scope, sizeof scope, "%sx", p.target_dir);
-        mt_tokens mt = {.conf = &u->us.conf, .key = ps->key.n ? &ps->key.keys[0] : NULL, .alg = ps->alg, .profile = ps->profile, .hr = hr,
-                        .aud = ps->audience, .base = scope, .now = wall_ms() / 1000};
-        if (ok && signed_) {
-            p.hook = mt_hook;
-            p.hook_ud = &mt;
-        }
+        mt_rewrite q = {.conf = &u->us.conf, .key = ps->key.n ? &ps->key.keys[0] : NULL, .alg = ps->alg,
+                        .profile = ps->profile, .hr = hr, .aud = ps->audience, .sign = signed_, .base = base,
+                        .hosts = hosts, .target = target, .absolutize = true, .now = wall_ms() / 1000,
+                        .max_bytes = (size_t)u->mf.max_bytes};
         char key[700], etag[24] = "";
         snprintf(key, sizeof key, "%s|%lld|%lld|%s", c->id, c->updated, at, target);
         size_t ol = 0;
         bool fresh;
-        char *outb = ok && !signed_ ? mc_get(u->mf_cache, u->mf_cache->rw, key, &ol, 0, &fresh, NULL, etag) : NULL;
+        char *outb = !signed_ ? mc_get(u->mf_cache, u->mf_cache->rw, key, &ol, 0, &fresh, NULL, etag) : NULL;
         mf_report rep = {.kind = mf_detect(src, sl)};
-        if (ok && !outb) {
+        ok = true;
+        if (!outb) {
             buf o;
-            buf_init(&o, sl + sl / 4 + 1024, (size_t)u->mf.max_bytes * 2);
-            ok = mf_rewrite(src, sl, (size_t)u->mf.max_bytes, &p, &o, &rep);
+            ok = mt_rewrite_manifest(&q, src, sl, &o, &rep);
             if (ok) {
                 outb = buf_take(&o, &ol);
                 snprintf(etag, sizeof etag, "\"%016llx\"", (unsigned long long)hash_fnv1a64(outb, ol));
                 if (!signed_)
                     mc_put(u->mf_cache, u->mf_cache->rw, key, outb, ol, at, 0, etag);
-            } else {
-                buf_free(&o);
+            } else
                 log_kv(LOG_WARN, "manifest not rewritten", "collection", c->id, "reason",
                        rep.error ? rep.error : "signing", NULL);
-            }
         }
-        mt_free(&mt);
         const char *inm = http_header(r, "If-None-Match");
         char cc[64];
         snprintf(cc, sizeof cc, "private, max-age=%lld", c->live ? live_ttl_ms(src, sl) / 1000 : 30LL);
