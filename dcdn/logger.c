@@ -25,7 +25,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libxml/xmlwriter.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -540,15 +539,6 @@ static bool hour_parse(const char *s, long long *hour)
     return true;
 }
 
-static void feed_link(xmlTextWriterPtr w, const char *rel, const char *href)
-{
-    xmlTextWriterStartElement(w, BAD_CAST "link");
-    xmlTextWriterWriteAttribute(w, BAD_CAST "href", BAD_CAST href);
-    xmlTextWriterWriteAttribute(w, BAD_CAST "rel", BAD_CAST rel);
-    xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "application/atom+xml");
-    xmlTextWriterEndElement(w);
-}
-
 /* One feed document: the subscription document (page < 0: the files sealed
  * this hour) or the archive page of one past hour (RFC 5005 §4: complete,
  * never changing once the hour is over). Files of older hours are reached
@@ -613,81 +603,62 @@ static void feed_page(http_req *r, dcdn *d, long long page)
     }
     if (n)
         qsort(files, n, sizeof *files, by_mtime);
-    xmlBufferPtr xb = xmlBufferCreate();
-    xmlTextWriterPtr w = xmlNewTextWriterMemory(xb, 0);
-    char t[32], urn[80], href[128], hn[16];
-    clock_iso8601(n ? files[n - 1].mtime : wall_ms() / 1000, t);
-    xmlTextWriterStartDocument(w, NULL, "utf-8", NULL);
-    xmlTextWriterStartElementNS(w, NULL, BAD_CAST "feed", BAD_CAST "http://www.w3.org/2005/Atom");
-    xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns:fh", BAD_CAST "http://purl.org/syndication/history/1.0");
-    xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns:li", BAD_CAST LI_FEED_EXT_NS);
-    xmlTextWriterWriteElement(w, BAD_CAST "title", BAD_CAST "CDNI Logging Feed");
-    xmlTextWriterWriteElement(w, BAD_CAST "updated", BAD_CAST t);
-    snprintf(urn, sizeof urn, "tag:%s,2026:cdni-logging:%s", d->cdn_id, st->up->id);
-    xmlTextWriterWriteElement(w, BAD_CAST "id", BAD_CAST urn);
-    if (page >= 0)
-        xmlTextWriterWriteElement(w, BAD_CAST "fh:archive", BAD_CAST "");
+    char updated[32], id[80], self[128], prev_href[128], next_href[128], hn[16];
+    clock_iso8601(n ? files[n - 1].mtime : wall_ms() / 1000, updated);
+    snprintf(id, sizeof id, "tag:%s,2026:cdni-logging:%s", d->cdn_id, st->up->id);
     hour_name(hour, hn);
-    snprintf(href, sizeof href, "/li/v1/feed/archive/%s", hn);
-    feed_link(w, "self", page < 0 ? "/li/v1/feed" : href);
-    feed_link(w, "current", "/li/v1/feed");
+    snprintf(self, sizeof self, "/li/v1/feed/archive/%s", hn);
+    li_feed_meta m = {.id = id, .title = "CDNI Logging Feed", .updated = updated,
+                      .author = d->log_origin ? d->log_origin : d->cdn_id, .self = page < 0 ? "/li/v1/feed" : self,
+                      .current = "/li/v1/feed", .archive = page >= 0};
     if (prev >= 0) {
         hour_name(prev, hn);
-        snprintf(href, sizeof href, "/li/v1/feed/archive/%s", hn);
-        feed_link(w, "prev-archive", href);
+        snprintf(prev_href, sizeof prev_href, "/li/v1/feed/archive/%s", hn);
+        m.prev_archive = prev_href;
     }
     if (page >= 0) {
         if (next >= 0 && next < now_hour) {
             hour_name(next, hn);
-            snprintf(href, sizeof href, "/li/v1/feed/archive/%s", hn);
+            snprintf(next_href, sizeof next_href, "/li/v1/feed/archive/%s", hn);
         } else
-            snprintf(href, sizeof href, "/li/v1/feed");
-        feed_link(w, "next-archive", href);
+            snprintf(next_href, sizeof next_href, "/li/v1/feed");
+        m.next_archive = next_href;
     }
-    xmlTextWriterStartElement(w, BAD_CAST "author");
-    xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST(d->log_origin ? d->log_origin : d->cdn_id));
-    xmlTextWriterEndElement(w);
-    for (size_t i = 0; i < n; i++) {
-        char uuid[40], size[24];
-        memcpy(uuid, files[i].name, 36);
-        uuid[36] = 0;
-        clock_iso8601(files[i].mtime, t);
-        snprintf(urn, sizeof urn, "urn:uuid:%s", uuid);
-        snprintf(href, sizeof href, "/li/v1/files/%s", files[i].name);
-        snprintf(size, sizeof size, "%lld", files[i].size);
-        xmlTextWriterStartElement(w, BAD_CAST "entry");
-        xmlTextWriterWriteFormatElement(w, BAD_CAST "title", "CDNI Logging File for %s at %s", st->up->id, t);
-        xmlTextWriterWriteElement(w, BAD_CAST "id", BAD_CAST urn);
-        xmlTextWriterWriteElement(w, BAD_CAST "updated", BAD_CAST t);
-        xmlTextWriterStartElement(w, BAD_CAST "content");
-        xmlTextWriterWriteAttribute(w, BAD_CAST "src", BAD_CAST href);
-        xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "application/cdni; ptype=logging-file");
-        xmlTextWriterEndElement(w);
-        /* an entry whose content is elsewhere (src) must have a summary (RFC 4287 §4.1.2) */
-        xmlTextWriterWriteFormatElement(w, BAD_CAST "summary", "CDNI logging file %s, %s bytes (gzip), for %s", uuid,
-                                        size, st->up->id);
-        xmlTextWriterStartElement(w, BAD_CAST "link");
-        xmlTextWriterWriteAttribute(w, BAD_CAST "href", BAD_CAST href);
-        xmlTextWriterWriteAttribute(w, BAD_CAST "rel", BAD_CAST "enclosure");
-        xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST "application/cdni; ptype=logging-file");
-        xmlTextWriterWriteAttribute(w, BAD_CAST "length", BAD_CAST size);
-        xmlTextWriterEndElement(w);
-        char fp[740], hex[65];
+    /* the entries' strings, one block per file */
+    typedef struct {
+        char uuid[40], href[128], updated[32], title[200], summary[240], sha256[65];
+    } texts;
+    texts *tx = calloc(n ? n : 1, sizeof *tx);
+    li_feed_item *items = calloc(n ? n : 1, sizeof *items);
+    for (size_t i = 0; tx && items && i < n; i++) {
+        texts *x = &tx[i];
+        memcpy(x->uuid, files[i].name, 36);
+        x->uuid[36] = 0;
+        clock_iso8601(files[i].mtime, x->updated);
+        snprintf(x->href, sizeof x->href, "/li/v1/files/%s", files[i].name);
+        snprintf(x->title, sizeof x->title, "CDNI Logging File for %s at %s", st->up->id, x->updated);
+        snprintf(x->summary, sizeof x->summary, "CDNI logging file %s, %lld bytes (gzip), for %s", x->uuid,
+                 files[i].size, st->up->id);
+        char fp[740];
         snprintf(fp, sizeof fp, "%s/%s", fdir, files[i].name);
-        if (li_file_hash(fp, hex)) /* the file's own #SHA256-hash value */
-            xmlTextWriterWriteElement(w, BAD_CAST "li:" LI_FEED_EXT_HASH, BAD_CAST hex);
-        xmlTextWriterEndElement(w);
+        bool hashed = li_file_hash(fp, x->sha256); /* the file's own #SHA256-hash value */
+        items[i] = (li_feed_item){.uuid = x->uuid, .href = x->href, .updated = x->updated, .title = x->title,
+                                  .summary = x->summary, .length = files[i].size, .sha256 = hashed ? x->sha256 : NULL};
     }
-    xmlTextWriterEndElement(w);
-    xmlTextWriterEndDocument(w);
-    xmlFreeTextWriter(w);
+    size_t len = 0;
+    char *doc = tx && items ? li_feed_write(&m, items, n, &len) : NULL;
+    free(items);
+    free(tx);
+    free(files);
+    if (!doc) {
+        http_reply_problem(r, 503, "Service Unavailable", "the feed cannot be written now (out of memory)", NULL);
+        return;
+    }
     char cc[40];
     /* an archive page of a past hour only loses files to retention */
     snprintf(cc, sizeof cc, "max-age=%d", page < 0 ? d->log_rotate_s : 3600);
     http_add_header(r, "Cache-Control", cc);
-    http_reply(r, 200, "application/atom+xml", (const char *)xmlBufferContent(xb), (size_t)xmlBufferLength(xb));
-    xmlBufferFree(xb);
-    free(files);
+    http_reply_take(r, 200, "application/atom+xml", doc, len);
 }
 
 static void feed_get(http_req *r, void *ctx) { feed_page(r, ctx, -1); }

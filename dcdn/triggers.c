@@ -195,16 +195,18 @@ static const char *field(json_t *t, const char *name) { return json_string_value
 static json_t *status_json(json_t *t)
 {
     json_t *spec = json_loads(field(t, "spec") ? field(t, "spec") : "{}", 0, NULL);
-    json_t *o = json_pack("{s:o, s:I, s:I, s:s}", field(t, "version") && !strcmp(field(t, "version"), "2") ? "trigger.v2" : "trigger",
-                          spec ? spec : json_object(), "ctime", (json_int_t)atoll(field(t, "ctime") ?: "0"), "mtime",
-                          (json_int_t)atoll(field(t, "mtime") ?: "0"), "status", field(t, "status") ?: "pending");
-    if (field(t, "etime") && *field(t, "etime"))
-        json_object_set_new(o, "etime", json_integer(atoll(field(t, "etime"))));
     json_t *errs = field(t, "errors") ? json_loads(field(t, "errors"), 0, NULL) : NULL;
-    if (json_array_size(errs))
-        json_object_set_new(o, "errors", errs);
-    else
-        json_decref(errs);
+    cit_status_doc doc = {.spec = spec,
+                          .version = field(t, "version") && !strcmp(field(t, "version"), "2") ? 2 : 1,
+                          .ctime = atoll(field(t, "ctime") ?: "0"),
+                          .mtime = atoll(field(t, "mtime") ?: "0"),
+                          .etime = atoll(field(t, "etime") ?: "0"),
+                          .status = CIT_PENDING,
+                          .errors = errs};
+    cit_status_parse(field(t, "status") ?: "pending", &doc.status);
+    json_t *o = cit_status_doc_json(&doc);
+    json_decref(spec);
+    json_decref(errs);
     return o;
 }
 
@@ -355,7 +357,6 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
     pending_accept *pa = calloc(1, sizeof *pa);
     char *spec = json_dumps(c->spec.json, JSON_COMPACT), *er = errors ? json_dumps(errors, JSON_COMPACT) : NULL,
          *path = json_dumps(json_object_get(c->json, "cdn-path"), JSON_COMPACT);
-    json_decref(errors);
     char kt[200], ku[300], ko[200], ks[200];
     tkey(d, kt, sizeof kt, "t:%s", id);
     tkey(d, ku, sizeof ku, "up:%s", up);
@@ -377,17 +378,15 @@ static void accept_trigger(http_req *r, dcdn *d, const char *up, cit_command *c)
     base_url(r, base, sizeof base);
     snprintf(pa->location, sizeof pa->location, "%s/triggers/%s", base, id);
     snprintf(pa->id, sizeof pa->id, "%s", id);
-    /* the status resource as it now stands; its parts are JSON text already */
-    size_t cap = strlen(spec) + (er ? strlen(er) : 0) + 200;
-    pa->reply = malloc(cap);
-    int n = snprintf(pa->reply, cap, "{\"%s\":%s,\"ctime\":%s,\"mtime\":%s,\"status\":\"%s\"",
-                     c->spec.version == 2 ? "trigger.v2" : "trigger", spec, now, now, cit_status_name(st));
-    if (final)
-        n += snprintf(pa->reply + n, cap - (size_t)n, ",\"etime\":%s", now);
-    if (er)
-        n += snprintf(pa->reply + n, cap - (size_t)n, ",\"errors\":%s", er);
-    n += snprintf(pa->reply + n, cap - (size_t)n, "}");
-    pa->reply_len = (size_t)n;
+    /* the status resource as it now stands */
+    long long t_now = atoll(now);
+    cit_status_doc doc = {.spec = c->spec.json, .version = c->spec.version == 2 ? 2 : 1, .ctime = t_now,
+                          .mtime = t_now, .etime = final ? t_now : 0, .status = st, .errors = errors};
+    json_t *reply = cit_status_doc_json(&doc);
+    pa->reply = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+    pa->reply_len = pa->reply ? strlen(pa->reply) : 0;
+    json_decref(reply);
+    json_decref(errors);
     free(spec);
     free(tg);
     free(er);

@@ -3,6 +3,7 @@
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/xmlwriter.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,4 +172,77 @@ bool li_feed_resolve(const char *base, const char *ref, char *out, size_t cap)
         return false;
     size_t origin = (size_t)(hs + 3 - base) + strcspn(hs + 3, "/?#");
     return (size_t)snprintf(out, cap, "%.*s%s", (int)origin, base, ref) < cap;
+}
+
+/* --- writing ------------------------------------------------------------------------------ */
+
+#define LI_FILE_TYPE "application/cdni; ptype=logging-file"
+
+static void write_link(xmlTextWriterPtr w, const char *rel, const char *href, const char *type, const char *length)
+{
+    xmlTextWriterStartElement(w, BAD_CAST "link");
+    xmlTextWriterWriteAttribute(w, BAD_CAST "href", BAD_CAST href);
+    xmlTextWriterWriteAttribute(w, BAD_CAST "rel", BAD_CAST rel);
+    xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST type);
+    if (length)
+        xmlTextWriterWriteAttribute(w, BAD_CAST "length", BAD_CAST length);
+    xmlTextWriterEndElement(w);
+}
+
+char *li_feed_write(const li_feed_meta *m, const li_feed_item *items, size_t n, size_t *len)
+{
+    xmlBufferPtr xb = xmlBufferCreate();
+    xmlTextWriterPtr w = xb ? xmlNewTextWriterMemory(xb, 0) : NULL;
+    if (!w) {
+        xmlBufferFree(xb);
+        return NULL;
+    }
+    xmlTextWriterStartDocument(w, NULL, "utf-8", NULL);
+    xmlTextWriterStartElementNS(w, NULL, BAD_CAST "feed", BAD_CAST ATOM_NS);
+    xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns:fh", BAD_CAST FH_NS);
+    xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns:li", BAD_CAST LI_FEED_EXT_NS);
+    xmlTextWriterWriteElement(w, BAD_CAST "title", BAD_CAST m->title);
+    xmlTextWriterWriteElement(w, BAD_CAST "updated", BAD_CAST m->updated);
+    xmlTextWriterWriteElement(w, BAD_CAST "id", BAD_CAST m->id);
+    if (m->archive)
+        xmlTextWriterWriteElement(w, BAD_CAST "fh:archive", BAD_CAST "");
+    write_link(w, "self", m->self, "application/atom+xml", NULL);
+    if (m->current)
+        write_link(w, "current", m->current, "application/atom+xml", NULL);
+    if (m->prev_archive)
+        write_link(w, "prev-archive", m->prev_archive, "application/atom+xml", NULL);
+    if (m->next_archive)
+        write_link(w, "next-archive", m->next_archive, "application/atom+xml", NULL);
+    xmlTextWriterStartElement(w, BAD_CAST "author");
+    xmlTextWriterWriteElement(w, BAD_CAST "name", BAD_CAST m->author);
+    xmlTextWriterEndElement(w);
+    for (size_t i = 0; i < n; i++) {
+        const li_feed_item *e = &items[i];
+        char urn[80], size[24];
+        snprintf(urn, sizeof urn, "urn:uuid:%s", e->uuid);
+        snprintf(size, sizeof size, "%lld", e->length);
+        xmlTextWriterStartElement(w, BAD_CAST "entry");
+        xmlTextWriterWriteElement(w, BAD_CAST "title", BAD_CAST e->title);
+        xmlTextWriterWriteElement(w, BAD_CAST "id", BAD_CAST urn);
+        xmlTextWriterWriteElement(w, BAD_CAST "updated", BAD_CAST e->updated);
+        xmlTextWriterStartElement(w, BAD_CAST "content");
+        xmlTextWriterWriteAttribute(w, BAD_CAST "src", BAD_CAST e->href);
+        xmlTextWriterWriteAttribute(w, BAD_CAST "type", BAD_CAST LI_FILE_TYPE);
+        xmlTextWriterEndElement(w);
+        xmlTextWriterWriteElement(w, BAD_CAST "summary", BAD_CAST e->summary);
+        write_link(w, "enclosure", e->href, LI_FILE_TYPE, size);
+        if (e->sha256) /* the file's own #SHA256-hash value */
+            xmlTextWriterWriteElement(w, BAD_CAST "li:" LI_FEED_EXT_HASH, BAD_CAST e->sha256);
+        xmlTextWriterEndElement(w);
+    }
+    xmlTextWriterEndElement(w);
+    int rc = xmlTextWriterEndDocument(w);
+    xmlFreeTextWriter(w);
+    char *out = NULL;
+    if (rc >= 0 && (out = malloc((size_t)xmlBufferLength(xb) + 1)) != NULL) {
+        *len = (size_t)xmlBufferLength(xb);
+        memcpy(out, xmlBufferContent(xb), *len + 1);
+    }
+    xmlBufferFree(xb);
+    return out;
 }

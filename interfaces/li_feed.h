@@ -1,5 +1,6 @@
 /* CDNI logging feeds (RFC 7937 §4.1): the Atom document (RFC 4287) a dCDN
- * publishes its logging files in, with RFC 5005 archive paging.
+ * publishes its logging files in, with RFC 5005 archive paging; written
+ * here for the dCDN (li_feed_write) and read here for the uCDN.
  *
  * Each entry names one logging file: its id (urn:uuid:<file UUID>), where
  * to get it (content@src, else the enclosure link's href), its length
@@ -50,5 +51,24 @@ void li_feed_free(li_feed *f);
 /* ref (absolute http(s) URL, or absolute path) against base; false when
  * ref is anything else or the result does not fit. */
 bool li_feed_resolve(const char *base, const char *ref, char *out, size_t cap);
+
+/* --- writing ------------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *id, *title, *updated, *author; /* updated: RFC 3339 */
+    const char *self, *current;                /* links; current NULL: none */
+    const char *prev_archive, *next_archive;   /* NULL: none */
+    bool archive;                              /* fh:archive: a complete, unchanging page */
+} li_feed_meta;
+typedef struct {
+    const char *uuid, *href, *updated, *title, *summary;
+    long long length; /* bytes of the (gzip'd) file */
+    const char *sha256; /* NULL: not given */
+} li_feed_item;
+/* The feed document; NULL when out of memory. New: the caller frees it
+ * (*len its length). Every entry gets an id (urn:uuid), a content@src and
+ * an enclosure link of the logging-file type with its length, and a
+ * summary (RFC 4287 §4.1.2: required beside content@src). */
+char *li_feed_write(const li_feed_meta *m, const li_feed_item *items, size_t n, size_t *len);
 
 #endif

@@ -3,8 +3,11 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "common/http_client.h"
 
 static bool nonempty(json_t *o, const char *key, const char *path, bool required,
                      const char **out, size_t max, jerr *e)
@@ -244,4 +247,57 @@ bool ri_split_host_path(const char *target, char *host, size_t cap, const char *
     host[n] = 0;
     *rest = s + n;
     return true;
+}
+
+/* --- the client call ---------------------------------------------------------------------- */
+
+static long max_age(const char *cc)
+{
+    if (!cc[0] || strcasestr(cc, "no-store") || strcasestr(cc, "no-cache"))
+        return -1;
+    const char *p = strcasestr(cc, "s-maxage=");
+    p = p ? p + 9 : (p = strcasestr(cc, "max-age=")) ? p + 8 : NULL;
+    if (!p || !isdigit((unsigned char)*p))
+        return -1;
+    return strtol(p, NULL, 10);
+}
+
+bool ri_call(struct http_client *hc, const char *ri_url, const char *token, const json_t *req, char *location,
+             size_t cap, long *max_age_s, long *status, char *why, size_t why_cap)
+{
+    char *body = json_dumps(req, JSON_COMPACT);
+    char auth[512];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    const char *h[] = {auth, "Content-Type: " RI_MEDIA_REQUEST, "Accept: " RI_MEDIA_RESPONSE, NULL};
+    http_result res = {0};
+    int rc = body ? http_client_do(hc, "POST", ri_url, h, body, strlen(body), &res) : -1;
+    free(body);
+    bool ok = false;
+    *status = rc == 0 ? res.status : 0;
+    *max_age_s = -1;
+    if (rc != 0) {
+        snprintf(why, why_cap, "%s", body ? res.error : "out of memory");
+    } else if (res.status == 200) {
+        ri_response rr;
+        jerr e;
+        if (!ri_response_parse(res.body, res.body_len, &rr, &e))
+            snprintf(why, why_cap, "bad RI response at %s: %s", e.path, e.reason);
+        else if (rr.dns || !rr.location || rr.code < 300 || rr.code > 399)
+            snprintf(why, why_cap, "RI response is not an HTTP redirect");
+        else if (strlen(rr.location) >= cap)
+            snprintf(why, why_cap, "RI location too long");
+        else {
+            strcpy(location, rr.location);
+            *max_age_s = max_age(res.cache_control);
+            ok = true;
+        }
+        ri_response_free(&rr);
+    } else {
+        int code = 0;
+        char reason[200] = "";
+        ri_error_parse(res.body ? res.body : "", res.body_len, &code, reason, sizeof reason);
+        snprintf(why, why_cap, "RI answered %ld (error-code %d: %s)", res.status, code, reason);
+    }
+    http_result_free(&res);
+    return ok;
 }

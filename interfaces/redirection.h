@@ -85,6 +85,18 @@ json_t *ri_error(int code, const char *reason);
 /* Parse an error body; false if it is not one. */
 bool ri_error_parse(const char *buf, size_t len, int *code, char *reason, size_t cap);
 
+/* --- the client call (a uCDN asking a dCDN) ---------------------------------
+ * POSTs req (an ri_http_request) to ri_url with the peer's bearer token
+ * on hc (the caller's: egress and TLS set for that peer), and reads the
+ * answer: true with the redirect target in location[0..cap) and how long
+ * the answer may be reused (*max_age_s: its Cache-Control max-age or
+ * s-maxage; -1 none or no-store). false with why[0..why_cap) and
+ * *status (0: no answer came; else the status, 4xx a refusal of this
+ * request, 5xx the dCDN's trouble). */
+struct http_client;
+bool ri_call(struct http_client *hc, const char *ri_url, const char *token, const json_t *req, char *location,
+             size_t cap, long *max_age_s, long *status, char *why, size_t why_cap);
+
 /* Loop check for a CDN named self: false with *why when the request must be
  * refused (self already on the path, or path length reached max-hops). */
 bool ri_loop_ok(const ri_request *r, const char *self, const char **why);

@@ -388,3 +388,63 @@ json_t *cit_error(const char *code, const char *member, json_t *items, const cha
         json_object_set_new(o, "description", json_string(description));
     return o;
 }
+
+/* --- the wire ------------------------------------------------------------------------------ */
+
+json_t *cit_trigger_json(json_t *spec, int version, const char *cdn_pid)
+{
+    return json_pack("{s:O, s:[s]}", version == 2 ? "trigger.v2" : "trigger", spec, "cdn-path", cdn_pid);
+}
+
+json_t *cit_cancel_json(const char *trigger_url, const char *cdn_pid)
+{
+    return json_pack("{s:[s], s:[s]}", "cancel", trigger_url, "cdn-path", cdn_pid);
+}
+
+json_t *cit_status_doc_json(const cit_status_doc *d)
+{
+    json_t *o = json_pack("{s:o, s:I, s:I, s:s}", d->version == 2 ? "trigger.v2" : "trigger",
+                          d->spec ? json_incref(d->spec) : json_object(), "ctime", (json_int_t)d->ctime, "mtime",
+                          (json_int_t)d->mtime, "status", cit_status_name(d->status));
+    if (o && d->etime)
+        json_object_set_new(o, "etime", json_integer(d->etime));
+    if (o && json_array_size(d->errors))
+        json_object_set(o, "errors", d->errors);
+    return o;
+}
+
+bool cit_status_doc_parse(const char *body, size_t len, cit_status_doc *d, json_t **root, jerr *e)
+{
+    memset(d, 0, sizeof *d);
+    *root = NULL;
+    if (len > CIT_MAX_STATUS)
+        return jfail(e, "$", "a trigger status resource is at most %u bytes", CIT_MAX_STATUS);
+    json_error_t je;
+    json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return jfail(e, "$", "expected a trigger status object");
+    }
+    const char *st = json_string_value(json_object_get(v, "status"));
+    json_t *v1 = json_object_get(v, "trigger"), *v2 = json_object_get(v, "trigger.v2");
+    json_t *ct = json_object_get(v, "ctime"), *mt = json_object_get(v, "mtime"), *et = json_object_get(v, "etime");
+    json_t *errs = json_object_get(v, "errors");
+    const char *why = !st || !cit_status_parse(st, &d->status) ? "status: not a trigger status"
+                      : !json_is_object(v1) == !json_is_object(v2) ? "expected exactly one of trigger or trigger.v2"
+                      : (ct && !json_is_integer(ct)) || (mt && !json_is_integer(mt)) || (et && !json_is_integer(et))
+                          ? "ctime, mtime and etime are integers"
+                      : errs && !json_is_array(errs) ? "errors: expected an array"
+                                                     : NULL;
+    if (why) {
+        json_decref(v);
+        return jfail(e, "$", "%s", why);
+    }
+    d->version = json_is_object(v2) ? 2 : 1;
+    d->spec = json_is_object(v2) ? v2 : v1;
+    d->ctime = json_integer_value(ct);
+    d->mtime = json_integer_value(mt);
+    d->etime = json_integer_value(et);
+    d->errors = errs;
+    *root = v;
+    return true;
+}

@@ -110,4 +110,28 @@ bool cit_spec_selects(const cit_spec *s, const char *url, const char *ccid);
  * items: a new array or NULL (then member is left out). */
 json_t *cit_error(const char *code, const char *member, json_t *items, const char *description);
 
+/* --- the wire: commands a uCDN sends, the status resource a dCDN answers --- */
+
+/* {"trigger" | "trigger.v2": spec, "cdn-path": [pid]} and
+ * {"cancel": [url], "cdn-path": [pid]}: new references. */
+json_t *cit_trigger_json(json_t *spec, int version, const char *cdn_pid);
+json_t *cit_cancel_json(const char *trigger_url, const char *cdn_pid);
+
+/* A trigger status resource (§5.2): the specification, when it was created,
+ * last changed and ended, its status and its Error Descriptions. */
+typedef struct {
+    json_t *spec;                  /* borrowed */
+    int version;                   /* 1: "trigger", 2: "trigger.v2" */
+    long long ctime, mtime, etime; /* seconds; etime 0: not ended */
+    cit_status status;
+    json_t *errors;                /* borrowed; NULL or empty: none */
+} cit_status_doc;
+/* The resource as JSON (new reference). */
+json_t *cit_status_doc_json(const cit_status_doc *d);
+/* Reads body[0..len) (at most CIT_MAX_STATUS bytes); on true *root holds
+ * the document (the caller decrefs it) and d's spec and errors borrow from
+ * it. false with *e saying why. */
+#define CIT_MAX_STATUS (1u << 20)
+bool cit_status_doc_parse(const char *body, size_t len, cit_status_doc *d, json_t **root, jerr *e);
+
 #endif

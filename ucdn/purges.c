@@ -436,11 +436,13 @@ static void backoff(ucdn *u, json_t *slot, const char *why)
 #define POLL_FIRST_MS 100LL
 #define POLL_MAX_MS 10000LL
 
+/* A dCDN's part is over: its trigger is final, or it refused the trigger
+ * ("refused" is ours: the dCDN said 4xx, there is no trigger). */
 static bool slot_final(json_t *slot)
 {
     const char *status = json_string_value(json_object_get(slot, "status")) ?: "pending";
-    return !strcmp(status, "complete") || !strcmp(status, "failed") || !strcmp(status, "processed") ||
-           !strcmp(status, "cancelled") || !strcmp(status, "refused");
+    cit_status st;
+    return strcmp(status, "refused") == 0 || (cit_status_parse(status, &st) && cit_status_final(st));
 }
 
 /* One dCDN's part of one request; true when the slot changed. */
@@ -463,7 +465,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
     if (!loc) {
         json_t *spec = json_object_get(req, "spec");
         bool v2 = json_object_get(spec, "extensions") != NULL;
-        json_t *cmd = json_pack("{s:O, s:[s]}", v2 ? "trigger.v2" : "trigger", spec, "cdn-path", u->pg.cdn_pid);
+        json_t *cmd = cit_trigger_json(spec, v2 ? 2 : 1, u->pg.cdn_pid);
         char *body = json_dumps(cmd, JSON_COMPACT);
         json_decref(cmd);
         if (v2)
@@ -511,7 +513,7 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
         return true;
     }
     if (cancel && !json_is_true(json_object_get(slot, "cancel_sent"))) {
-        json_t *cmd = json_pack("{s:[s], s:[s]}", "cancel", loc, "cdn-path", u->pg.cdn_pid);
+        json_t *cmd = cit_cancel_json(loc, u->pg.cdn_pid);
         char *body = json_dumps(cmd, JSON_COMPACT);
         json_decref(cmd);
         http_client_use_tls(pg->http, &p->tls);
@@ -529,15 +531,18 @@ static bool advance(struct purges *pg, const route_peer *p, json_t *req, json_t 
     int rc = http_client_do(pg->http, "GET", loc, ghdrs, NULL, 0, &res);
     bool changed = false;
     if (rc == 0 && res.status == 200) {
-        json_t *t = json_loadb(res.body, res.body_len, 0, NULL);
-        const char *s = json_string_value(json_object_get(t, "status"));
+        cit_status_doc doc;
+        json_t *t = NULL;
+        jerr e = {0};
+        const char *s = cit_status_doc_parse(res.body, res.body_len, &doc, &t, &e) ? cit_status_name(doc.status) : NULL;
+        if (!s)
+            log_kv(LOG_WARN, "a dCDN's trigger status is unreadable", "dcdn", p->id, "reason", e.reason, NULL);
         if (s && strcmp(s, status) != 0) {
             json_object_set_new(slot, "status", json_string(s));
             changed = true;
         }
-        json_t *errs = json_object_get(t, "errors");
-        if (errs && !json_equal(errs, json_object_get(slot, "errors"))) {
-            json_object_set(slot, "errors", errs);
+        if (s && doc.errors && !json_equal(doc.errors, json_object_get(slot, "errors"))) {
+            json_object_set(slot, "errors", doc.errors);
             changed = true;
         }
         json_decref(t);
@@ -600,8 +605,8 @@ static void purges_tick(ticker *t, void *arg)
             if (changed)
                 save(u, pg->st, id, req);
             const char *st = overall(json_object_get(req, "dcdns"));
-            if (!strcmp(st, "complete") || !strcmp(st, "failed") || !strcmp(st, "processed") ||
-                !strcmp(st, "cancelled")) {
+            cit_status cs;
+            if (cit_status_parse(st, &cs) && cit_status_final(cs)) {
                 store_reply *x = store_cmd(pg->st, "SREM %s %s", ko, id);
                 store_reply_free(x);
                 metric_add(pg->m_done, 1);

@@ -112,17 +112,6 @@ static void ric_free(struct ri_cache *c)
 }
 
 /* max-age (or s-maxage) in Cache-Control; -1 if absent or no-store/no-cache. */
-static long max_age(const char *cc)
-{
-    if (!cc[0] || strcasestr(cc, "no-store") || strcasestr(cc, "no-cache"))
-        return -1;
-    const char *p = strcasestr(cc, "s-maxage=");
-    p = p ? p + 9 : (p = strcasestr(cc, "max-age=")) ? p + 8 : NULL;
-    if (!p || !isdigit((unsigned char)*p))
-        return -1;
-    return strtol(p, NULL, 10);
-}
-
 /* --- the decision ---------------------------------------------------------- */
 
 typedef struct {
@@ -293,49 +282,21 @@ static bool ask_ri(ucdn *u, size_t pi, decision *d, bool https, char *location, 
                   sizeof d->client_text);
     json_t *req = ri_http_request("GET", https ? "https" : "http", d->host, d->target,
                                   d->client_text, hdrs, path, 1, u->rt.max_hops);
-    char *body = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
-    char auth[512];
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", p->ri_token);
-    const char *h[] = {auth, "Content-Type: " RI_MEDIA_REQUEST, "Accept: " RI_MEDIA_RESPONSE, NULL};
-    http_result res = {0};
     static http_client_slot ri_clients = HTTP_CLIENT_SLOT_INIT;
     http_client_conf cc = {.connect_timeout_ms = u->rt.ri_timeout_ms, .timeout_ms = u->rt.ri_timeout_ms,
                            .retries = 0, .max_body = RI_MAX_DOC, .egress = u->egress};
     http_client *hc = http_client_per_thread(&ri_clients, &cc);
     http_client_use_tls(hc, &p->tls);
-    int rc = http_client_do(hc, "POST", p->ri_url, h, body, strlen(body), &res);
-    free(body);
-    bool ok = false;
     char why[JPATH_MAX + 512] = "";
-    if (rc != 0) {
-        snprintf(why, sizeof why, "%s", res.error);
-    } else if (res.status == 200) {
-        ri_response rr;
-        jerr e;
-        if (!ri_response_parse(res.body, res.body_len, &rr, &e))
-            snprintf(why, sizeof why, "bad RI response at %s: %s", e.path, e.reason);
-        else if (rr.dns || !rr.location || rr.code < 300 || rr.code > 399)
-            snprintf(why, sizeof why, "RI response is not an HTTP redirect");
-        else if (strlen(rr.location) >= cap)
-            snprintf(why, sizeof why, "RI location too long");
-        else {
-            strcpy(location, rr.location);
-            ok = true;
-            long ma = max_age(res.cache_control);
-            if (ma > u->rt.ri_cache_max_s)
-                ma = u->rt.ri_cache_max_s;
-            if (ma > 0)
-                ric_put(u->ri_cache, key, kl, now + ma * 1000, location);
-        }
-        ri_response_free(&rr);
-    } else {
-        int code = 0;
-        char reason[200] = "";
-        ri_error_parse(res.body ? res.body : "", res.body_len, &code, reason, sizeof reason);
-        snprintf(why, sizeof why, "RI answered %ld (error-code %d: %s)", res.status, code, reason);
+    long ma, status;
+    bool ok = ri_call(hc, p->ri_url, p->ri_token, req, location, cap, &ma, &status, why, sizeof why);
+    json_decref(req);
+    if (ok) {
+        if (ma > u->rt.ri_cache_max_s)
+            ma = u->rt.ri_cache_max_s;
+        if (ma > 0)
+            ric_put(u->ri_cache, key, kl, now + ma * 1000, location);
     }
-    http_result_free(&res);
     if (ok) {
         metric_add(u->m_ri_ok, 1);
         return true;
@@ -344,7 +305,7 @@ static bool ask_ri(ucdn *u, size_t pi, decision *d, bool https, char *location, 
     mstats_add2(u->stats, "ri_error", p->id, 1);
     /* transport failures and 5xx suspend this dCDN's RI; a refusal (4xx)
      * concerns this request only */
-    if (rc != 0 || res.status >= 500)
+    if (status == 0 || status >= 500)
         atomic_store(&p->ri_down_until_ms, now + (long long)u->rt.ri_retry_after_s * 1000);
     log_kv(LOG_WARN, "RI request failed; trying the next dCDN", "peer", p->id, "reason", why, NULL);
     return false;

@@ -466,9 +466,59 @@ static void test_feed_pages_entries_and_archive_links(void **st)
     assert_false(li_feed_parse(xml, 100, &f, &why));
 }
 
+/* The feed the dCDN writes is the feed the uCDN reads: entries, their
+ * lengths and hashes, the archive paging, and text that needs escaping. */
+static void test_feed_written_reads_back(void **st)
+{
+    (void)st;
+    li_feed_item it[2] = {
+        {.uuid = "1b4e28ba-2fa1-11d2-883f-0016d3cca427", .href = "/li/v1/files/1b4e28ba-2fa1-11d2-883f-0016d3cca427.log.gz",
+         .updated = "2026-12-04T10:00:00Z", .title = "CDNI Logging File for <ucdn> & co", .summary = "a \"file\"",
+         .length = 1234, .sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+        {.uuid = "00000000-0000-4000-8000-000000000001", .href = "/li/v1/files/x?a=1&b=2", .updated = "2026-12-04T10:00:01Z",
+         .title = "t", .summary = "s", .length = 0, .sha256 = NULL},
+    };
+    li_feed_meta m = {.id = "tag:dcdn,2026:cdni-logging:ucdn", .title = "CDNI Logging Feed",
+                      .updated = "2026-12-04T10:00:01Z", .author = "dcdn", .self = "/li/v1/feed/archive/2026120410",
+                      .current = "/li/v1/feed", .prev_archive = "/li/v1/feed/archive/2026120409",
+                      .next_archive = "/li/v1/feed", .archive = true};
+    size_t len;
+    char *doc = li_feed_write(&m, it, 2, &len);
+    assert_non_null(doc);
+    assert_int_equal(strlen(doc), len);
+    assert_non_null(strstr(doc, "<summary>a &quot;file&quot;</summary>") ?: strstr(doc, "<summary>a \"file\"</summary>"));
+    li_feed f;
+    const char *why = NULL;
+    assert_true(li_feed_parse(doc, len, &f, &why));
+    assert_true(f.archive);
+    assert_string_equal(f.prev_archive, "/li/v1/feed/archive/2026120409");
+    assert_int_equal(f.n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_string_equal(f.e[i].uuid, it[i].uuid);
+        assert_string_equal(f.e[i].href, it[i].href);
+        assert_string_equal(f.e[i].updated, it[i].updated);
+        assert_int_equal(f.e[i].length, it[i].length);
+        assert_string_equal(f.e[i].sha256, it[i].sha256 ? it[i].sha256 : "");
+    }
+    li_feed_free(&f);
+    free(doc);
+    /* the subscription document: no fh:archive, no next-archive */
+    m.archive = false;
+    m.next_archive = m.prev_archive = NULL;
+    doc = li_feed_write(&m, it, 0, &len);
+    assert_true(li_feed_parse(doc, len, &f, &why));
+    assert_false(f.archive);
+    assert_int_equal(f.n, 0);
+    assert_string_equal(f.prev_archive, "");
+    assert_null(strstr(doc, "next-archive"));
+    li_feed_free(&f);
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_feed_written_reads_back),
         cmocka_unit_test(test_rfc7937_figure4_parses_and_its_hash_holds),
         cmocka_unit_test(test_every_field_written_then_read_back),
         cmocka_unit_test(test_field_names_and_the_mandatory_set),

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "interfaces/triggers.h"
@@ -15,18 +16,123 @@ static bool parse(const char *text, cit_command *c, jerr *e)
     return cit_command_parse(text, strlen(text), c, e);
 }
 
-/* The RFC's own examples (§6.1): preposition and invalidate. */
+/* One of the RFC's examples, tests/data/rfc8007/<name> (read from the
+ * directory this file sits in, as the build names it); the caller frees it. */
+static char *example(const char *name, size_t *len)
+{
+    char path[512];
+    const char *src = __FILE__, *slash = strrchr(src, '/');
+    snprintf(path, sizeof path, "%.*s/../data/rfc8007/%s", slash ? (int)(slash - src) : 1, slash ? src : ".", name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *b = calloc(1, 1 << 16);
+    *len = fread(b, 1, (1 << 16) - 1, f);
+    fclose(f);
+    return b;
+}
+
+/* The RFC's own examples (§6.1, §6.2.6): the commands parse; each status
+ * resource parses, and written back it is the same JSON. */
+static void test_rfc8007_example_files(void **st)
+{
+    (void)st;
+    const char *commands[] = {"6.1.1-preposition-command.json", "6.1.2-invalidate-command.json"};
+    cit_type types[] = {CIT_PREPOSITION, CIT_INVALIDATE};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n;
+        char *b = example(commands[i], &n);
+        cit_command c;
+        jerr e = {0};
+        assert_true(cit_command_parse(b, n, &c, &e));
+        assert_int_equal(c.spec.type, types[i]);
+        assert_true(cit_path_has(&c, "AS64496:1"));
+        cit_command_free(&c);
+        free(b);
+    }
+    const char *statuses[] = {"6.1.1-preposition-status.json", "6.1.2-invalidate-status.json",
+                              "6.2.6-status-with-errors.json"};
+    cit_status want[] = {CIT_PENDING, CIT_PENDING, CIT_ACTIVE};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n;
+        char *b = example(statuses[i], &n);
+        cit_status_doc d;
+        json_t *root;
+        jerr e = {0};
+        assert_true(cit_status_doc_parse(b, n, &d, &root, &e));
+        assert_int_equal(d.status, want[i]);
+        assert_int_equal(d.version, 1);
+        assert_true(d.ctime > 1462351600 && d.mtime >= d.ctime && d.etime > d.ctime);
+        json_t *back = cit_status_doc_json(&d);
+        assert_true(json_equal(back, root)); /* the round trip loses nothing */
+        if (i == 2)
+            assert_string_equal(json_string_value(json_object_get(json_array_get(d.errors, 0), "error")), "emeta");
+        json_decref(back);
+        json_decref(root);
+        free(b);
+    }
+}
+
+static void test_status_resources_that_are_not_are_refused(void **st)
+{
+    (void)st;
+    const char *bad[] = {"[]", "{\"status\": \"pending\"}", /* no specification */
+                         "{\"status\": \"done\", \"trigger\": {}}", /* not a status */
+                         "{\"status\": \"pending\", \"trigger\": {}, \"trigger.v2\": {}}",
+                         "{\"status\": \"pending\", \"trigger\": {}, \"ctime\": \"1\"}",
+                         "{\"status\": \"pending\", \"trigger\": {}, \"errors\": {}}",
+                         "{\"status\": \"pending\", \"status\": \"complete\", \"trigger\": {}}", "{"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cit_status_doc d;
+        json_t *root = (json_t *)1;
+        jerr e = {0};
+        assert_false(cit_status_doc_parse(bad[i], strlen(bad[i]), &d, &root, &e));
+        assert_null(root);
+        assert_true(e.reason[0]);
+    }
+    /* and what we write, a version 2 resource with an end, reads back */
+    json_t *spec = json_pack("{s:s, s:[s]}", "type", "purge", "content.ccids", "m1");
+    cit_status_doc w = {.spec = spec, .version = 2, .ctime = 10, .mtime = 12, .etime = 12, .status = CIT_COMPLETE};
+    json_t *o = cit_status_doc_json(&w);
+    char *txt = json_dumps(o, JSON_COMPACT);
+    cit_status_doc r;
+    json_t *root;
+    jerr e = {0};
+    assert_true(cit_status_doc_parse(txt, strlen(txt), &r, &root, &e));
+    assert_int_equal(r.version, 2);
+    assert_int_equal(r.status, CIT_COMPLETE);
+    assert_int_equal(r.etime, 12);
+    assert_null(r.errors);
+    assert_true(json_equal(r.spec, spec));
+    json_decref(root);
+    free(txt);
+    json_decref(o);
+    json_decref(spec);
+    /* the commands a uCDN sends parse as a dCDN reads them */
+    json_t *tspec = json_pack("{s:s, s:[s]}", "type", "purge", "content.urls", "https://a.example/x");
+    json_t *cmds[] = {cit_trigger_json(tspec, 1, "AS64496:1"), cit_cancel_json("https://d.example/triggers/7", "AS64496:1")};
+    for (int i = 0; i < 2; i++) {
+        char *t = json_dumps(cmds[i], JSON_COMPACT);
+        cit_command c;
+        assert_true(cit_command_parse(t, strlen(t), &c, &e));
+        assert_int_equal(c.cancel, i == 1);
+        assert_true(cit_path_has(&c, "AS64496:1"));
+        cit_command_free(&c);
+        free(t);
+        json_decref(cmds[i]);
+    }
+    json_decref(tspec);
+}
+
+/* Variants of the RFC's examples: the members beside them. */
 static void test_rfc8007_examples_parse(void **st)
 {
     (void)st;
     cit_command c;
     jerr e;
-    assert_true(parse("{\"trigger\": {\"type\": \"preposition\","
-                      " \"metadata.urls\": [\"https://metadata.example.com/a/b/c\"],"
-                      " \"content.urls\": [\"https://www.example.com/a/b/c/1\", \"https://www.example.com/a/b/c/2\","
-                      " \"https://www.example.com/a/b/c/3\", \"https://www.example.com/a/b/c/4\"]},"
-                      " \"cdn-path\": [\"AS64496:1\"]}",
-                      &c, &e));
+    size_t n;
+    char *pre = example("6.1.1-preposition-command.json", &n);
+    assert_true(cit_command_parse(pre, n, &c, &e));
+    free(pre);
     assert_false(c.cancel);
     assert_int_equal(c.spec.type, CIT_PREPOSITION);
     assert_int_equal(c.spec.n_metadata_urls, 1);
@@ -209,6 +315,8 @@ static void test_status_state_machine(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rfc8007_example_files),
+        cmocka_unit_test(test_status_resources_that_are_not_are_refused),
         cmocka_unit_test(test_rfc8007_examples_parse),
         cmocka_unit_test(test_bad_commands_are_refused_with_their_path),
         cmocka_unit_test(test_second_edition_extensions),
