@@ -82,6 +82,11 @@ $(SAN)/bin/cdnictl: $(call san_obj,$(CLI_SRC) $(LIB_SRC))
 
 # One cmocka binary per tests/unit/test_*.c, linked with the library floors.
 UNIT_BINS := $(patsubst tests/unit/%.c,$(SAN)/unit/%,$(UNIT_SRC))
+# The surrogate's cache is dcdn's, but stands alone: its unit test links it.
+CACHE_SRC := $(wildcard dcdn/cache*.c)
+$(SAN)/unit/test_cache: tests/unit/test_cache.c $(call san_obj,$(LIB_SRC) $(CACHE_SRC)) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(SANFLAGS) -o $@ $< $(call san_obj,$(LIB_SRC) $(CACHE_SRC)) $(LDLIBS) $(CMOCKA_LIBS)
 $(SAN)/unit/%: tests/unit/%.c $(call san_obj,$(LIB_SRC)) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) -o $@ $< $(call san_obj,$(LIB_SRC)) $(LDLIBS) $(CMOCKA_LIBS)

@@ -54,6 +54,7 @@ void cache_obj_free(cache_obj *o)
     free(o->last_modified);
     free(o->ccid);
     free(o->pid);
+    free(o->up);
     cache_blob_unref(o->mem);
     free(o);
 }
@@ -331,10 +332,30 @@ bool cache_reindex(cache *c, bool force)
     return ok;
 }
 
-size_t cache_keys(cache *c, char ***out)
+/* A key and the upstream its object's head names, copied under the lock. */
+typedef struct {
+    char *key, *up;
+} key_up;
+
+/* The filter applied outside the shards' locks (it may resolve metadata);
+ * the pairs are freed, the keys kept go to out. */
+static size_t keep_keys(key_up *ku, size_t n, cache_key_filter keep, void *ud, char **out)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!keep || keep(ud, ku[i].key, ku[i].up))
+            out[m++] = ku[i].key;
+        else
+            free(ku[i].key);
+        free(ku[i].up);
+    }
+    return m;
+}
+
+size_t cache_keys(cache *c, cache_key_filter keep, void *ud, char ***out)
 {
     size_t n = 0, cap = 0;
-    char **k = NULL;
+    key_up *ku = NULL;
     for (int i = 0; i < SHARDS; i++) {
         shard *s = &c->shards[i];
         pthread_mutex_lock(&s->mu);
@@ -342,23 +363,31 @@ size_t cache_keys(cache *c, char ***out)
             for (cache_obj *o = s->b[b]; o; o = o->next) {
                 if (n == cap) {
                     cap = cap ? cap * 2 : 1024;
-                    char **nk = realloc(k, cap * sizeof *k);
+                    key_up *nk = realloc(ku, cap * sizeof *ku);
                     if (!nk)
                         goto done;
-                    k = nk;
+                    ku = nk;
                 }
-                if (!(k[n] = strdup(o->key)))
+                if (!(ku[n].key = strdup(o->key)))
                     goto done;
-                n++;
+                ku[n++].up = dup_or_null(o->up);
             }
     done:
         pthread_mutex_unlock(&s->mu);
     }
+    char **k = calloc(n + 1, sizeof *k);
+    size_t m = k ? keep_keys(ku, n, keep, ud, k) : 0;
+    for (size_t i = 0; !k && i < n; i++) {
+        free(ku[i].key);
+        free(ku[i].up);
+    }
+    free(ku);
     *out = k;
-    return n;
+    return m;
 }
 
-long long cache_indexed_keys(cache *c, const char *index, const char *value, char ***out)
+long long cache_indexed_keys(cache *c, const char *index, const char *value, cache_key_filter keep, void *ud,
+                             char ***out)
 {
     *out = NULL;
     if (!cache_reindex(c, false))
@@ -368,14 +397,40 @@ long long cache_indexed_keys(cache *c, const char *index, const char *value, cha
         store_reply_free(r);
         return -1;
     }
-    char **k = calloc(store_reply_count(r) + 1, sizeof *k);
-    size_t n = 0;
-    for (size_t i = 0; k && i < store_reply_count(r); i++)
-        if (store_reply_is(store_reply_at(r, i), STORE_STR))
-            k[n++] = strdup(store_reply_at_str(r, i, NULL));
+    size_t n = store_reply_count(r), got = 0;
+    key_up *ku = calloc(n + 1, sizeof *ku);
+    for (size_t i = 0; ku && i < n; i++) {
+        size_t klen;
+        const char *key = store_reply_is(store_reply_at(r, i), STORE_STR) ? store_reply_at_str(r, i, &klen) : NULL;
+        if (!key)
+            continue;
+        /* the upstream from the object itself: one not held here is left out */
+        uint64_t h = key_hash(key, klen);
+        shard *s = &c->shards[h % SHARDS];
+        bool held = false;
+        char *up = NULL;
+        pthread_mutex_lock(&s->mu);
+        for (cache_obj *x = s->nb ? s->b[(h / SHARDS) % s->nb] : NULL; x && !held; x = x->next)
+            if (x->hash == h && strlen(x->key) == klen && memcmp(x->key, key, klen) == 0) {
+                held = true;
+                up = dup_or_null(x->up);
+            }
+        pthread_mutex_unlock(&s->mu);
+        if (held && (ku[got].key = strdup(key)) != NULL)
+            ku[got++].up = up;
+        else
+            free(up);
+    }
     store_reply_free(r);
+    char **k = calloc(got + 1, sizeof *k);
+    size_t m = k ? keep_keys(ku, got, keep, ud, k) : 0;
+    for (size_t i = 0; !k && i < got; i++) {
+        free(ku[i].key);
+        free(ku[i].up);
+    }
+    free(ku);
     *out = k;
-    return (long long)n;
+    return k ? (long long)m : -1;
 }
 
 /* --- eviction ------------------------------------------------------------------ */
@@ -491,6 +546,7 @@ static cache_obj *obj_from_head(json_t *h, uint64_t off, uint64_t size)
     o->last_modified = HSTR("last_modified");
     o->ccid = HSTR("ccid");
     o->pid = HSTR("pid");
+    o->up = HSTR("up");
     o->ttl = HINT("ttl");
     o->stored_at = HINT("stored_at");
     o->initial_age = HINT("initial_age");

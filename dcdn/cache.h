@@ -102,15 +102,22 @@ bool cache_remove(cache *c, const char *key, size_t klen);
 /* Removes every object whose collection (index "ccid") or purge id ("pid")
  * is value, as the Redis index lists them. -1 if Redis is unreachable. */
 long long cache_remove_indexed(cache *c, const char *index, const char *value);
-/* The keys the Redis index lists for a collection or purge id (malloc'd
- * array of malloc'd strings); -1 if Redis is unreachable. */
-long long cache_indexed_keys(cache *c, const char *index, const char *value, char ***out);
+/* Whether the object of key is wanted: up is the upstream CDN its head
+ * names, NULL for an object stored before heads named one. Called without
+ * any cache lock held. */
+typedef bool (*cache_key_filter)(void *ud, const char *key, const char *up);
+/* The keys the Redis index lists for a collection or purge id, of objects
+ * held here that keep (NULL: all) wants (malloc'd array of malloc'd
+ * strings); -1 if Redis is unreachable. */
+long long cache_indexed_keys(cache *c, const char *index, const char *value, cache_key_filter keep, void *ud,
+                             char ***out);
 /* Writes the Redis index (CCID, purge id) of every object held, and a
  * mark that it is there; !force: only when the mark is gone (Redis came
  * back empty or from an older copy). False if Redis is unreachable. */
 bool cache_reindex(cache *c, bool force);
-/* Every key in the cache now (malloc'd array of malloc'd strings). */
-size_t cache_keys(cache *c, char ***out);
+/* Every key in the cache now that keep (NULL: all) wants (malloc'd array
+ * of malloc'd strings). */
+size_t cache_keys(cache *c, cache_key_filter keep, void *ud, char ***out);
 /* Triggers (RFC 8007), recorded in the cache directory (fsync'd) before
  * they take effect and applied again at start to the objects stored
  * before them; -1 if the record failed. Invalidate: the objects are
@@ -127,6 +134,7 @@ typedef struct {
     const cache_source *sources;
     size_t n_sources;
     const char *ccid, *purge_id; /* index entries, may be NULL */
+    const char *upstream;        /* the upstream CDN's id, kept in the object's head; may be NULL */
     const char *range;           /* a Range to pass through: the fill is private and not stored */
     cache_obj *revalidate;       /* a stale object to revalidate (reference borrowed) */
 } cache_request;

@@ -80,13 +80,13 @@ static bool open_tmp(cache *c, cache_fill *f)
     }
     /* the head line, so the object survives a restart; commit builds the
      * object from the same description */
-    json_t *h = json_pack("{s:s, s:i, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:b, s:b, s:s?, s:s?}", "key", f->key,
+    json_t *h = json_pack("{s:s, s:i, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:I, s:I, s:b, s:b, s:s?, s:s?, s:s?}", "key", f->key,
                           "status", f->status, "content_type", f->content_type, "headers", f->headers, "etag", f->etag,
                           "last_modified", f->last_modified, "ttl", (json_int_t)f->verdict.ttl, "stored_at",
                           (json_int_t)f->resp_time, "initial_age", (json_int_t)f->verdict.initial_age,
                           "stale_if_error", (json_int_t)f->verdict.stale_if_error, "always_revalidate",
                           f->verdict.always_revalidate, "must_revalidate", f->verdict.must_revalidate, "ccid", f->ccid,
-                          "pid", f->pid);
+                          "pid", f->pid, "up", f->up);
     char *js = h ? json_dumps(h, JSON_COMPACT) : NULL;
     f->head = h;
     size_t jl = js ? strlen(js) : 0;

@@ -24,6 +24,7 @@ static void fill_free(cache_fill *f)
     free(f->range);
     free(f->ccid);
     free(f->pid);
+    free(f->up);
     free(f->content_type);
     free(f->headers);
     free(f->etag);
@@ -182,7 +183,7 @@ cache_fill *cache_reacquire(cache *c, cache_fill *f)
 {
     cache_fills_remove(c, f); /* its answer is known: not one to collapse onto again */
     cache_request q = {.key = f->key, .path_query = f->path_query, .sources = f->src, .n_sources = f->n_src,
-                       .ccid = f->ccid, .purge_id = f->pid, .range = f->range};
+                       .ccid = f->ccid, .purge_id = f->pid, .upstream = f->up, .range = f->range};
     return cache_acquire(c, &q);
 }
 
@@ -225,6 +226,7 @@ cache_fill *cache_acquire(cache *c, const cache_request *q)
     f->range = dup_or_null(q->range);
     f->ccid = dup_or_null(q->ccid);
     f->pid = dup_or_null(q->purge_id);
+    f->up = dup_or_null(q->upstream);
     f->private_ = private_;
     f->n_src = q->n_sources < CACHE_MAX_SOURCES ? q->n_sources : CACHE_MAX_SOURCES;
     memcpy(f->src, q->sources, f->n_src * sizeof *f->src);

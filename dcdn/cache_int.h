@@ -28,6 +28,7 @@ struct cache_obj {
     char *key;
     int status;
     char *content_type, *headers, *etag, *last_modified, *ccid, *pid;
+    char *up; /* the upstream CDN the object is held for; NULL: its head (an older one) names none */
     uint64_t size, body_offset;
     long long stored_at, ttl, initial_age, stale_if_error;
     bool always_revalidate, must_revalidate;
@@ -58,7 +59,7 @@ struct cache_fill {
     pthread_cond_t done_cv;
     fill_state state;
     bool in_table, private_;
-    char *key, *path_query, *range, *ccid, *pid;
+    char *key, *path_query, *range, *ccid, *pid, *up;
     cache_source src[CACHE_MAX_SOURCES];
     size_t n_src;
     cache_obj *reval;

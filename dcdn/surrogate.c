@@ -415,11 +415,13 @@ typedef struct {
     cache_source src[CACHE_MAX_SOURCES];
     size_t nsrc;
     char ccid[256], pid[256];
+    const char *up; /* the upstream's id (configuration: outlives the plan) */
 } plan;
 
-static bool plan_for(const mi_resolution *res, const egress_policy *eg, const char *host, const char *target,
-                     const char *const *drop, plan *p)
+static bool plan_for(const mi_resolution *res, const upstream *up, const egress_policy *eg, const char *host,
+                     const char *target, const char *const *drop, plan *p)
 {
+    p->up = up->id;
     if (!mi_cache_key(res, target, strlen(target), drop, p->key, sizeof p->key, &p->klen))
         return false;
     p->nsrc = sources_of(res, hash_fnv1a64(p->key, p->klen), eg, p->src);
@@ -433,7 +435,8 @@ static bool plan_for(const mi_resolution *res, const egress_policy *eg, const ch
 static cache_request plan_request(const plan *p, const char *path_query)
 {
     return (cache_request){.key = p->key, .path_query = path_query, .sources = p->src, .n_sources = p->nsrc,
-                           .ccid = p->ccid[0] ? p->ccid : NULL, .purge_id = p->pid[0] ? p->pid : NULL};
+                           .ccid = p->ccid[0] ? p->ccid : NULL, .purge_id = p->pid[0] ? p->pid : NULL,
+                           .upstream = p->up};
 }
 
 static const char *problem_title(int status)
@@ -618,7 +621,7 @@ static void deliver(http_req *r, void *ctx)
     const char *pkg = hr.package[0] ? hr.package : US_DEFAULT_PACKAGE;
     const char *drop[] = {pkg, NULL};
     plan pl_, *pl = &pl_; /* on the stack: this is the hit path */
-    if (!deny && !plan_for(&res, dcdn_source_egress(d, up), ct.host, src_target, drop, pl)) {
+    if (!deny && !plan_for(&res, up, dcdn_source_egress(d, up), ct.host, src_target, drop, pl)) {
         deny = 414;
         why = "the request target is too long to cache";
     }
@@ -716,7 +719,7 @@ static plan *plan_for_url(dcdn *d, const char *url, char *target, size_t tcap, i
         return NULL;
     const char *drop[] = {US_DEFAULT_PACKAGE, NULL};
     plan *pl = malloc(sizeof *pl);
-    bool ok = pl && !res.blocking && plan_for(&res, dcdn_source_egress(d, up), host, target, drop, pl);
+    bool ok = pl && !res.blocking && plan_for(&res, up, dcdn_source_egress(d, up), host, target, drop, pl);
     if (up_idx)
         *up_idx = (int)(up - d->ups);
     snapshot_release(&up->snap, ref);
