@@ -381,11 +381,11 @@ static void on_metrics(http_req *r, void *ctx)
     http_reply_take(r, 200, "text/plain; version=0.0.4", text, len);
 }
 
-void daemon_ops_routes(daemon_ops *ops, http_route *out)
+void daemon_ops_routes(daemon_ops *ops, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/healthz", on_healthz, ops, true};
-    out[1] = (http_route){"GET", "/readyz", on_readyz, ops, true};
-    out[2] = (http_route){"GET", "/metrics", on_metrics, ops, false};
+    http_routes_add(out, (http_route){"GET", "/healthz", on_healthz, ops, true});
+    http_routes_add(out, (http_route){"GET", "/readyz", on_readyz, ops, true});
+    http_routes_add(out, (http_route){"GET", "/metrics", on_metrics, ops, false});
 }
 
 void daemon_block_signals(void)

@@ -65,8 +65,7 @@ typedef struct {
 } daemon_ops;
 
 /* Three routes: GET /healthz and /readyz (public), GET /metrics. */
-#define DAEMON_OPS_ROUTES 3
-void daemon_ops_routes(daemon_ops *ops, http_route *out);
+void daemon_ops_routes(daemon_ops *ops, http_routes *out);
 
 /* "-c FILE", "-t" (check the config and exit), "-h". Returns -1 to go on
  * with *config set, or the exit status for main to return. */

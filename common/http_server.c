@@ -1518,3 +1518,24 @@ void http_server_stop(http_server *s)
     pthread_mutex_destroy(&s->ips.mu);
     free(s);
 }
+
+void http_routes_add(http_routes *t, http_route route)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        http_route *r = realloc(t->r, cap * sizeof *r);
+        if (!r) {
+            t->failed = true;
+            return;
+        }
+        t->r = r;
+        t->cap = cap;
+    }
+    t->r[t->n++] = route;
+}
+
+void http_routes_free(http_routes *t)
+{
+    free(t->r);
+    *t = (http_routes){0};
+}

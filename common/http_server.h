@@ -40,6 +40,17 @@ typedef struct {
     bool public_route; /* no bearer token needed */
 } http_route;
 
+/* A route table assembled module by module, each adding its own routes
+ * (so nobody counts them). The server started with t->r keeps pointing at
+ * it: free the table after the server stops. */
+typedef struct {
+    http_route *r;
+    size_t n, cap;
+    bool failed; /* out of memory: a route was lost (refuse to start) */
+} http_routes;
+void http_routes_add(http_routes *t, http_route route);
+void http_routes_free(http_routes *t);
+
 /* Who may call a listener's non-public routes. An entry with a token
  * needs that bearer token; one with cert needs a client certificate that
  * matches (on a TLS listener asking for them); one with both needs both,

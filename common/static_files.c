@@ -107,13 +107,13 @@ static void on_file(http_req *r, void *ctx)
     serve(r, sf, http_path(r) + strlen(sf->dir_prefix));
 }
 
-void static_files_routes(static_files *sf, const char *dir, const char *prefix, http_route *out)
+void static_files_routes(static_files *sf, const char *dir, const char *prefix, http_routes *out)
 {
     sf->dir = dir;
     sf->prefix = prefix;
     snprintf(sf->dir_prefix, sizeof sf->dir_prefix, "%s/", prefix);
     snprintf(sf->file_prefix, sizeof sf->file_prefix, "%s/*", prefix);
-    out[0] = (http_route){"GET", sf->prefix, on_dir, sf, true};
-    out[1] = (http_route){"GET", sf->dir_prefix, on_dir, sf, true};
-    out[2] = (http_route){"GET", sf->file_prefix, on_file, sf, true};
+    http_routes_add(out, (http_route){"GET", sf->prefix, on_dir, sf, true});
+    http_routes_add(out, (http_route){"GET", sf->dir_prefix, on_dir, sf, true});
+    http_routes_add(out, (http_route){"GET", sf->file_prefix, on_file, sf, true});
 }

@@ -21,8 +21,7 @@ typedef struct {
     char file_prefix[80];
 } static_files;
 
-#define STATIC_FILES_ROUTES 3
-void static_files_routes(static_files *sf, const char *dir, const char *prefix, http_route *out);
+void static_files_routes(static_files *sf, const char *dir, const char *prefix, http_routes *out);
 
 /* The media type for a file name, by its extension. */
 const char *static_media_type(const char *name);

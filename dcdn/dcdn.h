@@ -196,27 +196,21 @@ struct dcdn {
 };
 
 /* dcdn/triggers.c: CI/T server (peer listener), execution by surrogates */
-#define TRIGGERS_PEER_ROUTES 6
-void triggers_peer_routes(dcdn *d, http_route *out);
+void triggers_peer_routes(dcdn *d, http_routes *out);
 bool triggers_start(dcdn *d);
 void triggers_stop(dcdn *d);
 
 /* dcdn/router.c: surrogate selection, RI server (RFC 7975), end-user redirects */
-#define ROUTER_PEER_ROUTES 2
-void router_peer_routes(dcdn *d, http_route *out);
-#define ROUTER_DELIVERY_ROUTES 1
-void router_delivery_routes(dcdn *d, http_route *out);
-#define ROUTER_OP_ROUTES 2
-void router_op_routes(dcdn *d, http_route *out);
+void router_peer_routes(dcdn *d, http_routes *out);
+void router_delivery_routes(dcdn *d, http_routes *out);
+void router_op_routes(dcdn *d, http_routes *out);
 bool router_start(dcdn *d);
 void router_stop(dcdn *d);
 double router_load(dcdn *d); /* mean load of live surrogates, 0 if none */
 
 /* dcdn/surrogate.c: delivery, the cache's operator API */
-#define SURROGATE_ROUTES 1
-void surrogate_routes(dcdn *d, http_route *out);
-#define SURROGATE_OP_ROUTES 4
-void surrogate_op_routes(dcdn *d, http_route *out);
+void surrogate_routes(dcdn *d, http_routes *out);
+void surrogate_op_routes(dcdn *d, http_routes *out);
 bool surrogate_start(dcdn *d);
 /* For the trigger executor: the cache key of a content URL (and the index
  * of the upstream delivering it); the upstream whose content a key is, or
@@ -252,8 +246,7 @@ bool delivery_from_cache(const char *outcome);
  * within logging.session_idle_s. */
 void delivery_session(dcdn *d, delivery_record *rec, const hop_result *hr);
 void delivery_records_free(dcdn *d);
-#define LOGGER_PEER_ROUTES 3
-void logger_peer_routes(dcdn *d, http_route *out);
+void logger_peer_routes(dcdn *d, http_routes *out);
 
 /* For the status page: {"open": triggers not final, "triggers": the newest
  * max of them}, NULL if Redis is away (dcdn/triggers.c); the surrogates as
@@ -266,8 +259,7 @@ json_t *surrogate_cache_json(dcdn *d);
 json_t *logger_status(dcdn *d);
 
 /* dcdn/status.c: GET /v1/status and the status page (operator listener) */
-#define STATUS_OP_ROUTES (1 + STATIC_FILES_ROUTES)
-void status_op_routes(dcdn *d, http_route *out);
+void status_op_routes(dcdn *d, http_routes *out);
 
 /* dcdn/config.c */
 bool dcdn_config_load(dcdn *d, const char *file, jerr *e);
@@ -304,7 +296,6 @@ static inline const egress_policy *dcdn_source_egress(const dcdn *d, const upstr
 }
 upstream *dcdn_resolve_request(dcdn *d, const char *host, const char *target, dcdn_content *c, mi_resolution *res,
                                snap_ref **ref);
-#define RESOLVE_API_ROUTES 3
-void resolve_api_routes(dcdn *d, http_route *out);
+void resolve_api_routes(dcdn *d, http_routes *out);
 
 #endif

@@ -740,9 +740,9 @@ static void file_get(http_req *r, void *ctx)
     http_reply_fd(r, 200, "application/cdni; ptype=logging-file", fd, 0, (uint64_t)sb.st_size);
 }
 
-void logger_peer_routes(dcdn *d, http_route *out)
+void logger_peer_routes(dcdn *d, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/li/v1/feed", feed_get, d, false};
-    out[1] = (http_route){"GET", "/li/v1/feed/archive/{hour}", archive_get, d, false};
-    out[2] = (http_route){"GET", "/li/v1/files/{name}", file_get, d, false};
+    http_routes_add(out, (http_route){"GET", "/li/v1/feed", feed_get, d, false});
+    http_routes_add(out, (http_route){"GET", "/li/v1/feed/archive/{hour}", archive_get, d, false});
+    http_routes_add(out, (http_route){"GET", "/li/v1/files/{name}", file_get, d, false});
 }

@@ -119,49 +119,50 @@ int main(int argc, char **argv)
         return 1;
     }
     d.ops = (daemon_ops){d.metrics, ready, &d, d.store};
-    enum { N_OP = DAEMON_OPS_ROUTES + STATUS_OP_ROUTES + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES + SURROGATE_OP_ROUTES };
-    enum { N_PEER = ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES + TRIGGERS_PEER_ROUTES + 1 };
-    http_route routes[N_OP], peer_routes[N_PEER],
-        delivery_routes[ROUTER_DELIVERY_ROUTES + 1], surrogate_routes_[SURROGATE_ROUTES + 1];
-    size_t n_op = N_OP - (d.has_surrogate ? 0 : SURROGATE_OP_ROUTES);
-    daemon_ops_routes(&d.ops, routes);
-    status_op_routes(&d, routes + DAEMON_OPS_ROUTES);
-    enum { OP0 = DAEMON_OPS_ROUTES + STATUS_OP_ROUTES };
-    resolve_api_routes(&d, routes + OP0);
-    router_op_routes(&d, routes + OP0 + RESOLVE_API_ROUTES);
+    /* each listener's routes, module by module; /healthz on every listener */
+    http_routes routes = {0}, peer_routes = {0}, delivery_routes = {0}, surrogate_routes_ = {0};
+    daemon_ops_routes(&d.ops, &routes);
+    const http_route healthz = routes.r ? routes.r[0] : (http_route){0};
+    status_op_routes(&d, &routes);
+    resolve_api_routes(&d, &routes);
+    router_op_routes(&d, &routes);
     if (d.has_surrogate)
-        surrogate_op_routes(&d, routes + OP0 + RESOLVE_API_ROUTES + ROUTER_OP_ROUTES);
-    surrogate_routes_[0] = routes[0]; /* /healthz */
-    surrogate_routes(&d, surrogate_routes_ + 1);
-    router_peer_routes(&d, peer_routes);
-    logger_peer_routes(&d, peer_routes + ROUTER_PEER_ROUTES);
-    triggers_peer_routes(&d, peer_routes + ROUTER_PEER_ROUTES + LOGGER_PEER_ROUTES);
-    size_t n_peer = N_PEER - (d.cit_pid ? 0 : TRIGGERS_PEER_ROUTES);
-    peer_routes[n_peer - 1] = routes[0]; /* /healthz */
-    delivery_routes[0] = routes[0];
-    router_delivery_routes(&d, delivery_routes + 1);
+        surrogate_op_routes(&d, &routes);
+    http_routes_add(&surrogate_routes_, healthz);
+    surrogate_routes(&d, &surrogate_routes_);
+    router_peer_routes(&d, &peer_routes);
+    logger_peer_routes(&d, &peer_routes);
+    if (d.cit_pid)
+        triggers_peer_routes(&d, &peer_routes);
+    http_routes_add(&peer_routes, healthz);
+    http_routes_add(&delivery_routes, healthz); /* before the catch-all */
+    router_delivery_routes(&d, &delivery_routes);
+    if (routes.failed || peer_routes.failed || delivery_routes.failed || surrogate_routes_.failed) {
+        fprintf(stderr, "dcdn: out of memory\n");
+        return 1;
+    }
     d.op_conf.tokens = d.op_tokens;
     d.op_conf.ntokens = d.n_op;
     d.op_conf.metrics = d.metrics;
-    http_server *op = http_server_start(&d.op_conf, routes, n_op);
+    http_server *op = http_server_start(&d.op_conf, routes.r, routes.n);
     http_server *peer = NULL, *delivery = NULL, *surrogate = NULL;
     if (d.has_peer) {
         d.peer_conf.tokens = d.peer_tokens;
         d.peer_conf.ntokens = d.n_peer;
         d.peer_conf.metrics = d.metrics;
         d.peer_conf.suspendable = true; /* trigger acceptances wait for the group commit parked */
-        peer = http_server_start(&d.peer_conf, peer_routes, n_peer);
+        peer = http_server_start(&d.peer_conf, peer_routes.r, peer_routes.n);
     }
     if (d.has_delivery) {
         d.delivery_conf.metrics = d.metrics;
-        delivery = http_server_start(&d.delivery_conf, delivery_routes, ROUTER_DELIVERY_ROUTES + 1);
+        delivery = http_server_start(&d.delivery_conf, delivery_routes.r, delivery_routes.n);
     }
     if (d.has_surrogate) {
         d.surrogate_conf.metrics = d.metrics;
         d.surrogate_conf.suspendable = true;
         if (!d.surrogate_conf.name || !strcmp(d.surrogate_conf.name, ""))
             d.surrogate_conf.name = "surrogate";
-        surrogate = http_server_start(&d.surrogate_conf, surrogate_routes_, SURROGATE_ROUTES + 1);
+        surrogate = http_server_start(&d.surrogate_conf, surrogate_routes_.r, surrogate_routes_.n);
     }
     int rc = 0;
     if (!op || (d.has_peer && !peer) || (d.has_delivery && !delivery) || (d.has_surrogate && !surrogate) ||
@@ -181,6 +182,10 @@ int main(int argc, char **argv)
     http_server_stop(peer);
     http_server_stop(delivery);
     http_server_stop(surrogate);
+    http_routes_free(&routes);
+    http_routes_free(&peer_routes);
+    http_routes_free(&delivery_routes);
+    http_routes_free(&surrogate_routes_);
     router_stop(&d); /* its heartbeats read the cache's figures */
     triggers_stop(&d); /* before the cache it works on */
     if (d.has_surrogate)

@@ -170,9 +170,9 @@ static void on_refresh(http_req *r, void *ctx)
     http_reply_json(r, 202, NULL, json_pack("{s:s}", "status", "refresh requested"));
 }
 
-void resolve_api_routes(dcdn *d, http_route *out)
+void resolve_api_routes(dcdn *d, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/v1/metadata/resolve", on_resolve, d, false};
-    out[1] = (http_route){"GET", "/v1/metadata/status", on_status, d, false};
-    out[2] = (http_route){"POST", "/v1/metadata/refresh", on_refresh, d, false};
+    http_routes_add(out, (http_route){"GET", "/v1/metadata/resolve", on_resolve, d, false});
+    http_routes_add(out, (http_route){"GET", "/v1/metadata/status", on_status, d, false});
+    http_routes_add(out, (http_route){"POST", "/v1/metadata/refresh", on_refresh, d, false});
 }

@@ -228,10 +228,10 @@ static void fci_get(http_req *r, void *ctx)
     http_reply_json(r, 200, FCI_MEDIA_TYPE, json_incref(d->capabilities));
 }
 
-void router_peer_routes(dcdn *d, http_route *out)
+void router_peer_routes(dcdn *d, http_routes *out)
 {
-    out[0] = (http_route){"POST", "/ri/v1/redirect", ri_redirect, d, false};
-    out[1] = (http_route){"GET", "/fci/v1/capabilities", fci_get, d, false};
+    http_routes_add(out, (http_route){"POST", "/ri/v1/redirect", ri_redirect, d, false});
+    http_routes_add(out, (http_route){"GET", "/fci/v1/capabilities", fci_get, d, false});
 }
 
 /* --- end users (HTTP-I) ---------------------------------------------------- */
@@ -433,9 +433,9 @@ static void deliver(http_req *r, void *ctx)
     http_reply(r, 302, NULL, NULL, 0);
 }
 
-void router_delivery_routes(dcdn *d, http_route *out)
+void router_delivery_routes(dcdn *d, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/*", deliver, d, true};
+    http_routes_add(out, (http_route){"GET", "/*", deliver, d, true});
 }
 
 /* --- surrogate registry (operator) --------------------------------------- */
@@ -444,15 +444,18 @@ void router_delivery_routes(dcdn *d, http_route *out)
 static bool register_surrogate(dcdn *d, const char *id, const char *url, const char *https_url, unsigned milli,
                                const cache_stats *cs)
 {
-    char val[1400], fill[700] = "";
-    if (cs)
-        snprintf(fill, sizeof fill, ",\"cache_bytes\":%llu,\"cache_disk_bytes\":%llu,\"cache_objects\":%llu",
-                 (unsigned long long)cs->bytes, (unsigned long long)d->cache_conf.disk_bytes,
-                 (unsigned long long)cs->objects);
-    if (https_url)
-        snprintf(fill + strlen(fill), sizeof fill - strlen(fill), ",\"https_url\":\"%s\"", https_url);
-    snprintf(val, sizeof val, "{\"url\":\"%s\",\"load_milli\":%u,\"ts\":%lld%s}", url, milli, wall_ms(), fill);
-    store_reply *r = store_cmd(d->store, "HSET %s %s %s", d->key_surrogates, id, val);
+    json_t *v = json_pack("{s:s, s:I, s:I}", "url", url, "load_milli", (json_int_t)milli, "ts", (json_int_t)wall_ms());
+    if (v && cs) {
+        json_object_set_new(v, "cache_bytes", json_integer((json_int_t)cs->bytes));
+        json_object_set_new(v, "cache_disk_bytes", json_integer((json_int_t)d->cache_conf.disk_bytes));
+        json_object_set_new(v, "cache_objects", json_integer((json_int_t)cs->objects));
+    }
+    if (v && https_url)
+        json_object_set_new(v, "https_url", json_string(https_url));
+    char *val = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    store_reply *r = val ? store_cmd(d->store, "HSET %s %s %s", d->key_surrogates, id, val) : NULL;
+    free(val);
     store_reply_free(r);
     return r != NULL;
 }
@@ -517,10 +520,10 @@ static void surrogate_list(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, json_pack("{s:o}", "surrogates", router_surrogates(ctx)));
 }
 
-void router_op_routes(dcdn *d, http_route *out)
+void router_op_routes(dcdn *d, http_routes *out)
 {
-    out[0] = (http_route){"PUT", "/v1/surrogates/{id}", surrogate_put, d, false};
-    out[1] = (http_route){"GET", "/v1/surrogates", surrogate_list, d, false};
+    http_routes_add(out, (http_route){"PUT", "/v1/surrogates/{id}", surrogate_put, d, false});
+    http_routes_add(out, (http_route){"GET", "/v1/surrogates", surrogate_list, d, false});
 }
 
 /* --- peering thread ---------------------------------------------------------- */

@@ -60,8 +60,8 @@ static void on_status(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, out);
 }
 
-void status_op_routes(dcdn *d, http_route *out)
+void status_op_routes(dcdn *d, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/v1/status", on_status, d, false};
-    static_files_routes(&d->ui, d->ui_dir, "/status", out + 1);
+    http_routes_add(out, (http_route){"GET", "/v1/status", on_status, d, false});
+    static_files_routes(&d->ui, d->ui_dir, "/status", out);
 }

@@ -998,17 +998,17 @@ static void cache_stats_api(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, surrogate_cache_json(ctx));
 }
 
-void surrogate_op_routes(dcdn *d, http_route *out)
+void surrogate_op_routes(dcdn *d, http_routes *out)
 {
-    out[0] = (http_route){"POST", "/v1/cache/purge", cache_purge_api, d, false};
-    out[1] = (http_route){"GET", "/v1/cache", cache_stats_api, d, false};
-    out[2] = (http_route){"POST", "/v1/cache/preposition", preposition_api, d, false};
-    out[3] = (http_route){"GET", "/v1/cache/preposition", preposition_list, d, false};
+    http_routes_add(out, (http_route){"POST", "/v1/cache/purge", cache_purge_api, d, false});
+    http_routes_add(out, (http_route){"GET", "/v1/cache", cache_stats_api, d, false});
+    http_routes_add(out, (http_route){"POST", "/v1/cache/preposition", preposition_api, d, false});
+    http_routes_add(out, (http_route){"GET", "/v1/cache/preposition", preposition_list, d, false});
 }
 
-void surrogate_routes(dcdn *d, http_route *out)
+void surrogate_routes(dcdn *d, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/*", deliver, d, true};
+    http_routes_add(out, (http_route){"GET", "/*", deliver, d, true});
 }
 
 bool surrogate_start(dcdn *d)

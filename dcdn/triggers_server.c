@@ -498,12 +498,12 @@ json_t *triggers_in_flight(dcdn *d, size_t max)
     return json_pack("{s:I, s:o}", "open", (json_int_t)n, "triggers", a);
 }
 
-void triggers_peer_routes(dcdn *d, http_route *out)
+void triggers_peer_routes(dcdn *d, http_routes *out)
 {
-    out[0] = (http_route){"POST", "/triggers", post_triggers, d, false};
-    out[1] = (http_route){"GET", "/triggers", get_triggers, d, false};
-    out[2] = (http_route){"GET", "/triggers/{id}", get_trigger, d, false};
-    out[3] = (http_route){"DELETE", "/triggers/{id}", delete_trigger, d, false};
-    out[4] = (http_route){"PUT", "/triggers/{id}", not_allowed, d, false};
-    out[5] = (http_route){"POST", "/triggers/{id}", not_allowed, d, false};
+    http_routes_add(out, (http_route){"POST", "/triggers", post_triggers, d, false});
+    http_routes_add(out, (http_route){"GET", "/triggers", get_triggers, d, false});
+    http_routes_add(out, (http_route){"GET", "/triggers/{id}", get_trigger, d, false});
+    http_routes_add(out, (http_route){"DELETE", "/triggers/{id}", delete_trigger, d, false});
+    http_routes_add(out, (http_route){"PUT", "/triggers/{id}", not_allowed, d, false});
+    http_routes_add(out, (http_route){"POST", "/triggers/{id}", not_allowed, d, false});
 }

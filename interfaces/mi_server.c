@@ -209,11 +209,11 @@ static void on_document(http_req *r, void *vctx)
     snapshot_release(ctx->catalog, ref);
 }
 
-void mi_server_routes(mi_server_ctx *ctx, http_route *out)
+void mi_server_routes(mi_server_ctx *ctx, http_routes *out)
 {
-    out[0] = (http_route){"GET", MI_PATH_PREFIX "/hostindex", on_document, ctx, false};
-    out[1] = (http_route){"GET", MI_PATH_PREFIX "/hosts/{id}", on_document, ctx, false};
-    out[2] = (http_route){"GET", MI_PATH_PREFIX "/hosts/{id}/paths/{n}", on_document, ctx, false};
+    http_routes_add(out, (http_route){"GET", MI_PATH_PREFIX "/hostindex", on_document, ctx, false});
+    http_routes_add(out, (http_route){"GET", MI_PATH_PREFIX "/hosts/{id}", on_document, ctx, false});
+    http_routes_add(out, (http_route){"GET", MI_PATH_PREFIX "/hosts/{id}/paths/{n}", on_document, ctx, false});
 }
 
 /* A Link inside a CSP document would make us serve what we never saw. */

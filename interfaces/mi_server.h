@@ -42,8 +42,7 @@ typedef struct {
     int max_age_s;            /* Cache-Control max-age on every document */
 } mi_server_ctx;
 
-#define MI_SERVER_ROUTES 3
-void mi_server_routes(mi_server_ctx *ctx, http_route *out);
+void mi_server_routes(mi_server_ctx *ctx, http_routes *out);
 
 /* A delivery service document as a CSP publishes it:
  * {"host": ..., "metadata": [...], "paths": [...]}, i.e. a HostMatch host

@@ -700,12 +700,12 @@ static void on_list(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, json_pack("{s:o}", "collections", a));
 }
 
-void collections_routes(ucdn *u, http_route *out)
+void collections_routes(ucdn *u, http_routes *out)
 {
-    out[0] = (http_route){"PUT", "/csp/v1/collections/{id}", on_put, u, false};
-    out[1] = (http_route){"GET", "/csp/v1/collections/{id}", on_get, u, false};
-    out[2] = (http_route){"DELETE", "/csp/v1/collections/{id}", on_delete, u, false};
-    out[3] = (http_route){"GET", "/csp/v1/collections", on_list, u, false};
+    http_routes_add(out, (http_route){"PUT", "/csp/v1/collections/{id}", on_put, u, false});
+    http_routes_add(out, (http_route){"GET", "/csp/v1/collections/{id}", on_get, u, false});
+    http_routes_add(out, (http_route){"DELETE", "/csp/v1/collections/{id}", on_delete, u, false});
+    http_routes_add(out, (http_route){"GET", "/csp/v1/collections", on_list, u, false});
 }
 
 bool collections_init(ucdn *u)

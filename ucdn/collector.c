@@ -1014,13 +1014,13 @@ static void op_logs(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, st);
 }
 
-void collector_csp_routes(ucdn *u, http_route *out)
+void collector_csp_routes(ucdn *u, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/csp/v1/billing", csp_billing, u, false};
+    http_routes_add(out, (http_route){"GET", "/csp/v1/billing", csp_billing, u, false});
 }
 
-void collector_op_routes(ucdn *u, http_route *out)
+void collector_op_routes(ucdn *u, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/v1/billing", op_billing, u, false};
-    out[1] = (http_route){"GET", "/v1/logs", op_logs, u, false};
+    http_routes_add(out, (http_route){"GET", "/v1/billing", op_billing, u, false});
+    http_routes_add(out, (http_route){"GET", "/v1/logs", op_logs, u, false});
 }

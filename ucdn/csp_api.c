@@ -255,11 +255,11 @@ static void on_versions(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, h);
 }
 
-void csp_api_routes(ucdn *u, http_route *out)
+void csp_api_routes(ucdn *u, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/csp/v1/services", on_list, u, false};
-    out[1] = (http_route){"PUT", "/csp/v1/services/{id}", on_put, u, false};
-    out[2] = (http_route){"GET", "/csp/v1/services/{id}", on_get, u, false};
-    out[3] = (http_route){"DELETE", "/csp/v1/services/{id}", on_delete, u, false};
-    out[4] = (http_route){"GET", "/csp/v1/services/{id}/versions", on_versions, u, false};
+    http_routes_add(out, (http_route){"GET", "/csp/v1/services", on_list, u, false});
+    http_routes_add(out, (http_route){"PUT", "/csp/v1/services/{id}", on_put, u, false});
+    http_routes_add(out, (http_route){"GET", "/csp/v1/services/{id}", on_get, u, false});
+    http_routes_add(out, (http_route){"DELETE", "/csp/v1/services/{id}", on_delete, u, false});
+    http_routes_add(out, (http_route){"GET", "/csp/v1/services/{id}/versions", on_versions, u, false});
 }

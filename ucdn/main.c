@@ -142,31 +142,33 @@ int main(int argc, char **argv)
 
     u.mi = (mi_server_ctx){&u.catalog, u.max_age_s};
     u.ops = (daemon_ops){u.metrics, ready, &u, u.store};
-    enum { N_PEER = MI_SERVER_ROUTES + PEERING_ROUTES + 1,
-           N_OP = DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES + COLLECTOR_OP_ROUTES + STATUS_OP_ROUTES,
-           N_CSP = CSP_API_ROUTES + COLLECTIONS_ROUTES + COLLECTOR_CSP_ROUTES + PURGES_ROUTES };
-    http_route csp_routes[N_CSP], peer_routes[N_PEER], op_routes[N_OP],
-        delivery_routes[ROUTER_ROUTES + 1];
-    csp_api_routes(&u, csp_routes);
-    collections_routes(&u, csp_routes + CSP_API_ROUTES);
-    collector_csp_routes(&u, csp_routes + CSP_API_ROUTES + COLLECTIONS_ROUTES);
-    purges_routes(&u, csp_routes + CSP_API_ROUTES + COLLECTIONS_ROUTES + COLLECTOR_CSP_ROUTES);
-    mi_server_routes(&u.mi, peer_routes);
-    peering_routes(&u, peer_routes + MI_SERVER_ROUTES);
-    daemon_ops_routes(&u.ops, op_routes);
-    peering_op_routes(&u, op_routes + DAEMON_OPS_ROUTES);
-    router_op_routes(&u, op_routes + DAEMON_OPS_ROUTES + PEERING_OP_ROUTES);
-    collector_op_routes(&u, op_routes + DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES);
-    status_op_routes(&u, op_routes + DAEMON_OPS_ROUTES + PEERING_OP_ROUTES + ROUTER_OP_ROUTES + COLLECTOR_OP_ROUTES);
-    peer_routes[N_PEER - 1] = op_routes[0]; /* /healthz on the peer listener too */
-    delivery_routes[0] = op_routes[0];      /* and on the delivery listener, before the catch-all */
-    router_routes(&u, delivery_routes + 1);
+    /* each listener's routes, module by module; /healthz on every listener */
+    http_routes csp_routes = {0}, peer_routes = {0}, op_routes = {0}, delivery_routes = {0};
+    csp_api_routes(&u, &csp_routes);
+    collections_routes(&u, &csp_routes);
+    collector_csp_routes(&u, &csp_routes);
+    purges_routes(&u, &csp_routes);
+    mi_server_routes(&u.mi, &peer_routes);
+    peering_routes(&u, &peer_routes);
+    daemon_ops_routes(&u.ops, &op_routes);
+    const http_route healthz = op_routes.r ? op_routes.r[0] : (http_route){0};
+    peering_op_routes(&u, &op_routes);
+    router_op_routes(&u, &op_routes);
+    collector_op_routes(&u, &op_routes);
+    status_op_routes(&u, &op_routes);
+    http_routes_add(&peer_routes, healthz);
+    http_routes_add(&delivery_routes, healthz); /* before the catch-all */
+    router_routes(&u, &delivery_routes);
+    if (csp_routes.failed || peer_routes.failed || op_routes.failed || delivery_routes.failed) {
+        fprintf(stderr, "ucdn: out of memory\n");
+        return 1;
+    }
 
-    http_server *csp = start(&u.csp_conf, u.csp_tokens, u.n_csp, u.metrics, csp_routes, N_CSP);
-    http_server *peer = start(&u.peer_conf, u.peer_tokens, u.n_peer, u.metrics, peer_routes, N_PEER);
-    http_server *op = start(&u.op_conf, u.op_tokens, u.n_op, u.metrics, op_routes, N_OP);
-    http_server *delivery = u.has_delivery ? start(&u.delivery_conf, NULL, 0, u.metrics,
-                                                   delivery_routes, ROUTER_ROUTES + 1)
+    http_server *csp = start(&u.csp_conf, u.csp_tokens, u.n_csp, u.metrics, csp_routes.r, csp_routes.n);
+    http_server *peer = start(&u.peer_conf, u.peer_tokens, u.n_peer, u.metrics, peer_routes.r, peer_routes.n);
+    http_server *op = start(&u.op_conf, u.op_tokens, u.n_op, u.metrics, op_routes.r, op_routes.n);
+    http_server *delivery = u.has_delivery ? start(&u.delivery_conf, NULL, 0, u.metrics, delivery_routes.r,
+                                                   delivery_routes.n)
                                            : NULL;
     int rc = 0;
     if (!csp || !peer || !op || (u.has_delivery && !delivery) || !collector_start(&u) || !purges_start(&u) ||
@@ -186,6 +188,10 @@ int main(int argc, char **argv)
     http_server_stop(peer);
     http_server_stop(op);
     http_server_stop(delivery);
+    http_routes_free(&csp_routes);
+    http_routes_free(&peer_routes);
+    http_routes_free(&op_routes);
+    http_routes_free(&delivery_routes);
     peering_stop(&u);
     collector_stop(&u);
     purges_stop(&u);

@@ -169,11 +169,11 @@ static void heartbeat(http_req *r, void *ctx)
     http_reply(r, 204, NULL, NULL, 0);
 }
 
-void peering_routes(ucdn *u, http_route *out)
+void peering_routes(ucdn *u, http_routes *out)
 {
-    out[0] = (http_route){"PUT", "/fci/v1/capabilities", fci_put, u, false};
-    out[1] = (http_route){"GET", "/fci/v1/capabilities", fci_get, u, false};
-    out[2] = (http_route){"POST", "/fci/v1/heartbeat", heartbeat, u, false};
+    http_routes_add(out, (http_route){"PUT", "/fci/v1/capabilities", fci_put, u, false});
+    http_routes_add(out, (http_route){"GET", "/fci/v1/capabilities", fci_get, u, false});
+    http_routes_add(out, (http_route){"POST", "/fci/v1/heartbeat", heartbeat, u, false});
 }
 
 /* --- operator ----------------------------------------------------------- */
@@ -306,10 +306,10 @@ static void peer_pull(http_req *r, void *ctx)
         http_reply_json(r, 200, NULL, json_pack("{s:s, s:s}", "peer", p->id, "result", "stored"));
 }
 
-void peering_op_routes(ucdn *u, http_route *out)
+void peering_op_routes(ucdn *u, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/v1/peers", peers_list, u, false};
-    out[1] = (http_route){"POST", "/v1/peers/{id}/pull", peer_pull, u, false};
+    http_routes_add(out, (http_route){"GET", "/v1/peers", peers_list, u, false});
+    http_routes_add(out, (http_route){"POST", "/v1/peers/{id}/pull", peer_pull, u, false});
 }
 
 /* --- snapshot ------------------------------------------------------------ */

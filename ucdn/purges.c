@@ -406,15 +406,15 @@ static void delete_request(http_req *r, void *ctx)
     json_decref(v);
 }
 
-void purges_routes(ucdn *u, http_route *out)
+void purges_routes(ucdn *u, http_routes *out)
 {
     for (int i = 0; i < 3; i++) {
         static char paths[3][2][48];
         snprintf(paths[i][0], sizeof paths[i][0], "/csp/v1/%s", KINDS[i]);
         snprintf(paths[i][1], sizeof paths[i][1], "/csp/v1/%s/{id}", KINDS[i]);
-        out[i * 3] = (http_route){"POST", paths[i][0], post_request, u, false};
-        out[i * 3 + 1] = (http_route){"GET", paths[i][1], get_request, u, false};
-        out[i * 3 + 2] = (http_route){"DELETE", paths[i][1], delete_request, u, false};
+        http_routes_add(out, (http_route){"POST", paths[i][0], post_request, u, false});
+        http_routes_add(out, (http_route){"GET", paths[i][1], get_request, u, false});
+        http_routes_add(out, (http_route){"DELETE", paths[i][1], delete_request, u, false});
     }
 }
 

@@ -495,9 +495,9 @@ static void deliver(http_req *r, void *ctx)
     snapshot_release(&u->index, iref);
 }
 
-void router_routes(ucdn *u, http_route *out)
+void router_routes(ucdn *u, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/*", deliver, u, true};
+    http_routes_add(out, (http_route){"GET", "/*", deliver, u, true});
 }
 
 /* --- explain --------------------------------------------------------------- */
@@ -610,9 +610,9 @@ static void explain(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, out);
 }
 
-void router_op_routes(ucdn *u, http_route *out)
+void router_op_routes(ucdn *u, http_routes *out)
 {
-    out[0] = (http_route){"POST", "/v1/route/explain", explain, u, false};
+    http_routes_add(out, (http_route){"POST", "/v1/route/explain", explain, u, false});
 }
 
 /* --- set-up ---------------------------------------------------------------- */

@@ -68,8 +68,8 @@ static void on_status(http_req *r, void *ctx)
     http_reply_json(r, 200, NULL, out);
 }
 
-void status_op_routes(ucdn *u, http_route *out)
+void status_op_routes(ucdn *u, http_routes *out)
 {
-    out[0] = (http_route){"GET", "/v1/status", on_status, u, false};
-    static_files_routes(&u->ui, u->ui_dir, "/status", out + 1);
+    http_routes_add(out, (http_route){"GET", "/v1/status", on_status, u, false});
+    static_files_routes(&u->ui, u->ui_dir, "/status", out);
 }

@@ -192,10 +192,8 @@ extern const char ucdn_claims_lua[];
 
 /* ucdn/peering.c: FCI intake and heartbeats on the peer listener, the
  * routing snapshot rebuilt from Redis. */
-#define PEERING_ROUTES 3
-void peering_routes(ucdn *u, http_route *out);
-#define PEERING_OP_ROUTES 2
-void peering_op_routes(ucdn *u, http_route *out);
+void peering_routes(ucdn *u, http_routes *out);
+void peering_op_routes(ucdn *u, http_routes *out);
 bool peering_reload(ucdn *u); /* rebuild the routing snapshot from Redis */
 /* The thread that pulls the advertisement of a peer the store has none of. */
 bool peering_start(ucdn *u);
@@ -204,16 +202,13 @@ void peering_on_message(const char *msg, void *ud);
 route_peer *peer_by_id(ucdn *u, const char *id, size_t *idx);
 
 /* ucdn/router.c: end-user redirects on the delivery listener, explain. */
-#define ROUTER_ROUTES 1
-void router_routes(ucdn *u, http_route *out);
-#define ROUTER_OP_ROUTES 1
-void router_op_routes(ucdn *u, http_route *out);
+void router_routes(ucdn *u, http_routes *out);
+void router_op_routes(ucdn *u, http_routes *out);
 bool router_init(ucdn *u);
 void router_free(ucdn *u);
 
 /* ucdn/collections.c: content collections, manifests served rewritten */
-#define COLLECTIONS_ROUTES 4
-void collections_routes(ucdn *u, http_route *out);
+void collections_routes(ucdn *u, http_routes *out);
 bool collections_init(ucdn *u);
 void collections_free(ucdn *u);
 bool collections_reload(ucdn *u);
@@ -230,14 +225,11 @@ bool collections_serve(ucdn *u, http_req *r, const char *host, const char *path,
  * once across instances; billing export. */
 bool collector_start(ucdn *u);
 void collector_stop(ucdn *u);
-#define COLLECTOR_CSP_ROUTES 1
-void collector_csp_routes(ucdn *u, http_route *out);
-#define COLLECTOR_OP_ROUTES 2
-void collector_op_routes(ucdn *u, http_route *out);
+void collector_csp_routes(ucdn *u, http_routes *out);
+void collector_op_routes(ucdn *u, http_routes *out);
 
 /* ucdn/purges.c: CSP purges, invalidations, prepositions -> dCDN triggers */
-#define PURGES_ROUTES 9
-void purges_routes(ucdn *u, http_route *out);
+void purges_routes(ucdn *u, http_routes *out);
 bool purges_start(ucdn *u);
 void purges_stop(ucdn *u);
 /* ucdn/peering.c: each peer as /v1/peers shows it (availability, last
@@ -253,8 +245,7 @@ json_t *collector_state(ucdn *u);
 json_t *collector_usage_day(ucdn *u, long long day);
 
 /* ucdn/status.c: GET /v1/status and the status page (operator listener) */
-#define STATUS_OP_ROUTES (1 + STATIC_FILES_ROUTES)
-void status_op_routes(ucdn *u, http_route *out);
+void status_op_routes(ucdn *u, http_routes *out);
 
 /* ucdn/services.c: the catalog's state for /readyz and the status page,
  * {"services", "version", "state": "ok" | "empty", "lost_at", "note"};
@@ -271,7 +262,6 @@ void csp_reply_not_durable(http_req *r);
 typedef enum { CSP_WRITE = 0, CSP_PURGE = 1 } csp_request_class;
 bool csp_over_limit(ucdn *u, http_req *r, csp_request_class c);
 void csp_api_init(ucdn *u); /* the limits' metrics, once u->metrics exists */
-#define CSP_API_ROUTES 5
-void csp_api_routes(ucdn *u, http_route *out);
+void csp_api_routes(ucdn *u, http_routes *out);
 
 #endif
