@@ -31,7 +31,7 @@
 
 typedef struct egress_policy egress_policy;
 
-egress_policy *egress_new(bool allow_public);
+egress_policy *egress_new(bool allow_public); /* new: egress_free */
 void egress_free(egress_policy *p);
 /* One allow entry (above); false with the reason in why on a bad one. */
 bool egress_allow(egress_policy *p, const char *entry, char *why, size_t cap);
@@ -52,7 +52,7 @@ typedef enum {
     EGRESS_ADDRESS,     /* a special-purpose address no entry allows */
     EGRESS_NOT_ALLOWED, /* public addresses are off and no entry names it */
 } egress_verdict;
-const char *egress_verdict_text(egress_verdict v);
+const char *egress_verdict_text(egress_verdict v); /* static text */
 
 /* What a URL asks for, once checked. */
 typedef struct {
@@ -69,7 +69,7 @@ egress_verdict egress_check_addr(const egress_policy *p, const egress_target *t,
  * "link-local", "unique-local", "shared (CGNAT)", "multicast",
  * "unspecified", "documentation", "benchmarking", "reserved", ...), or
  * NULL for a public one. */
-const char *egress_special(const ipt_addr *a);
+const char *egress_special(const ipt_addr *a); /* static text */
 
 /* --- libcurl ------------------------------------------------------------------
  * egress_curl() checks url and makes every socket the handle opens for it

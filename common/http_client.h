@@ -56,7 +56,7 @@ typedef struct {
 
 typedef struct http_client http_client;
 
-http_client *http_client_new(const http_client_conf *conf); /* NULL conf: defaults */
+http_client *http_client_new(const http_client_conf *conf); /* NULL conf: defaults; new: http_client_free */
 void http_client_free(http_client *c);
 
 /* headers: NULL-terminated "Name: value" strings (may be NULL).
@@ -106,6 +106,7 @@ typedef struct {
     pthread_key_t key;
 } http_client_slot;
 #define HTTP_CLIENT_SLOT_INIT {PTHREAD_ONCE_INIT, 0}
+/* Borrowed: the thread's own, freed when the thread ends. */
 http_client *http_client_per_thread(http_client_slot *slot, const http_client_conf *conf);
 
 #endif

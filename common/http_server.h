@@ -107,7 +107,7 @@ typedef struct http_server http_server;
 /* Starts listening; NULL with a logged reason on failure. routes must
  * outlive the server. */
 http_server *http_server_start(const http_server_conf *conf, const http_route *routes,
-                               size_t nroutes);
+                               size_t nroutes); /* new: http_server_stop */
 void http_server_stop(http_server *s);
 /* Stopping gently: the listeners stop accepting, answers from now on say
  * Connection: close, idle connections are closed; returns once no
@@ -116,19 +116,19 @@ void http_server_drain(http_server *const *servers, size_t n, unsigned timeout_s
 /* Every TLS listener of the process: [{"listener", "file", "not_after",
  * "days_left", "expiring"}] (expiring: within 14 days, or past);
  * *expiring if any is. For /readyz and the status pages. */
-json_t *http_tls_report(bool *expiring);
+json_t *http_tls_report(bool *expiring); /* new reference */
 
 /* --- request accessors (borrowed; valid during the handler) ------------- */
 const char *http_method(const http_req *r);
-const char *http_path(const http_req *r);           /* raw, not decoded */
-const char *http_raw_query(const http_req *r);      /* raw, without '?'; "" if none */
-const char *http_param(const http_req *r, size_t i); /* {x} captures, in order */
-const char *http_header(const http_req *r, const char *name);
-const char *http_query_arg(const http_req *r, const char *name); /* decoded */
-const char *http_body(const http_req *r, size_t *len);
-const char *http_identity(const http_req *r); /* from the bearer token or certificate, or NULL */
+const char *http_path(const http_req *r);           /* raw, not decoded; borrowed from r */
+const char *http_raw_query(const http_req *r);      /* raw, without '?'; "" if none; borrowed from r */
+const char *http_param(const http_req *r, size_t i); /* {x} captures, in order; borrowed from r */
+const char *http_header(const http_req *r, const char *name); /* borrowed from r */
+const char *http_query_arg(const http_req *r, const char *name); /* decoded; borrowed from r */
+const char *http_body(const http_req *r, size_t *len); /* borrowed from r */
+const char *http_identity(const http_req *r); /* from the bearer token or certificate, or NULL; borrowed from r */
 bool http_is_tls(const http_req *r);          /* the request came over TLS */
-const char *http_request_id(const http_req *r);
+const char *http_request_id(const http_req *r); /* borrowed from r */
 /* The peer address in binary, network order: IPv4 (also an IPv4-mapped
  * IPv6 peer) in the first 4 bytes with *v6 false. false if unknown. */
 bool http_peer_addr(const http_req *r, unsigned char bytes[16], bool *v6);
@@ -193,7 +193,7 @@ void http_stream_wake(http_stream *s);  /* any thread, once per pause */
  * then runs again for the same request, with http_parked_state(r) giving
  * state back; the state stays the handler's to free. */
 void http_park(http_req *r, void *state);
-void *http_parked_state(const http_req *r);
+void *http_parked_state(const http_req *r); /* the handler's own */
 void http_resume(http_req *r);
 
 /* --- completion ------------------------------------------------------------- */

@@ -15,7 +15,7 @@
 
 typedef struct idle_ids idle_ids;
 
-idle_ids *idle_ids_new(size_t slots, long long idle_ms);
+idle_ids *idle_ids_new(size_t slots, long long idle_ms); /* new: idle_ids_free */
 void idle_ids_free(idle_ids *t);
 uint64_t idle_id(idle_ids *t, const void *key, size_t n, long long now_ms);
 

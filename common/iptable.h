@@ -35,20 +35,20 @@ typedef struct {
 typedef struct iptable iptable;
 typedef struct iptable_builder iptable_builder;
 
-iptable_builder *iptb_new(void);
+iptable_builder *iptb_new(void); /* new: iptb_build consumes it */
 /* false on out of memory or a length beyond the family's width. */
 bool iptb_add(iptable_builder *b, const ipt_addr *a, unsigned len, uint32_t value);
 /* Consumes the builder (also on failure). dir24: -1 automatic (DIR-24-8 from
  * IPT_DIR24_MIN IPv4 prefixes), 0 never, 1 always. Entry indices are the
  * order of iptb_add calls. */
 #define IPT_DIR24_MIN 4096
-iptable *iptb_build(iptable_builder *b, int dir24);
+iptable *iptb_build(iptable_builder *b, int dir24); /* new: ipt_free */
 void ipt_free(iptable *t);
 
 /* Innermost entry covering a, or IPT_NONE. */
 uint32_t ipt_lookup(const iptable *t, const ipt_addr *a);
 uint32_t ipt_lookup4(const iptable *t, uint32_t host_order);
-const ipt_entry *ipt_entry_at(const iptable *t, uint32_t idx);
+const ipt_entry *ipt_entry_at(const iptable *t, uint32_t idx); /* borrowed from t */
 size_t ipt_count(const iptable *t);
 size_t ipt_intervals(const iptable *t, bool v6);
 bool ipt_has_dir24(const iptable *t);

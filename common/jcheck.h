@@ -35,7 +35,7 @@ json_t *jparse(const char *buf, size_t len, size_t max, jerr *e);
 bool jdepth_ok(json_t *v, int max, const char *path, jerr *e);
 
 /* Read a whole file (at most max bytes) and parse it. */
-json_t *jparse_file(const char *filename, size_t max, jerr *e);
+json_t *jparse_file(const char *filename, size_t max, jerr *e); /* new reference */
 
 /* Members. `required` false: a missing member leaves *out untouched and
  * returns true. Borrowed references. */

@@ -39,7 +39,7 @@ void mstats_add2(minute_stats *m, const char *a, const char *b, uint64_t n);
  * MSTATS_READ_MAX) up to and including the current one, or NULL if Redis
  * cannot be read. */
 #define MSTATS_READ_MAX 60
-json_t *mstats_read(minute_stats *m, int minutes);
+json_t *mstats_read(minute_stats *m, int minutes); /* new reference */
 
 /* Sums over the window of an mstats_read result: of one field, and of
  * every field starting with prefix. */

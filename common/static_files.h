@@ -24,7 +24,7 @@ typedef struct {
 void static_files_routes(static_files *sf, const char *dir, const char *prefix, http_routes *out);
 
 /* The media type for a file name, by its extension. */
-const char *static_media_type(const char *name);
+const char *static_media_type(const char *name); /* static text */
 /* Is this a name static_files serves (the part after "<prefix>/")? */
 bool static_name_ok(const char *name);
 

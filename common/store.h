@@ -52,7 +52,7 @@ typedef enum { STORE_OK = 0, STORE_BAD_URL, STORE_DOWN } store_status;
 
 /* Parses url and tries once to connect; a store whose Redis is down is
  * still returned (status STORE_DOWN) and reconnects on the next command. */
-store *store_open(const char *url, store_status *st);
+store *store_open(const char *url, store_status *st); /* new: store_close */
 void store_close(store *s);
 bool store_up(store *s); /* a PING answered */
 
@@ -74,7 +74,7 @@ long long store_reply_int(const store_reply *r); /* an integer reply's value; el
 size_t store_reply_count(const store_reply *r);  /* an array's elements; else 0 */
 /* Element i of an array (borrowed), NULL past its end; _str: its text. */
 const store_reply *store_reply_at(const store_reply *r, size_t i);
-const char *store_reply_at_str(const store_reply *r, size_t i, size_t *len);
+const char *store_reply_at_str(const store_reply *r, size_t i, size_t *len); /* borrowed from r */
 /* Hashes (the flat field, value, field, value... array of HGETALL): the
  * value of one field (borrowed; NULL when absent), and each field/value
  * pair in turn for i < store_reply_count(r) / 2. */
@@ -85,15 +85,15 @@ bool store_hash_pair(const store_reply *r, size_t i, const char **field, const c
  * XREAD-style reply (borrowed; NULL when there is none). For entry i of
  * such an array: its id and the value of one of its fields. */
 const store_reply *store_stream_entries(const store_reply *xread);
-const char *store_entry_id(const store_reply *entries, size_t i);
-const char *store_entry_field(const store_reply *entries, size_t i, const char *field);
+const char *store_entry_id(const store_reply *entries, size_t i); /* borrowed from entries */
+const char *store_entry_field(const store_reply *entries, size_t i, const char *field); /* borrowed from entries */
 void store_reply_free(store_reply *r);
 
 /* One command (printf-style as hiredis); NULL when Redis cannot be reached
  * after one reconnect. The reply is new: the caller frees it with
  * store_reply_free. */
 store_reply *store_cmd(store *s, const char *fmt, ...);
-store_reply *store_cmdargv(store *s, int argc, const char **argv, const size_t *argvlen);
+store_reply *store_cmdargv(store *s, int argc, const char **argv, const size_t *argvlen); /* new: store_reply_free */
 
 /* A write the caller will acknowledge to a CSP or a peer: the command and,
  * when the store wants replicas, WAIT in the same round trip on the same
@@ -102,7 +102,7 @@ store_reply *store_cmdargv(store *s, int argc, const char **argv, const size_t *
  * an error with *durable false is a write that may be lost on a failover:
  * answer 503 with Retry-After, never 2xx. */
 store_reply *store_cmdargv_durable(store *s, int argc, const char **argv, const size_t *argvlen, bool *durable);
-store_reply *store_cmd_durable(store *s, bool *durable, const char *fmt, ...);
+store_reply *store_cmd_durable(store *s, bool *durable, const char *fmt, ...); /* new: store_reply_free */
 int store_replicas_needed(store *s); /* 0 until first connected */
 /* The node in use (for Sentinel: the master the sentinels name now), when
  * it last changed (wall ms, 0: never seen) and how many switches since
@@ -142,6 +142,7 @@ void store_batch_free(store_batch *b);
 typedef struct store_sub store_sub;
 /* cb(message or NULL after a (re)connect, ud) runs on the subscriber thread. */
 typedef void (*store_sub_cb)(const char *message, void *ud);
+/* New: store_unsubscribe. */
 store_sub *store_subscribe(const char *url, const char *channel, store_sub_cb cb, void *ud);
 void store_unsubscribe(store_sub *sub);
 

@@ -9,7 +9,7 @@
 typedef struct ticker ticker;
 
 /* NULL if the thread cannot start. run gets its ticker (for ticker_stopping). */
-ticker *ticker_start(void (*run)(ticker *t, void *ud), void *ud, long long interval_ms);
+ticker *ticker_start(void (*run)(ticker *t, void *ud), void *ud, long long interval_ms); /* new: ticker_stop */
 void ticker_wake(ticker *t);
 bool ticker_stopping(ticker *t);
 /* Joins the thread and frees t (NULL: nothing). */

@@ -55,14 +55,14 @@ typedef struct tls_store tls_store;
 
 /* Reads and checks every file (a key that does not fit its certificate is
  * an error); NULL with the reason in err. */
-tls_store *tls_store_load(const tls_conf *c, char *err, size_t errlen);
+tls_store *tls_store_load(const tls_conf *c, char *err, size_t errlen); /* new: tls_store_free */
 void tls_store_free(tls_store *s);
 
 /* The certificate that expires first: its notAfter and the file's name. */
 time_t tls_store_first_expiry(const tls_store *s, const char **file);
 
 /* The GnuTLS priority string to use. */
-const char *tls_store_priorities(const tls_store *s);
+const char *tls_store_priorities(const tls_store *s); /* borrowed from s */
 
 /* For libmicrohttpd's certificate callback (MHD_OPTION_HTTPS_CERT_CALLBACK):
  * the callback finds its store through tls_use_store, set by the thread
@@ -74,7 +74,7 @@ int tls_retrieve_cert(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn
 
 /* Why this thread's last handshake was refused by us ("" if it was not),
  * for the log line of the failed connection; and for others to set. */
-const char *tls_last_error(void);
+const char *tls_last_error(void); /* the thread's own buffer */
 void tls_set_last_error(const char *msg);
 
 /* What a session's peer presented, verified during the handshake. */

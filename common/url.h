@@ -28,7 +28,7 @@ typedef enum {
     URL_ERR_NOMEM,
 } url_status;
 
-const char *url_status_str(url_status s);
+const char *url_status_str(url_status s); /* static text */
 
 url_status url_parse(const char *s, size_t len, url_ref *out);
 
@@ -72,7 +72,7 @@ typedef enum {
     URL_CANON_BAD_PORT,
     URL_CANON_TOO_LONG,
 } url_canon_status;
-const char *url_canon_text(url_canon_status s);
+const char *url_canon_text(url_canon_status s); /* static text */
 
 /* A request target (origin-form: absolute path, optional query) in its
  * canonical form (RFC 3986 §6.2.2): percent-encodings in upper-case hex,

@@ -86,16 +86,17 @@ typedef struct {
     cache_blob *mem; /* referenced for the caller, or NULL */
 } cache_view;
 
-cache *cache_open(const cache_conf *conf);
+cache *cache_open(const cache_conf *conf); /* new: cache_free */
 /* Ends acquisition: queued fills fail, transfers in flight are aborted,
  * whoever waits is woken. Objects stay readable until cache_free. */
 void cache_close(cache *c);
 void cache_free(cache *c);
 
+/* A reference: cache_obj_unref (and v->mem: cache_blob_unref). */
 cache_obj *cache_lookup(cache *c, const char *key, size_t klen, long long now, cache_view *v);
 /* A disk object's body mapped (once; kept with the object within the
  * mapping budget): a referenced blob, or NULL (then send the file). */
-cache_blob *cache_map(cache *c, cache_obj *o, const cache_view *v);
+cache_blob *cache_map(cache *c, cache_obj *o, const cache_view *v); /* a reference: cache_blob_unref */
 void cache_obj_unref(cache_obj *o);
 /* Removes one object; true if it was there. */
 bool cache_remove(cache *c, const char *key, size_t klen);
@@ -149,7 +150,7 @@ cache_fill *cache_reacquire(cache *c, cache_fill *f);
 void cache_fill_unref(void *f);
 
 /* The acquisition in flight for key, referenced, or NULL. */
-cache_fill *cache_join(cache *c, const char *key);
+cache_fill *cache_join(cache *c, const char *key); /* a reference: cache_fill_unref */
 
 typedef enum {
     FILL_PENDING,     /* no answer yet */

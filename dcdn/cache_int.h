@@ -138,6 +138,6 @@ void cache_fills_remove(cache *c, cache_fill *f); /* out of the table of fills i
 void cache_fill_wake_all(cache_fill *f);          /* with f->mu held: every waiter resumed */
 
 /* cache_acquire.c: a worker thread's body (arg: the cache) */
-void *cache_worker(void *arg);
+void *cache_worker(void *arg); /* returns NULL */
 
 #endif

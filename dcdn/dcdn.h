@@ -232,6 +232,7 @@ void logger_record(dcdn *d, const delivery_record *r);
  * client, method, Host and User-Agent filled in; when the request is over
  * it is completed, logged, handed to d->on_delivery and given back.
  * Records are reused (no allocation per request). NULL: out of memory. */
+/* Borrowed: given back when the request is over. */
 delivery_record *delivery_record_begin(dcdn *d, http_req *r, int port);
 /* The record's URIs without the token named package: uri as received and,
  * if content_host is given, u-uri = http://content_host + content_target. */
@@ -253,10 +254,10 @@ void logger_peer_routes(dcdn *d, http_routes *out);
  * /v1/surrogates lists them (router.c); this instance's cache (surrogate.c);
  * per upstream, the log files published and the records not yet in one
  * (logger.c). */
-json_t *triggers_in_flight(dcdn *d, size_t max);
-json_t *router_surrogates(dcdn *d);
-json_t *surrogate_cache_json(dcdn *d);
-json_t *logger_status(dcdn *d);
+json_t *triggers_in_flight(dcdn *d, size_t max); /* new reference */
+json_t *router_surrogates(dcdn *d); /* new reference */
+json_t *surrogate_cache_json(dcdn *d); /* new reference */
+json_t *logger_status(dcdn *d); /* new reference */
 
 /* dcdn/status.c: GET /v1/status and the status page (operator listener) */
 void status_op_routes(dcdn *d, http_routes *out);
@@ -272,6 +273,7 @@ void dcdn_sync_kick(dcdn *d, bool from_redis);
 /* dcdn/resolve_api.c: resolution, and /v1/metadata/{resolve,status,refresh} */
 /* The content's metadata from the upstream that publishes host; *ref goes
  * back to that upstream's snapshot holder. NULL: no upstream does. */
+/* Borrowed: d's configuration. */
 upstream *dcdn_resolve(dcdn *d, const char *host, const char *target, mi_resolution *res, snap_ref **ref);
 /* A request as received: its Host if we deliver that host, else the
  * content host the first path segment carries (ri_host_path). */
@@ -295,7 +297,7 @@ static inline const egress_policy *dcdn_source_egress(const dcdn *d, const upstr
     return up && up->egress ? up->egress : d->egress;
 }
 upstream *dcdn_resolve_request(dcdn *d, const char *host, const char *target, dcdn_content *c, mi_resolution *res,
-                               snap_ref **ref);
+                               snap_ref **ref); /* borrowed: d's configuration */
 void resolve_api_routes(dcdn *d, http_routes *out);
 
 #endif

@@ -55,16 +55,16 @@ typedef struct pending_accept {
 /* triggers.c: the store */
 void tg_tkey(const dcdn *d, char *out, size_t cap, const char *fmt, const char *arg);
 bool tg_id_ok(const char *id);
-json_t *tg_load(dcdn *d, store *st, const char *id, bool *down);
+json_t *tg_load(dcdn *d, store *st, const char *id, bool *down); /* new reference */
 bool tg_load_many(dcdn *d, store *st, const char *const *ids, size_t n, json_t **out);
-const char *tg_field(json_t *t, const char *name);
+const char *tg_field(json_t *t, const char *name); /* borrowed from t */
 bool tg_queue_status(dcdn *d, store_batch *w, const char *id, cit_status from, cit_status to, json_t *errors);
 void tg_forget(dcdn *d, store *st, const char *id, const char *up);
-json_t *tg_live_executors(dcdn *d, store *st);
+json_t *tg_live_executors(dcdn *d, store *st); /* new reference */
 
 /* the roles' threads and tick (arg: the struct triggers) */
-void *tg_commit_thread(void *arg);
-void *tg_exec_thread(void *arg);
+void *tg_commit_thread(void *arg); /* returns NULL */
+void *tg_exec_thread(void *arg); /* returns NULL */
 void tg_mon_tick(ticker *t, void *arg);
 
 #endif

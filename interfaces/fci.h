@@ -64,12 +64,12 @@ typedef struct {
     size_t n;
 } fci_set;
 
-fci_set *fci_parse(const char *buf, size_t len, jerr *e);
-fci_set *fci_from_json(json_t *v, const char *path, jerr *e);
-json_t *fci_to_json(const fci_set *s);
+fci_set *fci_parse(const char *buf, size_t len, jerr *e); /* new: fci_free */
+fci_set *fci_from_json(json_t *v, const char *path, jerr *e); /* new: fci_free */
+json_t *fci_to_json(const fci_set *s); /* new reference */
 void fci_free(fci_set *s);
 
-const char *fci_type_name(fci_type t);
+const char *fci_type_name(fci_type t); /* static text */
 /* Case-sensitive membership in the capability's main list / logging fields. */
 bool fci_has_item(const fci_capability *c, const char *item);
 bool fci_has_field(const fci_capability *c, const char *field);

@@ -45,7 +45,7 @@ typedef struct {
     char subdivision[8];
 } fp_client;
 
-const char *fp_type_name(fp_type t);
+const char *fp_type_name(fp_type t); /* static text */
 
 /* Parse and validate one Footprint object; *e names the JSON path. */
 bool fp_parse(json_t *o, const char *path, footprint *out, jerr *e);
@@ -57,7 +57,7 @@ void fp_list_free(footprint *f, size_t n);
 
 /* New reference, canonical form (prefixes masked, codes upper case). */
 json_t *fp_to_json(const footprint *f);
-json_t *fp_list_to_json(const footprint *f, size_t n);
+json_t *fp_list_to_json(const footprint *f, size_t n); /* new reference */
 
 /* Does f cover the client? *plen (may be NULL) gets the longest matching
  * prefix length for prefix types, 0 otherwise. */

@@ -93,10 +93,12 @@ typedef struct {
 
 /* --- codec --------------------------------------------------------------- */
 /* Parse (length-bounded) and validate; NULL with *e naming the JSON path. */
+/* New: mi_host_index_free. */
 mi_host_index *mi_host_index_parse(const char *buf, size_t len, const mi_policy *pol, jerr *e);
-mi_node *mi_node_parse(const char *buf, size_t len, const mi_policy *pol, jerr *e);
+mi_node *mi_node_parse(const char *buf, size_t len, const mi_policy *pol, jerr *e); /* new: mi_node_free */
+/* New: mi_host_index_free. */
 mi_host_index *mi_host_index_from_json(json_t *v, const char *path, const mi_policy *pol, jerr *e);
-mi_node *mi_node_from_json(json_t *v, const char *path, const mi_policy *pol, jerr *e);
+mi_node *mi_node_from_json(json_t *v, const char *path, const mi_policy *pol, jerr *e); /* new: mi_node_free */
 /* Validate one GenericMetadata value of a known type (false if unknown type
  * is not an error: returns true and sets *known = false). */
 bool mi_value_check(const char *type, json_t *value, const char *path, bool *known, jerr *e);
@@ -109,9 +111,9 @@ bool mi_auth_header_ok(const char *name, const char *value);
 
 /* New references. */
 json_t *mi_host_index_to_json(const mi_host_index *x);
-json_t *mi_node_to_json(const mi_node *n);
-json_t *mi_generic_to_json(const mi_generic *g);
-json_t *mi_pattern_to_json(const mi_pattern *p);
+json_t *mi_node_to_json(const mi_node *n); /* new reference */
+json_t *mi_generic_to_json(const mi_generic *g); /* new reference */
+json_t *mi_pattern_to_json(const mi_pattern *p); /* new reference */
 
 void mi_host_index_free(mi_host_index *x);
 void mi_node_free(mi_node *n);
@@ -144,7 +146,7 @@ mi_resolve_status mi_resolve(const mi_host_index *x, const char *host, size_t ho
                              const char *target, size_t target_len, mi_resolution *out);
 
 /* The generic-metadata-value of the effective object of that type, or NULL. */
-json_t *mi_effective_value(const mi_resolution *r, const char *type);
+json_t *mi_effective_value(const mi_resolution *r, const char *type); /* borrowed from r */
 
 /* --- enforcement (the delivering CDN's side) -------------------------------- */
 
@@ -171,7 +173,7 @@ typedef enum {
  * the deciding rule of a mandatory-to-enforce ACL, the verdict is
  * MI_ACL_UNENFORCEABLE. Allocation-free. */
 mi_acl_verdict mi_acl_check(const mi_resolution *r, const mi_facts *f);
-const char *mi_acl_reason(mi_acl_verdict v);
+const char *mi_acl_reason(mi_acl_verdict v); /* static text */
 
 /* The cache key of a request under MI.Cache (RFC 8006 §4.2.6): the
  * content's host as its HostMatch holds it (canonical: lower case, a port

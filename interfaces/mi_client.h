@@ -17,7 +17,7 @@
 
 typedef struct mi_fetcher mi_fetcher;
 
-mi_fetcher *mi_fetcher_new(const char *bearer_token, const http_client_conf *conf);
+mi_fetcher *mi_fetcher_new(const char *bearer_token, const http_client_conf *conf); /* new: mi_fetcher_free */
 void mi_fetcher_free(mi_fetcher *f);
 
 /* offline: use only remembered documents (after mi_fetcher_seed), no
@@ -25,7 +25,7 @@ void mi_fetcher_free(mi_fetcher *f);
  * returned tree then equals the previous one). Returns an indexed tree or
  * NULL with err filled in. */
 mi_host_index *mi_fetch_tree(mi_fetcher *f, const char *index_url, const mi_policy *pol,
-                             bool offline, bool *changed, char *err, size_t errcap);
+                             bool offline, bool *changed, char *err, size_t errcap); /* new: mi_host_index_free */
 
 /* Remembered documents, for persistence; cb sees each (url, etag, body). */
 typedef void (*mi_doc_cb)(const char *url, const char *etag, const char *body, void *ud);

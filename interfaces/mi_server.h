@@ -28,7 +28,7 @@ typedef struct mi_catalog mi_catalog;
 /* base_url: how peers reach our peer listener ("http://ucdn.example:8081").
  * NULL on out of memory. */
 mi_catalog *mi_catalog_build(const mi_service *svcs, size_t n, const char *base_url,
-                             bool link_paths, unsigned long long version);
+                             bool link_paths, unsigned long long version); /* new: mi_catalog_free */
 void mi_catalog_free(void *catalog);
 unsigned long long mi_catalog_version(const mi_catalog *c);
 size_t mi_catalog_size(const mi_catalog *c);

@@ -79,9 +79,9 @@ json_t *ri_http_request(const char *method, const char *scheme, const char *host
 
 bool ri_response_parse(const char *buf, size_t len, ri_response *out, jerr *e);
 void ri_response_free(ri_response *r);
-json_t *ri_http_response(int code, const char *location);
-json_t *ri_dns_response(const char *name, const char *type, const char *rdata, int ttl);
-json_t *ri_error(int code, const char *reason);
+json_t *ri_http_response(int code, const char *location); /* new reference */
+json_t *ri_dns_response(const char *name, const char *type, const char *rdata, int ttl); /* new reference */
+json_t *ri_error(int code, const char *reason); /* new reference */
 /* Parse an error body; false if it is not one. */
 bool ri_error_parse(const char *buf, size_t len, int *code, char *reason, size_t cap);
 

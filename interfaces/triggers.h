@@ -32,7 +32,7 @@
 #define CIT_MAX_PATTERN 2048
 
 typedef enum { CIT_PREPOSITION, CIT_INVALIDATE, CIT_PURGE } cit_type;
-const char *cit_type_name(cit_type t);
+const char *cit_type_name(cit_type t); /* static text */
 
 typedef enum {
     CIT_PENDING,
@@ -44,7 +44,7 @@ typedef enum {
     CIT_CANCELLED,
     CIT_N_STATUS
 } cit_status;
-const char *cit_status_name(cit_status s);
+const char *cit_status_name(cit_status s); /* static text */
 bool cit_status_parse(const char *s, cit_status *out);
 /* complete, processed, failed, cancelled: nothing more happens. */
 bool cit_status_final(cit_status s);
@@ -115,7 +115,7 @@ json_t *cit_error(const char *code, const char *member, json_t *items, const cha
 /* {"trigger" | "trigger.v2": spec, "cdn-path": [pid]} and
  * {"cancel": [url], "cdn-path": [pid]}: new references. */
 json_t *cit_trigger_json(json_t *spec, int version, const char *cdn_pid);
-json_t *cit_cancel_json(const char *trigger_url, const char *cdn_pid);
+json_t *cit_cancel_json(const char *trigger_url, const char *cdn_pid); /* new reference */
 
 /* A trigger status resource (§5.2): the specification, when it was created,
  * last changed and ended, its status and its Error Descriptions. */

@@ -23,7 +23,7 @@
 #include "manifest/rewrite.h"
 
 typedef enum { DASH_OK = 0, DASH_NOT_MPD, DASH_TOO_LARGE, DASH_DTD, DASH_FAILED } dash_status;
-const char *dash_status_text(dash_status s);
+const char *dash_status_text(dash_status s); /* static text */
 
 /* An MPD root element, judged from the first bytes (no full parse). */
 bool dash_is_mpd(const char *in, size_t n);

@@ -18,7 +18,7 @@
 #include "manifest/rewrite.h"
 
 typedef enum { HLS_OK = 0, HLS_NOT_PLAYLIST, HLS_TOO_LARGE, HLS_FAILED } hls_status;
-const char *hls_status_text(hls_status s);
+const char *hls_status_text(hls_status s); /* static text */
 
 /* Starts with #EXTM3U (after an optional UTF-8 BOM). */
 bool hls_is_playlist(const char *in, size_t n);

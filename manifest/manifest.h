@@ -6,7 +6,7 @@
 #include "manifest/hls.h"
 
 typedef enum { MF_UNKNOWN = 0, MF_HLS, MF_DASH } mf_kind;
-const char *mf_kind_name(mf_kind k);
+const char *mf_kind_name(mf_kind k); /* static text */
 mf_kind mf_detect(const char *in, size_t n);
 /* What a request path names, by its extension (.m3u8/.m3u: HLS, .mpd:
  * DASH); path[0..len) without the query. */

@@ -23,7 +23,7 @@
 #define CA_COOKIE_NAME "CDNISession"
 
 typedef enum { CA_OK, CA_ABSENT, CA_BAD_SIGNATURE, CA_EXPIRED, CA_OTHER_COLLECTION, CA_OTHER_CLIENT } ca_status;
-const char *ca_status_text(ca_status s);
+const char *ca_status_text(ca_status s); /* static text */
 
 /* A session token; malloc'd, NULL on failure. client_ip NULL: not bound;
  * sid NULL or "": none. */

@@ -34,7 +34,7 @@
  * default. CDNIGW.HASManifest "session-auth" chooses per content, else the
  * configuration's "session_auth". */
 typedef enum { HOP_SESSION_DEFAULT = 0, HOP_SESSION_BOTH, HOP_SESSION_COOKIE, HOP_SESSION_QUERY } hop_session;
-const char *hop_session_name(hop_session s);
+const char *hop_session_name(hop_session s); /* static text */
 /* "both", "cookie", "query"; HOP_SESSION_DEFAULT for anything else */
 hop_session hop_session_from_name(const char *s);
 
@@ -54,7 +54,7 @@ typedef struct {
 } hop_conf;
 
 typedef enum { HOP_OPEN, HOP_TOKEN, HOP_COOKIE } hop_method;
-const char *hop_method_name(hop_method m);
+const char *hop_method_name(hop_method m); /* static text */
 
 typedef struct {
     const char *scheme;    /* "http" or "https" as the client used */
@@ -122,7 +122,7 @@ char *hop_next_location(const hop_conf *c, const jwk *key, jws_alg alg, hop_prof
  * Every token minted carries the playback session's id as "sid" (unless
  * it keeps a jti, which names the session), so each hop logs one id. */
 char *hop_next_token(const hop_conf *c, const jwk *key, jws_alg alg, hop_profile prof, const hop_result *r,
-                     const char *next_aud, const char *location, bool dir_scope, long long now);
+                     const char *next_aud, const char *location, bool dir_scope, long long now); /* new: free */
 
 /* A published metadata tree made ready for the next CDN when we re-sign:
  * every MI.UriSigning object names us as its only issuer and loses its

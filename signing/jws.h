@@ -28,9 +28,9 @@ typedef enum {
     JWS_BAD_SIGNATURE
 } jws_status;
 
-const char *jws_status_text(jws_status s);
+const char *jws_status_text(jws_status s); /* static text */
 jws_alg jws_alg_from_name(const char *name, size_t len);
-const char *jws_alg_name(jws_alg a);
+const char *jws_alg_name(jws_alg a); /* static text */
 
 /* Does key k fit algorithm a (type, declared alg, secret length)? */
 bool jws_key_fits(const jwk *k, jws_alg a);

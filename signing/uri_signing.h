@@ -117,7 +117,7 @@ typedef struct {
 
 us_code us_check(const us_verifier *v, const us_policy *p, const us_request *rq, us_result *out);
 void us_result_free(us_result *r);
-const char *us_code_text(us_code c);
+const char *us_code_text(us_code c); /* static text */
 /* Removes the query parameter named package (case-insensitive) from a
  * path?query in place, e.g. before a URI is logged. */
 void us_drop_package(char *uri, const char *package);

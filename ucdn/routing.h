@@ -90,7 +90,7 @@ typedef struct {
 } route_snap;
 
 /* Builds the snapshot; takes ownership of fci[] (the array and each set). */
-route_snap *route_snap_build(route_peer *peers, size_t n, fci_set **fci);
+route_snap *route_snap_build(route_peer *peers, size_t n, fci_set **fci); /* new: route_snap_free */
 void route_snap_free(void *snap);
 
 typedef enum {
@@ -109,7 +109,7 @@ typedef enum {
     RW__COUNT
 } route_why;
 
-const char *route_why_name(route_why w);
+const char *route_why_name(route_why w); /* static text */
 
 typedef struct {
     route_why why;

@@ -170,17 +170,17 @@ svc_status ucdn_service_delete(ucdn *u, const char *csp, const char *id, long lo
  * plus "version"; NULL when the caller has none by that id (*st says
  * whether Redis answered). */
 json_t *ucdn_service_get(ucdn *u, const char *csp, const char *id, svc_status *st);
-json_t *ucdn_service_list(ucdn *u, const char *csp, svc_status *st);
-json_t *ucdn_service_history(ucdn *u, const char *csp, const char *id, svc_status *st);
+json_t *ucdn_service_list(ucdn *u, const char *csp, svc_status *st); /* new reference */
+json_t *ucdn_service_history(ucdn *u, const char *csp, const char *id, svc_status *st); /* new reference */
 /* "<csp>~<id>", the key of a CSP's service or collection; false if too long. */
 bool ucdn_object_key(const char *csp, const char *id, char *out, size_t cap);
 /* Claims ("host:<name>", "ccid:<ccid>", "pid:<purge-id>", "group:<auth group>")
  * a service (its metadata and canonical host) or a collection record makes;
  * new references (JSON arrays of strings). */
 json_t *ucdn_service_claims(json_t *service, const char *host);
-json_t *ucdn_collection_claims(json_t *rec);
+json_t *ucdn_collection_claims(json_t *rec); /* new reference */
 /* A claim as a person reads it: CCID "m1". */
-const char *ucdn_claim_text(const char *claim, char *out, size_t cap);
+const char *ucdn_claim_text(const char *claim, char *out, size_t cap); /* out */
 /* Does csp hold every one of these claims? One round trip; *down when Redis did not answer. */
 bool ucdn_claims_owned(ucdn *u, const char *const *claims, size_t n, const char *csp, bool *down);
 /* Is the name of this canonical host one nobody may publish (a gateway's,
@@ -199,7 +199,7 @@ bool peering_reload(ucdn *u); /* rebuild the routing snapshot from Redis */
 bool peering_start(ucdn *u);
 void peering_stop(ucdn *u);
 void peering_on_message(const char *msg, void *ud);
-route_peer *peer_by_id(ucdn *u, const char *id, size_t *idx);
+route_peer *peer_by_id(ucdn *u, const char *id, size_t *idx); /* borrowed: u's configuration */
 
 /* ucdn/router.c: end-user redirects on the delivery listener, explain. */
 void router_routes(ucdn *u, http_routes *out);
@@ -234,15 +234,15 @@ bool purges_start(ucdn *u);
 void purges_stop(ucdn *u);
 /* ucdn/peering.c: each peer as /v1/peers shows it (availability, last
  * heartbeat, load, capabilities, footprints as "type value" texts). */
-json_t *peering_peers(ucdn *u);
+json_t *peering_peers(ucdn *u); /* new reference */
 /* For the status page: {"open": how many requests are open, "requests":
  * the newest max of them}; NULL if the store is away. */
-json_t *purges_open(ucdn *u, size_t max);
+json_t *purges_open(ucdn *u, size_t max); /* new reference */
 /* ucdn/collector.c, for the status page: each peer's log collection state
  * and the quarantine ({"peers": [...], "quarantine": [...]}); usage rows of
  * one UTC day (epoch day) grouped by ccid and dcdn. NULL: the store is away. */
-json_t *collector_state(ucdn *u);
-json_t *collector_usage_day(ucdn *u, long long day);
+json_t *collector_state(ucdn *u); /* new reference */
+json_t *collector_usage_day(ucdn *u, long long day); /* new reference */
 
 /* ucdn/status.c: GET /v1/status and the status page (operator listener) */
 void status_op_routes(ucdn *u, http_routes *out);
