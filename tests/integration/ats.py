@@ -17,8 +17,8 @@ import time
 import urllib.parse
 import urllib.request
 
-import run
-from run import (PEER2_TOKEN, ChunkOrigin, Skip, ctl, dcdn_capabilities, explain, free_port, http,
+import harness
+from harness import (PEER2_TOKEN, ChunkOrigin, Skip, ctl, dcdn_capabilities, explain, free_port, http,
                  put_collection, raw_get, sample_title_files, sign, signing_env, token_in, wait_for)
 
 PLUGIN = "/usr/lib/trafficserver/modules/uri_signing.so"
@@ -206,7 +206,7 @@ def test_traffic_server_dcdn_accepts_every_token_minted_with_the_ats_profile(env
         assert get("http://127.0.0.1:%d/video.example.com%s" % (ats.port, seg))[0] == 403
         # a master the uCDN serves rewritten toward Traffic Server: each
         # variant URI carries a token the plugin takes
-        master = open(os.path.join(run.ROOT, "examples/master.m3u8")).read()
+        master = open(os.path.join(harness.ROOT, "examples/master.m3u8")).read()
         assert put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
                                           "manifest": master})[0] == 201
         tok = sign(csp, iss="acme-issuer", aud="ucdn-it", exp=now + 600,
@@ -232,7 +232,7 @@ def test_traffic_server_dcdn_accepts_every_token_minted_with_the_ats_profile(env
     path = os.path.join(env.dir, "bad.json")
     with open(path, "w") as f:
         json.dump(bad, f)
-    r = subprocess.run([os.path.join(run.BIN, "ucdn"), "-c", path], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([os.path.join(harness.BIN, "ucdn"), "-c", path], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1 and "$.peers[0].uri_signing.profile" in r.stderr, r.stderr
 
 

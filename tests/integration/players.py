@@ -16,8 +16,8 @@ import subprocess
 import time
 import urllib.parse
 
-import run
-from run import (OP_TOKEN, ChunkOrigin, Skip, drive, free_port, http, put_collection, sample_title_files, sign,
+import harness
+from harness import (OP_TOKEN, ChunkOrigin, Skip, drive, free_port, http, put_collection, sample_title_files, sign,
                  signing_env, signed_dcdn, wait_for)
 
 # a CSP token for both titles, whatever port the delivery listener has
@@ -35,7 +35,7 @@ def title_env(env, ui=False):
 
     def tweak(u, d):
         if ui:
-            u["ui_dir"] = os.path.join(run.ROOT, "build/ui")
+            u["ui_dir"] = os.path.join(harness.ROOT, "build/ui")
             u["listeners"]["delivery"]["cors_origins"] = [page_origin]
     keys = signing_env(env, tweak)
     rec = json.loads(env.csp("GET", "/csp/v1/services/vod1")[2])
@@ -51,7 +51,7 @@ def title_env(env, ui=False):
             break
     s, _, b = env.csp("PUT", "/csp/v1/services/vod1", json.dumps(doc))
     assert s in (200, 201), (s, b)
-    master = open(os.path.join(run.ROOT, "examples/master.m3u8")).read()
+    master = open(os.path.join(harness.ROOT, "examples/master.m3u8")).read()
     assert put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
                                       "manifest": master})[0] == 201
     assert put_collection(env, "d1", {"service": "vod1", "path": "/vod/d1/manifest.mpd", "ccid": "d1",
@@ -172,7 +172,7 @@ def test_hlsjs_shaka_and_dashjs_play_the_signed_titles_in_chromium(env):
     """hls.js (HLS), shaka-player (HLS and DASH) and dash.js (DASH), vendored
     from npm by the build, in Chromium: playback advances and every segment
     is answered by the surrogate."""
-    why = run.browser_missing()
+    why = harness.browser_missing()
     if why:
         raise Skip(why)
     o, sp, page_origin, tok = title_env(env, ui=True)
@@ -204,11 +204,11 @@ def test_session_auth_picks_tokens_cookie_or_both_and_live_playlists_are_signed_
     o.cc = "max-age=1"  # a live playlist's lifetime at the surrogate
     try:
         def variant():
-            s, _, b = run.raw_get(env.ports["udel"], "/vod/m1/master.m3u8?URISigningPackage=" + tok)
+            s, _, b = harness.raw_get(env.ports["udel"], "/vod/m1/master.m3u8?URISigningPackage=" + tok)
             assert s == 200, (s, b)
             url = [l for l in b.decode().splitlines() if "/720p/index.m3u8" in l][0]
             u = urllib.parse.urlsplit(url)
-            s, h, b = run.raw_get(sp, u.path + "?" + u.query, host=u.netloc)
+            s, h, b = harness.raw_get(sp, u.path + "?" + u.query, host=u.netloc)
             assert s == 200, (s, b)
             segs = [l for l in b.decode().splitlines() if l and not l.startswith("#")]
             return segs, h.get("set-cookie", ""), h
@@ -217,7 +217,7 @@ def test_session_auth_picks_tokens_cookie_or_both_and_live_playlists_are_signed_
             u = urllib.parse.urlsplit(line)
             target = (u.path if u.scheme else "/video.example.com/vod/m1/720p/" + u.path) + \
                 ("?" + u.query if u.query else "")
-            return run.raw_get(sp, target, host="127.0.0.1:%d" % sp,
+            return harness.raw_get(sp, target, host="127.0.0.1:%d" % sp,
                                headers={"Cookie": cookie} if cookie else None)[0]
 
         def set_mode(mode):

@@ -16,8 +16,8 @@ import threading
 import time
 import urllib.parse
 
-import run
-from run import (DCDN_PID, OP_TOKEN, ChunkOrigin, Skip, fan_out, free_port, http,
+import harness
+from harness import (DCDN_PID, OP_TOKEN, ChunkOrigin, Skip, fan_out, free_port, http,
                  raw_get, service, sget, surrogate_env, trigger, trigger_status, wait_for)
 
 
@@ -350,7 +350,7 @@ def test_a_redis_back_empty_is_refilled_by_the_gateways_themselves(env):
         # the dCDN's capabilities come back without an operator: the uCDN
         # pulls them from the peer when it has none
         assert wait_for(lambda: http("GET", "http://127.0.0.1:%d/fci/v1/capabilities" % env.ports["peer"],
-                                     token=run.PEER_TOKEN)[0] == 200, timeout=10)
+                                     token=harness.PEER_TOKEN)[0] == 200, timeout=10)
         assert "pulled it from the peer" in env.log("ucdn")
         # the surrogate's cache index is back, rebuilt from its disk cache
         assert wait_for(lambda: env.redis_cli("redis_d", "SCARD", "cdni:dcdn-it:cache:se-x:ccid:col-1").strip()
@@ -398,7 +398,7 @@ def test_a_dcdn_whose_advertisement_the_ucdn_lost_advertises_again_at_its_next_h
     dcfg = env.dcdn_config()
     dcfg["upstreams"][0]["heartbeat_s"] = 1
     env.start_daemon("dcdn", dcfg)
-    fci = lambda: http("GET", "http://127.0.0.1:%d/fci/v1/capabilities" % env.ports["peer"], token=run.PEER_TOKEN)
+    fci = lambda: http("GET", "http://127.0.0.1:%d/fci/v1/capabilities" % env.ports["peer"], token=harness.PEER_TOKEN)
     assert wait_for(lambda: fci()[0] == 200, timeout=10)
     env.redis_cli("redis_u", "DEL", "cdni:ucdn-it:{peers}:fci")  # what a store restored from an older copy lacks
     assert fci()[0] != 200

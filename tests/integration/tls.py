@@ -15,13 +15,13 @@ import subprocess
 import threading
 import time
 
-import run
-from run import CSP_TOKEN, OP_TOKEN, PEER_TOKEN, RI_TOKEN, http, service, wait_for
+import harness
+from harness import CSP_TOKEN, OP_TOKEN, PEER_TOKEN, RI_TOKEN, http, service, wait_for
 
 
 def pki(env):
     d = os.path.join(env.dir, "pki")
-    subprocess.run([os.path.join(run.ROOT, "scripts", "pki.sh"), d, "DNS:video.example.com"], check=True)
+    subprocess.run([os.path.join(harness.ROOT, "scripts", "pki.sh"), d, "DNS:video.example.com"], check=True)
     return d
 
 
@@ -96,7 +96,7 @@ def tls_configs(env, d):
     up["fci_url"] = "https://127.0.0.1:%d/fci/v1" % P["peer"]
     up["heartbeat_s"] = 1
     up["client_cert"] = {"spki": open(os.path.join(d, "ucdn.spki")).read().strip()}
-    dc["triggers"] = {"cdn_pid": run.DCDN_PID}
+    dc["triggers"] = {"cdn_pid": harness.DCDN_PID}
     dc["logging"] = {"dir": os.path.join(env.dir, "logs-router"), "rotate_s": 1}  # its redirects' CDNI logs
     dc["surrogate"]["https_url"] = "https://se-a.dcdn.test:8443"
     return u, dc
@@ -348,7 +348,7 @@ def test_sighup_reloads_certificates_peers_and_tokens_without_dropping_a_connect
         assert "$.peers[0].priority" in out, out
         # a listener address changes only with a restart
         bad = json.loads(json.dumps(u))
-        bad["listeners"]["operator"]["port"] = run.free_port()
+        bad["listeners"]["operator"]["port"] = harness.free_port()
         rewrite(env, "ucdn", bad)
         hup(env, "ucdn", "listener addresses change only with a restart")
         assert "CN = other" in subject_of(env.ports["udel"])
@@ -372,14 +372,14 @@ def test_sighup_reloads_certificates_peers_and_tokens_without_dropping_a_connect
 
 
 def test_sigterm_drains_requests_in_flight_and_exits_0(env):
-    o = run.ChunkOrigin({"/vod/m1/slow.ts": b"s" * 200000}, delay=2.0)
+    o = harness.ChunkOrigin({"/vod/m1/slow.ts": b"s" * 200000}, delay=2.0)
     try:
-        sp, op = run.surrogate_env(env, ["127.0.0.1:%d" % o.port])
+        sp, op = harness.surrogate_env(env, ["127.0.0.1:%d" % o.port])
         got = {}
 
         def fetch():
             try:
-                got["r"] = run.raw_get(sp, "/vod/m1/slow.ts")
+                got["r"] = harness.raw_get(sp, "/vod/m1/slow.ts")
             except Exception as e:  # noqa: BLE001
                 got["e"] = repr(e)
         t = threading.Thread(target=fetch)
@@ -428,7 +428,7 @@ def test_a_certificate_expiring_within_14_days_is_a_warning_in_the_log_readyz_an
     assert "warning" not in json.loads(b), b
 
 
-class StaticTLS(run.LoopbackServer):
+class StaticTLS(harness.LoopbackServer):
     """The test player's page (build/ui) on an https origin of its own."""
 
     def __init__(self, d, root):
@@ -444,41 +444,41 @@ def test_chromium_plays_the_signed_title_over_https_trusting_the_local_ca(env):
     the uCDN's HTTPS delivery listener; the renditions come from the dCDN
     surrogate's HTTPS listener. Chromium trusts the throwaway CA (its NSS
     database), every certificate check on; the token covers https URIs."""
-    why = run.browser_missing()
+    why = harness.browser_missing()
     if why:
-        raise run.Skip(why)
-    o = run.ChunkOrigin(run.sample_title_files(), headers={"Access-Control-Allow-Origin": "*"})
+        raise harness.Skip(why)
+    o = harness.ChunkOrigin(harness.sample_title_files(), headers={"Access-Control-Allow-Origin": "*"})
     d = pki(env)
-    page = StaticTLS(d, os.path.join(run.ROOT, "build/ui"))
+    page = StaticTLS(d, os.path.join(harness.ROOT, "build/ui"))
     page_origin = "https://127.0.0.1:%d" % page.port
     cert = {"certificates": [{"cert": os.path.join(d, "server.pem"), "key": os.path.join(d, "server-key.pem")}]}
-    sp, sop = run.free_port(), run.free_port()
+    sp, sop = harness.free_port(), harness.free_port()
 
     def tweak(u, dc):
         u["listeners"]["delivery"]["tls"] = cert
         u["listeners"]["delivery"]["cors_origins"] = [page_origin]
     try:
-        keys = run.signing_env(env, tweak)
+        keys = harness.signing_env(env, tweak)
         rec = json.loads(env.csp("GET", "/csp/v1/services/vod1")[2])
         doc = dict(rec["service"], host=rec["host"])
         doc["metadata"][0]["generic-metadata-value"]["sources"] = [
             {"endpoints": ["127.0.0.1:%d" % o.port], "protocol": "http/1.1"}]
         assert env.csp("PUT", "/csp/v1/services/vod1", json.dumps(doc))[0] in (200, 201)
-        master = open(os.path.join(run.ROOT, "examples/master.m3u8")).read()
-        assert run.put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
+        master = open(os.path.join(harness.ROOT, "examples/master.m3u8")).read()
+        assert harness.put_collection(env, "m1", {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1",
                                               "manifest": master})[0] == 201
-        run.signed_dcdn(env, keys, sp, sop, cors=[page_origin], se_tls=cert)
+        harness.signed_dcdn(env, keys, sp, sop, cors=[page_origin], se_tls=cert)
         time.sleep(2)  # the router re-advertises https/1.1 once se-x serves HTTPS; the uCDN takes it
-        csp = run.sign(keys["csp"][0], iss="acme-issuer", aud="ucdn-it", exp=int(time.time()) + 600,
+        csp = harness.sign(keys["csp"][0], iss="acme-issuer", aud="ucdn-it", exp=int(time.time()) + 600,
                        cdniuc="regex:https://video\\.example\\.com/vod/m1/.*")
         src = "https://video.example.com/vod/m1/master.m3u8?URISigningPackage=" + csp
-        player = "%s/player.html?src=%s" % (page_origin, run.urllib.parse.quote(src, safe=""))
+        player = "%s/player.html?src=%s" % (page_origin, harness.urllib.parse.quote(src, safe=""))
         resolve = "MAP video.example.com:443 127.0.0.1:%d" % env.ports["udel"]
         # over https, the session cookie is Secure
         s_, h_, _ = https(env.ports["udel"], "GET", "/vod/m1/master.m3u8?URISigningPackage=" + csp, d,
                           host="video.example.com")
         assert s_ == 200 and "; Secure" in h_.get("set-cookie", ""), (s_, h_)
-        r = run.drive("play", page=player, resolve=resolve, seconds=3, timeout_s=40, ca=os.path.join(d, "ca.pem"))
+        r = harness.drive("play", page=player, resolve=resolve, seconds=3, timeout_s=40, ca=os.path.join(d, "ca.pem"))
         assert r["position"] >= 3 and not [e for e in r["errors"] if e["fatal"]], r
         assert r["requests"][0]["answered"].startswith("https://video.example.com/vod/m1/master.m3u8"), r["requests"]
         segs = [x for x in r["requests"] if x["kind"].endswith("segment")]
@@ -486,7 +486,7 @@ def test_chromium_plays_the_signed_title_over_https_trusting_the_local_ca(env):
                             and x["bytes"] > 0 for x in segs), r["requests"]
         assert not [c for c in r["console"] if "ERR_CERT" in c or "error" in c.lower()], r["console"]
         # the same page without the CA: Chromium refuses the certificate, nothing plays
-        p = subprocess.run(["node", os.path.join(run.ROOT, "tests/browser/drive.mjs"), "play",
+        p = subprocess.run(["node", os.path.join(harness.ROOT, "tests/browser/drive.mjs"), "play",
                             json.dumps({"page": player, "resolve": resolve, "seconds": 1, "timeout_s": 8})],
                            capture_output=True, text=True, timeout=60)
         assert p.returncode != 0 and "ERR_CERT_AUTHORITY_INVALID" in p.stderr, (p.returncode, p.stderr[-500:])
@@ -495,7 +495,7 @@ def test_chromium_plays_the_signed_title_over_https_trusting_the_local_ca(env):
         o.stop()
 
 
-class TLSOrigin(run.ChunkOrigin):
+class TLSOrigin(harness.ChunkOrigin):
     """The tests' media origin, over HTTPS with the given certificate."""
 
     def __init__(self, files, d, cert):
@@ -517,7 +517,7 @@ def test_https_sources_are_verified_when_acquired(env):
                        "sources": [{"endpoints": ["127.0.0.1:%d" % origin.port], "protocol": "https/1.1"}]}}]}
             assert env.csp("PUT", "/csp/v1/services/vod1", json.dumps(doc))[0] in (200, 201)
             cfg = env.dcdn_config()
-            sp, op = run.free_port(), run.free_port()
+            sp, op = harness.free_port(), harness.free_port()
             cfg["listeners"] = {"operator": {"bind": "127.0.0.1", "port": op},
                                 "surrogate": {"bind": "127.0.0.1", "port": sp}}
             for k in ("capabilities", "router"):
@@ -529,11 +529,11 @@ def test_https_sources_are_verified_when_acquired(env):
             if ca:
                 cfg["surrogate"]["acquisition"] = {"ca": os.path.join(d, ca)}
             env.start_daemon("dcdn-se", cfg, binary="dcdn")
-            q = run.urllib.parse.quote("http://video.example.com/vod/m1/a.ts", safe="")
+            q = harness.urllib.parse.quote("http://video.example.com/vod/m1/a.ts", safe="")
             assert wait_for(lambda: http("GET", "http://127.0.0.1:%d/v1/metadata/resolve?url=%s" % (op, q),
                                          token=OP_TOKEN)[0] == 200, timeout=10)
             before = origin.hits.get("/vod/m1/a.ts", 0)
-            s, h, b = run.raw_get(sp, "/vod/m1/a.ts")
+            s, h, b = harness.raw_get(sp, "/vod/m1/a.ts")
             assert s == want, (origin is good, ca, s, b[:200])
             if want == 200:
                 assert b == b"a" * 5000 and origin.hits["/vod/m1/a.ts"] == before + 1
@@ -544,7 +544,7 @@ def test_https_sources_are_verified_when_acquired(env):
         rogue.stop()
 
 
-class RogueTLS(run.LoopbackServer):
+class RogueTLS(harness.LoopbackServer):
     """An HTTPS server with a certificate of a CA nobody configured; counts
     the HTTP requests that reach it (none may)."""
 
@@ -552,7 +552,7 @@ class RogueTLS(run.LoopbackServer):
         outer = self
         self.hits = []
 
-        class H(run.LoopbackServer.Quiet):
+        class H(harness.LoopbackServer.Quiet):
             def do_GET(self):
                 outer.hits.append(self.path)
                 self.send_response(200)
@@ -625,5 +625,5 @@ def test_sni_picks_the_certificate_and_a_bad_tls_config_is_refused_with_its_path
         {"cert": os.path.join(d, "server.pem"), "key": os.path.join(d, "other-key.pem")}]
     path = os.path.join(env.dir, "bad.json")
     json.dump(u, open(path, "w"))
-    p = subprocess.run([os.path.join(run.BIN, "ucdn"), "-c", path], capture_output=True, text=True, timeout=20)
+    p = subprocess.run([os.path.join(harness.BIN, "ucdn"), "-c", path], capture_output=True, text=True, timeout=20)
     assert p.returncode != 0 and "$.listeners.delivery.tls" in p.stdout + p.stderr, p.stdout + p.stderr

@@ -12,8 +12,8 @@ import threading
 import time
 import urllib.parse
 
-import run
-from run import (CSP_TOKEN, OP_TOKEN, PEER_TOKEN, RI_TOKEN, SURROGATE_A, ChunkOrigin, LoopbackServer, Origin,
+import harness
+from harness import (CSP_TOKEN, OP_TOKEN, PEER_TOKEN, RI_TOKEN, SURROGATE_A, ChunkOrigin, LoopbackServer, Origin,
                  free_port, http, raw_get, routed, service, sign, signing_env, signed_dcdn, wait_for)
 
 OTHER = "csp-other-integration-token"  # the second CSP of Env.ucdn_config, "other"
@@ -96,10 +96,10 @@ def test_a_csp_cannot_take_see_or_delete_another_csps_service_by_id(env):
     assert env.csp("GET", "/csp/v1/services/vod1")[0] == 200
     assert raw_get(env.ports["udel"], "/vod/m1/seg_1.ts")[0] == 302
     # collections: the same
-    coll = {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1-col", "manifest": run.MASTER}
-    assert run.put_collection(env, "c1", coll)[0] == 201
+    coll = {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1-col", "manifest": harness.MASTER}
+    assert harness.put_collection(env, "c1", coll)[0] == 201
     assert env.csp("PUT", "/csp/v1/services/vod1", service(host="b.example", ccid="b1"), token=OTHER)[0] == 201
-    s, _, b = run.put_collection(env, "c1", dict(coll, ccid="b-col", path="/b/master.m3u8"), token=OTHER)
+    s, _, b = harness.put_collection(env, "c1", dict(coll, ccid="b-col", path="/b/master.m3u8"), token=OTHER)
     assert s == 201, b  # its own c1, on its own vod1
     s, _, b = env.csp("GET", "/csp/v1/collections/c1")
     assert s == 200 and json.loads(b)["ccid"] == "m1-col" and json.loads(b)["host"] == "video.example.com", b
@@ -116,7 +116,7 @@ def test_the_first_schema_data_is_moved_whole_and_claimed(env):
     rec = {"id": "vod1", "csp": "acme", "host": "Video.Example.COM", "updated": 1,
            "service": json.loads(service())}
     del rec["service"]["host"]
-    coll = {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1-col", "manifest": run.MASTER,
+    coll = {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1-col", "manifest": harness.MASTER,
             "csp": "acme", "host": "Video.Example.COM", "updated": 1}
     for cmd in (["DEL", pre + "schema"], ["HSET", pre + "services", "vod1", json.dumps(rec)], ["HSET", pre + "versions", "vod1", "3"],
                 ["HSET", pre + "svchost", "vod1", "video.example.com"],
@@ -179,7 +179,7 @@ def test_the_surrogate_keys_a_port_qualified_host_apart_from_the_bare_one(env):
     o80 = ChunkOrigin({"/vod/m1/seg_1.ts": b"eighty" * 100})
     o8080 = ChunkOrigin({"/vod/m1/seg_1.ts": b"eighty-eighty" * 100})
     try:
-        run.surrogate_env(env, ["127.0.0.1:%d" % o80.port])
+        harness.surrogate_env(env, ["127.0.0.1:%d" % o80.port])
         doc = json.loads(service(host="video.example.com:8080", ccid="m8080"))
         doc["metadata"][0]["generic-metadata-value"]["sources"][0]["endpoints"] = ["127.0.0.1:%d" % o8080.port]
         assert env.csp("PUT", "/csp/v1/services/v8080", json.dumps(doc))[0] == 201
@@ -212,7 +212,7 @@ def start_at(env, name, cfg, addr):
     e = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
              UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
     binary = "ucdn" if name.startswith("ucdn") else "dcdn"
-    p = subprocess.Popen([os.path.join(run.BIN, binary), "-c", path], stdout=log, stderr=log, env=e)
+    p = subprocess.Popen([os.path.join(harness.BIN, binary), "-c", path], stdout=log, stderr=log, env=e)
     env.procs[name] = p
 
     def up():
@@ -236,7 +236,7 @@ def second_upstream(env, csp_token="csp-evil-second-upstream-token"):
           "listeners": {k: {"bind": "127.0.0.2", "port": env.ports[p]}
                         for k, p in (("csp", "csp2"), ("peer", "peer2"), ("operator", "uop2"))},
           "csp_tokens": [{"csp": "evil", "token": csp_token}],
-          "peers": [{"id": "dcdn-it", "token": run.PEER2_TOKEN}],
+          "peers": [{"id": "dcdn-it", "token": harness.PEER2_TOKEN}],
           "metadata": {"public_url": "http://127.0.0.2:%d" % env.ports["peer2"], "max_age_s": 1}}
     start_at(env, "ucdn2", u2, "127.0.0.2")
     return "http://127.0.0.2:%d" % env.ports["csp2"]
@@ -253,7 +253,7 @@ def two_upstream_surrogate(env, sp, sop, surrogate=None, **cfg_extra):
     for k in ("fci_url", "ri_token"):
         cfg["upstreams"][0].pop(k)
     cfg["upstreams"].append({"id": "ucdn-two", "metadata_url": "http://127.0.0.2:%d/mi/v1/hostindex" %
-                             env.ports["peer2"], "token": run.PEER2_TOKEN, "refresh_s": 1})
+                             env.ports["peer2"], "token": harness.PEER2_TOKEN, "refresh_s": 1})
     cfg["surrogate"] = dict({"id": "se-x", "url": "http://127.0.0.1:%d" % sp, "heartbeat_s": 1,
                              "cache": {"dir": os.path.join(env.dir, "cache-se-x")}}, **(surrogate or {}))
     cfg.update(cfg_extra)
@@ -311,22 +311,22 @@ def test_a_surrogate_never_takes_its_own_authority_for_a_content_host(env):
 # 4. CCIDs, Purge-IDs, auth groups and session cookies are one CSP's
 
 def test_ccids_purge_ids_and_auth_groups_belong_to_one_csp_and_so_do_its_purges(env):
-    restart_ucdn(env, lambda u: run.fan_out(u, env.ports["dpeer"]))
+    restart_ucdn(env, lambda u: harness.fan_out(u, env.ports["dpeer"]))
     a = json.loads(service(ccid="m1"))
     a["metadata"].append({"generic-metadata-type": "CDNIGW.PurgeIdentifier",
                           "generic-metadata-value": {"purge-id": "pid-a"}})
     assert env.csp("PUT", "/csp/v1/services/vod1", json.dumps(a))[0] == 201
-    coll = {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1-col", "manifest": run.MASTER,
+    coll = {"service": "vod1", "path": "/vod/m1/master.m3u8", "ccid": "m1-col", "manifest": harness.MASTER,
             "purge_id": "pid-col", "auth_group": "grp-a"}
-    assert run.put_collection(env, "c1", coll)[0] == 201
+    assert harness.put_collection(env, "c1", coll)[0] == 201
     assert env.csp("PUT", "/csp/v1/services/b", service(host="b.example", ccid="b1"), token=OTHER)[0] == 201
     before = env.csp("GET", "/csp/v1/services/b", token=OTHER)[2]
     # the other CSP cannot take any of them, in a collection or in its metadata
-    bc = {"service": "b", "path": "/b/master.m3u8", "ccid": "b-col", "manifest": run.MASTER}
+    bc = {"service": "b", "path": "/b/master.m3u8", "ccid": "b-col", "manifest": harness.MASTER}
     for change, what in (({"ccid": "m1"}, b'CCID \\"m1\\"'), ({"ccid": "m1-col"}, b'CCID \\"m1-col\\"'),
                          ({"purge_id": "pid-a"}, b'Purge-ID \\"pid-a\\"'),
                          ({"purge_id": "pid-col"}, b"Purge-ID"), ({"auth_group": "grp-a"}, b"auth group")):
-        s, _, b = run.put_collection(env, "bc", dict(bc, **change), token=OTHER)
+        s, _, b = harness.put_collection(env, "bc", dict(bc, **change), token=OTHER)
         assert s == 409 and what in b and b"another CSP" in b, (change, s, b)
     s, _, b = env.csp("PUT", "/csp/v1/services/b", service(host="b.example", ccid="m1-col"), token=OTHER)
     assert s == 409 and b"m1-col" in b, b
@@ -345,10 +345,10 @@ def test_ccids_purge_ids_and_auth_groups_belong_to_one_csp_and_so_do_its_purges(
     assert purge({"content.ccids": ["m1", "m1-col"]}, token=CSP_TOKEN)[0] == 201
     # claims end with their last object: the collection gone, its CCID is free
     assert env.csp("DELETE", "/csp/v1/collections/c1")[0] == 204
-    s, _, b = run.put_collection(env, "bc", dict(bc, ccid="m1-col", purge_id="pid-col", auth_group="grp-a"),
+    s, _, b = harness.put_collection(env, "bc", dict(bc, ccid="m1-col", purge_id="pid-col", auth_group="grp-a"),
                                  token=OTHER)
     assert s == 201, b
-    assert run.put_collection(env, "c1", coll)[0] == 409  # now the other's
+    assert harness.put_collection(env, "c1", coll)[0] == 409  # now the other's
 
 
 def test_a_session_cookie_of_one_csp_never_opens_another_csps_content(env):
@@ -357,9 +357,9 @@ def test_a_session_cookie_of_one_csp_never_opens_another_csps_content(env):
     in. Cookies are scoped to the CSP whose content started them."""
     other_key = os.path.join(env.dir, "other.jwk")
     with open(other_key, "w") as f:
-        f.write(run.ctl("key", "generate", "ec", "other-1").stdout)
+        f.write(harness.ctl("key", "generate", "ec", "other-1").stdout)
     with open(other_key + "s", "w") as f:
-        f.write(run.ctl("key", "public", other_key).stdout)
+        f.write(harness.ctl("key", "public", other_key).stdout)
     keys = signing_env(env, lambda u, d: u["csp_tokens"][1].update({"uri_signing_keys": other_key + "s"}))
     signed = lambda pat, grouping: {"path-pattern": {"pattern": pat}, "path-metadata": {"metadata": grouping + [
         {"generic-metadata-type": "MI.UriSigning", "generic-metadata-value": {"enforce": True}}]}}
@@ -419,7 +419,7 @@ def test_no_spelling_of_a_signed_path_skips_uri_signing_at_any_hop(env):
         # a valid token covers the resource, whatever the spelling; what is
         # asked of the source is the canonical path
         now = int(time.time())
-        csp = sign(keys["csp"][0], iss="acme-issuer", aud="ucdn-it", exp=now + 600, cdniuc=run.M1)
+        csp = sign(keys["csp"][0], iss="acme-issuer", aud="ucdn-it", exp=now + 600, cdniuc=harness.M1)
         s, h, _ = raw_get(env.ports["udel"], "/vod/x/../%6d1//seg_1.ts?URISigningPackage=" + csp)
         assert s == 302 and "/video.example.com/vod/m1/seg_1.ts?" in h["location"], h
         ut = sign(keys["ucdn"][0], iss="ucdn-it", aud="dcdn-it", exp=now + 600,
@@ -495,7 +495,7 @@ def test_nothing_is_fetched_outside_the_egress_policy(env):
     loopback address, one on 127.0.0.1 at a port the policy does not name)
     must never see a request."""
     internal, local = Internal("127.0.0.9"), Internal("127.0.0.1")
-    origin = Origin(run.MASTER)
+    origin = Origin(harness.MASTER)
     media = ChunkOrigin({"/vod/m1/seg_1.ts": b"ok" * 10})
     hostile = HostilePeer("http://127.0.0.9:%d" % internal.port)
     try:
@@ -503,7 +503,7 @@ def test_nothing_is_fetched_outside_the_egress_policy(env):
 
         def tweak(u):
             u["egress"] = allow
-            run.fan_out(u, env.ports["dpeer"])
+            harness.fan_out(u, env.ports["dpeer"])
             u["peers"].append({"id": "hostile", "token": "peer-hostile-integration-token",
                                "ri_token": "ri-hostile-integration-token",
                                "li_feed_url": "http://127.0.0.1:%d/li/v1/feed" % hostile.port,
@@ -521,22 +521,22 @@ def test_nothing_is_fetched_outside_the_egress_policy(env):
         for i, url in enumerate(("http://2130706433:%d/x.m3u8", "http://127.1:%d/x.m3u8", "http://0x7f000001:%d/x.m3u8",
                                  "http://user:pw@127.0.0.1:%d/x.m3u8", "ftp://127.0.0.1:%d/x.m3u8",
                                  "gopher://127.0.0.1:%d/_x")):
-            s, _, b = run.put_collection(env, "bad%d" % i, {"service": "vod1", "path": "/vod/m1/b%d.m3u8" % i,
+            s, _, b = harness.put_collection(env, "bad%d" % i, {"service": "vod1", "path": "/vod/m1/b%d.m3u8" % i,
                                                            "ccid": "m1", "origin_url": url % local.port})
             assert s == 422 and json.loads(b)["errors"][0]["path"] == "$.origin_url", (url, s, b)
         for i, url in enumerate(("http://127.0.0.9:%d/x.m3u8" % internal.port, "http://localhost:%d/x.m3u8" % local.port,
                                  "http://[::ffff:127.0.0.1]:%d/x.m3u8" % local.port,
                                  "http://127.0.0.1:%d/x.m3u8" % local.port)):
-            assert run.put_collection(env, "c%d" % i, {"service": "vod1", "path": "/vod/m1/c%d.m3u8" % i, "ccid": "m1",
+            assert harness.put_collection(env, "c%d" % i, {"service": "vod1", "path": "/vod/m1/c%d.m3u8" % i, "ccid": "m1",
                                                        "origin_url": url})[0] == 201
             s, _, b = raw_get(env.ports["udel"], "/vod/m1/c%d.m3u8" % i)
             assert s in (502, 504) and b"INTERNAL" not in b, (url, s, b)
-        assert run.put_collection(env, "ok", {"service": "vod1", "path": "/vod/m1/ok.m3u8", "ccid": "m1",
+        assert harness.put_collection(env, "ok", {"service": "vod1", "path": "/vod/m1/ok.m3u8", "ccid": "m1",
                                               "origin_url": "http://127.0.0.1:%d/m.m3u8" % origin.port})[0] == 201
         assert raw_get(env.ports["udel"], "/vod/m1/ok.m3u8")[0] == 200 and origin.hits == 1
         assert "egress refused" in env.log("ucdn")
         # a source named in metadata: the surrogate refuses it (502 with the reason), the allowed one serves
-        run.surrogate_env(env, ["127.0.0.1:%d" % media.port], extra={"egress": allow})
+        harness.surrogate_env(env, ["127.0.0.1:%d" % media.port], extra={"egress": allow})
         for ep, status in (("127.0.0.9:%d" % internal.port, 502), ("localhost:%d" % local.port, 502),
                            ("[::ffff:127.0.0.1]:%d" % local.port, 502), ("127.0.0.1:%d" % media.port, 200)):
             doc = json.loads(service())
@@ -545,7 +545,7 @@ def test_nothing_is_fetched_outside_the_egress_policy(env):
             q = urllib.parse.quote("http://video.example.com/vod/m1/seg_1.ts", safe="")
             assert wait_for(lambda: ep in http("GET", "http://127.0.0.1:%d/v1/metadata/resolve?url=%s" % (
                 env.ports["sop"], q), token=OP_TOKEN)[2].decode(), timeout=5)
-            s, h, b = run.sget(env, "/vod/m1/seg_1.ts")
+            s, h, b = harness.sget(env, "/vod/m1/seg_1.ts")
             assert s == status and b"INTERNAL" not in b, (ep, s, b)
             if status == 502:
                 assert b"egress" in b, b
@@ -622,7 +622,7 @@ def test_trigger_polls_back_off_and_a_removed_dcdns_part_ends_failed(env):
         gone = free_port()  # nothing listens: the purge waits for this dCDN
 
         def tweak(u):
-            run.fan_out(u, slow.port)
+            harness.fan_out(u, slow.port)
             u["peers"].append({"id": "gone", "token": "peer-gone-integration-token-x",
                                "ri_token": "ri-gone-integration-token-xx",
                                "ci_url": "http://127.0.0.1:%d/triggers" % gone})
@@ -765,7 +765,7 @@ def test_each_csps_writes_and_purges_are_rate_limited_across_instances(env):
     then refused with 429 and Retry-After, whichever uCDN instance it
     reaches; another CSP's budget is its own."""
     def tweak(u):
-        run.fan_out(u, env.ports["dpeer"])
+        harness.fan_out(u, env.ports["dpeer"])
         u["csp_limits"] = {"purges_per_s": 2, "purges_burst": 10, "writes_per_s": 1, "writes_burst": 5}
         u["csp_tokens"][1]["limits"] = {"purges_per_s": 50, "purges_burst": 50}
     u = restart_ucdn(env, tweak)
@@ -814,10 +814,10 @@ def test_bad_publications_are_refused_when_made_not_when_served(env):
     mpd = ('<?xml version="1.0"?>\n<!DOCTYPE MPD [<!ENTITY x "y">]>\n<MPD xmlns="urn:mpeg:dash:schema:mpd:2011">'
            '<Period><AdaptationSet><Representation id="1"><BaseURL>a/</BaseURL></Representation></AdaptationSet>'
            '</Period></MPD>')
-    s, _, b = run.put_collection(env, "d1", {"service": "vod1", "path": "/vod/m1/d.mpd", "ccid": "m1", "manifest": mpd})
+    s, _, b = harness.put_collection(env, "d1", {"service": "vod1", "path": "/vod/m1/d.mpd", "ccid": "m1", "manifest": mpd})
     assert s == 422 and json.loads(b)["errors"][0]["path"] == "$.manifest" and b"DOCTYPE" in b, (s, b)
     ok = mpd.replace('<!DOCTYPE MPD [<!ENTITY x "y">]>\n', "")
-    assert run.put_collection(env, "d1", {"service": "vod1", "path": "/vod/m1/d.mpd", "ccid": "m1",
+    assert harness.put_collection(env, "d1", {"service": "vod1", "path": "/vod/m1/d.mpd", "ccid": "m1",
                                           "manifest": ok})[0] == 201
     # a service nested deeper than its readers take: refused, not stored unreadable
     def deep(n):
@@ -840,13 +840,13 @@ def test_a_source_header_cut_by_a_bare_cr_is_a_502_never_a_cached_redirect(env):
     o = ChunkOrigin({"/vod/m1/seg_1.ts": b"x" * 100})
     o.redirects["/vod/m1/moved.ts"] = "http://elsewhere.example/x.ts\rX-Injected: yes"
     try:
-        run.surrogate_env(env, ["127.0.0.1:%d" % o.port])
+        harness.surrogate_env(env, ["127.0.0.1:%d" % o.port])
         for _ in range(2):
-            s, h, b = run.sget(env, "/vod/m1/moved.ts")
+            s, h, b = harness.sget(env, "/vod/m1/moved.ts")
             assert s == 502 and "x-injected" not in h and b"malformed header" in b, (s, h, b)
         assert o.hits["/vod/m1/moved.ts"] == 2, o.hits  # never cached
         o.redirects["/vod/m1/fine.ts"] = "http://elsewhere.example/x.ts"
-        s, h, _ = run.sget(env, "/vod/m1/fine.ts")
+        s, h, _ = harness.sget(env, "/vod/m1/fine.ts")
         assert s == 302 and h["location"] == "http://elsewhere.example/x.ts", (s, h)
     finally:
         o.stop()
